@@ -1,0 +1,261 @@
+"""The one exception hierarchy of synapsekit.
+
+Every provider SDK's exceptions are translated into these classes at one depth (each
+provider's ``map_errors``), so callers and the retry policy decide by *type*, never by
+matching words in a message::
+
+    SynapseKitError
+    ├── ConfigError (ValueError)             bad configuration, unknown provider
+    │   └── MissingAPIKeyError               no key given and none in the environment
+    ├── InvalidInputError (ValueError)       bad messages / prompt, caught before any request
+    ├── MissingDependencyError (ImportError) provider SDK not installed: names the pip extra
+    └── LLMError                             the provider answered badly or not at all
+        ├── AuthenticationError              401 / 403                      never retried
+        ├── RateLimitError                   429, retry_after               retried
+        │   └── QuotaExceededError           quota / billing exhausted      never retried
+        ├── InvalidRequestError              400 / 422                      never retried
+        │   └── ContextLengthError           prompt too long                never retried
+        ├── ContentFilterError               blocked by a safety filter     never retried
+        ├── NotFoundError                    404, unknown model             never retried
+        ├── TimeoutError (builtins.TimeoutError)                            retried
+        ├── ConnectionError (builtins.ConnectionError)                      retried
+        ├── ServerError                      5xx, overloaded                retried
+        └── StreamInterruptedError           failed after tokens reached the caller;
+                                             carries partial_text; never retried
+
+An API key never appears in any message: :func:`redact` scrubs the key the call used,
+and anything an API echoes back after "API key provided:".
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from synapsekit.llm.types import Usage
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "ConnectionError",
+    "ContentFilterError",
+    "ContextLengthError",
+    "InvalidInputError",
+    "InvalidRequestError",
+    "LLMError",
+    "MissingAPIKeyError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "ServerError",
+    "StreamInterruptedError",
+    "SynapseKitError",
+    "TimeoutError",
+    "error_for_status",
+    "redact",
+]
+
+
+class SynapseKitError(Exception):
+    """Base of every exception synapsekit raises on purpose."""
+
+
+class ConfigError(SynapseKitError, ValueError):
+    """The configuration is invalid: the message names the field and why."""
+
+
+class MissingAPIKeyError(ConfigError):
+    """No API key was passed and none of the provider's environment variables is set."""
+
+
+class InvalidInputError(SynapseKitError, ValueError):
+    """A prompt or message list is malformed; raised before any request is sent."""
+
+
+class MissingDependencyError(SynapseKitError, ImportError):
+    """A provider's SDK is not installed; the message gives the exact pip command."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"The {extra!r} provider needs the {package!r} package, which is not installed. "
+            f'Install it with: pip install "synapsekit[{extra}]"'
+        )
+
+
+class LLMError(SynapseKitError):
+    """The provider failed to give an answer.
+
+    ``retryable`` is what the retry policy reads; it is a property of the class (and of
+    a few instances, e.g. a quota 429), never of the message text.
+    """
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.message = message
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.code = code
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            f"{k}={v}"
+            for k, v in (
+                ("provider", self.provider),
+                ("model", self.model),
+                ("status", self.status_code),
+                ("request_id", self.request_id),
+            )
+            if v is not None
+        )
+        return f"{self.message} ({where})" if where else self.message
+
+
+class AuthenticationError(LLMError):
+    """The key was rejected (401) or lacks permission (403)."""
+
+
+class RateLimitError(LLMError):
+    """Too many requests (429); ``retry_after`` holds the server's advice in seconds."""
+
+    retryable = True
+
+
+class QuotaExceededError(RateLimitError):
+    """The account's quota or credit is exhausted: waiting will not help."""
+
+    retryable = False
+
+
+class InvalidRequestError(LLMError):
+    """The provider rejected the request as malformed (400 / 422)."""
+
+
+class ContextLengthError(InvalidRequestError):
+    """The prompt plus max_tokens exceed the model's context window."""
+
+
+class ContentFilterError(LLMError):
+    """A safety filter blocked the prompt or the answer."""
+
+
+class NotFoundError(LLMError):
+    """Unknown model or endpoint (404)."""
+
+
+class TimeoutError(LLMError, builtins.TimeoutError):  # noqa: A001 - deliberate, documented
+    """No response (or no next token) within the configured timeout."""
+
+    retryable = True
+
+
+class ConnectionError(LLMError, builtins.ConnectionError):  # noqa: A001 - deliberate
+    """The connection could not be made or broke before the answer began."""
+
+    retryable = True
+
+
+class ServerError(LLMError):
+    """The provider failed on its side (5xx, overloaded)."""
+
+    retryable = True
+
+
+class StreamInterruptedError(LLMError):
+    """The stream failed after tokens had already reached the caller.
+
+    It is never retried (that would yield the same tokens twice). ``partial_text`` is
+    what the caller already received; ``usage`` is marked incomplete.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial_text: str,
+        usage: Usage | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, **context)
+        self.partial_text = partial_text
+        self.usage = usage
+
+
+_STATUS_CLASSES: dict[int, type[LLMError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    408: TimeoutError,
+    409: ServerError,
+    413: ContextLengthError,
+    422: InvalidRequestError,
+    429: RateLimitError,
+}
+
+# Provider error codes / types that say more than the status does.
+_CODE_CLASSES: dict[str, type[LLMError]] = {
+    "context_length_exceeded": ContextLengthError,
+    "string_above_max_length": ContextLengthError,
+    "insufficient_quota": QuotaExceededError,
+    "billing_hard_limit_reached": QuotaExceededError,
+    "content_filter": ContentFilterError,
+    "content_policy_violation": ContentFilterError,
+    "invalid_api_key": AuthenticationError,
+    "authentication_error": AuthenticationError,
+    "permission_error": AuthenticationError,
+    "rate_limit_exceeded": RateLimitError,
+    "rate_limit_error": RateLimitError,
+    "overloaded_error": ServerError,
+    "server_error": ServerError,
+    "api_error": ServerError,
+    "model_not_found": NotFoundError,
+    "not_found_error": NotFoundError,
+    "invalid_request_error": InvalidRequestError,
+}
+
+
+def error_for_status(
+    status: int | None, code: str | None = None, error_type: str | None = None
+) -> type[LLMError]:
+    """The exception class for an HTTP status, refined by the provider's error code/type."""
+    for key in (code, error_type):
+        if key and key in _CODE_CLASSES:
+            return _CODE_CLASSES[key]
+    if status is None:
+        return ServerError
+    if status in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status]
+    if status >= 500:
+        return ServerError
+    return InvalidRequestError
+
+
+_ECHOED_KEY = re.compile(r"(api[ _-]?key provided:?\s*)\S+", re.IGNORECASE)
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove every given secret, and any key an API echoed back, from ``text``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _ECHOED_KEY.sub(r"\1***", text)

@@ -1,0 +1,59 @@
+"""The LLM layer: config, the base class, the provider registry and the 15 provider classes.
+
+Names resolve lazily (PEP 562): ``from synapsekit.llm import GroqLLM`` imports the
+OpenAI-protocol module but not the ``openai`` SDK, which is imported when a GroqLLM is
+built. Provider classes are listed from the registry, so they cannot drift from it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from synapsekit.llm.registry import PROVIDERS
+
+if TYPE_CHECKING:
+    from synapsekit.llm.base import BaseLLM
+    from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.providers.openai_compat import (
+        AzureOpenAILLM,
+        CerebrasLLM,
+        DeepSeekLLM,
+        FireworksLLM,
+        GroqLLM,
+        OpenAICompatibleLLM,
+        OpenAILLM,
+        OpenRouterLLM,
+        PerplexityLLM,
+        TogetherLLM,
+    )
+    from synapsekit.llm.registry import detect_provider, make_llm
+    from synapsekit.llm.types import Chunk, Message, Usage
+
+_CORE = {
+    "BaseLLM": "synapsekit.llm.base",
+    "Chunk": "synapsekit.llm.types",
+    "LLMConfig": "synapsekit.llm.config",
+    "Message": "synapsekit.llm.types",
+    "OpenAICompatibleLLM": "synapsekit.llm.providers.openai_compat",
+    "PROVIDERS": "synapsekit.llm.registry",
+    "Usage": "synapsekit.llm.types",
+    "detect_provider": "synapsekit.llm.registry",
+    "make_llm": "synapsekit.llm.registry",
+}
+_LAZY = {**_CORE, **{spec.class_name: spec.module for spec in PROVIDERS.values()}}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'synapsekit.llm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

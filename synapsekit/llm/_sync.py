@@ -1,0 +1,75 @@
+"""Run coroutines from synchronous code, also inside a running event loop (notebooks).
+
+One daemon thread runs one event loop for all sync calls of the process; coroutines are
+handed to it with ``run_coroutine_threadsafe``. Reusing one loop (never ``asyncio.run``
+per call) keeps SDK connection pools, which are bound to the loop that made them, alive
+between calls, and it works the same whether or not the caller's thread has a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def sync_loop() -> asyncio.AbstractEventLoop:
+    """The shared background loop, started on first use."""
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=loop.run_forever, name="synapsekit-sync", daemon=True
+            ).start()
+            _loop = loop
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on the background loop and return its result."""
+    loop = sync_loop()
+    if _running_loop() is loop:
+        coro.close()
+        raise RuntimeError("a synapsekit *_sync method was called from its own sync loop")
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()  # Ctrl-C or a caller's timeout: stop the request too
+        raise
+
+
+def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator from sync code, one item at a time, closing it if left early."""
+    async def step() -> tuple[bool, T | None]:
+        try:
+            return True, await agen.__anext__()
+        except StopAsyncIteration:
+            return False, None
+
+    finished = False
+    try:
+        while True:
+            more, item = run_sync(step())
+            if not more:
+                finished = True
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if not finished and aclose is not None:
+            run_sync(aclose())
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -1,0 +1,189 @@
+"""The one table of providers, provider detection, and ``make_llm``.
+
+This is the only place a provider is declared. Detection, ``make_llm``, the
+``synapsekit.llm`` exports, the pip extras (checked against pyproject by a test) and the
+docs table all come from :data:`PROVIDERS` and :data:`DETECTION_RULES`. The module is
+pure data plus two small functions: importing it imports no SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from synapsekit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from synapsekit.llm.base import BaseLLM
+    from synapsekit.llm.config import LLMConfig
+
+__all__ = ["DETECTION_RULES", "PROVIDERS", "ProviderSpec", "detect_provider", "make_llm"]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One provider: how to build it and what it needs.
+
+    ``module`` is the synapsekit module holding ``class_name`` (imported only when the
+    provider is used); ``package`` is the SDK's distribution, installed by the pip extra
+    named like the provider; ``env_vars`` are read in order for the key when none is
+    given (empty: the provider needs no key); ``base_url`` is the default endpoint.
+    """
+
+    name: str
+    class_name: str
+    module: str
+    package: str
+    import_name: str
+    env_vars: tuple[str, ...]
+    base_url: str | None = None
+    key_required: bool = True
+
+    @property
+    def extra(self) -> str:
+        return self.name
+
+
+def _openai_family(name: str, cls: str, env: str, url: str | None) -> ProviderSpec:
+    return ProviderSpec(
+        name, cls, "synapsekit.llm.providers.openai_compat", "openai", "openai", (env,), url
+    )
+
+
+def _native(
+    name: str, cls: str, package: str, import_name: str, *env: str, url: str | None = None
+) -> ProviderSpec:
+    return ProviderSpec(
+        name, cls, f"synapsekit.llm.providers.{name}", package, import_name, env, url,
+        key_required=bool(env),
+    )
+
+
+_TABLE = (
+    _openai_family("openai", "OpenAILLM", "OPENAI_API_KEY", "https://api.openai.com/v1"),
+    _openai_family("azure", "AzureOpenAILLM", "AZURE_OPENAI_API_KEY", None),
+    _openai_family("groq", "GroqLLM", "GROQ_API_KEY", "https://api.groq.com/openai/v1"),
+    _openai_family("deepseek", "DeepSeekLLM", "DEEPSEEK_API_KEY", "https://api.deepseek.com"),
+    _openai_family(
+        "openrouter", "OpenRouterLLM", "OPENROUTER_API_KEY", "https://openrouter.ai/api/v1"
+    ),
+    _openai_family("together", "TogetherLLM", "TOGETHER_API_KEY", "https://api.together.xyz/v1"),
+    _openai_family(
+        "fireworks", "FireworksLLM", "FIREWORKS_API_KEY", "https://api.fireworks.ai/inference/v1"
+    ),
+    _openai_family(
+        "perplexity", "PerplexityLLM", "PERPLEXITY_API_KEY", "https://api.perplexity.ai"
+    ),
+    _openai_family("cerebras", "CerebrasLLM", "CEREBRAS_API_KEY", "https://api.cerebras.ai/v1"),
+    _native("anthropic", "AnthropicLLM", "anthropic", "anthropic", "ANTHROPIC_API_KEY"),
+    _native("gemini", "GeminiLLM", "google-genai", "google.genai", "GEMINI_API_KEY",
+            "GOOGLE_API_KEY"),
+    _native("cohere", "CohereLLM", "cohere", "cohere", "CO_API_KEY", "COHERE_API_KEY"),
+    _native("mistral", "MistralLLM", "mistralai", "mistralai", "MISTRAL_API_KEY"),
+    _native("bedrock", "BedrockLLM", "boto3", "boto3"),
+    _native("ollama", "OllamaLLM", "ollama", "ollama", url="http://localhost:11434"),
+)
+PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _TABLE}
+
+_BEDROCK_VENDORS = "anthropic|amazon|meta|mistral|cohere|ai21|deepseek|writer|qwen|openai"
+
+#: Ordered detection rules: (kind, pattern, provider); the first match wins.
+#: kind is "prefix" (model starts with pattern), "regex" (re.match) or "contains".
+DETECTION_RULES: tuple[tuple[str, str, str], ...] = (
+    ("prefix", "claude-", "anthropic"),
+    ("prefix", "gemini-", "gemini"),
+    ("prefix", "command-", "cohere"),
+    ("prefix", "mistral-", "mistral"),
+    ("prefix", "open-mistral-", "mistral"),
+    ("prefix", "codestral-", "mistral"),
+    ("prefix", "ministral-", "mistral"),
+    ("prefix", "magistral-", "mistral"),
+    ("prefix", "pixtral-", "mistral"),
+    ("prefix", "deepseek-", "deepseek"),
+    ("regex", rf"(?:[a-z]{{2,6}}(?:-[a-z]+)?\.)?(?:{_BEDROCK_VENDORS})\.", "bedrock"),
+    ("prefix", "sonar", "perplexity"),
+    ("prefix", "accounts/fireworks/", "fireworks"),
+    ("prefix", "llama-", "groq"),
+    ("prefix", "mixtral-", "groq"),
+    ("prefix", "gemma-", "groq"),
+    ("contains", "/", "openrouter"),
+)
+DEFAULT_PROVIDER = "openai"
+_COMPILED = tuple((kind, re.compile(p) if kind == "regex" else p, prov)
+                  for kind, p, prov in DETECTION_RULES)
+
+
+def split_provider_prefix(model: str) -> tuple[str | None, str]:
+    """``"groq:llama-3.3-70b"`` -> ("groq", "llama-3.3-70b"); no known prefix -> (None, model)."""
+    head, sep, rest = model.partition(":")
+    if sep and head in PROVIDERS and rest:
+        return head, rest
+    return None, model
+
+
+def detect_provider(model: str) -> str:
+    """The provider for a model name, by the ordered rules in :data:`DETECTION_RULES`.
+
+    A ``provider:model`` prefix naming a known provider always wins.
+    """
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(f"model: must be a non-empty string, not {model!r}")
+    prefixed, bare = split_provider_prefix(model)
+    if prefixed:
+        return prefixed
+    name = bare.lower()
+    for kind, pattern, provider in _COMPILED:
+        if kind == "prefix":
+            hit = name.startswith(pattern)  # type: ignore[arg-type]
+        elif kind == "contains":
+            hit = pattern in name  # type: ignore[operator]
+        else:
+            hit = pattern.match(name) is not None  # type: ignore[union-attr]
+        if hit:
+            return provider
+    return DEFAULT_PROVIDER
+
+
+def provider_class(name: str) -> type[BaseLLM]:
+    """Import and return the class of a provider (its SDK is imported only when built)."""
+    try:
+        spec = PROVIDERS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown provider {name!r}; valid providers are: {', '.join(sorted(PROVIDERS))}"
+        ) from None
+    cls: type[BaseLLM] = getattr(importlib.import_module(spec.module), spec.class_name)
+    return cls
+
+
+def resolve(config: LLMConfig) -> LLMConfig:
+    """The config with ``provider`` filled in and any ``provider:`` prefix taken off the model."""
+    prefixed, bare = split_provider_prefix(config.model)
+    provider = config.provider or prefixed or detect_provider(bare)
+    if provider == config.provider and bare == config.model:
+        return config
+    return replace(config, provider=provider, model=bare)
+
+
+def make_llm(config: LLMConfig | str, *, tracer: Any = None, **fields: Any) -> BaseLLM:
+    """Build the LLM for a config, or for a model name plus any LLMConfig fields.
+
+    ``make_llm("claude-sonnet-4-6")`` picks Anthropic from the name; an explicit
+    ``provider=`` or a ``"provider:model"`` string always wins.
+    """
+    from synapsekit.llm.config import LLMConfig
+
+    if isinstance(config, str):
+        config = LLMConfig(model=config, **fields)
+    elif isinstance(config, LLMConfig):
+        if fields:
+            config = replace(config, **fields)
+    else:
+        raise ConfigError(
+            f"make_llm() takes an LLMConfig or a model name, not {type(config).__name__}"
+        )
+    config = resolve(config)
+    assert config.provider is not None
+    return provider_class(config.provider)(config, tracer=tracer)

@@ -1,0 +1,40 @@
+"""A minimal Server-Sent Events reader over raw response bytes.
+
+Providers that stream SSE (the OpenAI family, Anthropic, Gemini, Cohere, Mistral) hand
+their raw byte stream here instead of the SDK's event objects: building an SDK model per
+chunk costs more CPU than the rest of the call path together. Follows the WHATWG rules
+that matter on the wire: LF or CRLF line ends, ``data:`` lines joined by newlines,
+comment lines (``: keep-alive``, ``: OPENROUTER PROCESSING``) and ``id:``/``retry:``
+ignored, an event dispatched at a blank line, an unterminated last event discarded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+
+__all__ = ["iter_sse"]
+
+
+async def iter_sse(body: AsyncIterable[bytes]) -> AsyncIterator[tuple[bytes, bytes]]:
+    """Yield ``(event_name, data)`` for each complete event; the name is b"" when absent."""
+    pending = b""
+    event = b""
+    data: list[bytes] = []
+    async for piece in body:
+        pending = pending + piece if pending else piece
+        if b"\n" not in piece:
+            continue
+        lines = pending.split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if not line:
+                if data:
+                    yield event, data[0] if len(data) == 1 else b"\n".join(data)
+                    data = []
+                event = b""
+            elif line[:5] == b"data:":
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line[:6] == b"event:":
+                event = line[6:].strip()
