@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 from synapsekit.errors import ConfigError, LLMError
@@ -67,7 +67,9 @@ class FakeLLM(BaseLLM):
         self._next = 0
         self.calls: list[list[Message]] = []
 
-    async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+    async def _stream(
+        self, messages: list[Message], config: LLMConfig
+    ) -> AsyncGenerator[Chunk, None]:
         self.calls.append(messages)
         reply = self._replies[min(self._next, len(self._replies) - 1)]
         self._next += 1

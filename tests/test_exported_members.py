@@ -10,7 +10,6 @@ import synapsekit.errors
 import synapsekit.llm
 
 
-
 def test_all_is_sorted_and_resolvable() -> None:
     for module in (synapsekit, synapsekit.llm, synapsekit.errors):
         names = module.__all__

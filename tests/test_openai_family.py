@@ -114,7 +114,8 @@ async def test_stream_text_usage_and_request(
     assert all(not c.reasoning for c in chunks if c.text)  # reasoning never in the answer
     assert final.usage is not None and final.usage.complete
     u = final.usage
-    assert (u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens) == case.usage
+    got = (u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens)
+    assert got == case.usage
     assert final.finish_reason == case.finish
     assert llm.tokens_used == {"input": case.usage[0], "output": case.usage[1]}
 

@@ -23,11 +23,11 @@ import os
 import threading
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import replace
 from types import ModuleType, TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from synapsekit.errors import (
     ConfigError,
@@ -44,6 +44,8 @@ from synapsekit.llm.retry import backoff_delay, should_retry
 from synapsekit.llm.types import Chunk, Message, MessagesInput, Usage, build_messages
 
 __all__ = ["BaseLLM"]
+
+T = TypeVar("T")
 
 #: LLMConfig fields a single call may override, e.g. ``generate(p, temperature=0)``.
 CALL_OVERRIDES = frozenset({"temperature", "max_tokens", "stop", "system_prompt", "params"})
@@ -202,7 +204,7 @@ class BaseLLM(ABC):
 
     async def _run(
         self, messages: MessagesInput, overrides: dict[str, Any], *, reasoning: bool
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         config = self._call_config(overrides)
         turns = build_messages(messages, config.system_prompt)
         attempt = 0
@@ -213,7 +215,7 @@ class BaseLLM(ABC):
             finish: str | None = None
             metadata = None
             try:
-                async with aclosing(self._stream(turns, config)) as chunks:
+                async with _closing(self._stream(turns, config)) as chunks:
                     async for chunk in chunks:
                         if chunk.text:
                             parts.append(chunk.text)
@@ -313,3 +315,15 @@ class BaseLLM(ABC):
                 f"or set the environment variable {names}."
             )
         return None
+
+
+@asynccontextmanager
+async def _closing(chunks: AsyncIterator[T]) -> AsyncGenerator[AsyncIterator[T], None]:
+    """Close a provider's stream however the caller leaves it (break, error, cancel), so the
+    HTTP response is closed at once rather than when the generator is garbage-collected."""
+    try:
+        yield chunks
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -89,7 +89,9 @@ class LLMConfig:
             elif isinstance(self.stop, Sequence) and all(isinstance(s, str) for s in self.stop):
                 object.__setattr__(self, "stop", tuple(self.stop))
             else:
-                raise ConfigError(f"stop: must be a string or a list of strings, not {self.stop!r}")
+                raise ConfigError(
+                    f"stop: must be a string or a list of strings, not {self.stop!r}"
+                )
         for name in ("params", "headers"):
             if not isinstance(getattr(self, name), Mapping):
                 raise ConfigError(f"{name}: must be a dict, not {type(getattr(self, name)).__name__}")

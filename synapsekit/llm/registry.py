@@ -187,3 +187,37 @@ def make_llm(config: LLMConfig | str, *, tracer: Any = None, **fields: Any) -> B
     config = resolve(config)
     assert config.provider is not None
     return provider_class(config.provider)(config, tracer=tracer)
+
+
+def providers_markdown() -> str:
+    """The providers and detection tables of docs/providers.md, generated from this module.
+
+    A test compares the file with this text, so the docs cannot drift from the table.
+    """
+    rows = [
+        "| provider | class | install | API key from | default endpoint |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in PROVIDERS.values():
+        keys = " or ".join(f"`{v}`" for v in spec.env_vars) or (
+            "AWS credential chain" if spec.name == "bedrock" else "none"
+        )
+        if spec.name == "azure":
+            keys += " + `AZURE_OPENAI_ENDPOINT`"
+        url = spec.base_url or (
+            "`AZURE_OPENAI_ENDPOINT`" if spec.name == "azure" else "SDK default"
+        )
+        rows.append(
+            f'| `{spec.name}` | `{spec.class_name}` | `pip install "synapsekit[{spec.extra}]"` '
+            f"| {keys} | {url} |"
+        )
+    rules = ["| # | rule | provider |", "|---|---|---|"]
+    for i, (kind, pattern, provider) in enumerate(DETECTION_RULES, 1):
+        shown = {
+            "prefix": f"starts with `{pattern}`",
+            "contains": f"contains `{pattern}`",
+            "regex": f"matches `{pattern}`".replace("|", "\\|"),
+        }[kind]
+        rules.append(f"| {i} | {shown} | `{provider}` |")
+    rules.append(f"| {len(DETECTION_RULES) + 1} | anything else | `{DEFAULT_PROVIDER}` |")
+    return "\n".join(rows) + "\n\n" + "\n".join(rules) + "\n"

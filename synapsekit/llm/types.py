@@ -26,7 +26,7 @@ class Message(TypedDict):
     content: str
 
 
-MessagesInput = Union[str, Sequence[Mapping[str, Any]]]
+MessagesInput = Union[str, Sequence[Mapping[str, Any]]]  # noqa: UP007 - a runtime alias on 3.10
 
 
 @dataclass(slots=True)

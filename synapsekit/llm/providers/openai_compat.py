@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -90,14 +90,18 @@ class OpenAICompatibleLLM(BaseLLM):
             body["extra_body"] = dict(config.params)
         return body
 
-    async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+    async def _stream(
+        self, messages: list[Message], config: LLMConfig
+    ) -> AsyncGenerator[Chunk, None]:
         create = self._client().chat.completions.with_streaming_response.create
         with self._map_errors(config):
             async with create(**self._request(messages, config)) as response:
                 async for chunk in self._parse(response.http_response, config):
                     yield chunk
 
-    async def _parse(self, response: Any, config: LLMConfig) -> AsyncIterator[Chunk]:
+    async def _parse(
+        self, response: Any, config: LLMConfig
+    ) -> AsyncGenerator[Chunk, None]:
         """Chunks from the raw SSE body: the per-token hot path, kept to dict lookups."""
         loads = json.loads
         metadata_keys = self.metadata_keys
