@@ -162,13 +162,13 @@ class NotFoundError(LLMError):
     """Unknown model or endpoint (404)."""
 
 
-class TimeoutError(LLMError, builtins.TimeoutError):  # noqa: A001 - deliberate, documented
+class TimeoutError(LLMError, builtins.TimeoutError):
     """No response (or no next token) within the configured timeout."""
 
     retryable = True
 
 
-class ConnectionError(LLMError, builtins.ConnectionError):  # noqa: A001 - deliberate
+class ConnectionError(LLMError, builtins.ConnectionError):
     """The connection could not be made or broke before the answer began."""
 
     retryable = True

@@ -93,8 +93,9 @@ class LLMConfig:
                     f"stop: must be a string or a list of strings, not {self.stop!r}"
                 )
         for name in ("params", "headers"):
-            if not isinstance(getattr(self, name), Mapping):
-                raise ConfigError(f"{name}: must be a dict, not {type(getattr(self, name)).__name__}")
+            value = getattr(self, name)
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{name}: must be a dict, not {type(value).__name__}")
         reserved = {"model", "messages", "stream", "temperature", "max_tokens", "stop"}
         clash = reserved.intersection(self.params)
         if clash:
