@@ -152,11 +152,11 @@ class BaseLLM(ABC):
 
     async def generate(self, prompt: str, **overrides: Any) -> str:
         """The whole answer to ``prompt``: ``"".join(stream(prompt))``."""
-        return "".join([t async for t in self.stream(prompt, **overrides)])
+        return await self._join(prompt, overrides)
 
     async def generate_with_messages(self, messages: MessagesInput, **overrides: Any) -> str:
         """The whole answer to a conversation."""
-        return "".join([t async for t in self.stream_with_messages(messages, **overrides)])
+        return await self._join(messages, overrides)
 
     def generate_sync(self, prompt: str, **overrides: Any) -> str:
         """Blocking :meth:`generate`; works inside a running event loop too (notebooks)."""
@@ -263,6 +263,12 @@ class BaseLLM(ABC):
             self._record(usage)
             yield Chunk(usage=usage, finish_reason=finish, metadata=metadata)
             return
+
+    async def _join(self, messages: MessagesInput, overrides: dict[str, Any]) -> str:
+        # The text stream() would yield, read from the same call path without its extra
+        # generator hop per token.
+        async with aclosing(self._run(messages, overrides, reasoning=False)) as chunks:
+            return "".join([chunk.text async for chunk in chunks if chunk.text])
 
     def _record(self, usage: Usage) -> None:
         with self._tokens_lock:

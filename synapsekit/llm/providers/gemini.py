@@ -1,0 +1,300 @@
+"""Google's Gemini API (``streamGenerateContent?alt=sse``) over the official ``google-genai`` SDK.
+
+Why SDK objects here, unlike the other providers: ``google-genai`` offers no raw access to a
+streamed body (``should_return_http_response`` is refused for streams; the SSE reader lives in
+private classes), so each chunk arrives as a ``GenerateContentResponse`` model. Reading its
+fields is the one supported way; bypassing the SDK would mean re-implementing its request
+building and auth, which is what we use it for.
+
+The client is configured so the SDK adds nothing of its own to a call:
+
+- an ``httpx2``/``httpx`` ``AsyncClient`` of ours is passed in, which keeps the SDK off its
+  aiohttp path: there, ``timeout`` is a *total* limit that would cut any stream longer than
+  it, and connection errors are retried after a 1-10 s sleep;
+- that client's response hook records each response in a per-call list (a ContextVar: the
+  request is sent in the caller's context), so a stream left early is closed at once; the
+  SDK's nested generators do not pass ``aclose()`` down, and their cyclic references would
+  keep the connection open until the garbage collector ran;
+- ``HttpRetryOptions(attempts=1)`` and ``automatic_continuation=False``: one retry policy, ours;
+- ``vertexai=False`` so a ``GOOGLE_GENAI_USE_VERTEXAI`` in the environment cannot reroute the
+  call; ``api_version`` is pinned to ``v1beta`` (``config.api_version`` overrides), the version
+  with system instructions and thinking on every model.
+
+Wire quirks handled: assistant turns are role ``model`` and the system message is
+``system_instruction``; thought-summary parts (``thought: true``) go to ``Chunk.reasoning``;
+``usageMetadata`` is cumulative on every chunk, so the last one wins; output tokens are
+``candidatesTokenCount + thoughtsTokenCount`` (thoughts are billed as output and
+``totalTokenCount`` includes them); there is no terminator, so a stream is complete only when a
+chunk carried a ``finishReason`` (else :class:`~synapsekit.errors.ConnectionError`); a safety
+finish or ``promptFeedback.blockReason`` is a ContentFilterError; a bad key is HTTP 400
+``API_KEY_INVALID`` (an AuthenticationError); a 429's wait is in the body's ``RetryInfo``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, contextmanager, suppress
+from contextvars import ContextVar
+from types import ModuleType
+from typing import Any, ClassVar, NamedTuple
+
+from synapsekit.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConnectionError,
+    ContentFilterError,
+    ContextLengthError,
+    LLMError,
+    ServerError,
+    TimeoutError,
+    error_for_status,
+    redact,
+)
+from synapsekit.llm.base import BaseLLM
+from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.retry import parse_retry_after
+from synapsekit.llm.types import Chunk, Message, Usage
+
+__all__ = ["GeminiLLM"]
+
+API_VERSION = "v1beta"
+
+#: finishReason -> the finish reasons every provider uses; others are kept, lower-cased.
+FINISH_REASONS: dict[str, str] = {"STOP": "stop", "MAX_TOKENS": "length"}
+#: finishReasons that mean a safety or policy filter stopped the answer.
+FILTERED = frozenset({
+    "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR",
+})
+
+
+#: The HTTP responses the current call opened (set per call; the SDK sends in our context).
+_OPENED: ContextVar[list[Any] | None] = ContextVar("synapsekit_gemini_opened", default=None)
+
+
+async def _record_response(response: Any) -> None:
+    """httpx response hook: remember the response so its call can close it."""
+    opened = _OPENED.get()
+    if opened is not None:
+        opened.append(response)
+
+
+class _Client(NamedTuple):
+    genai: Any  # google.genai.Client
+    http: Any  # the httpx2 / httpx AsyncClient we own
+
+
+class GeminiLLM(BaseLLM):
+    """Gemini models over the Gemini Developer API, streamed."""
+
+    provider: ClassVar[str] = "gemini"
+
+    def _new_client(self) -> _Client:
+        sdk: Any = self._sdk
+        http = _http_module().AsyncClient(
+            timeout=self.config.timeout, event_hooks={"response": [_record_response]}
+        )
+        options = sdk.types.HttpOptions(
+            base_url=self.base_url,
+            api_version=self.config.api_version or API_VERSION,
+            headers=dict(self.config.headers) or None,
+            timeout=math.ceil(self.config.timeout * 1000),  # milliseconds
+            retry_options=sdk.types.HttpRetryOptions(attempts=1),  # one retry policy: ours
+            httpx_async_client=http,
+        )
+        client = sdk.Client(api_key=self._api_key, vertexai=False, http_options=options)
+        return _Client(client, http)
+
+    async def _close_client(self, client: _Client) -> None:
+        client.genai.close()  # the SDK's own sync transport
+        await client.http.aclose()
+
+    def _config(self, messages: list[Message], config: LLMConfig) -> Any:
+        fields: dict[str, Any] = {
+            **config.params,
+            "temperature": config.temperature,
+            "max_output_tokens": config.max_tokens,
+            "automatic_continuation": False,
+        }
+        if messages[0]["role"] == "system":
+            fields["system_instruction"] = messages[0]["content"]
+        if config.stop:
+            fields["stop_sequences"] = list(config.stop)
+        try:
+            return self._sdk.types.GenerateContentConfig(**fields)  # type: ignore[union-attr]
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"params: not accepted by google-genai: {exc}") from None
+
+    async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+        contents = [
+            {"role": "model" if m["role"] == "assistant" else "user",
+             "parts": [{"text": m["content"]}]}
+            for m in messages
+            if m["role"] != "system"
+        ]
+        models = self._client().genai.aio.models
+        gen_config = self._config(messages, config)
+        usage: Any = None
+        finish: str | None = None
+        metadata: dict[str, Any] = {}
+        opened: list[Any] = []
+        _OPENED.set(opened)
+        try:
+            with self._map_errors(config):
+                stream = await models.generate_content_stream(
+                    model=config.model, contents=contents, config=gen_config
+                )
+                async with aclosing(stream):
+                    async for response in stream:
+                        feedback = response.prompt_feedback
+                        if feedback is not None and feedback.block_reason:
+                            raise self._filtered(_name(feedback.block_reason), config, "prompt")
+                        if response.usage_metadata is not None:
+                            usage = response.usage_metadata
+                        if response.response_id:
+                            metadata["response_id"] = response.response_id
+                        if response.model_version:
+                            metadata["model_version"] = response.model_version
+                        if not response.candidates:
+                            continue
+                        candidate = response.candidates[0]
+                        content = candidate.content
+                        for part in (content.parts if content is not None else None) or ():
+                            if part.text:
+                                yield Chunk(reasoning=part.text) if part.thought else Chunk(
+                                    part.text
+                                )
+                        if candidate.finish_reason:
+                            finish = _name(candidate.finish_reason)
+        finally:
+            for response in opened:  # the SDK's generators do not close it when left early
+                await response.aclose()
+            opened.clear()
+        if finish is None:
+            raise ConnectionError(
+                "The stream ended before the provider finished the answer (no finishReason).",
+                provider=self.provider,
+                model=config.model,
+            )
+        if finish in FILTERED:
+            raise self._filtered(finish, config, "answer")
+        yield Chunk(
+            usage=_usage(usage) if usage is not None else None,
+            finish_reason=FINISH_REASONS.get(finish, finish.lower()),
+            metadata=metadata or None,
+        )
+
+    def _filtered(self, reason: str, config: LLMConfig, what: str) -> ContentFilterError:
+        return ContentFilterError(
+            f"Gemini blocked the {what}: {reason}.",
+            provider=self.provider,
+            model=config.model,
+            code=reason,
+        )
+
+    @contextmanager
+    def _map_errors(self, config: LLMConfig) -> Iterator[None]:
+        """Translate google-genai's and its HTTP client's exceptions, at this one depth."""
+        errors: Any = self._sdk.errors  # type: ignore[union-attr]
+        timeouts, transport = _transport_errors()
+        context: dict[str, Any] = {"provider": self.provider, "model": config.model}
+        try:
+            yield
+        except errors.APIError as exc:
+            raise self._status_error(exc, context) from None
+        except errors.UnknownApiResponseError as exc:  # a stream event that is not JSON
+            raise ServerError(
+                redact(f"The provider sent a malformed stream event: {str(exc)[:300]}",
+                       self._api_key),
+                **context,
+            ) from None
+        except timeouts as exc:
+            raise TimeoutError(
+                f"No answer within {config.timeout:g} s: {type(exc).__name__}", **context
+            ) from None
+        except transport as exc:
+            raise ConnectionError(
+                redact(f"Connection to {self.base_url or 'Gemini'} failed: "
+                       f"{exc or type(exc).__name__}", self._api_key),
+                **context,
+            ) from None
+
+    def _status_error(self, exc: Any, context: dict[str, Any]) -> LLMError:
+        """An HTTP error status, or an ``{"error": ...}`` event inside a 200 stream."""
+        body = exc.details if isinstance(exc.details, dict) else {}
+        error = body.get("error") if isinstance(body.get("error"), dict) else body
+        details = [d for d in error.get("details") or () if isinstance(d, dict)]
+        reason = next((str(d["reason"]) for d in details if d.get("reason")), None)
+        status = exc.code if isinstance(exc.code, int) else None
+        message = str(exc.message or error.get("message") or exc)
+        cls: type[LLMError]
+        if reason and reason.startswith("API_KEY_"):  # API_KEY_INVALID arrives as a 400
+            cls = AuthenticationError
+        elif status == 400 and "exceeds the maximum number of tokens" in message:
+            cls = ContextLengthError
+        else:
+            cls = error_for_status(status or 500)
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+        return cls(
+            redact(message, self._api_key),
+            status_code=status,
+            retry_after=parse_retry_after(headers) or _retry_delay(details),
+            code=reason or _text(exc.status),
+            **context,
+        )
+
+
+def _name(value: Any) -> str:
+    """An SDK enum member (or an unknown value the SDK kept as a string) as its wire name."""
+    return str(getattr(value, "value", value))
+
+
+def _usage(meta: Any) -> Usage:
+    thoughts = meta.thoughts_token_count or 0
+    return Usage(
+        input_tokens=(meta.prompt_token_count or 0) + (meta.tool_use_prompt_token_count or 0),
+        output_tokens=(meta.candidates_token_count or 0) + thoughts,
+        cached_input_tokens=meta.cached_content_token_count or 0,
+        reasoning_tokens=thoughts,
+    )
+
+
+def _retry_delay(details: list[dict[str, Any]]) -> float | None:
+    """``RetryInfo.retryDelay`` ("26s", "7.81s") in seconds."""
+    for detail in details:
+        if str(detail.get("@type", "")).endswith("RetryInfo"):
+            with suppress(TypeError, ValueError):
+                return max(float(str(detail.get("retryDelay")).rstrip("s")), 0.0)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@functools.cache
+def _http_module() -> Any:
+    """The HTTP client google-genai prefers: ``httpx2`` (its dependency since 2.x), else httpx."""
+    with suppress(ImportError):
+        return importlib.import_module("httpx2")
+    return importlib.import_module("httpx")
+
+
+_Classes = tuple[type[BaseException], ...]
+
+
+@functools.cache
+def _transport_errors() -> tuple[_Classes, _Classes]:
+    """(timeout, other) exceptions of httpx2 and httpx, which the SDK raises unwrapped."""
+    modules: list[ModuleType] = []
+    for name in ("httpx2", "httpx"):
+        with suppress(ImportError):
+            modules.append(importlib.import_module(name))
+    return (
+        tuple(m.TimeoutException for m in modules),
+        tuple(m.HTTPError for m in modules),
+    )

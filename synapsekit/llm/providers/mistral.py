@@ -1,0 +1,343 @@
+"""Mistral's chat completions (``POST /v1/chat/completions``), over the official ``mistralai`` SDK.
+
+The SDK builds, authenticates and sends the request and raises its own exceptions for HTTP
+errors. ``chat.stream_async`` returns an ``EventStreamAsync`` whose decoder would build a
+pydantic ``CompletionEvent`` per chunk; it also exposes the undecoded httpx response
+(``.response``), so the body is read here as raw SSE bytes and each event parsed with
+``json.loads`` -- the decoder never runs.
+
+Wire quirks handled (tests/wire/mistral): usage rides on the last content chunk, the one
+with ``finish_reason`` (the last report wins); a random ``"p"`` padding field is ignored;
+reasoning models (Magistral) send ``delta.content`` as a list of ``thinking`` parts (each
+holding text parts) and ``text`` parts; ``finish_reason`` ``model_length`` means
+``length`` and ``error`` is a failure; a stream must end with ``data: [DONE]``; error
+bodies come in several shapes: ``{"detail": "Unauthorized"}`` (401),
+``{"object": "error", "message", "type", "code"}`` (documented, 429) and FastAPI's
+``{"detail": [...]}`` (422).
+
+SDK layouts: v2+ has ``mistralai.client.Mistral`` (over ``httpx2``), v1 ``mistralai.Mistral``
+(over ``httpx``); both are found at run time. ``base_url`` may be given with or without the
+``/v1`` suffix: the SDK wants the server root.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar
+
+from synapsekit.errors import (
+    ConfigError,
+    ConnectionError,
+    ContextLengthError,
+    InvalidRequestError,
+    LLMError,
+    ServerError,
+    TimeoutError,
+    error_for_status,
+    redact,
+)
+from synapsekit.llm.base import BaseLLM
+from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.retry import parse_retry_after
+from synapsekit.llm.sse import iter_sse
+from synapsekit.llm.types import Chunk, Message, Usage
+
+__all__ = ["MistralLLM"]
+
+DEFAULT_URL = "https://api.mistral.ai"
+_DONE = b"[DONE]"
+_FINISH = {"model_length": "length"}
+_REQUEST_ID = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
+_CONTEXT = re.compile(r"context (?:length|window)|too large for model", re.IGNORECASE)
+#: stream_async arguments synapsekit sets itself; never taken from ``config.params``.
+_OWN_ARGS = frozenset({"self", "stream", "retries", "server_url", "timeout_ms", "http_headers"})
+
+
+@dataclass(frozen=True)
+class _SDK:
+    """The pieces of the installed mistralai SDK this module needs, whatever its version."""
+
+    client_class: type[Any]
+    status_errors: tuple[type[BaseException], ...]
+    timeout_errors: tuple[type[BaseException], ...]
+    transport_errors: tuple[type[BaseException], ...]
+
+
+@functools.cache
+def _sdk_parts(sdk: ModuleType) -> _SDK:
+    try:
+        root = importlib.import_module(f"{sdk.__name__}.client")  # v2+
+    except ImportError:
+        root = sdk  # v1
+    status: list[type[BaseException]] = []
+    transport: list[type[BaseException]] = []
+    for holder in (f"{root.__name__}.errors", f"{sdk.__name__}.models"):
+        try:
+            module = importlib.import_module(holder)
+        except ImportError:
+            continue
+        for name, bucket in (("MistralError", status), ("SDKError", status),
+                             ("HTTPValidationError", status), ("NoResponseError", transport)):
+            cls = getattr(module, name, None)
+            if isinstance(cls, type) and cls not in bucket:
+                bucket.append(cls)
+    timeouts: list[type[BaseException]] = []
+    for http in ("httpx2", "httpx"):  # v2+ sends with httpx2, v1 with httpx
+        try:
+            module = importlib.import_module(http)
+        except ImportError:
+            continue
+        timeouts.append(module.TimeoutException)
+        transport.append(module.HTTPError)
+    return _SDK(root.Mistral, tuple(status), tuple(timeouts), tuple(transport))
+
+
+class MistralLLM(BaseLLM):
+    """Mistral chat completions, streamed; raw SSE parsing over the SDK's response."""
+
+    provider: ClassVar[str] = "mistral"
+
+    @property
+    def base_url(self) -> str:
+        return self.config.base_url or DEFAULT_URL
+
+    @property
+    def _parts(self) -> _SDK:
+        assert self._sdk is not None
+        return _sdk_parts(self._sdk)
+
+    def _new_client(self) -> Any:
+        server = self.base_url.rstrip("/")
+        if server.endswith("/v1"):
+            server = server[:-3]
+        return self._parts.client_class(
+            api_key=self._api_key,
+            server_url=server,
+            retry_config=None,  # null: no SDK retries; one retry policy, ours
+            timeout_ms=_millis(self.config.timeout),
+        )
+
+    async def _close_client(self, client: Any) -> None:
+        await client.__aexit__(None, None, None)  # the SDK has no close(): its httpx clients
+        client.__exit__(None, None, None)
+
+    def _request(self, client: Any, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": config.model,
+            "messages": messages,
+            "temperature": config.temperature,
+            "max_tokens": config.max_tokens,
+            "timeout_ms": _millis(config.timeout),
+        }
+        if config.stop:
+            body["stop"] = list(config.stop)
+        if config.headers:
+            body["http_headers"] = dict(config.headers)
+        if config.params:
+            allowed = _param_names(type(client.chat).stream_async)
+            unknown = sorted(set(config.params) - allowed)
+            if unknown:
+                raise ConfigError(
+                    f"params: {', '.join(unknown)} not accepted by Mistral chat; "
+                    f"valid: {', '.join(sorted(allowed))}"
+                )
+            body.update(config.params)
+        return body
+
+    async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+        client = self._client()
+        request = self._request(client, messages, config)
+        with self._map_errors(config):
+            events = await client.chat.stream_async(**request)
+            response = events.response  # the raw body; the SDK's decoder is never started
+            try:
+                async for chunk in self._parse(response, config):
+                    yield chunk
+            finally:
+                await response.aclose()  # early exit / cancel: the server sees the disconnect
+
+    async def _parse(self, response: Any, config: LLMConfig) -> AsyncIterator[Chunk]:
+        """Chunks from the raw SSE body: the per-token hot path, kept to dict lookups."""
+        loads = json.loads
+        usage: dict[str, Any] | None = None
+        finish: str | None = None
+        done = False
+        async for _, data in iter_sse(response.aiter_bytes()):
+            if data == _DONE:
+                done = True
+                break
+            try:
+                event = loads(data)
+            except ValueError:
+                raise ServerError(
+                    f"Mistral sent a malformed stream event: {data[:200]!r}",
+                    provider=self.provider,
+                    model=config.model,
+                    request_id=_request_id(response.headers),
+                ) from None
+            choices = event.get("choices")
+            if choices:
+                choice = choices[0]
+                delta = choice.get("delta")
+                if delta:
+                    content = delta.get("content")
+                    if content:
+                        if content.__class__ is str:
+                            yield Chunk(content)
+                        else:  # a list of text / thinking parts (reasoning models)
+                            for chunk in _part_chunks(content):
+                                yield chunk
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+            elif choices is None and ("message" in event or "error" in event or "detail" in event):
+                raise self._stream_error(event, response, config)
+            if event.get("usage"):
+                usage = event["usage"]
+        context: dict[str, Any] = {
+            "provider": self.provider,
+            "model": config.model,
+            "request_id": _request_id(response.headers),
+        }
+        if finish == "error":
+            raise ServerError("Mistral stopped the answer with finish_reason 'error'.", **context)
+        if not done:
+            raise ConnectionError(
+                "The stream ended before Mistral sent its final 'data: [DONE]'.", **context
+            )
+        if finish is not None:
+            finish = _FINISH.get(finish, finish)
+        yield Chunk(usage=_usage(usage) if usage else None, finish_reason=finish)
+
+    def _stream_error(self, event: dict[str, Any], response: Any, config: LLMConfig) -> LLMError:
+        """An error object that arrived inside a 200 stream."""
+        message, code, kind = _describe(event.get("error", event), "")
+        cls = error_for_status(None, code, kind)
+        return cls(
+            redact(message or "Mistral reported an error inside the stream.", self._api_key),
+            provider=self.provider,
+            model=config.model,
+            request_id=_request_id(response.headers),
+            code=code or kind,
+        )
+
+    @contextmanager
+    def _map_errors(self, config: LLMConfig) -> Iterator[None]:
+        """Translate the mistralai SDK's and httpx's exceptions, at this one depth."""
+        sdk = self._parts
+        context: dict[str, Any] = {"provider": self.provider, "model": config.model}
+        try:
+            yield
+        except sdk.status_errors as exc:
+            raise self._status_error(exc, context) from None
+        except sdk.timeout_errors as exc:
+            raise TimeoutError(
+                f"No answer within {config.timeout:g} s: {type(exc).__name__}", **context
+            ) from None
+        except sdk.transport_errors as exc:
+            raise ConnectionError(
+                redact(f"Connection to {self.base_url} failed: {exc or type(exc).__name__}",
+                       self._api_key),
+                **context,
+            ) from None
+
+    def _status_error(self, exc: Any, context: dict[str, Any]) -> LLMError:
+        raw = getattr(exc, "raw_response", None)
+        status = getattr(exc, "status_code", None) or getattr(raw, "status_code", None)
+        headers = getattr(exc, "headers", None) or getattr(raw, "headers", None) or {}
+        text = exc.body if isinstance(getattr(exc, "body", None), str) else ""
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = None
+        message, code, kind = _describe(body, text)
+        if status is not None and 200 <= status < 300:
+            cls: type[LLMError] = ServerError  # an answer the SDK could not take as a stream
+        else:
+            cls = error_for_status(status, code, kind)
+        if cls is InvalidRequestError and _CONTEXT.search(message):
+            cls = ContextLengthError
+        request_id = _request_id(headers)
+        if request_id is None and isinstance(body, dict) and body.get("request_id"):
+            request_id = str(body["request_id"])
+        return cls(
+            redact(message or f"Mistral answered HTTP {status}.", self._api_key),
+            status_code=status,
+            request_id=request_id,
+            retry_after=parse_retry_after(headers),
+            code=code or kind,
+            **context,
+        )
+
+
+def _millis(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+@functools.cache
+def _param_names(method: Any) -> frozenset[str]:
+    """The generation parameters ``stream_async`` accepts (``config.params`` is checked)."""
+    return frozenset(inspect.signature(method).parameters) - _OWN_ARGS - {"model", "messages"}
+
+
+def _part_chunks(parts: list[Any]) -> list[Chunk]:
+    """``[{"type": "thinking", "thinking": [{"type": "text", ...}]}, {"type": "text", ...}]``."""
+    chunks: list[Chunk] = []
+    for part in parts:
+        kind = part.get("type")
+        if kind == "text" and part.get("text"):
+            chunks.append(Chunk(part["text"]))
+        elif kind == "thinking":
+            inner = part.get("thinking")
+            for piece in [inner] if isinstance(inner, str) else inner or ():
+                text = piece if isinstance(piece, str) else piece.get("text")
+                if text:
+                    chunks.append(Chunk(reasoning=text))
+    return chunks
+
+
+def _describe(body: Any, text: str) -> tuple[str, str | None, str | None]:
+    """(message, code, type) from any of Mistral's error body shapes."""
+    if isinstance(body, dict):
+        detail = body.get("detail")
+        if isinstance(detail, list):  # FastAPI validation: [{"loc": [...], "msg": ...}, ...]
+            message = "; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc', ()))}: {d.get('msg')}"
+                if isinstance(d, dict) else str(d)
+                for d in detail
+            )
+            return message, None, None
+        message = body.get("message") or detail or ""
+        code, kind = body.get("code"), body.get("type")
+        return (str(message) if message else text[:500], _text(code), _text(kind))
+    if isinstance(body, str):
+        return body, None, None
+    return text[:500], None, None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _request_id(headers: Any) -> str | None:
+    for name in _REQUEST_ID:
+        value = headers.get(name)
+        if value:
+            return str(value)
+    return None
+
+
+def _usage(raw: dict[str, Any]) -> Usage:
+    details = raw.get("prompt_tokens_details") or {}
+    return Usage(
+        input_tokens=raw.get("prompt_tokens") or 0,
+        output_tokens=raw.get("completion_tokens") or 0,
+        cached_input_tokens=details.get("cached_tokens") or raw.get("num_cached_tokens") or 0,
+    )

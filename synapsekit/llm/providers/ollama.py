@@ -1,0 +1,211 @@
+"""Ollama's native chat API (``POST /api/chat``, NDJSON), over the official ``ollama`` SDK.
+
+Local models need no key: the endpoint is ``base_url``, else ``OLLAMA_HOST``, else
+``http://localhost:11434``. A key, when given, is sent as a Bearer token (ollama.com).
+
+The SDK sends the request and parses each NDJSON line into a pydantic ``ChatResponse``;
+it offers no public access to the raw lines (only its private httpx client), so those
+objects are used as they come and the per-line work here is a few attribute reads.
+The SDK turns an HTTP error into ``ResponseError(text, status)`` and drops the response
+headers, so an httpx response hook (the client's documented ``**kwargs`` pass-through)
+raises first with the status, body and headers: Retry-After and request ids survive.
+
+Wire quirks handled (tests/wire/ollama): usage only on the ``done: true`` line
+(``prompt_eval_count`` in, ``eval_count`` out); ``done_reason`` ``stop``/``length``;
+``message.thinking`` kept apart from the answer; an ``{"error": ...}`` line inside a 200
+stream raised as a typed error; a body that ends without ``done: true`` is a broken
+connection; a 404 for a model that is not pulled says how to pull it; a refused
+connection says Ollama is not running at that address.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from synapsekit.errors import (
+    ConnectionError,
+    LLMError,
+    NotFoundError,
+    ServerError,
+    TimeoutError,
+    error_for_status,
+    redact,
+)
+from synapsekit.llm.base import BaseLLM
+from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.registry import PROVIDERS
+from synapsekit.llm.retry import parse_retry_after
+from synapsekit.llm.types import Chunk, Message, Usage
+
+__all__ = ["OllamaLLM"]
+
+#: ``config.params`` keys that are top-level chat arguments; every other key is a model
+#: option (``options``: top_k, seed, num_ctx, ...).
+TOP_LEVEL_PARAMS = frozenset({"think", "format", "keep_alive", "logprobs", "top_logprobs"})
+
+
+class _HTTPStatus(Exception):
+    """An HTTP error status, with what the SDK's ResponseError would drop (the headers)."""
+
+    def __init__(self, status: int, text: str, headers: Mapping[str, str]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.text = text
+        self.headers = headers
+
+
+async def _raise_for_status(response: Any) -> None:
+    """httpx response hook: raise :class:`_HTTPStatus` before the SDK sees an error."""
+    if response.status_code >= 400:
+        await response.aread()
+        raise _HTTPStatus(response.status_code, response.text, response.headers)
+
+
+class OllamaLLM(BaseLLM):
+    """Ollama ``/api/chat``, streamed; one SDK ``ChatResponse`` per NDJSON line."""
+
+    provider: ClassVar[str] = "ollama"
+
+    @property
+    def base_url(self) -> str:
+        default = PROVIDERS[self.provider].base_url or "http://localhost:11434"
+        return self.config.base_url or os.environ.get("OLLAMA_HOST") or default
+
+    def _new_client(self) -> Any:
+        headers = dict(self.config.headers)
+        if self._api_key and not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return self._sdk.AsyncClient(  # type: ignore[union-attr]
+            host=self.base_url,
+            timeout=self.config.timeout,
+            headers=headers or None,
+            event_hooks={"response": [_raise_for_status]},
+        )
+
+    def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "temperature": config.temperature,
+            "num_predict": config.max_tokens,
+        }
+        if config.stop:
+            options["stop"] = list(config.stop)
+        request: dict[str, Any] = {"model": config.model, "messages": messages, "stream": True}
+        for key, value in config.params.items():
+            if key in TOP_LEVEL_PARAMS:
+                request[key] = value
+            else:
+                options[key] = value
+        request["options"] = options
+        return request
+
+    async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+        final: Any = None
+        with self._map_errors(config):
+            parts = await self._client().chat(**self._request(messages, config))
+            try:
+                async for part in parts:  # read to the end: the connection is then reused
+                    message = part.message
+                    if message.thinking:
+                        yield Chunk(reasoning=message.thinking)
+                    if message.content:
+                        yield Chunk(message.content)
+                    if part.done:
+                        final = part
+            finally:
+                await parts.aclose()  # early exit / cancel: closes the HTTP response
+        if final is None:
+            raise ConnectionError(
+                f"The stream from Ollama at {self.base_url} ended before its 'done' line.",
+                provider=self.provider,
+                model=config.model,
+            )
+        yield Chunk(
+            usage=Usage(
+                input_tokens=final.prompt_eval_count or 0,
+                output_tokens=final.eval_count or 0,
+                complete=final.eval_count is not None,
+            ),
+            finish_reason=final.done_reason or "stop",
+        )
+
+    @contextmanager
+    def _map_errors(self, config: LLMConfig) -> Iterator[None]:
+        """Translate the ollama SDK's, httpx's and pydantic's exceptions, at this one depth."""
+        import httpx
+        import pydantic
+
+        context: dict[str, Any] = {"provider": self.provider, "model": config.model}
+        host = self.base_url
+        try:
+            yield
+        except LLMError:
+            raise  # ours (a subclass of builtins.ConnectionError is caught below otherwise)
+        except _HTTPStatus as exc:
+            raise self._error(exc.status, exc.text, exc.headers, config) from None
+        except self._sdk.ResponseError as exc:  # type: ignore[union-attr]
+            status = exc.status_code if exc.status_code > 0 else None  # -1: a line in a 200
+            raise self._error(status, str(exc.error), {}, config) from None
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(
+                f"No answer from Ollama at {host} within {config.timeout:g} s: "
+                f"{type(exc).__name__}",
+                **context,
+            ) from None
+        except (httpx.ConnectError, builtins.ConnectionError) as exc:  # refused / unreachable
+            raise ConnectionError(
+                f"Ollama is not running at {host} (could not connect: "
+                f"{exc or type(exc).__name__}). Start it with `ollama serve`, or point "
+                "base_url / OLLAMA_HOST at the server.",
+                **context,
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ConnectionError(
+                f"The connection to Ollama at {host} broke: {exc or type(exc).__name__}",
+                **context,
+            ) from None
+        except (json.JSONDecodeError, pydantic.ValidationError) as exc:
+            raise ServerError(
+                f"Ollama at {host} sent a malformed stream line: {str(exc)[:200]}", **context
+            ) from None
+
+    def _error(
+        self, status: int | None, text: str, headers: Mapping[str, str], config: LLMConfig
+    ) -> LLMError:
+        message = _error_text(text) or f"Ollama answered HTTP {status}."
+        lowered = message.lower()
+        cls = error_for_status(status)
+        if "not found" in lowered and "model" in lowered:  # "model "x" not found, try pulling"
+            cls = NotFoundError
+            message = (
+                f"Model {config.model!r} is not on the Ollama server at {self.base_url} "
+                f"({message}). Download it with: ollama pull {config.model}"
+            )
+        elif cls is NotFoundError:
+            message = (
+                f"{message} -- is {self.base_url} an Ollama server? base_url is the server "
+                "root, e.g. http://localhost:11434"
+            )
+        return cls(
+            redact(message, self._api_key),
+            provider=self.provider,
+            model=config.model,
+            status_code=status,
+            request_id=headers.get("x-request-id"),
+            retry_after=parse_retry_after(headers),
+        )
+
+
+def _error_text(text: str) -> str:
+    """``{"error": "..."}`` (Ollama's one error shape) -> the message; else the text itself."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text.strip()[:500]
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])
+    return text.strip()[:500]

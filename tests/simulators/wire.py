@@ -1,0 +1,36 @@
+"""Access to the recorded provider traffic in ``tests/wire`` (see its INDEX.md)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+__all__ = ["WIRE", "read_wire", "sse_events"]
+
+WIRE = Path(__file__).resolve().parent.parent / "wire"
+
+# A line ending (CRLF, LF or CR) followed by an empty line: the end of one SSE event.
+_EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
+
+
+@functools.cache
+def read_wire(relpath: str) -> bytes:
+    """The exact bytes of a capture, e.g. ``read_wire("openai/stream_ok.sse")`` (cached)."""
+    return (WIRE / relpath).read_bytes()
+
+
+def sse_events(data: bytes) -> list[bytes]:
+    """Split an SSE body into events, each keeping its own bytes and trailing blank line.
+
+    ``b"".join(sse_events(x)) == x`` always holds, so a replay is byte-identical. Comment events
+    (``: keep-alive``) stay separate events; surplus blank lines go with the event after them.
+    """
+    events: list[bytes] = []
+    start = 0
+    for match in _EVENT_END.finditer(data):
+        events.append(data[start : match.end()])
+        start = match.end()
+    if start < len(data):
+        events.append(data[start:])
+    return events
