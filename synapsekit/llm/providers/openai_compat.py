@@ -6,8 +6,9 @@ here; a vendor with a real quirk overrides one attribute or method (Azure: clien
 deployment paths; Perplexity: no usage option, citations kept).
 
 The SDK builds and sends the request (its documented low-level ``client.post``) and
-maps HTTP statuses to its exceptions; the stream body is read as raw SSE bytes and each event parsed with ``json.loads`` directly,
-because an SDK model object per chunk costs more CPU than everything else here. Wire
+maps HTTP statuses to its exceptions; the stream body is read as raw SSE bytes and each
+event parsed as JSON directly, because an SDK model object per chunk costs more CPU than
+everything else here. Wire
 quirks handled once for all vendors: usage in a final ``choices: []`` chunk (OpenAI) or
 on the finish chunk (Groq, DeepSeek, Cerebras) or cumulative on every chunk (Perplexity)
 -- the last report wins, never a sum; ``reasoning_content`` / ``reasoning`` deltas kept
