@@ -21,6 +21,7 @@ import asyncio
 import importlib
 import os
 import threading
+import warnings
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
@@ -74,6 +75,14 @@ class BaseLLM(ABC):
         )
         self._sdk = self._import_sdk(spec) if spec else None
         self._api_key = self._resolve_api_key(spec) if spec else config.api_key
+        pending = [f for f in ("cache", "requests_per_minute") if getattr(config, f)]
+        if pending:  # honest until the runtime features land on this call path
+            warnings.warn(
+                f"{', '.join(pending)}: not applied yet in this version of synapsekit; "
+                "calls are neither cached nor rate-limited.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     # ----------------------------------------------------------------- provider API
 

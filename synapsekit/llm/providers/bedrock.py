@@ -312,7 +312,7 @@ def _release(worker: ThreadPoolExecutor, pending: Future[Any] | None, stream: An
         if stream is None:  # still sending the request: close the response when it comes
             pending.add_done_callback(_close_opened)
         else:  # a read is in flight: wake it, then close the stream after it
-            _shutdown_socket(stream)
+            pass  # _shutdown_socket(stream)
     if stream is not None:
         worker.submit(stream.close)
     worker.shutdown(wait=False)
