@@ -1,4 +1,4 @@
-"""Client CPU of streamed generations: raw openai SDK vs synapsekit (vs LiteLLM).
+"""Client CPU of streamed generations: the raw SDK vs synapsekit (vs LiteLLM).
 
 The same workload -- N streamed generations of T tokens, run sequentially and then all
 concurrently -- goes through each client against the OpenAI-protocol simulator running
@@ -7,10 +7,12 @@ process, all its threads) is the client's alone. Each client is measured in roun
 interleaved, and the median round is reported; ratios are what to compare, since these
 machines are noisy.
 
-    python benchmarks/bench_streaming.py                # 200 x 50 tokens, 5 rounds
+    python benchmarks/bench_streaming.py                     # OpenAI protocol, 200 x 50 tokens
+    python benchmarks/bench_streaming.py --protocol anthropic
     python benchmarks/bench_streaming.py --no-litellm --rounds 3
 
-Target (issue 2): synapsekit <= 0.40x the raw SDK's client CPU.
+Targets: synapsekit <= 0.40x the raw openai SDK's client CPU, <= 0.50x the raw
+anthropic SDK's.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ sys.path.insert(0, str(ROOT))
 
 KEY = "sk-bench-key"
 MODEL = "gpt-4o-mini"
+CLAUDE = "claude-sonnet-4-6"
+PROMPT = [{"role": "user", "content": "Say something."}]
 Workload = Callable[[], Awaitable[str]]
 
 
-def start_simulator(tokens: int) -> tuple[subprocess.Popen[str], str]:
+def start_simulator(tokens: int, protocol: str = "openai") -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.simulators.openai_protocol", "--port", "0",
+        [sys.executable, "-m", f"tests.simulators.{protocol}_protocol", "--port", "0",
          "--tokens", str(tokens), "--api-key", KEY],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )
@@ -44,7 +48,7 @@ def start_simulator(tokens: int) -> tuple[subprocess.Popen[str], str]:
     if len(line) != 2 or line[0] != "PORT":
         proc.kill()
         raise RuntimeError(f"simulator did not start: {line}")
-    return proc, f"http://127.0.0.1:{line[1]}/v1"
+    return proc, f"http://127.0.0.1:{line[1]}" + ("/v1" if protocol == "openai" else "")
 
 
 def raw_sdk(url: str) -> Workload:
@@ -66,10 +70,28 @@ def raw_sdk(url: str) -> Workload:
     return one
 
 
-def synapsekit_llm(url: str) -> Workload:
+def raw_anthropic(url: str) -> Workload:
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(api_key=KEY, base_url=url, max_retries=0)
+
+    async def one() -> str:
+        stream = await client.messages.create(
+            model=CLAUDE, max_tokens=1024, messages=PROMPT, stream=True  # type: ignore[arg-type]
+        )
+        parts = []
+        async for event in stream:
+            if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                parts.append(event.delta.text)
+        return "".join(parts)
+
+    return one
+
+
+def synapsekit_llm(url: str, model: str = MODEL) -> Workload:
     from synapsekit import make_llm
 
-    llm = make_llm(MODEL, api_key=KEY, base_url=url, system_prompt=None)
+    llm = make_llm(model, api_key=KEY, base_url=url, system_prompt=None)
 
     async def one() -> str:
         return await llm.generate("Say something.")
@@ -77,7 +99,7 @@ def synapsekit_llm(url: str) -> Workload:
     return one
 
 
-def litellm_client(url: str) -> Workload:
+def litellm_client(url: str, model: str = f"openai/{MODEL}") -> Workload:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
@@ -85,7 +107,7 @@ def litellm_client(url: str) -> Workload:
 
     async def one() -> str:
         response = await litellm.acompletion(
-            model=f"openai/{MODEL}", api_key=KEY, api_base=url, stream=True,
+            model=model, api_key=KEY, api_base=url, stream=True,
             messages=[{"role": "user", "content": "Say something."}],
             stream_options={"include_usage": True},
         )
@@ -110,13 +132,19 @@ async def measure(one: Workload, n: int, concurrent: bool) -> tuple[float, float
 
 
 async def run(args: argparse.Namespace, url: str) -> None:
-    clients = {"raw openai SDK": raw_sdk(url), "synapsekit": synapsekit_llm(url)}
-    if args.litellm:
-        clients["litellm"] = litellm_client(url)
+    if args.protocol == "anthropic":
+        clients = {"raw SDK": raw_anthropic(url), "synapsekit": synapsekit_llm(url, CLAUDE)}
+        if args.litellm:
+            clients["litellm"] = litellm_client(url, f"anthropic/{CLAUDE}")
+    else:
+        clients = {"raw SDK": raw_sdk(url), "synapsekit": synapsekit_llm(url)}
+        if args.litellm:
+            clients["litellm"] = litellm_client(url)
     expected = "".join(f" tok{i}" for i in range(args.tokens))
     for one in clients.values():  # warm up: imports, connection pools, lazy setup
         assert await one() == expected
         await measure(one, 20, True)
+    print(f"{args.protocol} protocol, raw SDK = the official {args.protocol} SDK, stream=True")
     print(f"workload: {args.n} streamed generations x {args.tokens} tokens, "
           f"median of {args.rounds} rounds; simulator in a separate process\n")
     for mode in ("sequential", "concurrent"):
@@ -126,7 +154,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
                 cpu, wall, answer = await measure(one, args.n, mode == "concurrent")
                 assert answer == expected, (name, answer[:60])
                 samples[name].append((cpu, wall))
-        base = statistics.median(c for c, _ in samples["raw openai SDK"])
+        base = statistics.median(c for c, _ in samples["raw SDK"])
         print(f"{mode} ({args.n} {'at once' if mode == 'concurrent' else 'one after another'})")
         print(f"  {'client':<16}{'CPU s':>8}{'wall s':>8}{'CPU vs raw SDK':>16}")
         for name, rows in samples.items():
@@ -168,10 +196,11 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=200, help="generations per round")
     parser.add_argument("--tokens", type=int, default=50, help="tokens per generation")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--protocol", choices=("openai", "anthropic"), default="openai")
     parser.add_argument("--no-litellm", dest="litellm", action="store_false")
     args = parser.parse_args()
     import_time()
-    proc, url = start_simulator(args.tokens)
+    proc, url = start_simulator(args.tokens, args.protocol)
     try:
         asyncio.run(run(args, url))
     finally:

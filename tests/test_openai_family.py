@@ -422,3 +422,10 @@ async def test_params_and_headers_reach_the_request(openai_sim: OpenAISimulator)
     body = request.json()
     assert (body["seed"], body["top_p"], body["temperature"]) == (7, 0.5, 0.0)
     assert request.headers["x-title"] == "sk-app"
+
+
+async def test_sequential_calls_reuse_one_connection(openai_sim: OpenAISimulator) -> None:
+    llm = _openai(openai_sim)
+    for _ in range(3):
+        assert await llm.generate("hi") == "Hello, world!"
+    assert openai_sim.connections == 1  # the body is read to its end, so keep-alive works

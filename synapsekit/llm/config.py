@@ -28,7 +28,8 @@ class LLMConfig:
     environment variable; ``base_url`` overrides the provider's endpoint. ``stop`` and
     ``params`` (extra generation parameters sent as-is, e.g. ``{"top_p": 0.9,
     "seed": 7}``) shape the answer like temperature does. ``headers`` adds HTTP headers
-    (e.g. OpenRouter's ``HTTP-Referer``); ``api_version`` is Azure OpenAI's.
+    (e.g. OpenRouter's ``HTTP-Referer``); ``api_version`` is the API version of providers
+    that version their endpoint (Azure OpenAI's ``api-version``, Gemini's ``v1beta``).
     """
 
     model: str

@@ -113,13 +113,9 @@ class BedrockLLM(BaseLLM):
     def _new_client(self) -> Any:
         from botocore.config import Config
 
-        session = self._sdk.session.Session()  # type: ignore[union-attr]
-        options: dict[str, Any] = {}
-        if self._api_key:
-            session = self._sdk.session.Session(  # type: ignore[union-attr]
-                botocore_session=_bearer_session(self._api_key)
-            )
-            options["signature_version"] = "bearer"
+        core = _bearer_session(self._api_key) if self._api_key else None
+        session = self._sdk.session.Session(botocore_session=core)  # type: ignore[union-attr]
+        options = {"signature_version": "bearer"} if self._api_key else {}
         client = session.client(
             "bedrock-runtime",
             region_name=_region(session),
@@ -292,17 +288,16 @@ def _bearer_session(api_key: str) -> Any:
     import botocore.session
     import botocore.tokens
 
-    core = botocore.session.Session()
-    chain = core.get_component("token_provider")
     if not hasattr(botocore.tokens, "ScopedEnvTokenProvider"):
         raise ConfigError(
             "api_key: Bedrock API keys need botocore >= 1.39; upgrade boto3, or leave api_key "
             "unset and use AWS credentials."
         )
-    scoped = botocore.tokens.ScopedEnvTokenProvider(
+    core = botocore.session.Session()
+    token = botocore.tokens.ScopedEnvTokenProvider(
         core, environ={"AWS_BEARER_TOKEN_BEDROCK": api_key}
     )
-    chain.insert_before("env", scoped)
+    core.register_component("token_provider", botocore.tokens.TokenProviderChain([token]))
     return core
 
 
@@ -312,7 +307,7 @@ def _release(worker: ThreadPoolExecutor, pending: Future[Any] | None, stream: An
         if stream is None:  # still sending the request: close the response when it comes
             pending.add_done_callback(_close_opened)
         else:  # a read is in flight: wake it, then close the stream after it
-            pass  # _shutdown_socket(stream)
+            _shutdown_socket(stream)
     if stream is not None:
         worker.submit(stream.close)
     worker.shutdown(wait=False)

@@ -113,18 +113,20 @@ class GeminiLLM(BaseLLM):
         await client.http.aclose()
 
     def _config(self, messages: list[Message], config: LLMConfig) -> Any:
+        model: Any = self._sdk.types.GenerateContentConfig  # type: ignore[union-attr]
         fields: dict[str, Any] = {
             **config.params,
             "temperature": config.temperature,
             "max_output_tokens": config.max_tokens,
-            "automatic_continuation": False,
         }
+        if "automatic_continuation" in model.model_fields:  # SDKs before it never continue
+            fields["automatic_continuation"] = False
         if messages[0]["role"] == "system":
             fields["system_instruction"] = messages[0]["content"]
         if config.stop:
             fields["stop_sequences"] = list(config.stop)
         try:
-            return self._sdk.types.GenerateContentConfig(**fields)  # type: ignore[union-attr]
+            return model(**fields)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"params: not accepted by google-genai: {exc}") from None
 
@@ -224,8 +226,8 @@ class GeminiLLM(BaseLLM):
 
     def _status_error(self, exc: Any, context: dict[str, Any]) -> LLMError:
         """An HTTP error status, or an ``{"error": ...}`` event inside a 200 stream."""
-        body = exc.details if isinstance(exc.details, dict) else {}
-        error = body.get("error") if isinstance(body.get("error"), dict) else body
+        body: dict[str, Any] = exc.details if isinstance(exc.details, dict) else {}
+        error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
         details = [d for d in error.get("details") or () if isinstance(d, dict)]
         reason = next((str(d["reason"]) for d in details if d.get("reason")), None)
         status = exc.code if isinstance(exc.code, int) else None
@@ -278,7 +280,7 @@ def _text(value: Any) -> str | None:
 
 @functools.cache
 def _http_module() -> Any:
-    """The HTTP client google-genai prefers: ``httpx2`` (its dependency since 2.x), else httpx."""
+    """The HTTP client google-genai prefers: ``httpx2`` (what 3.x depends on), else httpx."""
     with suppress(ImportError):
         return importlib.import_module("httpx2")
     return importlib.import_module("httpx")

@@ -27,8 +27,8 @@ import importlib
 import inspect
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
@@ -159,21 +159,22 @@ class MistralLLM(BaseLLM):
             events = await client.chat.stream_async(**request)
             response = events.response  # the raw body; the SDK's decoder is never started
             try:
-                async for chunk in self._parse(response, config):
-                    yield chunk
+                async with aclosing(self._parse(response, config)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
             finally:
                 await response.aclose()  # early exit / cancel: the server sees the disconnect
 
-    async def _parse(self, response: Any, config: LLMConfig) -> AsyncIterator[Chunk]:
+    async def _parse(self, response: Any, config: LLMConfig) -> AsyncGenerator[Chunk, None]:
         """Chunks from the raw SSE body: the per-token hot path, kept to dict lookups."""
         loads = json.loads
         usage: dict[str, Any] | None = None
         finish: str | None = None
         done = False
         async for _, data in iter_sse(response.aiter_bytes()):
-            if data == _DONE:
+            if data == _DONE or done:  # read on to the body's end: the connection is reused
                 done = True
-                break
+                continue
             try:
                 event = loads(data)
             except ValueError:
@@ -251,6 +252,8 @@ class MistralLLM(BaseLLM):
     def _status_error(self, exc: Any, context: dict[str, Any]) -> LLMError:
         raw = getattr(exc, "raw_response", None)
         status = getattr(exc, "status_code", None) or getattr(raw, "status_code", None)
+        if status is None and type(exc).__name__ == "HTTPValidationError":
+            status = 422  # v1's validation error may carry no response
         headers = getattr(exc, "headers", None) or getattr(raw, "headers", None) or {}
         text = exc.body if isinstance(getattr(exc, "body", None), str) else ""
         try:

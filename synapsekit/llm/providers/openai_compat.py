@@ -126,9 +126,11 @@ class OpenAICompatibleLLM(BaseLLM):
         metadata: dict[str, Any] = {}
         done = False
         async for _, data in iter_sse(response.aiter_bytes()):
+            if done:  # read on to the end of the body so the connection can be reused
+                continue
             if data == _DONE:
                 done = True
-                break
+                continue
             try:
                 event = decode(data.decode())
             except ValueError:

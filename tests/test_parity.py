@@ -1,0 +1,211 @@
+"""Parity: all fifteen providers, one parametrised walk, the same promises.
+
+Each provider runs its real SDK over real HTTP against the simulator of its own wire
+protocol. The same script (a four-token answer with known usage, typed errors, a cut
+mid-stream, an early exit) must give the same observable behaviour through synapsekit,
+whatever the protocol underneath. The per-provider test files go deeper into each wire
+format; this file is where a provider that drifts from the others shows up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synapsekit import make_llm
+from synapsekit.errors import (
+    AuthenticationError,
+    LLMError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
+from synapsekit.llm.base import BaseLLM
+from tests.simulators.server import Reply, Server
+
+KEY = "parity-key-0123456789"
+AWS_ID, AWS_SECRET = "AKIAPARITYTESTKEY000", "parity/secret/key/0123456789"
+TOKENS = ["Hello", ",", " world", "!"]
+ANSWER = "Hello, world!"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    module: str
+    start: Callable[[Any], Server]  # the simulator class -> a started server
+    ok: Callable[[Any, int], Reply]  # (module, cut_after) -> a 4-token answer, 12 in / 4 out
+    auth_status: int = 401
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "openai": Protocol(
+        "openai_protocol", lambda m: m.OpenAISimulator(KEY),
+        lambda m, cut: m.text_stream(TOKENS, prompt_tokens=12, cut_after=cut)),
+    "azure": Protocol(
+        "openai_protocol", lambda m: m.OpenAISimulator(KEY, auth="azure"),
+        lambda m, cut: m.text_stream(TOKENS, prompt_tokens=12, cut_after=cut)),
+    "anthropic": Protocol(
+        "anthropic_protocol", lambda m: m.AnthropicSimulator(KEY),
+        lambda m, cut: m.text_stream(TOKENS, input_tokens=12, cut_after=cut)),
+    "gemini": Protocol(
+        "gemini_protocol", lambda m: m.GeminiSimulator(KEY),
+        lambda m, cut: m.text_stream(TOKENS, prompt_tokens=12, cut_after=cut)),
+    "cohere": Protocol(
+        "cohere_protocol", lambda m: m.CohereSimulator(KEY),
+        lambda m, cut: m.text_stream(TOKENS, input_tokens=12, cut_after=cut)),
+    "mistral": Protocol(
+        "mistral_protocol", lambda m: m.MistralSimulator(KEY),
+        lambda m, cut: m.text_stream(TOKENS, prompt_tokens=12, cut_after=cut)),
+    "ollama": Protocol(
+        "ollama_protocol", lambda m: m.OllamaSimulator(api_key=KEY),
+        lambda m, cut: m.text_stream(TOKENS, prompt_eval_count=12, cut_after=cut)),
+    "bedrock": Protocol(
+        "bedrock_protocol", lambda m: m.BedrockSimulator({AWS_ID: AWS_SECRET}),
+        lambda m, cut: m.text_stream(TOKENS, input_tokens=12, cut_after=cut),
+        auth_status=403),
+}
+# (provider, model, protocol): the nine OpenAI-protocol vendors share one simulator.
+PROVIDERS = [
+    ("openai", "gpt-4o-mini", "openai"),
+    ("azure", "my-deployment", "azure"),
+    ("groq", "llama-3.3-70b-versatile", "openai"),
+    ("deepseek", "deepseek-chat", "openai"),
+    ("openrouter", "meta-llama/llama-3.3-70b-instruct", "openai"),
+    ("together", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "openai"),
+    ("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct", "openai"),
+    ("perplexity", "sonar", "openai"),
+    ("cerebras", "llama3.1-8b", "openai"),
+    ("anthropic", "claude-sonnet-4-6", "anthropic"),
+    ("gemini", "gemini-2.5-flash", "gemini"),
+    ("cohere", "command-a-03-2025", "cohere"),
+    ("mistral", "mistral-small-latest", "mistral"),
+    ("ollama", "llama3.2", "ollama"),
+    ("bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0", "bedrock"),
+]
+IDS = [p for p, _, _ in PROVIDERS]
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, tuple[Server, Any]]]:
+    started: dict[str, tuple[Server, Any]] = {}
+    try:
+        for name, proto in PROTOCOLS.items():
+            module = importlib.import_module(f"tests.simulators.{proto.module}")
+            server = proto.start(module)
+            server.start()
+            started[name] = (server, module)
+        yield started
+    finally:
+        for server, _ in started.values():
+            server.stop()
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Bedrock's credentials through AWS's own chain (environment, not SDK patching)."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+
+
+def _setup(
+    provider: str, model: str, protocol: str, servers: dict[str, tuple[Server, Any]],
+    **fields: Any,
+) -> tuple[BaseLLM, Server, Any, Protocol]:
+    server, module = servers[protocol]
+    server.reset()
+    key = None if provider == "bedrock" else KEY
+    llm = make_llm(f"{provider}:{model}", api_key=key, base_url=server.url,  # type: ignore[attr-defined]
+                   system_prompt="Be brief.", **fields)
+    return llm, server, module, PROTOCOLS[protocol]
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+async def test_same_answer_same_usage(
+    provider: str, model: str, protocol: str, servers: dict[str, tuple[Server, Any]]
+) -> None:
+    llm, server, module, proto = _setup(provider, model, protocol, servers)
+    server.enqueue(proto.ok(module, None), proto.ok(module, None))
+    assert [t async for t in llm.stream("hi")] == TOKENS
+    final = [c async for c in llm.stream_chunks([{"role": "user", "content": "hi"}])][-1]
+    assert final.finish_reason == "stop"
+    if provider == "perplexity":  # sends usage unasked; this synthetic stream has none
+        assert final.usage is not None and final.usage.complete is False
+    else:
+        assert final.usage is not None and final.usage.complete
+        assert (final.usage.input_tokens, final.usage.output_tokens) == (12, 4)
+        assert llm.tokens_used == {"input": 24, "output": 8}
+    assert len(server.requests) == 2
+    assert "Be brief." in server.requests[0].body.decode()  # the system prompt went out
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+@pytest.mark.parametrize(("status", "expected"), [
+    ("auth", AuthenticationError), (429, RateLimitError), (500, ServerError),
+])
+async def test_same_typed_errors(
+    provider: str, model: str, protocol: str, status: int | str, expected: type[LLMError],
+    servers: dict[str, tuple[Server, Any]],
+) -> None:
+    llm, server, module, proto = _setup(provider, model, protocol, servers)
+    code = proto.auth_status if status == "auth" else int(status)
+    server.enqueue(module.error(code, headers={"retry-after": "3"}))
+    with pytest.raises(expected) as err:
+        await llm.generate("hi")
+    assert err.value.provider == provider
+    assert err.value.status_code == code
+    if expected is RateLimitError:
+        assert err.value.retry_after == 3.0
+    assert KEY not in str(err.value) and AWS_SECRET not in str(err.value)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+async def test_same_retry_then_success(
+    provider: str, model: str, protocol: str, servers: dict[str, tuple[Server, Any]]
+) -> None:
+    llm, server, module, proto = _setup(provider, model, protocol, servers, max_retries=1)
+    server.enqueue(module.error(429, headers={"retry-after": "0"}), proto.ok(module, None))
+    assert await llm.generate("hi") == ANSWER
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+async def test_same_cut_mid_stream(
+    provider: str, model: str, protocol: str, servers: dict[str, tuple[Server, Any]]
+) -> None:
+    llm, server, module, proto = _setup(provider, model, protocol, servers, max_retries=2,
+                                        retry_delay=0)
+    full = proto.ok(module, None)
+    events = len(full.stream or ())
+    server.enqueue(proto.ok(module, events - 3))  # cut near the end, after some text
+    seen: list[str] = []
+    with pytest.raises(StreamInterruptedError) as err:
+        async for token in llm.stream("hi"):
+            seen.append(token)
+    assert seen and err.value.partial_text == "".join(seen)
+    assert ANSWER.startswith(err.value.partial_text)
+    assert err.value.usage is not None and not err.value.usage.complete
+    assert len(server.requests) == 1  # never retried after tokens were delivered
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+async def test_same_early_exit_closes_the_connection(
+    provider: str, model: str, protocol: str, servers: dict[str, tuple[Server, Any]]
+) -> None:
+    llm, server, module, _ = _setup(provider, model, protocol, servers)
+    server.enqueue(module.text_stream([f" t{i}" for i in range(100)], delay=0.03))
+    async for _ in llm.stream("hi"):
+        break
+    assert await asyncio.to_thread(server.wait_for_disconnects, 1, 3)
