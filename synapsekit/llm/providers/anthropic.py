@@ -35,7 +35,7 @@ import functools
 import importlib
 import json
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -44,13 +44,13 @@ from synapsekit.errors import (
     ContextLengthError,
     LLMError,
     QuotaExceededError,
-    ServerError,
     TimeoutError,
     error_for_status,
     redact,
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.providers._common import as_text, malformed_event, transport_errors
 from synapsekit.llm.retry import parse_retry_after
 from synapsekit.llm.sse import iter_sse
 from synapsekit.llm.types import Chunk, Message, Usage
@@ -149,12 +149,8 @@ class AnthropicLLM(BaseLLM):
             except ValueError:
                 event = None
             if type(event) is not dict:
-                raise ServerError(
-                    f"The provider sent a malformed stream event: {data[:200]!r}",
-                    provider=self.provider,
-                    model=config.model,
-                    request_id=response.headers.get("request-id"),
-                )
+                request_id = response.headers.get("request-id")
+                raise malformed_event(self.provider, config.model, data, request_id)
             kind = event.get("type")
             if kind == "content_block_delta":
                 delta = event.get("delta") or {}
@@ -188,7 +184,7 @@ class AnthropicLLM(BaseLLM):
         """An ``event: error`` that arrived inside a 200 stream."""
         if not isinstance(error, dict):
             error = {"message": str(error)}
-        kind = _text(error.get("type"))
+        kind = as_text(error.get("type"))
         message = str(error.get("message") or error)
         cls = _error_class(_TYPE_STATUS.get(kind or "", 500), kind, message)
         return cls(
@@ -203,7 +199,7 @@ class AnthropicLLM(BaseLLM):
     def _map_errors(self, config: LLMConfig) -> Iterator[None]:
         """Translate the anthropic SDK's and its HTTP client's exceptions, at this one depth."""
         sdk = self._sdk
-        timeouts, transport = _transport_errors()
+        timeouts, transport = transport_errors()
         context: dict[str, Any] = {"provider": self.provider, "model": config.model}
         try:
             yield
@@ -229,13 +225,13 @@ class AnthropicLLM(BaseLLM):
         if not isinstance(error, dict):
             error = {}
         headers = exc.response.headers
-        kind = _text(error.get("type"))
+        kind = as_text(error.get("type"))
         message = str(error.get("message") or exc.message)
         cls = _error_class(exc.status_code, kind, message)
         return cls(
             redact(message, self._api_key),
             status_code=exc.status_code,
-            request_id=headers.get("request-id") or _text(body.get("request_id")),
+            request_id=headers.get("request-id") or as_text(body.get("request_id")),
             retry_after=parse_retry_after(headers),
             code=kind,
             **context,
@@ -281,25 +277,7 @@ def _usage(raw: dict[str, Any]) -> Usage:
     )
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
-
-_Classes = tuple[type[BaseException], ...]
-
-
-@functools.cache
-def _transport_errors() -> tuple[_Classes, _Classes]:
-    """(timeout, other) exceptions of the SDK's HTTP client, which reading the raw body
-    raises unwrapped: ``httpx2`` for anthropic >= 2 (its own fork), ``httpx`` before."""
-    modules: list[ModuleType] = []
-    for name in ("httpx2", "httpx"):
-        with suppress(ImportError):
-            modules.append(importlib.import_module(name))
-    return (
-        tuple(m.TimeoutException for m in modules),
-        tuple(m.HTTPError for m in modules),
-    )
 
 
 @functools.cache

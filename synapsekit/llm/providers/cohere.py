@@ -47,6 +47,7 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.providers._common import as_text, malformed_event
 from synapsekit.llm.retry import parse_retry_after
 from synapsekit.llm.sse import iter_sse
 from synapsekit.llm.types import Chunk, Message, Usage
@@ -122,11 +123,7 @@ class CohereLLM(BaseLLM):
             except ValueError:
                 event = None
             if type(event) is not dict:
-                raise ServerError(
-                    f"The provider sent a malformed stream event: {data[:200]!r}",
-                    provider=self.provider,
-                    model=config.model,
-                )
+                raise malformed_event(self.provider, config.model, data)
             kind = event.get("type")
             if kind == "content-delta":
                 content = ((event.get("delta") or {}).get("message") or {}).get("content") or {}
@@ -196,7 +193,7 @@ class CohereLLM(BaseLLM):
         return cls(
             redact(str(message or f"HTTP {status}"), self._api_key),
             status_code=status,
-            request_id=_text(body.get("id")),
+            request_id=as_text(body.get("id")),
             retry_after=parse_retry_after(exc.headers),
             **context,
         )
@@ -210,9 +207,6 @@ def _usage(raw: dict[str, Any]) -> Usage:
         cached_input_tokens=int(raw.get("cached_tokens") or 0),
     )
 
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 @functools.cache

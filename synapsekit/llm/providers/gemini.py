@@ -38,7 +38,6 @@ import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager, suppress
 from contextvars import ContextVar
-from types import ModuleType
 from typing import Any, ClassVar, NamedTuple
 
 from synapsekit.errors import (
@@ -55,6 +54,7 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.providers._common import as_text, transport_errors
 from synapsekit.llm.retry import parse_retry_after
 from synapsekit.llm.types import Chunk, Message, Usage
 
@@ -201,7 +201,7 @@ class GeminiLLM(BaseLLM):
     def _map_errors(self, config: LLMConfig) -> Iterator[None]:
         """Translate google-genai's and its HTTP client's exceptions, at this one depth."""
         errors: Any = self._sdk.errors  # type: ignore[union-attr]
-        timeouts, transport = _transport_errors()
+        timeouts, transport = transport_errors()
         context: dict[str, Any] = {"provider": self.provider, "model": config.model}
         try:
             yield
@@ -245,7 +245,7 @@ class GeminiLLM(BaseLLM):
             redact(message, self._api_key),
             status_code=status,
             retry_after=parse_retry_after(headers) or _retry_delay(details),
-            code=reason or _text(exc.status),
+            code=reason or as_text(exc.status),
             **context,
         )
 
@@ -274,9 +274,6 @@ def _retry_delay(details: list[dict[str, Any]]) -> float | None:
     return None
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
 
 @functools.cache
 def _http_module() -> Any:
@@ -286,17 +283,3 @@ def _http_module() -> Any:
     return importlib.import_module("httpx")
 
 
-_Classes = tuple[type[BaseException], ...]
-
-
-@functools.cache
-def _transport_errors() -> tuple[_Classes, _Classes]:
-    """(timeout, other) exceptions of httpx2 and httpx, which the SDK raises unwrapped."""
-    modules: list[ModuleType] = []
-    for name in ("httpx2", "httpx"):
-        with suppress(ImportError):
-            modules.append(importlib.import_module(name))
-    return (
-        tuple(m.TimeoutException for m in modules),
-        tuple(m.HTTPError for m in modules),
-    )

@@ -46,6 +46,7 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.providers._common import as_text
 from synapsekit.llm.retry import parse_retry_after
 from synapsekit.llm.sse import iter_sse
 from synapsekit.llm.types import Chunk, Message, Usage
@@ -319,14 +320,11 @@ def _describe(body: Any, text: str) -> tuple[str, str | None, str | None]:
             return message, None, None
         message = body.get("message") or detail or ""
         code, kind = body.get("code"), body.get("type")
-        return (str(message) if message else text[:500], _text(code), _text(kind))
+        return (str(message) if message else text[:500], as_text(code), as_text(kind))
     if isinstance(body, str):
         return body, None, None
     return text[:500], None, None
 
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _request_id(headers: Any) -> str | None:

@@ -28,13 +28,13 @@ from synapsekit.errors import (
     ConfigError,
     ConnectionError,
     LLMError,
-    ServerError,
     TimeoutError,
     error_for_status,
     redact,
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.providers._common import as_text, malformed_event
 from synapsekit.llm.retry import parse_retry_after
 from synapsekit.llm.sse import iter_sse
 from synapsekit.llm.types import Chunk, Message, Usage
@@ -134,12 +134,8 @@ class OpenAICompatibleLLM(BaseLLM):
             try:
                 event = decode(data.decode())
             except ValueError:
-                raise ServerError(
-                    f"The provider sent a malformed stream event: {data[:200]!r}",
-                    provider=self.provider,
-                    model=config.model,
-                    request_id=response.headers.get("x-request-id"),
-                ) from None
+                request_id = response.headers.get("x-request-id")
+                raise malformed_event(self.provider, config.model, data, request_id) from None
             if event.get("error"):
                 raise self._stream_error(event["error"], response, config)
             choices = event.get("choices")
@@ -179,14 +175,14 @@ class OpenAICompatibleLLM(BaseLLM):
             error = {"message": str(error)}
         code = error.get("code")
         status = int(code) if isinstance(code, int) or str(code).isdigit() else None
-        cls = error_for_status(status or 500, _text(code), _text(error.get("type")))
+        cls = error_for_status(status or 500, as_text(code), as_text(error.get("type")))
         return cls(
             redact(str(error.get("message") or error), self._api_key),
             provider=self.provider,
             model=config.model,
             status_code=status,
             request_id=response.headers.get("x-request-id"),
-            code=_text(code),
+            code=as_text(code),
         )
 
     @contextmanager
@@ -214,7 +210,7 @@ class OpenAICompatibleLLM(BaseLLM):
     def _status_error(self, exc: Any, context: dict[str, Any]) -> LLMError:
         body = exc.body if isinstance(exc.body, dict) else {}
         headers = exc.response.headers
-        code, kind = _text(body.get("code")), _text(body.get("type"))
+        code, kind = as_text(body.get("code")), as_text(body.get("type"))
         message = body.get("message") or body.get("detail") or exc.message
         cls = error_for_status(exc.status_code, code, kind)
         return cls(
@@ -226,9 +222,6 @@ class OpenAICompatibleLLM(BaseLLM):
             **context,
         )
 
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _usage(raw: dict[str, Any]) -> Usage:
