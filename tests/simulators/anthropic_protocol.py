@@ -19,18 +19,15 @@ separate process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
 import json
 import random
 import string
-import sys
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .server import Reply, Request, Server
+from .server import Reply, Request, Server, serve_main
 from .wire import read_wire, sse_events
 
 __all__ = [
@@ -400,28 +397,14 @@ class AnthropicSimulator(Server):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--tokens", type=int, default=4, help="tokens in the default reply")
-    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each event")
-    parser.add_argument("--api-key", default="sk-ant-test-key")
-    args = parser.parse_args(argv)
-    tokens = [f" tok{i}" for i in range(args.tokens)]
-    sim = AnthropicSimulator(
-        args.api_key,
-        default=text_stream(tokens, delay=args.delay),
-        port=args.port,
-        record=False,  # a long benchmark run must not grow memory with every request
+    serve_main(
+        __doc__,
+        lambda a, tokens: AnthropicSimulator(
+            a.api_key, default=text_stream(tokens, delay=a.delay), port=a.port, record=False
+        ),
+        argv,
+        api_key="sk-ant-test-key",
     )
-    sim.start()
-    print(f"PORT {sim.port}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-        sys.stdout.flush()
 
 
 if __name__ == "__main__":

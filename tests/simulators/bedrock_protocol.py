@@ -14,22 +14,19 @@ process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import itertools
 import json
 import re
 import struct
-import sys
-import threading
 import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
-from .server import Reply, Request, Server
+from .server import Reply, Request, Server, serve_main
 from .wire import read_wire
 
 __all__ = [
@@ -461,26 +458,15 @@ class BedrockSimulator(Server):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--tokens", type=int, default=4, help="tokens in the default reply")
-    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each message")
-    parser.add_argument("--region", default="us-east-1")
-    args = parser.parse_args(argv)
-    tokens = [f" tok{i}" for i in range(args.tokens)]
-    sim = BedrockSimulator(
-        region=args.region, default=text_stream(tokens, delay=args.delay), port=args.port,
-        record=False,
+    serve_main(
+        __doc__,
+        lambda a, tokens: BedrockSimulator(
+            region=a.region, default=text_stream(tokens, delay=a.delay), port=a.port,
+            record=False,
+        ),
+        argv,
+        extra=lambda parser: parser.add_argument("--region", default="us-east-1"),
     )
-    sim.start()
-    print(f"PORT {sim.port}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-        sys.stdout.flush()
 
 
 if __name__ == "__main__":

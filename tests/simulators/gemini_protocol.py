@@ -14,14 +14,12 @@ process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .server import Reply, Request, Server
+from .server import Reply, Request, Server, serve_main
 from .wire import read_wire, sse_events
 
 __all__ = [
@@ -319,23 +317,14 @@ class GeminiSimulator(Server):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--tokens", type=int, default=4, help="tokens in the default reply")
-    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each event")
-    parser.add_argument("--api-key", default="AIza-test-key")
-    args = parser.parse_args(argv)
-    tokens = [f" tok{i}" for i in range(args.tokens)]
-    sim = GeminiSimulator(args.api_key, default=text_stream(tokens, delay=args.delay),
-                          port=args.port, record=False)
-    sim.start()
-    print(f"PORT {sim.port}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
+    serve_main(
+        __doc__,
+        lambda a, tokens: GeminiSimulator(
+            a.api_key, default=text_stream(tokens, delay=a.delay), port=a.port, record=False
+        ),
+        argv,
+        api_key="AIza-test-key",
+    )
 
 
 if __name__ == "__main__":

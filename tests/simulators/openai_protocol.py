@@ -10,19 +10,16 @@ process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import random
 import re
 import string
-import sys
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .server import Reply, Request, Server
+from .server import Reply, Request, Server, serve_main
 from .wire import read_wire, sse_events
 
 __all__ = [
@@ -493,30 +490,18 @@ class OpenAISimulator(Server):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--tokens", type=int, default=4, help="tokens in the default reply")
-    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each event")
-    parser.add_argument("--api-key", default="sk-test-key")
-    parser.add_argument("--auth", choices=("bearer", "azure"), default="bearer")
-    args = parser.parse_args(argv)
-    tokens = [f" tok{i}" for i in range(args.tokens)]
-    sim = OpenAISimulator(
-        args.api_key,
-        args.auth,
-        default=text_stream(tokens, delay=args.delay),
-        port=args.port,
-        record=False,  # a long benchmark run must not grow memory with every request
+    serve_main(
+        __doc__,
+        lambda a, tokens: OpenAISimulator(
+            a.api_key, a.auth, default=text_stream(tokens, delay=a.delay), port=a.port,
+            record=False,
+        ),
+        argv,
+        api_key="sk-test-key",
+        extra=lambda parser: parser.add_argument(
+            "--auth", choices=("bearer", "azure"), default="bearer"
+        ),
     )
-    sim.start()
-    print(f"PORT {sim.port}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ with :meth:`Server.enqueue`.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import collections
 import contextlib
@@ -30,7 +31,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["Handler", "Headers", "Reply", "Request", "Server"]
+__all__ = ["Handler", "Headers", "Reply", "Request", "Server", "serve_main"]
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024
@@ -561,3 +562,38 @@ class Server:
             traceback.print_exc(file=sys.stderr)
             body = f"simulator handler error: {exc!r}\n".encode()
             return Reply(500, {"content-type": "text/plain"}, body, close=True), b""
+
+
+def serve_main(
+    description: str | None,
+    build: Callable[[argparse.Namespace, list[str]], Server],
+    argv: Sequence[str] | None = None,
+    *,
+    api_key: str | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """Run one simulator in the foreground, for benchmarks in a separate process.
+
+    Parses ``--port --tokens --delay`` (plus ``--api-key`` when the protocol has a key, and
+    whatever ``extra`` adds), builds the server with ``build(args, tokens)``, prints
+    ``PORT <n>`` and serves until killed. Build it with ``record=False``: a long benchmark
+    run must not grow memory with every request.
+    """
+    parser = argparse.ArgumentParser(description=(description or "").splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tokens", type=int, default=4, help="tokens in the default reply")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each event")
+    if api_key is not None:
+        parser.add_argument("--api-key", default=api_key)
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args(argv)
+    sim = build(args, [f" tok{i}" for i in range(args.tokens)])
+    sim.start()
+    print(f"PORT {sim.port}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
