@@ -10,6 +10,7 @@ format; this file is where a provider that drifts from the others shows up.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from synapsekit.errors import (
     RateLimitError,
     ServerError,
     StreamInterruptedError,
+    TimeoutError,
 )
 from synapsekit.llm.base import BaseLLM
 from tests.simulators.server import Reply, Server
@@ -209,3 +211,53 @@ async def test_same_early_exit_closes_the_connection(
     async for _ in llm.stream("hi"):
         break
     assert await asyncio.to_thread(server.wait_for_disconnects, 1, 3)
+    assert llm.tokens_used == {"input": 0, "output": 0}
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+async def test_same_cancellation_closes_the_connection(
+    provider: str, model: str, protocol: str, servers: dict[str, tuple[Server, Any]]
+) -> None:
+    llm, server, module, _ = _setup(provider, model, protocol, servers)
+    server.enqueue(module.text_stream([f" t{i}" for i in range(100)], delay=0.03))
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in llm.stream("hi"):
+            first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(server.wait_for_disconnects, 1, 3)
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+async def test_same_timeouts(
+    provider: str, model: str, protocol: str, servers: dict[str, tuple[Server, Any]]
+) -> None:
+    llm, server, module, proto = _setup(provider, model, protocol, servers, timeout=0.3)
+    content_type = proto.ok(module, None).headers["content-type"]
+    server.enqueue(Reply(200, {"content-type": content_type}, stream=[], hang=True))
+    with pytest.raises(TimeoutError) as err:  # headers, then silence
+        await llm.generate("hi")
+    assert isinstance(err.value, builtins.TimeoutError)
+    server.enqueue(module.text_stream(["late"], delay=2.0))  # a token slower than the timeout
+    with pytest.raises(TimeoutError):
+        await llm.generate("hi")
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+async def test_same_exact_accounting_under_concurrency(
+    provider: str, model: str, protocol: str, servers: dict[str, tuple[Server, Any]]
+) -> None:
+    llm, server, module, proto = _setup(provider, model, protocol, servers)
+    server.enqueue(*(proto.ok(module, None) for _ in range(50)))
+    answers = await asyncio.gather(*(llm.generate(f"q{i}") for i in range(50)))
+    assert answers == [ANSWER] * 50
+    expected = {"input": 0, "output": 0} if provider == "perplexity" else {
+        "input": 50 * 12, "output": 50 * 4}  # perplexity: no usage in this synthetic stream
+    assert llm.tokens_used == expected
+    assert len(server.requests) == 50

@@ -7,8 +7,6 @@ exception class, and how many requests the simulator saw.
 
 from __future__ import annotations
 
-import asyncio
-import builtins
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -24,7 +22,6 @@ from synapsekit.errors import (
     RateLimitError,
     ServerError,
     StreamInterruptedError,
-    TimeoutError,
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.types import Chunk
@@ -36,7 +33,6 @@ from tests.simulators.cohere_protocol import (
     stream_error_event,
     text_stream,
 )
-from tests.simulators.server import Reply
 
 KEY = "co-sim-key-0123456789"
 TURNS = [
@@ -307,50 +303,6 @@ async def test_missing_message_end(sim: CohereSimulator) -> None:
     with pytest.raises(StreamInterruptedError) as err:
         await _llm(sim).generate("hi")
     assert err.value.partial_text == "Half way"
-
-
-async def test_hang_hits_the_timeout(sim: CohereSimulator) -> None:
-    sim.enqueue(Reply(200, {"content-type": "text/event-stream"}, stream=[], hang=True))
-    with pytest.raises(TimeoutError) as err:
-        await _llm(sim, timeout=0.3).generate("hi")
-    assert isinstance(err.value, builtins.TimeoutError)
-    sim.enqueue(text_stream(["late"], delay=2.0))
-    with pytest.raises(TimeoutError):
-        await _llm(sim, timeout=0.3).generate("hi")
-
-
-async def test_breaking_out_closes_the_connection(sim: CohereSimulator) -> None:
-    sim.enqueue(text_stream([f" t{i}" for i in range(200)], delay=0.02))
-    llm = _llm(sim)
-    async for _token in llm.stream("hi"):
-        break
-    assert await sim.wait_for_disconnects_async(1, 3)
-    assert llm.tokens_used == {"input": 0, "output": 0}
-
-
-async def test_cancelling_the_task_closes_the_connection(sim: CohereSimulator) -> None:
-    sim.enqueue(text_stream([f" t{i}" for i in range(200)], delay=0.02))
-    llm = _llm(sim)
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in llm.stream("hi"):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), 3)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert await sim.wait_for_disconnects_async(1, 3)
-
-
-async def test_concurrent_calls_account_exactly(sim: CohereSimulator) -> None:
-    llm = _llm(sim)
-    answers = await asyncio.gather(*(llm.generate(f"q{i}") for i in range(50)))
-    assert set(answers) == {"Hello, world!"}
-    assert llm.tokens_used == {"input": 50 * 71, "output": 50 * 4}
-    assert len(sim.requests) == 50
 
 
 async def test_async_with_closes_the_client(sim: CohereSimulator) -> None:
