@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .server import Reply, Request, Server, serve_main
-from .wire import read_wire, sse_events
+from .wire import read_wire, replay
 
 __all__ = [
     "AnthropicSimulator",
@@ -176,26 +176,9 @@ def text_stream(
     return Reply(200, {"content-type": SSE_TYPE}, stream=events, delay=delay, cut_after=cut_after)
 
 
-def capture(
-    relpath: str,
-    *,
-    delay: float = 0.0,
-    cut_after: int | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Reply:
-    """Replay a tests/wire file byte for byte: ``.sse`` as one piece per event, ``.json`` whole."""
-    data = read_wire(relpath)
-    if relpath.endswith(".json"):
-        return Reply(200, {"content-type": JSON_TYPE, **(headers or {})}, data, delay=delay)
-    if not relpath.endswith(".sse"):
-        raise ValueError(f"capture() replays .sse or .json files, not {relpath!r}")
-    return Reply(
-        200,
-        {"content-type": SSE_TYPE, **(headers or {})},
-        stream=sse_events(data),
-        delay=delay,
-        cut_after=cut_after,
-    )
+def capture(relpath: str, **faults: Any) -> Reply:
+    """Replay a tests/wire capture byte for byte (``delay``, ``cut_after``, ``headers``)."""
+    return replay(relpath, SSE_TYPE, JSON_TYPE, **faults)
 
 
 def _error_body(kind: str, message: str, request_id: str | None = None) -> bytes:

@@ -14,13 +14,14 @@ process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .server import Reply, Request, Server, serve_main
-from .wire import read_wire, sse_events
+from .wire import read_wire, replay
 
 __all__ = [
     "CohereSimulator",
@@ -118,15 +119,14 @@ def text_stream(
     return Reply(200, {"content-type": SSE_TYPE}, stream=events, delay=delay, cut_after=cut_after)
 
 
-def capture(relpath: str, *, delay: float = 0.0, cut_after: int | None = None,
-            done: bool = True) -> Reply:
-    """Replay a tests/wire file byte for byte, one piece per SSE event (``done=False`` drops
-    the ``[DONE]`` terminator, which the README says may be absent)."""
-    events = sse_events(read_wire(relpath))
-    if not done:
-        events = [e for e in events if not e.startswith(b"data: [DONE]")]
-    return Reply(200, {"content-type": SSE_TYPE}, stream=events, delay=delay,
-                 cut_after=cut_after)
+def capture(relpath: str, *, done: bool = True, **faults: Any) -> Reply:
+    """Replay a tests/wire capture byte for byte; ``done=False`` drops the ``[DONE]``
+    terminator, which the README says may be absent."""
+    reply = replay(relpath, SSE_TYPE, JSON_TYPE, **faults)
+    if done:
+        return reply
+    events = [e for e in reply.stream or () if not e.startswith(b"data: [DONE]")]
+    return dataclasses.replace(reply, stream=events)
 
 
 _DEFAULT_MESSAGES = {

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .server import Reply, Request, Server, serve_main
-from .wire import read_wire, sse_events
+from .wire import read_wire, replay
 
 __all__ = [
     "GeminiSimulator",
@@ -133,10 +133,9 @@ def text_stream(
     return Reply(200, {"content-type": SSE_TYPE}, stream=events, delay=delay, cut_after=cut_after)
 
 
-def capture(relpath: str, *, delay: float = 0.0, cut_after: int | None = None) -> Reply:
-    """Replay a tests/wire file byte for byte, one piece per SSE event."""
-    return Reply(200, {"content-type": SSE_TYPE}, stream=sse_events(read_wire(relpath)),
-                 delay=delay, cut_after=cut_after)
+def capture(relpath: str, **faults: Any) -> Reply:
+    """Replay a tests/wire capture byte for byte (``delay``, ``cut_after``, ``headers``)."""
+    return replay(relpath, SSE_TYPE, JSON_TYPE, **faults)
 
 
 def _status_body(code: int, message: str, details: Sequence[Any] = ()) -> dict[str, Any]:

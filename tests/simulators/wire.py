@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["WIRE", "read_wire", "sse_events"]
+from .server import Reply
+
+__all__ = ["WIRE", "read_wire", "replay", "sse_events"]
 
 WIRE = Path(__file__).resolve().parent.parent / "wire"
 
@@ -34,3 +37,30 @@ def sse_events(data: bytes) -> list[bytes]:
     if start < len(data):
         events.append(data[start:])
     return events
+
+
+def replay(
+    relpath: str,
+    sse_type: str,
+    json_type: str,
+    *,
+    delay: float = 0.0,
+    cut_after: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Reply:
+    """Replay a capture byte for byte: ``.sse`` as one piece per event, ``.json`` whole.
+
+    The content types are the caller's: each simulator answers with its real API's.
+    """
+    data = read_wire(relpath)
+    if relpath.endswith(".json"):
+        return Reply(200, {"content-type": json_type, **(headers or {})}, data, delay=delay)
+    if not relpath.endswith(".sse"):
+        raise ValueError(f"replay() takes .sse or .json files, not {relpath!r}")
+    return Reply(
+        200,
+        {"content-type": sse_type, **(headers or {})},
+        stream=sse_events(data),
+        delay=delay,
+        cut_after=cut_after,
+    )
