@@ -6,8 +6,9 @@ SDK and no numpy; each name is imported on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from synapsekit._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
@@ -26,13 +27,7 @@ _LAZY = {
 __all__ = ["BaseLLM", "LLMConfig", "__version__", "detect_provider", "make_llm"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'synapsekit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

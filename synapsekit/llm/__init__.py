@@ -7,9 +7,9 @@ built. Provider classes are listed from the registry, so they cannot drift from 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from synapsekit._lazy import lazy_getattr
 from synapsekit.llm.registry import PROVIDERS
 
 if TYPE_CHECKING:
@@ -46,13 +46,7 @@ _LAZY = {**_CORE, **{spec.class_name: spec.module for spec in PROVIDERS.values()
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'synapsekit.llm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

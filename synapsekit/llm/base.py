@@ -135,29 +135,19 @@ class BaseLLM(ABC):
     def cache_stats(self) -> dict[str, int]:
         return {"hits": 0, "misses": 0, "size": 0}
 
-    async def stream(self, prompt: str, **overrides: Any) -> AsyncIterator[str]:
+    def stream(self, prompt: str, **overrides: Any) -> AsyncIterator[str]:
         """Yield the answer to ``prompt`` as text tokens."""
-        async with aclosing(self._run(prompt, overrides, reasoning=False)) as chunks:
-            async for chunk in chunks:
-                if chunk.text:
-                    yield chunk.text
+        return self._text(prompt, overrides)
 
-    async def stream_with_messages(
+    def stream_with_messages(
         self, messages: MessagesInput, **overrides: Any
     ) -> AsyncIterator[str]:
         """Yield the answer to a conversation (a list of role/content dicts) as text tokens."""
-        async with aclosing(self._run(messages, overrides, reasoning=False)) as chunks:
-            async for chunk in chunks:
-                if chunk.text:
-                    yield chunk.text
+        return self._text(messages, overrides)
 
-    async def stream_chunks(
-        self, messages: MessagesInput, **overrides: Any
-    ) -> AsyncIterator[Chunk]:
+    def stream_chunks(self, messages: MessagesInput, **overrides: Any) -> AsyncIterator[Chunk]:
         """Yield every :class:`Chunk`: text, reasoning, and the final usage chunk."""
-        async with aclosing(self._run(messages, overrides, reasoning=True)) as chunks:
-            async for chunk in chunks:
-                yield chunk
+        return self._run(messages, overrides, reasoning=True)
 
     async def generate(self, prompt: str, **overrides: Any) -> str:
         """The whole answer to ``prompt``: ``"".join(stream(prompt))``."""
@@ -272,6 +262,14 @@ class BaseLLM(ABC):
             self._record(usage)
             yield Chunk(usage=usage, finish_reason=finish, metadata=metadata)
             return
+
+    async def _text(
+        self, messages: MessagesInput, overrides: dict[str, Any]
+    ) -> AsyncGenerator[str, None]:
+        async with aclosing(self._run(messages, overrides, reasoning=False)) as chunks:
+            async for chunk in chunks:
+                if chunk.text:
+                    yield chunk.text
 
     async def _join(self, messages: MessagesInput, overrides: dict[str, Any]) -> str:
         # The text stream() would yield, read from the same call path without its extra
