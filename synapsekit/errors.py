@@ -9,6 +9,7 @@ matching words in a message::
     │   └── MissingAPIKeyError               no key given and none in the environment
     ├── InvalidInputError (ValueError)       bad messages / prompt, caught before any request
     ├── MissingDependencyError (ImportError) provider SDK not installed: names the pip extra
+    ├── CacheError                           a cache file or server that cannot be used
     └── LLMError                             the provider answered badly or not at all
         ├── AuthenticationError              401 / 403                      never retried
         ├── RateLimitError                   429, retry_after               retried
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuthenticationError",
+    "CacheError",
     "ConfigError",
     "ConnectionError",
     "ContentFilterError",
@@ -78,13 +80,22 @@ class InvalidInputError(SynapseKitError, ValueError):
 class MissingDependencyError(SynapseKitError, ImportError):
     """A provider's SDK is not installed; the message gives the exact pip command."""
 
-    def __init__(self, package: str, extra: str) -> None:
+    def __init__(self, package: str, extra: str, *, feature: str | None = None) -> None:
         self.package = package
         self.extra = extra
+        needs = feature or f"The {extra!r} provider"
         super().__init__(
-            f"The {extra!r} provider needs the {package!r} package, which is not installed. "
+            f"{needs} needs the {package!r} package, which is not installed. "
             f'Install it with: pip install "synapsekit[{extra}]"'
         )
+
+
+class CacheError(SynapseKitError):
+    """A cache that cannot be opened: an unreadable file, a schema from a newer version.
+
+    Raised when the LLM is built, never in the middle of a call: once running, a cache
+    that fails (disk full, server gone) is logged and skipped, and the call goes on.
+    """
 
 
 class LLMError(SynapseKitError):

@@ -1,4 +1,5 @@
-"""Shared fixtures: protocol simulators on 127.0.0.1, started once per session."""
+"""Shared fixtures: protocol simulators and a redis-server on 127.0.0.1, started once per
+session."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.redis_server import in_ci, redis_server
 from tests.simulators.openai_protocol import OpenAISimulator
 
 API_KEY = "sk-test-key-0123456789"
@@ -36,3 +38,26 @@ def azure_sim(_azure_server: OpenAISimulator) -> Iterator[OpenAISimulator]:
     _azure_server.reset()
     yield _azure_server
     _azure_server.reset()
+
+
+@pytest.fixture(scope="session")
+def _redis_server() -> Iterator[str]:
+    try:
+        with redis_server() as url:
+            yield url
+    except FileNotFoundError as exc:
+        if in_ci():
+            pytest.fail(f"CI=true and {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def redis_url(_redis_server: str) -> Iterator[str]:
+    """URL of the session's real redis-server, emptied before and after each test."""
+    import redis
+
+    client = redis.Redis.from_url(_redis_server)
+    client.flushdb()
+    yield _redis_server
+    client.flushdb()
+    client.close()

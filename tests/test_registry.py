@@ -101,7 +101,11 @@ def test_registry_matches_pyproject_extras() -> None:
         names = {req.split(">")[0].split("=")[0] for req in extras[spec.extra]}
         assert names == {spec.package}, spec.name
         assert spec.package in everything
-    assert set(extras) == set(PROVIDERS) | {"all", "dev"}
+    backends = {"sqlite": {"aiosqlite"}, "redis": {"redis"}}  # runtime backends, not providers
+    for extra, packages in backends.items():
+        assert {req.split(">")[0] for req in extras[extra]} == packages
+        assert packages <= everything
+    assert set(extras) == set(PROVIDERS) | set(backends) | {"all", "dev"}
 
 
 def test_docs_tables_are_generated_from_the_registry() -> None:

@@ -14,9 +14,10 @@ from typing import Any
 
 from synapsekit.errors import ConfigError
 
-__all__ = ["CACHE_BACKENDS", "LLMConfig"]
+__all__ = ["CACHE_BACKENDS", "RATE_LIMIT_BACKENDS", "LLMConfig", "redact_url"]
 
 CACHE_BACKENDS = ("memory", "sqlite", "redis")
+RATE_LIMIT_BACKENDS = ("memory", "redis")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,14 @@ class LLMConfig:
     "seed": 7}``) shape the answer like temperature does. ``headers`` adds HTTP headers
     (e.g. OpenRouter's ``HTTP-Referer``); ``api_version`` is the API version of providers
     that version their endpoint (Azure OpenAI's ``api-version``, Gemini's ``v1beta``).
+
+    Runtime features (docs/caching.md, docs/rate-limits.md): ``cache`` with
+    ``cache_backend`` "memory" (LRU of ``cache_maxsize``), "sqlite" (file ``cache_path``)
+    or "redis"; ``cache_ttl`` seconds, None = never expire. ``requests_per_minute`` and
+    ``tokens_per_minute`` limit calls per provider and key, in this process
+    (``rate_limit_backend="memory"``) or across processes ("redis"). ``redis_url`` is
+    used by both Redis backends (default: the ``REDIS_URL`` environment variable, else
+    ``redis://localhost:6379/0``); any password in it is hidden from ``repr``.
     """
 
     model: str
@@ -49,13 +58,18 @@ class LLMConfig:
     max_retries: int = 0
     retry_delay: float = 1.0
     requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    rate_limit_backend: str = "memory"
+    redis_url: str | None = None
     timeout: float = 60.0
     headers: Mapping[str, str] = field(default_factory=dict)
     api_version: str | None = None
 
     def __post_init__(self) -> None:
         _check_str("model", self.model, empty_ok=False)
-        for name in ("api_key", "provider", "base_url", "system_prompt", "cache_path"):
+        for name in (
+            "api_key", "provider", "base_url", "system_prompt", "cache_path", "redis_url"
+        ):
             value = getattr(self, name)
             if value is not None:
                 _check_str(name, value, empty_ok=name == "system_prompt")
@@ -75,8 +89,21 @@ class LLMConfig:
         _check_number("timeout", self.timeout, low=0.0, open_low=True)
         if self.cache_ttl is not None:
             _check_number("cache_ttl", self.cache_ttl, low=0.0, open_low=True)
-        if self.requests_per_minute is not None:
-            _check_number("requests_per_minute", self.requests_per_minute, low=0, open_low=True)
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), low=0, open_low=True)
+        if self.rate_limit_backend not in RATE_LIMIT_BACKENDS:
+            raise ConfigError(
+                f"rate_limit_backend: {self.rate_limit_backend!r} is not a rate-limit backend; "
+                f"choose one of: {', '.join(RATE_LIMIT_BACKENDS)}"
+            )
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ConfigError(
+                f"redis_url: must start with redis://, rediss:// or unix://, "
+                f"got {redact_url(self.redis_url)!r}"
+            )
         if not isinstance(self.cache, bool):
             raise ConfigError(f"cache: must be True or False, not {self.cache!r}")
         if self.cache_backend not in CACHE_BACKENDS:
@@ -106,11 +133,33 @@ class LLMConfig:
 
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{f.name}={'***' if f.name == 'api_key' else repr(getattr(self, f.name))}"
+            f"{f.name}={_shown(f.name, getattr(self, f.name))}"
             for f in fields(self)
             if f.name != "api_key" or self.api_key is not None
         )
         return f"LLMConfig({shown})"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (``redis://:secret@host`` and
+    ``redis://user:secret@host``), for reprs, logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    userinfo, _, host = netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if not colon:  # no password in the URL
+        return url
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
+
+
+def _shown(name: str, value: Any) -> str:
+    if name == "api_key":
+        return "***"
+    if name == "redis_url" and value is not None:
+        return repr(redact_url(value))
+    return repr(value)
 
 
 def _check_str(name: str, value: Any, *, empty_ok: bool) -> None:
