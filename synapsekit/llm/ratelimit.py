@@ -1,0 +1,478 @@
+"""Rate limiting: token buckets that make calls wait instead of collecting 429s.
+
+Providers limit requests and tokens per minute *per API key*, so the limiter is shared by
+every LLM object in the process that uses the same provider and key (found by a
+fingerprint of the key, never the key itself), and, with the Redis backend, by every
+process and machine that points at the same Redis.
+
+Each limit is a bucket of ``capacity`` (the per-minute figure) that starts full and
+refills continuously at ``capacity / 60`` per second. A caller *reserves* its share at
+once, possibly going into debt, and then sleeps until the debt is paid (virtual
+scheduling, as in GCRA). Reserving is O(1) under a lock and needs no queue or event-loop
+object, so it is exact under any number of concurrent callers, FIFO by construction
+(each reservation is served no earlier than the previous one: a bucket remembers its
+last grant time, the "tail"), and usable from any event loop or thread. A caller
+cancelled while waiting gives its reservation back.
+
+Tokens per minute are only known after the call, so a call reserves an estimate
+(:func:`estimate_tokens`) and :meth:`RateLimiter.settle` corrects it with the actual
+count. The Redis limiter runs the same algorithm in one Lua script, with the server's
+``TIME`` as the clock; when Redis is unreachable it logs a warning and limits that call
+in this process only, because a rate limiter must not turn a Redis outage into failed
+LLM calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from synapsekit.errors import MissingDependencyError, redact
+from synapsekit.llm.config import LLMConfig, redact_url
+
+if TYPE_CHECKING:
+    from synapsekit.llm.types import Message
+
+__all__ = [
+    "DEFAULT_REDIS_URL",
+    "MemoryRateLimiter",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "TokenBucket",
+    "estimate_tokens",
+    "key_fingerprint",
+    "limiter_for",
+]
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+#: Seconds between two "Redis is unreachable" warnings of one limiter.
+WARN_INTERVAL = 60.0
+#: Seconds a limiter limits in-process only after Redis failed, before trying it again.
+RETRY_REDIS_AFTER = 1.0
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+log = logging.getLogger("synapsekit.ratelimit")
+
+
+def key_fingerprint(api_key: str | None) -> str:
+    """A short, stable name for an API key: 16 hex digits of its SHA-256.
+
+    It identifies the key's budget across processes without revealing the key;
+    ``"anonymous"`` when there is no key (e.g. a local Ollama).
+    """
+    if api_key is None:
+        return "anonymous"
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
+
+
+def estimate_tokens(messages: Sequence[Message], max_tokens: int) -> int:
+    """Tokens a call may use, reserved before it is sent: ceil(characters / 4) of all
+    message contents, plus ``max_tokens`` (providers count it against the limit when the
+    request arrives). :meth:`RateLimiter.settle` corrects it once usage is known."""
+    chars = sum(len(message["content"]) for message in messages)
+    return -(-chars // 4) + max_tokens
+
+
+class TokenBucket:
+    """One limit: ``capacity`` units, full at the start, refilled at ``per_second``.
+
+    ``acquire(n)`` reserves ``n`` units at once (the level may go negative: debt) and
+    sleeps until the debt is paid, never before an earlier caller's grant. Thread-safe
+    and loop-agnostic: the state is three floats under a ``threading.Lock``. ``clock``
+    and ``sleep`` are injectable so tests can run on virtual time.
+    """
+
+    def __init__(
+        self,
+        capacity: float,
+        per_second: float,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not capacity > 0 or not per_second > 0:
+            raise ValueError("capacity and per_second must be > 0")
+        self.capacity = float(capacity)
+        self.per_second = float(per_second)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._level = self.capacity
+        self._stamp = clock()
+        self._tail = self._stamp
+
+    @property
+    def available(self) -> float:
+        """Units available now; negative while callers are waiting (the debt)."""
+        with self._lock:
+            return self._refill(self._clock())
+
+    async def acquire(self, amount: float = 1) -> None:
+        """Wait until ``amount`` units (clamped to the capacity) are granted."""
+        amount = self.clamp(amount)
+        now = self._clock()
+        grant = self.reserve(amount, now)
+        await _wait(grant - now, self._sleep, lambda: self.give_back(amount))
+
+    def reserve(self, amount: float, now: float) -> float:
+        """Take ``amount`` units at ``now``; return the clock time they are granted."""
+        with self._lock:
+            level = self._refill(now) - amount
+            self._level = level
+            self._tail = max(now - min(level, 0.0) / self.per_second, self._tail)
+            return self._tail
+
+    def give_back(self, amount: float) -> None:
+        """Return units that were reserved but not used (never above the capacity)."""
+        with self._lock:
+            self._level = min(self.capacity, self._refill(self._clock()) + amount)
+
+    def take(self, amount: float) -> None:
+        """Take units without waiting (the call already happened); later callers wait."""
+        with self._lock:
+            self._level = self._refill(self._clock()) - amount
+
+    def clamp(self, amount: float) -> float:
+        """``amount`` as reserved: at most the capacity (a bigger one waits for a full bucket)."""
+        if amount < 0:
+            raise ValueError(f"amount must be >= 0, got {amount!r}")
+        return min(float(amount), self.capacity)
+
+    def _refill(self, now: float) -> float:
+        elapsed = max(now - self._stamp, 0.0)
+        self._stamp = max(now, self._stamp)
+        self._level = min(self.capacity, self._level + elapsed * self.per_second)
+        return self._level
+
+    def __repr__(self) -> str:
+        return f"TokenBucket(capacity={self.capacity!r}, per_second={self.per_second!r})"
+
+
+class RateLimiter(ABC):
+    """Requests-per-minute and tokens-per-minute limits of one provider and key.
+
+    ``await acquire(estimate)`` before each attempt, ``await settle(estimate, actual)``
+    after it. Callers are served in the order they called ``acquire``.
+    """
+
+    def __init__(self, requests_per_minute: float | None, tokens_per_minute: float | None) -> None:
+        if requests_per_minute is None and tokens_per_minute is None:
+            raise ValueError("give requests_per_minute, tokens_per_minute or both")
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        #: True when a tokens-per-minute limit exists (``acquire``'s ``tokens`` counts).
+        self.counts_tokens = tokens_per_minute is not None
+
+    @abstractmethod
+    async def acquire(self, tokens: int = 0) -> None:
+        """Wait for one request slot and ``tokens`` (clamped to the per-minute limit).
+
+        Cancelled while waiting, the reservation is given back; the callers already
+        waiting keep their turn (none moves earlier) and the freed capacity goes to the
+        next caller.
+        """
+
+    @abstractmethod
+    async def settle(self, estimated: int, actual: int) -> None:
+        """After a call: give back ``estimated - actual`` tokens, or take the excess.
+
+        ``estimated`` is what was passed to :meth:`acquire` (it is clamped the same way).
+        """
+
+    def _clamp(self, tokens: float) -> float:
+        """``tokens`` as reserved: at most the per-minute limit; 0 without a token limit."""
+        if tokens < 0:
+            raise ValueError(f"tokens must be >= 0, got {tokens!r}")
+        if self.tokens_per_minute is None:
+            return 0.0
+        return min(float(tokens), float(self.tokens_per_minute))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(requests_per_minute={self.requests_per_minute!r}, "
+            f"tokens_per_minute={self.tokens_per_minute!r})"
+        )
+
+
+class MemoryRateLimiter(RateLimiter):
+    """The in-process limiter: a requests bucket and/or a tokens bucket on one clock."""
+
+    def __init__(
+        self,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        super().__init__(requests_per_minute, tokens_per_minute)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()  # both buckets reserve as one step
+        self._requests = _bucket(requests_per_minute, clock)
+        self._tokens = _bucket(tokens_per_minute, clock)
+
+    async def acquire(self, tokens: int = 0) -> None:
+        amount = self._clamp(tokens)
+        with self._lock:
+            now = self._clock()
+            grant = max(
+                bucket.reserve(n, now) for bucket, n in self._parts(amount) if bucket
+            )
+        await _wait(grant - now, self._sleep, lambda: self._give_back(amount))
+
+    async def settle(self, estimated: int, actual: int) -> None:
+        if self._tokens is None:
+            return
+        extra = actual - self._clamp(estimated)
+        if extra > 0:
+            self._tokens.take(extra)
+        elif extra < 0:
+            self._tokens.give_back(-extra)
+
+    def _parts(self, tokens: float) -> tuple[tuple[TokenBucket | None, float], ...]:
+        return ((self._requests, 1.0), (self._tokens, tokens))
+
+    def _give_back(self, tokens: float) -> None:
+        for bucket, amount in self._parts(tokens):
+            if bucket:
+                bucket.give_back(amount)
+
+
+def _bucket(per_minute: float | None, clock: Clock) -> TokenBucket | None:
+    return None if per_minute is None else TokenBucket(per_minute, per_minute / 60.0, clock=clock)
+
+
+async def _wait(delay: float, sleep: Sleep, give_back: Callable[[], object]) -> None:
+    """Sleep ``delay`` seconds; if cancelled meanwhile, give the reservation back."""
+    if delay <= 0:
+        return
+    try:
+        await sleep(delay)
+    except asyncio.CancelledError:
+        result = give_back()
+        if asyncio.iscoroutine(result):
+            await result
+        raise
+
+
+# ------------------------------------------------------------------------- Redis
+
+# The same algorithm as TokenBucket.reserve/give_back/take, atomically on the server with
+# its TIME as the clock. KEYS[1]: the limiter's hash. ARGV[1]: "acquire", "give" or
+# "take"; ARGV[2..4] and ARGV[5..7]: capacity, per_second, amount of the requests and the
+# tokens bucket (capacity 0: no such bucket). Returns the seconds to wait, as a string.
+# The hash expires once both buckets would be full again, which is the same as absent.
+_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local op = ARGV[1]
+local wait = 0
+local idle = 0
+local function fmt(x) return string.format('%.17g', x) end
+for i, p in ipairs({'r', 't'}) do
+  local cap = tonumber(ARGV[3 * i - 1])
+  if cap > 0 then
+    local rate = tonumber(ARGV[3 * i])
+    local n = tonumber(ARGV[3 * i + 1])
+    local s = redis.call('HMGET', KEYS[1], p .. 'level', p .. 'stamp', p .. 'tail')
+    local level = tonumber(s[1]) or cap
+    local stamp = tonumber(s[2]) or now
+    local tail = tonumber(s[3]) or now
+    level = math.min(cap, level + math.max(now - stamp, 0) * rate)
+    stamp = math.max(now, stamp)
+    if op == 'acquire' then
+      level = level - n
+      tail = math.max(now - math.min(level, 0) / rate, tail)
+      wait = math.max(wait, tail - now)
+    elseif op == 'take' then
+      level = level - n
+    else
+      level = math.min(cap, level + n)
+    end
+    redis.call('HSET', KEYS[1], p .. 'level', fmt(level), p .. 'stamp', fmt(stamp),
+               p .. 'tail', fmt(tail))
+    idle = math.max(idle, tail - now, (cap - level) / rate)
+  end
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(idle * 1000) + 1000)
+return fmt(wait)
+"""
+
+
+class RedisRateLimiter(RateLimiter):
+    """A limiter whose buckets live in Redis, shared by every process using ``key``.
+
+    Connections are made per event loop (redis.asyncio clients are bound to theirs).
+    When Redis cannot be reached, a warning is logged (at most once a minute) and the
+    call is limited by an in-process :class:`MemoryRateLimiter` of the same limits;
+    Redis is tried again after ``RETRY_REDIS_AFTER`` seconds.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        try:
+            import redis.asyncio  # fail at construction, not at the first call
+            import redis.exceptions
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "redis", "redis", feature="The Redis rate limiter"
+            ) from exc
+        super().__init__(requests_per_minute, tokens_per_minute)
+        self._fallback = MemoryRateLimiter(requests_per_minute, tokens_per_minute, sleep=sleep)
+        self.key = key
+        self._url = url
+        self._secret = _url_password(url)
+        self._sleep = sleep
+        self._failures: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._clients: dict[asyncio.AbstractEventLoop, tuple[Any, Any]] = {}
+        self._lock = threading.Lock()
+        self._down_until = -math.inf
+        self._warned_at = -math.inf
+
+    async def acquire(self, tokens: int = 0) -> None:
+        amount = self._clamp(tokens)
+        wait = await self._call("acquire", amount)
+        if wait is None:
+            await self._fallback.acquire(tokens)
+            return
+        await _wait(wait, self._sleep, lambda: self._call("give", amount, requests=1))
+
+    async def settle(self, estimated: int, actual: int) -> None:
+        if not self.counts_tokens:
+            return
+        extra = actual - self._clamp(estimated)
+        if extra and await self._call("take" if extra > 0 else "give", abs(extra)) is None:
+            await self._fallback.settle(estimated, actual)
+
+    async def aclose(self) -> None:
+        """Close this event loop's connections (others close with their loop)."""
+        with self._lock:
+            pair = self._clients.pop(asyncio.get_running_loop(), None)
+        if pair is not None:
+            await pair[0].aclose()
+
+    async def _call(self, op: str, tokens: float, *, requests: int | None = None) -> float | None:
+        """Run the script; None when Redis failed (the caller falls back in-process)."""
+        if time.monotonic() < self._down_until:
+            return None
+        if requests is None:
+            requests = 1 if op == "acquire" else 0
+        args = [op, *self._bucket_args(self.requests_per_minute, requests)]
+        args += self._bucket_args(self.tokens_per_minute, tokens)
+        try:
+            return float(await self._script()(keys=[self.key], args=args))
+        except self._failures as exc:
+            self._unreachable(exc)
+            return None
+
+    @staticmethod
+    def _bucket_args(per_minute: float | None, amount: float) -> list[str]:
+        if per_minute is None:
+            return ["0", "0", "0"]
+        return [repr(float(per_minute)), repr(per_minute / 60.0), repr(float(amount))]
+
+    def _script(self) -> Any:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            pair = self._clients.get(loop)
+            if pair is None:
+                for old in [old for old in self._clients if old.is_closed()]:
+                    del self._clients[old]  # a dead loop's connections cannot be closed
+                pair = self._clients[loop] = self._connect()
+            return pair[1]
+
+    def _connect(self) -> tuple[Any, Any]:
+        import redis.asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        client = redis.asyncio.Redis.from_url(
+            self._url, socket_connect_timeout=2.0, socket_timeout=5.0,
+            retry=Retry(NoBackoff(), 1),
+        )
+        return client, client.register_script(_LUA)
+
+    def _unreachable(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        self._down_until = now + RETRY_REDIS_AFTER
+        if now - self._warned_at < WARN_INTERVAL:
+            return
+        self._warned_at = now
+        reason = redact(f"{type(exc).__name__}: {exc}", self._secret)
+        log.warning(
+            "Redis rate limiter at %s failed (%s); limiting calls in this process only "
+            "until it answers again",
+            redact_url(self._url),
+            reason,
+        )
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, url={redact_url(self._url)!r}, key={self.key!r})"
+
+
+def _url_password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------- sharing
+
+_shared: dict[tuple[str, ...], RateLimiter] = {}
+_shared_lock = threading.Lock()
+
+
+def limiter_for(config: LLMConfig, provider: str, api_key: str | None) -> RateLimiter | None:
+    """The process-wide limiter of ``provider`` and ``api_key`` under ``config``'s limits.
+
+    None when neither ``requests_per_minute`` nor ``tokens_per_minute`` is set. Every
+    LLM object with the same backend, provider, key fingerprint and limits gets the same
+    limiter (and, with Redis, the same server-side buckets), so their calls share one
+    budget. Thread-safe.
+    """
+    rpm, tpm = config.requests_per_minute, config.tokens_per_minute
+    if rpm is None and tpm is None:
+        return None
+    fingerprint = key_fingerprint(api_key)
+    limits = (provider, fingerprint, _number(rpm), _number(tpm))
+    url = ""
+    if config.rate_limit_backend == "redis":
+        url = config.redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    ident = (config.rate_limit_backend, *limits, key_fingerprint(url))
+    with _shared_lock:
+        limiter = _shared.get(ident)
+        if limiter is None:
+            if url:
+                key = ":".join(("synapsekit:ratelimit", *limits))
+                limiter = RedisRateLimiter(url, key, rpm, tpm)
+            else:
+                limiter = MemoryRateLimiter(rpm, tpm)
+            _shared[ident] = limiter
+        return limiter
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "none"
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
