@@ -10,6 +10,7 @@ matching words in a message::
     ├── InvalidInputError (ValueError)       bad messages / prompt, caught before any request
     ├── MissingDependencyError (ImportError) provider SDK not installed: names the pip extra
     ├── CacheError                           a cache file or server that cannot be used
+    ├── LedgerError                          a TokenTracer ledger file that cannot be used
     └── LLMError                             the provider answered badly or not at all
         ├── AuthenticationError              401 / 403                      never retried
         ├── RateLimitError                   429, retry_after               retried
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidRequestError",
     "LLMError",
+    "LedgerError",
     "MissingAPIKeyError",
     "MissingDependencyError",
     "NotFoundError",
@@ -96,6 +98,11 @@ class CacheError(SynapseKitError):
     Raised when the LLM is built, never in the middle of a call: once running, a cache
     that fails (disk full, server gone) is logged and skipped, and the call goes on.
     """
+
+
+class LedgerError(SynapseKitError):
+    """A ledger file that cannot be used: not a database, unreadable, or from a newer
+    synapsekit. Raised when the ledger is opened or read, never while recording."""
 
 
 class LLMError(SynapseKitError):

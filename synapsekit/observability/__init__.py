@@ -1,0 +1,35 @@
+"""Observability: the TokenTracer (tokens, latency and cost per call) and its ledger.
+
+Names resolve lazily (PEP 562), like the package's other ``__init__`` modules:
+``from synapsekit.observability import TokenTracer`` imports neither sqlite3 nor the
+price data; the ledger module is imported only when a tracer is given a ledger file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from synapsekit._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from synapsekit.errors import LedgerError
+    from synapsekit.observability.ledger import Ledger, read_ledger
+    from synapsekit.observability.tracer import CallRecord, TokenTracer, summarize
+
+_LAZY = {
+    "CallRecord": "synapsekit.observability.tracer",
+    "Ledger": "synapsekit.observability.ledger",
+    "LedgerError": "synapsekit.errors",
+    "TokenTracer": "synapsekit.observability.tracer",
+    "read_ledger": "synapsekit.observability.ledger",
+    "summarize": "synapsekit.observability.tracer",
+}
+
+__all__ = ["CallRecord", "Ledger", "LedgerError", "TokenTracer", "read_ledger", "summarize"]
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,212 @@
+"""TokenTracer: one record per call (tokens, latency, cost), summed on demand.
+
+Why a tracer object apart from the LLM: an application has many LLM objects (one per
+model, often one per request) but wants one bill. Any number of LLM objects, tasks and
+threads may share one tracer (``make_llm(cfg, tracer=t)`` or ``llm.tracer = t``);
+:meth:`TokenTracer.record` takes a lock for the append only. The base class calls it once
+per finished, failed or replayed call. Cost comes from :mod:`synapsekit.llm.pricing`:
+0.0 for a cache hit (nothing was billed), ``None`` for a model without a known price
+(never a silent 0, so :meth:`summary` can say how many calls are unpriced).
+
+With ``ledger="calls.db"`` every record is also appended to a SQLite file by a
+background thread (see :mod:`synapsekit.observability.ledger`), so history survives
+restarts; :meth:`TokenTracer.load` reads it back.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from synapsekit.llm import pricing
+
+if TYPE_CHECKING:
+    from synapsekit.llm.types import Usage
+    from synapsekit.observability.ledger import Ledger
+
+__all__ = ["CallRecord", "TokenTracer", "summarize"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One traced call. Token parts follow :class:`~synapsekit.llm.types.Usage`: cached
+    input and cache writes are inside ``input_tokens``, reasoning inside
+    ``output_tokens``. ``complete`` is False when the stream ended before the provider
+    reported its final counts (the counts are then a lower bound)."""
+
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    latency_ms: float
+    ttft_ms: float | None
+    cache_hit: bool
+    cost_usd: float | None
+    complete: bool
+    error: str | None
+    timestamp: float
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class TokenTracer:
+    """Collects a :class:`CallRecord` per call; thread-safe, shareable by many LLMs."""
+
+    def __init__(self, *, ledger: str | os.PathLike[str] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._records: list[CallRecord] = []
+        self._ledger: Ledger | None = None
+        if ledger is not None:
+            from synapsekit.observability.ledger import Ledger  # sqlite3 only when asked
+
+            self._ledger = Ledger(ledger)
+
+    def record(
+        self,
+        *,
+        provider: str,
+        model: str,
+        usage: Usage,
+        latency_ms: float,
+        ttft_ms: float | None,
+        cache_hit: bool = False,
+        error: str | None = None,
+    ) -> CallRecord:
+        """Record one call and return its record (cost 0.0 for a cache hit)."""
+        entry = CallRecord(
+            provider=provider,
+            model=model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            latency_ms=float(latency_ms),
+            ttft_ms=None if ttft_ms is None else float(ttft_ms),
+            cache_hit=cache_hit,
+            cost_usd=0.0 if cache_hit else pricing.cost(provider, model, usage),
+            complete=usage.complete,
+            error=error,
+            timestamp=time.time(),
+        )
+        with self._lock:
+            self._records.append(entry)
+        if self._ledger is not None:
+            self._ledger.append(entry)
+        return entry
+
+    @property
+    def records(self) -> list[CallRecord]:
+        """A copy of every record since creation or the last :meth:`reset`."""
+        with self._lock:
+            return list(self._records)
+
+    @property
+    def ledger(self) -> Ledger | None:
+        return self._ledger
+
+    def summary(self) -> dict[str, Any]:
+        """Totals over :attr:`records`; see :func:`summarize`."""
+        return summarize(self.records)
+
+    def reset(self) -> None:
+        """Forget the in-memory records (the ledger file, if any, keeps its history)."""
+        with self._lock:
+            self._records.clear()
+
+    def flush(self) -> None:
+        """Wait until the ledger has written every record so far (no-op without one)."""
+        if self._ledger is not None:
+            self._ledger.flush()
+
+    def close(self) -> None:
+        """Flush and close the ledger. Idempotent; recording after close stays in memory."""
+        if self._ledger is not None:
+            self._ledger.close()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, since: float | None = None) -> TokenTracer:
+        """A tracer holding the records of a ledger file (not attached to it), e.g. to
+        ``summary()`` a service's history."""
+        from synapsekit.observability.ledger import read_ledger
+
+        tracer = cls()
+        tracer._records = read_ledger(path, since=since)
+        return tracer
+
+    def __repr__(self) -> str:
+        with self._lock:
+            calls = len(self._records)
+        ledger = f", ledger={str(self._ledger.path)!r}" if self._ledger else ""
+        return f"TokenTracer(calls={calls}{ledger})"
+
+
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens",
+                 "cache_write_tokens", "reasoning_tokens")
+
+
+def summarize(records: Iterable[CallRecord]) -> dict[str, Any]:
+    """Totals of ``records``: call count, tokens by kind, latency, cache hits, errors,
+    incomplete calls, ``estimated_cost_usd`` (sum of known costs), ``unpriced_calls``
+    (calls whose cost is None) and ``by_model``: the same per model, keyed by model name
+    (``"provider:model"`` when one model name was used on several providers), whose
+    ``cost_usd`` is None if any of its calls is unpriced. Float sums use ``math.fsum``:
+    the result does not depend on the order calls were recorded in."""
+    groups: dict[tuple[str, str], list[CallRecord]] = {}
+    for entry in records:
+        groups.setdefault((entry.provider, entry.model), []).append(entry)
+    everything = [entry for group in groups.values() for entry in group]
+    totals = _totals(everything)
+    result: dict[str, Any] = {
+        "calls": totals["calls"],
+        **{_total_key(name): totals[name] for name in _TOKEN_FIELDS},
+        "total_latency_ms": totals["latency_ms"],
+        "cache_hits": totals["cache_hits"],
+        "errors": totals["errors"],
+        "incomplete_calls": totals["incomplete_calls"],
+        "estimated_cost_usd": totals["known_cost_usd"],
+        "unpriced_calls": totals["unpriced_calls"],
+    }
+    models = [model for _, model in groups]
+    by_model: dict[str, dict[str, Any]] = {}
+    for (provider, model), group in groups.items():
+        key = model if models.count(model) == 1 else f"{provider}:{model}"
+        part = _totals(group)
+        by_model[key] = {
+            "provider": provider,
+            "calls": part["calls"],
+            **{name: part[name] for name in _TOKEN_FIELDS},
+            "latency_ms": part["latency_ms"],
+            "cache_hits": part["cache_hits"],
+            "cost_usd": None if part["unpriced_calls"] else part["known_cost_usd"],
+        }
+    result["by_model"] = by_model
+    return result
+
+
+def _total_key(name: str) -> str:
+    return name if name == "total_tokens" else f"total_{name}"
+
+
+def _totals(records: list[CallRecord]) -> dict[str, Any]:
+    known = [entry.cost_usd for entry in records if entry.cost_usd is not None]
+    return {
+        "calls": len(records),
+        **{name: sum(getattr(entry, name) for entry in records) for name in _TOKEN_FIELDS},
+        "latency_ms": math.fsum(entry.latency_ms for entry in records),
+        "cache_hits": sum(entry.cache_hit for entry in records),
+        "errors": sum(entry.error is not None for entry in records),
+        "incomplete_calls": sum(not entry.complete for entry in records),
+        "known_cost_usd": math.fsum(known),
+        "unpriced_calls": len(records) - len(known),
+    }
