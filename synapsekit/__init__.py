@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
     from synapsekit.llm.config import LLMConfig
     from synapsekit.llm.registry import detect_provider, make_llm
+    from synapsekit.observability.tracer import TokenTracer
 
 __version__ = "0.1.0"
 
@@ -22,9 +23,10 @@ _LAZY = {
     "LLMConfig": "synapsekit.llm.config",
     "detect_provider": "synapsekit.llm.registry",
     "make_llm": "synapsekit.llm.registry",
+    "TokenTracer": "synapsekit.observability.tracer",
 }
 
-__all__ = ["BaseLLM", "LLMConfig", "__version__", "detect_provider", "make_llm"]
+__all__ = ["BaseLLM", "LLMConfig", "TokenTracer", "__version__", "detect_provider", "make_llm"]
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY)

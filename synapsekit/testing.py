@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncGenerator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synapsekit.errors import ConfigError, LLMError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.types import Chunk, Message, Usage
+
+if TYPE_CHECKING:
+    from synapsekit.observability.tracer import TokenTracer
 
 __all__ = ["FakeLLM", "fake_tokens"]
 
@@ -53,13 +56,14 @@ class FakeLLM(BaseLLM):
         output_tokens: int | None = None,
         finish_reason: str = "stop",
         delay: float = 0.0,
+        tracer: TokenTracer | None = None,
         **fields: Any,
     ) -> None:
         self._replies = list(replies)
         if not self._replies:
             raise ConfigError("replies: give FakeLLM at least one reply")
         config = config or LLMConfig(model=fields.pop("model", "fake-model"), **fields)
-        super().__init__(config)
+        super().__init__(config, tracer=tracer)
         self._input_tokens = input_tokens
         self._output_tokens = output_tokens
         self._finish_reason = finish_reason

@@ -19,7 +19,7 @@ def test_all_is_sorted_and_resolvable() -> None:
 
 
 def test_design_api_is_importable() -> None:
-    from synapsekit import BaseLLM, LLMConfig, detect_provider, make_llm  # noqa: F401
+    from synapsekit import BaseLLM, LLMConfig, TokenTracer, detect_provider, make_llm  # noqa: F401
     from synapsekit.errors import (  # noqa: F401
         AuthenticationError,
         ContentFilterError,
@@ -46,7 +46,7 @@ def test_every_error_is_exported() -> None:
 def test_import_loads_no_sdk_and_no_numpy() -> None:
     code = (
         "import sys, synapsekit\n"
-        "from synapsekit import make_llm, LLMConfig, BaseLLM\n"
+        "from synapsekit import make_llm, LLMConfig, BaseLLM, TokenTracer\n"
         "from synapsekit.llm import GroqLLM, OpenAILLM, AzureOpenAILLM\n"
         "heavy = ['openai', 'anthropic', 'cohere', 'mistralai', 'google.genai', 'boto3',\n"
         "         'ollama', 'numpy', 'httpx', 'redis', 'aiosqlite']\n"

@@ -74,8 +74,3 @@ async def test_interrupted_error_has_partial_text() -> None:
         await llm.generate("q", max_tokens=5)
     assert err.value.partial_text == "partial"
     assert llm.tokens_used == {"input": 0, "output": 0}
-
-
-def test_settings_not_yet_applied_are_announced() -> None:
-    with pytest.warns(RuntimeWarning, match="cache, requests_per_minute: not applied yet"):
-        FakeLLM(["x"], cache=True, requests_per_minute=60)

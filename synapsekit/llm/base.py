@@ -6,8 +6,11 @@ sleeps, caches or counts. Everything else is derived here, once::
 
     stream / generate / *_with_messages / stream_chunks / *_sync
         -> build_messages (validate, add system prompt)
+        -> cache lookup (a hit replays the stored tokens; traced as a hit, zero cost)
+        -> rate limiter (every attempt passes through it)
         -> provider._stream, retried only before the first token reaches the caller
-        -> usage recorded (tokens_used)
+        -> usage recorded (tokens_used, tokens-per-minute correction, TokenTracer + cost)
+        -> cache store, only for a complete, normally finished, non-empty answer
         -> final chunk (usage, finish reason, metadata)
 
 ``generate()`` is ``"".join(stream())``; there is no second code path. Per-call state
@@ -21,14 +24,14 @@ import asyncio
 import importlib
 import os
 import threading
-import warnings
+import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import replace
 from types import ModuleType, TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from synapsekit.errors import (
     ConfigError,
@@ -39,12 +42,20 @@ from synapsekit.errors import (
     StreamInterruptedError,
 )
 from synapsekit.llm import _sync
+from synapsekit.llm.cache import Cache, CachedAnswer, cache_key, open_cache
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.ratelimit import RateLimiter, estimate_tokens, limiter_for
 from synapsekit.llm.registry import PROVIDERS, ProviderSpec, split_provider_prefix
 from synapsekit.llm.retry import backoff_delay, should_retry
 from synapsekit.llm.types import Chunk, Message, MessagesInput, Usage, build_messages
 
+if TYPE_CHECKING:
+    from synapsekit.observability.tracer import TokenTracer
+
 __all__ = ["BaseLLM"]
+
+#: Finish reasons whose answers are never cached: cut by max_tokens, or filtered.
+UNCACHED_FINISH = frozenset({"length", "content_filter"})
 
 T = TypeVar("T")
 
@@ -58,7 +69,7 @@ class BaseLLM(ABC):
     #: The registry name of the provider this class speaks to.
     provider: ClassVar[str]
 
-    def __init__(self, config: LLMConfig, *, tracer: Any = None) -> None:
+    def __init__(self, config: LLMConfig, *, tracer: TokenTracer | None = None) -> None:
         if not isinstance(config, LLMConfig):
             raise ConfigError(
                 f"{type(self).__name__} takes an LLMConfig, not {type(config).__name__}"
@@ -67,6 +78,7 @@ class BaseLLM(ABC):
         if spec is not None:  # a registered provider, not a test double
             config = self._own_config(config)
         self.config = config
+        #: Records every call (tokens, latency, cost); settable, shareable between LLMs.
         self.tracer = tracer
         self._tokens = {"input": 0, "output": 0}
         self._tokens_lock = threading.Lock()
@@ -75,14 +87,9 @@ class BaseLLM(ABC):
         )
         self._sdk = self._import_sdk(spec) if spec else None
         self._api_key = self._resolve_api_key(spec) if spec else config.api_key
-        pending = [f for f in ("cache", "requests_per_minute") if getattr(config, f)]
-        if pending:  # honest until the runtime features land on this call path
-            warnings.warn(
-                f"{', '.join(pending)}: not applied yet in this version of synapsekit; "
-                "calls are neither cached nor rate-limited.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        # Both are shared with every other LLM object of the same settings in the process.
+        self._cache: Cache | None = open_cache(config) if config.cache else None
+        self._limiter: RateLimiter | None = limiter_for(config, self.provider, self._api_key)
 
     # ----------------------------------------------------------------- provider API
 
@@ -133,7 +140,15 @@ class BaseLLM(ABC):
 
     @property
     def cache_stats(self) -> dict[str, int]:
-        return {"hits": 0, "misses": 0, "size": 0}
+        """Hits, misses and size of this LLM's cache (shared by LLMs of the same settings)."""
+        if self._cache is None:
+            return {"hits": 0, "misses": 0, "size": 0}
+        return self._cache.stats()
+
+    async def clear_cache(self) -> None:
+        """Remove every cached answer of this LLM's cache (and only those)."""
+        if self._cache is not None:
+            await self._cache.clear()
 
     def stream(self, prompt: str, **overrides: Any) -> AsyncIterator[str]:
         """Yield the answer to ``prompt`` as text tokens."""
@@ -206,22 +221,40 @@ class BaseLLM(ABC):
     ) -> AsyncGenerator[Chunk, None]:
         config = self._call_config(overrides)
         turns = build_messages(messages, config.system_prompt)
+        call = _Call(self, config)
+        cache = self._cache
+        key = cache_key(config, turns) if cache is not None else ""
+        if cache is not None:
+            hit = await cache.get(key)
+            if hit is not None:
+                for piece in hit.chunks:
+                    call.delivered()
+                    yield Chunk(piece)
+                call.finish(Usage(), cache_hit=True)
+                replayed = {**(hit.metadata or {}), "cache_hit": True}
+                yield Chunk(usage=Usage(), finish_reason=hit.finish_reason, metadata=replayed)
+                return
+        limiter = self._limiter
+        estimate = 0  # tokens reserved per attempt, when a tokens-per-minute limit is set
+        if limiter is not None and limiter.counts_tokens:
+            estimate = estimate_tokens(turns, config.max_tokens)
         attempt = 0
         while True:
             parts: list[str] = []
-            delivered = False
             usage: Usage | None = None
             finish: str | None = None
-            metadata = None
+            metadata: Mapping[str, Any] | None = None
+            if limiter is not None:
+                await limiter.acquire(estimate)
             try:
                 async with _closing(self._stream(turns, config)) as chunks:
                     async for chunk in chunks:
                         if chunk.text:
                             parts.append(chunk.text)
-                            delivered = True
+                            call.delivered()
                             yield chunk
                         elif chunk.reasoning and reasoning:
-                            delivered = True
+                            call.delivered()
                             yield chunk
                         if chunk.usage is not None:
                             usage = chunk.usage
@@ -236,11 +269,12 @@ class BaseLLM(ABC):
                         model=config.model,
                     )
             except LLMError as exc:
-                if delivered:
+                if call.first_token is not None:
                     partial = "".join(parts)
                     cut = usage or Usage(complete=False)
                     cut.complete = False
-                    self._record(cut)
+                    await _settle(limiter, estimate, cut)
+                    call.finish(cut, error="StreamInterruptedError")
                     raise StreamInterruptedError(
                         f"The stream failed after {len(partial)} characters had been "
                         f"delivered: {exc.message}",
@@ -252,6 +286,7 @@ class BaseLLM(ABC):
                         request_id=exc.request_id,
                         code=exc.code,
                     ) from exc
+                await _settle(limiter, estimate, Usage())  # a failed attempt used no tokens
                 if not should_retry(exc, attempt, config.max_retries):
                     raise
                 await asyncio.sleep(backoff_delay(attempt, config.retry_delay, exc.retry_after))
@@ -259,7 +294,10 @@ class BaseLLM(ABC):
                 continue
             if usage is None:
                 usage = Usage(complete=False)
-            self._record(usage)
+            await _settle(limiter, estimate, usage)
+            call.finish(usage)
+            if cache is not None and parts and finish not in UNCACHED_FINISH:
+                await cache.set(key, CachedAnswer(tuple(parts), finish, usage, metadata))
             yield Chunk(usage=usage, finish_reason=finish, metadata=metadata)
             return
 
@@ -328,6 +366,49 @@ class BaseLLM(ABC):
                 f"or set the environment variable {names}."
             )
         return None
+
+
+class _Call:
+    """The bookkeeping of one call: its clock, first token, and what it records at the end."""
+
+    __slots__ = ("config", "first_token", "llm", "started")
+
+    def __init__(self, llm: BaseLLM, config: LLMConfig) -> None:
+        self.llm = llm
+        self.config = config
+        self.started = time.perf_counter()
+        self.first_token: float | None = None
+
+    def delivered(self) -> None:
+        if self.first_token is None:
+            self.first_token = time.perf_counter()
+
+    def finish(self, usage: Usage, *, cache_hit: bool = False, error: str | None = None) -> None:
+        """Count the call's tokens and hand it to the tracer, if there is one."""
+        llm = self.llm
+        llm._record(usage)
+        tracer = llm.tracer
+        if tracer is None:
+            return
+        now = time.perf_counter()
+        tracer.record(
+            provider=llm.provider,
+            model=self.config.model,
+            usage=usage,
+            latency_ms=(now - self.started) * 1000.0,
+            ttft_ms=None if self.first_token is None
+            else (self.first_token - self.started) * 1000.0,
+            cache_hit=cache_hit,
+            error=error,
+        )
+
+
+async def _settle(limiter: RateLimiter | None, estimate: int, usage: Usage) -> None:
+    """Correct an attempt's tokens-per-minute reservation with what it really used. A call
+    cancelled or left early, or whose provider reported no usage, keeps its reservation:
+    its real usage is unknown."""
+    if limiter is not None and limiter.counts_tokens and usage.complete:
+        await limiter.settle(estimate, usage.total_tokens)
 
 
 @asynccontextmanager

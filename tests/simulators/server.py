@@ -456,6 +456,11 @@ class Server:
         with self._changed:
             return self._changed.wait_for(lambda: self._disconnects >= n, timeout)
 
+    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``n`` requests were received; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._requests) >= n, timeout)
+
     async def wait_for_disconnects_async(self, n: int, timeout: float) -> bool:
         """:meth:`wait_for_disconnects` without blocking the caller's event loop."""
         return await asyncio.to_thread(self.wait_for_disconnects, n, timeout)
@@ -543,9 +548,10 @@ class Server:
 
     def _dispatch(self, request: Request) -> tuple[Reply, bytes]:
         """validate → queue → default; returns the reply and its extra header lines."""
-        with self._lock:
+        with self._changed:
             if self.record:
                 self._requests.append(request)
+                self._changed.notify_all()
         try:
             reply = self.validate(request)
             if reply is None:
