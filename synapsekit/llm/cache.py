@@ -40,10 +40,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
-from urllib.parse import urlsplit
 
 from synapsekit.errors import CacheError, ConfigError, MissingDependencyError, redact
-from synapsekit.llm.config import LLMConfig, redact_url
+from synapsekit.llm.config import LLMConfig, redact_url, redis_url, url_password
 from synapsekit.llm.types import Message, Usage
 
 if TYPE_CHECKING:
@@ -64,7 +63,6 @@ __all__ = [
 #: old entry can never be read as a new one.
 KEY_VERSION: int = 1
 
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 #: Seconds between two warnings of one backend; the ones in between are counted.
 WARN_INTERVAL = 60.0
 #: SQLite: how long one statement waits for another process's write lock, and how often
@@ -812,9 +810,9 @@ class RedisCache(Cache):
     def __init__(self, url: str | None = None, ttl: float | None = None) -> None:
         super().__init__()
         self._redis = _require("redis.asyncio", "redis", "redis", "The Redis cache")
-        self.url = url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+        self.url = redis_url(url)
         self.ttl = _check_ttl(ttl)
-        self._password = urlsplit(self.url).password
+        self._password = url_password(self.url)
         try:
             self._redis.ConnectionPool.from_url(self.url)  # parses only, no I/O
         except ValueError as exc:
@@ -916,7 +914,7 @@ def open_cache(config: LLMConfig) -> Cache:
             os.path.expanduser(config.cache_path or default_cache_path())
         )
     elif backend == "redis":
-        location = config.redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+        location = redis_url(config.redis_url)
     else:
         location = None
     ident = (backend, location, config.cache_maxsize, config.cache_ttl)

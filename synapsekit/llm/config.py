@@ -8,16 +8,26 @@ with a value that was never checked. The API key is kept out of ``repr``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from synapsekit.errors import ConfigError
 
-__all__ = ["CACHE_BACKENDS", "RATE_LIMIT_BACKENDS", "LLMConfig", "redact_url"]
+__all__ = [
+    "CACHE_BACKENDS",
+    "DEFAULT_REDIS_URL",
+    "RATE_LIMIT_BACKENDS",
+    "LLMConfig",
+    "redact_url",
+    "redis_url",
+    "url_password",
+]
 
 CACHE_BACKENDS = ("memory", "sqlite", "redis")
 RATE_LIMIT_BACKENDS = ("memory", "redis")
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,23 @@ def redact_url(url: str) -> str:
     if not colon:  # no password in the URL
         return url
     return f"{scheme}://{user}:***@{host}{slash}{path}"
+
+
+def redis_url(configured: str | None) -> str:
+    """The Redis server of the Redis backends: ``configured``, else ``$REDIS_URL``, else
+    the local default."""
+    return configured or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def url_password(url: str) -> str | None:
+    """The password in ``url``, if any: what :func:`synapsekit.errors.redact` must scrub
+    from a server's error text."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 def _shown(name: str, value: Any) -> str:

@@ -28,7 +28,6 @@ import asyncio
 import hashlib
 import logging
 import math
-import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -36,13 +35,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from synapsekit.errors import MissingDependencyError, redact
-from synapsekit.llm.config import LLMConfig, redact_url
+from synapsekit.llm.config import LLMConfig, redact_url, redis_url, url_password
 
 if TYPE_CHECKING:
     from synapsekit.llm.types import Message
 
 __all__ = [
-    "DEFAULT_REDIS_URL",
     "MemoryRateLimiter",
     "RateLimiter",
     "RedisRateLimiter",
@@ -52,7 +50,6 @@ __all__ = [
     "limiter_for",
 ]
 
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 #: Seconds between two "Redis is unreachable" warnings of one limiter.
 WARN_INTERVAL = 60.0
 #: Seconds a limiter limits in-process only after Redis failed, before trying it again.
@@ -339,7 +336,7 @@ class RedisRateLimiter(RateLimiter):
         self._fallback = MemoryRateLimiter(requests_per_minute, tokens_per_minute, sleep=sleep)
         self.key = key
         self._url = url
-        self._secret = _url_password(url)
+        self._secret = url_password(url)
         self._sleep = sleep
         self._failures: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
         self._clients: dict[asyncio.AbstractEventLoop, tuple[Any, Any]] = {}
@@ -428,15 +425,6 @@ class RedisRateLimiter(RateLimiter):
         return f"{super().__repr__()[:-1]}, url={redact_url(self._url)!r}, key={self.key!r})"
 
 
-def _url_password(url: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
-
-
 # ------------------------------------------------------------------------- sharing
 
 _shared: dict[tuple[str, ...], RateLimiter] = {}
@@ -458,7 +446,7 @@ def limiter_for(config: LLMConfig, provider: str, api_key: str | None) -> RateLi
     limits = (provider, fingerprint, _number(rpm), _number(tpm))
     url = ""
     if config.rate_limit_backend == "redis":
-        url = config.redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+        url = redis_url(config.redis_url)
     ident = (config.rate_limit_backend, *limits, key_fingerprint(url))
     with _shared_lock:
         limiter = _shared.get(ident)
