@@ -11,6 +11,7 @@ matching words in a message::
     ├── MissingDependencyError (ImportError) provider SDK not installed: names the pip extra
     ├── CacheError                           a cache file or server that cannot be used
     ├── LedgerError                          a TokenTracer ledger file that cannot be used
+    ├── StoreError                           a RAG store file that cannot be used
     └── LLMError                             the provider answered badly or not at all
         ├── AuthenticationError              401 / 403                      never retried
         ├── RateLimitError                   429, retry_after               retried
@@ -55,6 +56,7 @@ __all__ = [
     "QuotaExceededError",
     "RateLimitError",
     "ServerError",
+    "StoreError",
     "StreamInterruptedError",
     "SynapseKitError",
     "TimeoutError",
@@ -103,6 +105,11 @@ class CacheError(SynapseKitError):
 class LedgerError(SynapseKitError):
     """A ledger file that cannot be used: not a database, unreadable, or from a newer
     synapsekit. Raised when the ledger is opened or read, never while recording."""
+
+
+class StoreError(SynapseKitError):
+    """A RAG store that cannot be used: a corrupt or foreign file, a newer schema, or an
+    embedding model or dimension other than the one the store was built with."""
 
 
 class LLMError(SynapseKitError):

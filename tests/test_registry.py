@@ -101,7 +101,9 @@ def test_registry_matches_pyproject_extras() -> None:
         names = {req.split(">")[0].split("=")[0] for req in extras[spec.extra]}
         assert names == {spec.package}, spec.name
         assert spec.package in everything
-    backends = {"sqlite": {"aiosqlite"}, "redis": {"redis"}}  # runtime backends, not providers
+    backends = {  # runtime backends and RAG extras, not providers
+        "sqlite": {"aiosqlite"}, "redis": {"redis"}, "rag": {"numpy"}, "pdf": {"pypdf"}
+    }
     for extra, packages in backends.items():
         assert {req.split(">")[0] for req in extras[extra]} == packages
         assert packages <= everything
