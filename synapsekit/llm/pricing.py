@@ -65,7 +65,7 @@ _PREFIXES = ("models/", "accounts/fireworks/models/")
 #: One trailing date / version / alias part; stripped repeatedly, never a model-name part.
 _SUFFIX = re.compile(
     r"(?:-latest|-preview|-exp|-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{2}-\d{4}|-\d{2}-\d{2}"
-    r"|-\d{3,4}|-v\d+(?::\d+)?|:\d+)$"
+    r"|-\d{3,4}|-v\d+|:\d+)$"
 )
 #: OpenRouter ``vendor/model`` ids billed at the vendor's own price (pass-through).
 _OPENROUTER_VENDORS = {
