@@ -1,4 +1,7 @@
-"""A local simulator of Amazon Bedrock Runtime's ``POST /model/{modelId}/converse-stream``.
+"""A local simulator of Amazon Bedrock Runtime's ``POST /model/{modelId}/converse-stream``, and
+of ``POST /model/{modelId}/invoke`` for the embedding models (Titan Text Embeddings: one
+``inputText`` per request; Cohere Embed: up to 96 ``texts``), answering JSON with the input token
+count in ``X-Amzn-Bedrock-Input-Token-Count`` as Bedrock does.
 
 Answers are binary ``application/vnd.amazon.eventstream`` messages, encoded here exactly as the
 Smithy event-stream spec lays them out (see tests/wire/bedrock/README.md): prelude (total length,
@@ -26,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
+from .openai_protocol import embedding_vector, token_count
 from .server import Reply, Request, Server, serve_main
 from .wire import read_wire
 
@@ -33,7 +37,9 @@ __all__ = [
     "EVENTSTREAM_TYPE",
     "BedrockSimulator",
     "capture",
+    "check_embed_body",
     "decode_messages",
+    "embeddings",
     "encode_headers",
     "encode_message",
     "error",
@@ -48,6 +54,9 @@ __all__ = [
 EVENTSTREAM_TYPE = "application/vnd.amazon.eventstream"
 JSON_TYPE = "application/json"
 _PATH = re.compile(r"/model/(?P<model>[^/]+)/converse-stream")
+_INVOKE = re.compile(r"/model/(?P<model>[^/]+)/invoke")
+_TITAN_DIMENSIONS = (256, 512, 1024)
+_COHERE_INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/"
     r"(?P<service>[^/]+)/aws4_request,\s*SignedHeaders=(?P<signed>[^,]+),\s*"
@@ -287,6 +296,63 @@ def _validation(message: str) -> Reply:
     return error(400, "ValidationException", message)
 
 
+def _is_cohere(model: str) -> bool:
+    return ".cohere.embed" in f".{model}"
+
+
+def embeddings(model: str, body: Mapping[str, Any]) -> Reply:
+    """The InvokeModel answer of an embedding model for a valid body: Titan's ``embedding``
+    (``dimensions`` values, default 8) or Cohere's ``embeddings`` (``output_dimension``),
+    and the input token count in the ``X-Amzn-Bedrock-Input-Token-Count`` header."""
+    if _is_cohere(model):
+        texts = list(body["texts"])
+        size = body.get("output_dimension") or 8
+        answer: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "texts": texts,
+            "embeddings": [embedding_vector(t, size) for t in texts],
+            "response_type": "embeddings_floats",
+        }
+    else:
+        texts = [body["inputText"]]
+        vector = embedding_vector(texts[0], body.get("dimensions") or 8)
+        answer = {"embedding": vector, "inputTextTokenCount": token_count(texts[0]),
+                  "embeddingsByType": {"float": vector}}
+    tokens = sum(token_count(t) for t in texts)
+    headers = {"content-type": JSON_TYPE, "X-Amzn-Bedrock-Input-Token-Count": str(tokens)}
+    return Reply(200, headers, _compact(answer))
+
+
+def check_embed_body(model: str, body: Any) -> Reply | None:
+    """The ValidationExceptions of an embedding model's InvokeModel body, or None."""
+    if not isinstance(body, dict):
+        return _validation("Malformed input request, please reformat your input and try again.")
+    if _is_cohere(model):
+        texts = body.get("texts")
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return _validation("Malformed input request: #: required key [texts] not found")
+        if len(texts) > 96:
+            return _validation(f"Malformed input request: #/texts: expected maxItems: 96, "
+                               f"actual: {len(texts)}")
+        if any(len(t) > 2048 for t in texts):
+            return _validation("Malformed input request: #/texts: expected maxLength: 2048")
+        if body.get("input_type") not in _COHERE_INPUT_TYPES:
+            return _validation("Malformed input request: #/input_type: "
+                               f"{body.get('input_type')} is not a valid enum value")
+        return None
+    if not isinstance(body.get("inputText"), str) or not body["inputText"]:
+        return _validation("Malformed input request: #: required key [inputText] not found")
+    extra = set(body) - {"inputText", "dimensions", "normalize", "embeddingTypes"}
+    if extra:
+        return _validation(f"Malformed input request: #: extraneous key [{extra.pop()}] is "
+                           "not permitted")
+    size = body.get("dimensions")
+    if size is not None and size not in _TITAN_DIMENSIONS:
+        return _validation(f"Malformed input request: #/dimensions: {size} is not a valid "
+                           "enum value")
+    return None
+
+
 # --- request checks ------------------------------------------------------------------------------
 
 
@@ -406,6 +472,9 @@ class BedrockSimulator(Server):
         return unquote(match["model"]) if match else None
 
     def default_reply(self, request: Request) -> Reply:
+        invoked = _INVOKE.fullmatch(request.path)
+        if invoked:
+            return embeddings(unquote(invoked["model"]), json.loads(request.body))
         return self.default
 
     def response_headers(self, request: Request, reply: Reply) -> Mapping[str, str]:
@@ -419,6 +488,9 @@ class BedrockSimulator(Server):
 
     def validate(self, request: Request) -> Reply | None:
         model = self.model_id(request)
+        invoked = _INVOKE.fullmatch(request.path)
+        if model is None and invoked is not None:
+            return self._validate_invoke(request, unquote(invoked["model"]))
         if model is None:
             return error(404, "UnknownOperationException", "Unknown operation")
         if request.method != "POST":
@@ -433,6 +505,20 @@ class BedrockSimulator(Server):
         except ValueError:
             return _validation("Malformed input request, please reformat your input and try again.")
         return check_body(body)
+
+    def _validate_invoke(self, request: Request, model: str) -> Reply | None:
+        if request.method != "POST":
+            return error(405, "UnknownOperationException", "Method not allowed")
+        rejected = self._check_auth(request)
+        if rejected is not None:
+            return rejected
+        if "embed" not in model or not _MODEL_ID.fullmatch(model):
+            return _validation("The provided model identifier is invalid.")
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return _validation("Malformed input request, please reformat your input and try again.")
+        return check_embed_body(model, body)
 
     def _check_auth(self, request: Request) -> Reply | None:
         auth = request.headers.get("authorization", "")

@@ -1,4 +1,5 @@
-"""A local simulator of Cohere's Chat API v2 (``POST /v2/chat``, ``stream: true``).
+"""A local simulator of Cohere's Chat API v2 (``POST /v2/chat``, ``stream: true``), and of
+the v2 Embed API (``POST /v2/embed``: ``embeddings.float``, ``meta.billed_units``).
 
 Shapes follow tests/wire/cohere (see its README): SSE with ``event: <type>`` lines and hyphenated
 types, text in ``content-delta`` (``delta.message.content.text``, or ``.thinking`` for reasoning
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .openai_protocol import embedding_vector, token_count
 from .server import Reply, Request, Server, serve_main
 from .wire import read_wire, replay
 
@@ -27,6 +29,8 @@ __all__ = [
     "CohereSimulator",
     "capture",
     "check_body",
+    "check_embed_body",
+    "embeddings",
     "error",
     "malformed",
     "stream_error_event",
@@ -37,6 +41,9 @@ SSE_TYPE = "text/event-stream"
 JSON_TYPE = "application/json"
 DONE = b"data: [DONE]\n\n"
 ROLES = ("system", "user", "assistant", "tool")
+INPUT_TYPES = ("search_document", "search_query", "classification", "clustering", "image")
+EMBEDDING_TYPES = ("float", "int8", "uint8", "binary", "ubinary", "base64")
+MAX_EMBED_TEXTS = 96
 
 
 def _event(obj: Mapping[str, Any]) -> bytes:
@@ -211,6 +218,43 @@ def check_body(body: Any) -> Reply | None:
     return None
 
 
+def embeddings(body: Mapping[str, Any]) -> Reply:
+    """The ``/v2/embed`` answer for a valid body: float vectors (``output_dimension`` values,
+    default 8) under ``embeddings.float``, billed input tokens in ``meta``."""
+    texts = list(body["texts"])
+    size = body.get("output_dimension") or 8
+    tokens = sum(token_count(t) for t in texts)
+    answer = {
+        "id": str(uuid.uuid4()),
+        "embeddings": {"float": [embedding_vector(t, size) for t in texts]},
+        "texts": texts,
+        "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}},
+        "response_type": "embeddings_by_type",
+    }
+    return Reply(200, {"content-type": JSON_TYPE}, json.dumps(answer).encode())
+
+
+def check_embed_body(body: Any) -> Reply | None:
+    """The real API's 400s for a v2 embed body, or None if it is acceptable."""
+    if not isinstance(body, dict):
+        return _invalid("invalid request: could not parse the request body as JSON.")
+    if not body.get("model") or not isinstance(body["model"], str):
+        return _invalid("invalid request: model must be specified.")
+    if body.get("input_type") not in INPUT_TYPES:
+        return _invalid("invalid request: valid input_type must be provided with the provided "
+                        "model")
+    texts = body.get("texts")
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        return _invalid("invalid request: texts must be a non-empty list of strings.")
+    if len(texts) > MAX_EMBED_TEXTS:
+        return _invalid(f"invalid request: total number of texts must be at most "
+                        f"{MAX_EMBED_TEXTS} - received {len(texts)}")
+    kinds = body.get("embedding_types") or ["float"]
+    if not all(k in EMBEDDING_TYPES for k in kinds) or "float" not in kinds:
+        return _invalid("simulator: only float embeddings are served")
+    return None
+
+
 class CohereSimulator(Server):
     """Cohere's v2 chat endpoint on a local port; ``url`` is what ``base_url`` takes."""
 
@@ -232,10 +276,12 @@ class CohereSimulator(Server):
         return self.base_url
 
     def default_reply(self, request: Request) -> Reply:
+        if request.path == "/v2/embed":
+            return embeddings(request.json())
         return self.default
 
     def validate(self, request: Request) -> Reply | None:
-        if request.path != "/v2/chat":
+        if request.path not in ("/v2/chat", "/v2/embed"):
             return _invalid(f"404 page not found: {request.path}", 404)
         if request.method != "POST":
             return _invalid("method not allowed", 405)
@@ -248,6 +294,8 @@ class CohereSimulator(Server):
             body = request.json()
         except ValueError:
             return _invalid("invalid request: could not parse the request body as JSON.")
+        if request.path == "/v2/embed":
+            return check_embed_body(body)
         return check_body(body)
 
 

@@ -1,4 +1,5 @@
-"""A local simulator of the Gemini API's ``POST /v1beta/models/{model}:streamGenerateContent``.
+"""A local simulator of the Gemini API's ``POST /v1beta/models/{model}:streamGenerateContent``,
+and of ``:batchEmbedContents`` (at most 100 requests; ``{"embeddings": [{"values": [...]}]}``).
 
 Shapes follow tests/wire/gemini (see its README): SSE with CRLF line ends, one ``data:`` line per
 ``GenerateContentResponse``, no ``event:`` lines and no terminator; ``usageMetadata`` cumulative on
@@ -19,6 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .openai_protocol import embedding_vector
 from .server import Reply, Request, Server, serve_main
 from .wire import read_wire, replay
 
@@ -28,6 +30,8 @@ __all__ = [
     "blocked_prompt",
     "camel",
     "capture",
+    "check_embed_body",
+    "embeddings",
     "error",
     "malformed",
     "rate_limited",
@@ -37,7 +41,17 @@ __all__ = [
 
 SSE_TYPE = "text/event-stream"
 JSON_TYPE = "application/json; charset=UTF-8"
-_PATH = re.compile(r"/(v1beta|v1)/models/([^/:]+):(streamGenerateContent|generateContent)")
+_PATH = re.compile(
+    r"/(v1beta|v1)/models/([^/:]+):"
+    r"(streamGenerateContent|generateContent|batchEmbedContents)"
+)
+_EMBED = "batchEmbedContents"
+MAX_EMBED_REQUESTS = 100
+TASK_TYPES = (
+    "TASK_TYPE_UNSPECIFIED", "RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT", "SEMANTIC_SIMILARITY",
+    "CLASSIFICATION", "CLUSTERING", "QUESTION_ANSWERING", "FACT_VERIFICATION",
+    "CODE_RETRIEVAL_QUERY",
+)
 _TOP_LEVEL = {
     "contents", "systemInstruction", "generationConfig", "safetySettings", "tools",
     "toolConfig", "cachedContent", "serviceTier", "store", "model",
@@ -268,6 +282,47 @@ def check_body(body: Any) -> Reply | None:
     return None
 
 
+def _embed_text(request: dict[str, Any]) -> str:
+    return "".join(str(p.get("text", "")) for p in request["content"]["parts"])
+
+
+def embeddings(body: Mapping[str, Any]) -> Reply:
+    """The ``batchEmbedContents`` answer for a valid body: one deterministic vector per
+    request (``outputDimensionality`` values, default 8), in order. No usage: the Gemini API
+    reports none for embeddings."""
+    requests = camel(dict(body))["requests"]
+    vectors = [{"values": embedding_vector(_embed_text(r), r.get("outputDimensionality") or 8)}
+               for r in requests]
+    return Reply(200, {"content-type": JSON_TYPE}, _dumps({"embeddings": vectors}, indent=2))
+
+
+def check_embed_body(body: Any, model: str) -> Reply | None:
+    """The real API's 400s for a BatchEmbedContentsRequest to ``models/{model}``."""
+    if not isinstance(body, dict):
+        return _invalid("Invalid JSON payload received. Expected an object.")
+    body = camel(body)
+    requests = body.get("requests")
+    if not isinstance(requests, list) or not requests:
+        return _invalid("* BatchEmbedContentsRequest.requests: requests is not specified\n")
+    if len(requests) > MAX_EMBED_REQUESTS:
+        return _invalid(f"* BatchEmbedContentsRequest.requests: at most {MAX_EMBED_REQUESTS} "
+                        "requests can be in one batch\n")
+    for i, request in enumerate(requests):
+        where = f"BatchEmbedContentsRequest.requests[{i}]"
+        if not isinstance(request, dict) or request.get("model") != f"models/{model}":
+            return _invalid(f"* {where}.model: the model of each request must be the model "
+                            "of the batch\n")
+        content = request.get("content")
+        if not isinstance(content, dict) or not content.get("parts") or not _embed_text(request):
+            return _invalid(f"* {where}.content: contents.parts must not be empty.\n")
+        if request.get("taskType", "TASK_TYPE_UNSPECIFIED") not in TASK_TYPES:
+            return _invalid(f"Invalid value at 'requests[{i}].task_type'")
+        size = request.get("outputDimensionality")
+        if size is not None and (not isinstance(size, int) or size < 1):
+            return _invalid(f"* {where}.output_dimensionality: must be positive\n")
+    return None
+
+
 class GeminiSimulator(Server):
     """The Gemini Developer API on a local port; ``url`` is what ``base_url`` takes."""
 
@@ -291,6 +346,8 @@ class GeminiSimulator(Server):
         return self.base_url
 
     def default_reply(self, request: Request) -> Reply:
+        if request.path.endswith(":" + _EMBED):
+            return embeddings(request.json())
         return self.default
 
     def validate(self, request: Request) -> Reply | None:
@@ -312,6 +369,8 @@ class GeminiSimulator(Server):
             body = request.json()
         except ValueError:
             return _invalid("Invalid JSON payload received. Unexpected token.")
+        if match.group(3) == _EMBED:
+            return check_embed_body(body, match.group(2))
         return check_body(body)
 
 

@@ -1,4 +1,5 @@
-"""A local simulator of Mistral's ``POST /v1/chat/completions`` (SSE streaming).
+"""A local simulator of Mistral's ``POST /v1/chat/completions`` (SSE streaming), and of
+``POST /v1/embeddings`` (at most 256 inputs per request, as the real API).
 
 It rejects requests the way the real API does (path, Bearer key, FastAPI-style 422 for a body
 that misses required fields) *before* consuming the scripted queue. Stream shapes follow
@@ -21,12 +22,15 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .openai_protocol import embedding_vector, token_count
 from .server import Reply, Request, Server, serve_main
 from .wire import read_wire, replay
 
 __all__ = [
     "MistralSimulator",
     "capture",
+    "check_embed_body",
+    "embeddings",
     "error",
     "malformed",
     "stream_error_event",
@@ -38,6 +42,8 @@ JSON_TYPE = "application/json"
 ROLES = ("system", "user", "assistant", "tool")
 DONE = b"data: [DONE]\n\n"
 PATH = "/v1/chat/completions"
+EMBED_PATH = "/v1/embeddings"
+MAX_EMBED_INPUTS = 256
 
 
 def _dumps(obj: Any) -> bytes:
@@ -240,6 +246,42 @@ def check_body(body: Any, models: frozenset[str] | None = None) -> Reply | None:
     return None
 
 
+def embeddings(body: Mapping[str, Any]) -> Reply:
+    """The ``/v1/embeddings`` answer for a valid body: one deterministic vector per input
+    (``output_dimension`` values, default 8), usage in ``prompt_tokens``."""
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    size = body.get("output_dimension") or 8
+    tokens = sum(token_count(t) for t in texts)
+    answer = {
+        "id": f"{random.getrandbits(128):032x}",
+        "object": "list",
+        "data": [{"object": "embedding", "embedding": embedding_vector(t, size), "index": i}
+                 for i, t in enumerate(texts)],
+        "model": body["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0},
+    }
+    return Reply(200, {"content-type": JSON_TYPE}, _dumps(answer))
+
+
+def check_embed_body(body: Any) -> Reply | None:
+    """The real API's 422/400 for an embeddings body, or None if it is acceptable."""
+    if not isinstance(body, dict):
+        return _invalid([], "Input should be a valid dictionary", "dict_type", body)
+    if not isinstance(body.get("model"), str):
+        return _invalid(["model"], "Field required", "missing", body)
+    texts = body.get("input")
+    if texts is None:
+        return _invalid(["input"], "Field required", "missing", body)
+    items = texts if isinstance(texts, list) else [texts]
+    if not all(isinstance(t, str) for t in items):
+        return _invalid(["input"], "Input should be a valid string", "string_type", texts)
+    if len(items) > MAX_EMBED_INPUTS:
+        return Reply(400, {"content-type": JSON_TYPE}, _error_body(
+            "Too many inputs in request, split into more batches.", "invalid_request_error",
+            "3210"))
+    return None
+
+
 class MistralSimulator(Server):
     """Mistral chat completions on a local port. ``models`` (None: any) is the set of model
     names the account may use; others get the real API's 400 ``invalid_model``."""
@@ -270,6 +312,8 @@ class MistralSimulator(Server):
         self._ids = itertools.count(1)
 
     def default_reply(self, request: Request) -> Reply:
+        if request.path == EMBED_PATH:
+            return embeddings(request.json())
         if request.json().get("stream") is not True:
             return capture("mistral/nonstream_ok.json")
         return self.default
@@ -278,7 +322,7 @@ class MistralSimulator(Server):
         return {"mistral-correlation-id": f"corr-{next(self._ids):06d}"}
 
     def validate(self, request: Request) -> Reply | None:
-        if request.path != PATH:
+        if request.path not in (PATH, EMBED_PATH):
             return Reply(404, {"content-type": JSON_TYPE}, _dumps({"detail": "Not Found"}))
         if request.method != "POST":
             return Reply(405, {"content-type": JSON_TYPE},
@@ -290,6 +334,8 @@ class MistralSimulator(Server):
             body = request.json()
         except ValueError:
             return _invalid([0], "JSON decode error", "json_invalid", {})
+        if request.path == EMBED_PATH:
+            return check_embed_body(body)
         return check_body(body, self.models)
 
 

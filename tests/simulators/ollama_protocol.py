@@ -1,4 +1,5 @@
-"""A local simulator of Ollama's native ``POST /api/chat`` (NDJSON streaming).
+"""A local simulator of Ollama's native ``POST /api/chat`` (NDJSON streaming), and of
+``POST /api/embed`` (a list of inputs in, ``embeddings`` and ``prompt_eval_count`` out).
 
 It checks requests the way the Ollama server does (server/routes.go): path, JSON body,
 ``model`` required, ``messages`` a list of role/content objects, and a 404
@@ -19,12 +20,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from .openai_protocol import embedding_vector, token_count
 from .server import Reply, Request, Server, serve_main
 from .wire import read_wire
 
 __all__ = [
     "OllamaSimulator",
     "capture",
+    "embeddings",
     "error",
     "malformed",
     "stream_error",
@@ -35,6 +38,7 @@ NDJSON_TYPE = "application/x-ndjson"
 JSON_TYPE = "application/json; charset=utf-8"
 ROLES = ("system", "user", "assistant", "tool")
 PATH = "/api/chat"
+EMBED_PATH = "/api/embed"
 
 
 def _dumps(obj: Any) -> bytes:
@@ -175,6 +179,34 @@ def malformed(tokens_before: Sequence[str] = ("Hi",), model: str = "llama3.2") -
     return Reply(200, {"content-type": NDJSON_TYPE}, stream=lines)
 
 
+def embeddings(body: Mapping[str, Any]) -> Reply:
+    """The ``/api/embed`` answer for a valid body: one deterministic vector per input
+    (``dimensions`` values, default 8) and the inputs' token count as ``prompt_eval_count``."""
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    size = body.get("dimensions") or 8
+    answer = {
+        "model": body["model"],
+        "embeddings": [embedding_vector(t, size) for t in texts],
+        "total_duration": 14143917,
+        "load_duration": 1019500,
+        "prompt_eval_count": sum(token_count(t) for t in texts),
+    }
+    return Reply(200, {"content-type": JSON_TYPE}, _dumps(answer))
+
+
+def _check_embed(body: dict[str, Any]) -> Reply | None:
+    texts = body.get("input")
+    items = texts if isinstance(texts, list) else [texts]
+    if not all(isinstance(t, str) for t in items):
+        return _bad("invalid input type")
+    if not items or not all(items):
+        return _bad("input is empty")
+    size = body.get("dimensions")
+    if size is not None and (not isinstance(size, int) or size < 1):
+        return _bad("json: cannot unmarshal into Go struct field EmbedRequest.dimensions")
+    return None
+
+
 # --- request validation ------------------------------------------------------------------------
 
 
@@ -212,12 +244,14 @@ class OllamaSimulator(Server):
         return self.base_url
 
     def default_reply(self, request: Request) -> Reply:
+        if request.path == EMBED_PATH:
+            return embeddings(request.json())
         if request.json().get("stream") is False:
             return capture("ollama/nonstream_ok.json")
         return self.default
 
     def validate(self, request: Request) -> Reply | None:
-        if request.path != PATH or request.method != "POST":
+        if request.path not in (PATH, EMBED_PATH) or request.method != "POST":
             return Reply(404, {"content-type": "text/plain"}, b"404 page not found")
         if self.api_key is not None:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -234,6 +268,11 @@ class OllamaSimulator(Server):
         model = body.get("model")
         if not isinstance(model, str) or not model:
             return _bad("model is required")
+        if request.path == EMBED_PATH:
+            rejected = _check_embed(body)
+            if rejected is None and _canonical(model) not in self.models:
+                rejected = error(404, {"error": f'model "{model}" not found, try pulling it first'})
+            return rejected
         messages = body.get("messages")
         if messages is not None and not isinstance(messages, list):
             return _bad("json: cannot unmarshal into Go struct field ChatRequest.messages")

@@ -1,4 +1,5 @@
-"""A local simulator of OpenAI's ``POST /v1/chat/completions`` (and Azure OpenAI's variant).
+"""A local simulator of OpenAI's ``POST /v1/chat/completions`` (and Azure OpenAI's variant),
+and of ``POST /v1/embeddings`` (Azure: ``/openai/deployments/{d}/embeddings``).
 
 It rejects requests the way the real API does (auth, path, body checks) *before* consuming the
 scripted queue, so a client bug shows up as the same 4xx the real service would return instead of
@@ -10,11 +11,14 @@ process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 import random
 import re
 import string
+import struct
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -26,18 +30,24 @@ __all__ = [
     "OpenAISimulator",
     "capture",
     "check_body",
+    "check_embeddings_body",
     "completion",
+    "embedding_vector",
+    "embeddings",
     "error",
     "malformed",
     "stream_error_event",
     "text_stream",
+    "token_count",
 ]
 
 SSE_TYPE = "text/event-stream; charset=utf-8"
 JSON_TYPE = "application/json"
 ROLES = ("system", "user", "assistant", "tool", "developer")
 DONE = b"data: [DONE]\n\n"
-_AZURE_PATH = re.compile(r"/openai/deployments/[^/]+/chat/completions")
+_AZURE_PATH = re.compile(r"/openai/deployments/[^/]+/(chat/completions|embeddings)")
+EMBED_DIMENSIONS = 8
+MAX_EMBED_INPUTS = 2048
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -293,6 +303,72 @@ def malformed(tokens_before: Sequence[str] = ("Hi",)) -> Reply:
     return Reply(200, {"content-type": SSE_TYPE}, stream=events)
 
 
+# --- embeddings ----------------------------------------------------------------------------------
+
+
+def embedding_vector(text: str, dimensions: int = EMBED_DIMENSIONS) -> list[float]:
+    """The simulators' deterministic embedding of ``text``: ``dimensions`` values in [-1, 1]
+    from SHA-256 of the text (every simulator's embeddings endpoint uses this one)."""
+    digest = b""
+    block = 0
+    while len(digest) < 2 * dimensions:
+        digest += hashlib.sha256(f"{block}:{text}".encode()).digest()
+        block += 1
+    return [
+        round(int.from_bytes(digest[2 * i : 2 * i + 2], "big") / 32767.5 - 1.0, 6)
+        for i in range(dimensions)
+    ]
+
+
+def token_count(text: str) -> int:
+    """The simulators' token count of a text: its whitespace-separated words."""
+    return len(text.split())
+
+
+def embeddings(body: Mapping[str, Any]) -> Reply:
+    """The ``/v1/embeddings`` answer for a valid body: one :func:`embedding_vector` per input,
+    of ``dimensions`` values (default 8), as floats or base64 float32 (``encoding_format``);
+    ``usage.prompt_tokens`` is the inputs' :func:`token_count`."""
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    size = body.get("dimensions") or EMBED_DIMENSIONS
+    rows = []
+    for i, text in enumerate(texts):
+        vector: Any = embedding_vector(text, size)
+        if body.get("encoding_format") == "base64":
+            vector = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+        rows.append({"object": "embedding", "index": i, "embedding": vector})
+    tokens = sum(token_count(t) for t in texts)
+    answer = {"object": "list", "data": rows, "model": body.get("model") or "deployment",
+              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return Reply(200, {"content-type": JSON_TYPE}, _dumps(answer))
+
+
+def check_embeddings_body(body: Any, *, require_model: bool = True) -> Reply | None:
+    """The real API's 400s for an embeddings body, or None if it is acceptable."""
+    if not isinstance(body, dict):
+        return _invalid(_BAD_JSON)
+    model = body.get("model")
+    if require_model and (not isinstance(model, str) or not model):
+        return _invalid("you must provide a model parameter")
+    texts = body.get("input")
+    if texts is None:
+        return _missing("input")
+    items = texts if isinstance(texts, list) else [texts]
+    if not items or len(items) > MAX_EMBED_INPUTS:
+        return _invalid(f"'$.input' is invalid: between 1 and {MAX_EMBED_INPUTS} inputs are "
+                        "accepted.", "input")
+    for text in items:
+        if not isinstance(text, str) or not text:
+            return _invalid("'$.input' is invalid. Please check the API reference: "
+                            "https://platform.openai.com/docs/api-reference.", "input")
+    size = body.get("dimensions")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+        return _invalid("Invalid value for 'dimensions'.", "dimensions")
+    if body.get("encoding_format", "float") not in ("float", "base64"):
+        return _invalid("Invalid value for 'encoding_format'.", "encoding_format")
+    return None
+
+
 # --- request validation ------------------------------------------------------------------------
 
 
@@ -438,6 +514,8 @@ class OpenAISimulator(Server):
         return self.base_url + "/v1" if self.auth == "bearer" else self.base_url
 
     def default_reply(self, request: Request) -> Reply:
+        if request.path.endswith("/embeddings"):
+            return embeddings(request.json())
         return self.default
 
     def reset(self) -> None:
@@ -453,7 +531,7 @@ class OpenAISimulator(Server):
         if azure:
             if not _AZURE_PATH.fullmatch(request.path) or "api-version" not in request.query:
                 return _azure_error(404, "Resource not found")
-        elif not request.path.endswith("/chat/completions"):
+        elif not request.path.endswith(("/chat/completions", "/v1/embeddings")):
             return _invalid(f"Invalid URL ({request.method} {request.path})", status=404)
         if request.method != "POST":
             if azure:
@@ -469,6 +547,8 @@ class OpenAISimulator(Server):
             body = request.json()
         except ValueError:
             return _invalid(_BAD_JSON)
+        if request.path.endswith("/embeddings"):
+            return check_embeddings_body(body, require_model=not azure)
         return check_body(body, require_model=not azure)
 
 
