@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from synapsekit.llm.config import LLMConfig
     from synapsekit.llm.registry import detect_provider, make_llm
     from synapsekit.observability.tracer import TokenTracer
+    from synapsekit.rag.pipeline import RAG
 
 __version__ = "0.1.0"
 
@@ -24,9 +25,18 @@ _LAZY = {
     "detect_provider": "synapsekit.llm.registry",
     "make_llm": "synapsekit.llm.registry",
     "TokenTracer": "synapsekit.observability.tracer",
+    "RAG": "synapsekit.rag.pipeline",
 }
 
-__all__ = ["BaseLLM", "LLMConfig", "TokenTracer", "__version__", "detect_provider", "make_llm"]
+__all__ = [
+    "RAG",
+    "BaseLLM",
+    "LLMConfig",
+    "TokenTracer",
+    "__version__",
+    "detect_provider",
+    "make_llm",
+]
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY)

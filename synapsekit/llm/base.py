@@ -150,17 +150,19 @@ class BaseLLM(ABC):
         if self._cache is not None:
             await self._cache.clear()
 
-    def stream(self, prompt: str, **overrides: Any) -> AsyncIterator[str]:
+    def stream(self, prompt: str, **overrides: Any) -> AsyncGenerator[str, None]:
         """Yield the answer to ``prompt`` as text tokens."""
         return self._text(prompt, overrides)
 
     def stream_with_messages(
         self, messages: MessagesInput, **overrides: Any
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield the answer to a conversation (a list of role/content dicts) as text tokens."""
         return self._text(messages, overrides)
 
-    def stream_chunks(self, messages: MessagesInput, **overrides: Any) -> AsyncIterator[Chunk]:
+    def stream_chunks(
+        self, messages: MessagesInput, **overrides: Any
+    ) -> AsyncGenerator[Chunk, None]:
         """Yield every :class:`Chunk`: text, reasoning, and the final usage chunk."""
         return self._run(messages, overrides, reasoning=True)
 

@@ -1,0 +1,29 @@
+"""RAG: ingest files, retrieve the right passages, answer through the LLM layer.
+
+Names resolve lazily (PEP 562): ``from synapsekit.rag import RAG`` imports no numpy,
+no SDK and no file loader until a RAG is built and used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from synapsekit._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from synapsekit.rag.pipeline import RAG, Answer, IngestReport
+
+_LAZY = {
+    "Answer": "synapsekit.rag.pipeline",
+    "IngestReport": "synapsekit.rag.pipeline",
+    "RAG": "synapsekit.rag.pipeline",
+}
+
+__all__ = ["RAG", "Answer", "IngestReport"]
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)
+
+
+def __dir__() -> list[str]:
+    return __all__
