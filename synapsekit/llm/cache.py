@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, fields
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from synapsekit._migrations import Migration, apply_migrations
 from synapsekit.errors import CacheError, ConfigError, MissingDependencyError, redact
 from synapsekit.llm.config import LLMConfig, redact_url, redis_url, url_password
 from synapsekit.llm.types import Message, Usage
@@ -453,7 +454,7 @@ class _PerLoop(Generic[T]):
 
 # Named, recorded migrations (cf. simonw/llm): each runs once per file, in order, and is
 # recorded in the ``migrations`` table. Never edit one; append a new one.
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+MIGRATIONS: tuple[Migration, ...] = (
     (
         "m001_entries",
         (
@@ -725,7 +726,7 @@ class SQLiteCache(Cache):
             connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
             try:
                 connection.execute("PRAGMA journal_mode=WAL")
-                _migrate(connection, self.path, self._clock())
+                _migrate(connection, self.path)
                 connection.execute(_PURGE_SQL, (self._clock(),))
                 return int(connection.execute(_COUNT_SQL).fetchone()[0])
             except sqlite3.OperationalError as exc:
@@ -737,26 +738,15 @@ class SQLiteCache(Cache):
         raise AssertionError("unreachable")
 
 
-def _migrate(connection: sqlite3.Connection, path: str, now: float) -> None:
+def _migrate(connection: sqlite3.Connection, path: str) -> None:
     """Apply the missing migrations in one write transaction (processes may race here)."""
     connection.execute("BEGIN IMMEDIATE")
     try:
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)"
-        )
-        applied = {row[0] for row in connection.execute("SELECT name FROM migrations")}
-        unknown = applied - {name for name, _ in MIGRATIONS}
-        if unknown:
-            raise CacheError(
-                f"The SQLite cache file {path} was written by a newer version of synapsekit "
-                f"(unknown schema migrations: {', '.join(sorted(unknown))}). Upgrade "
-                "synapsekit, or set cache_path to another file."
-            )
-        for name, statements in MIGRATIONS:
-            if name not in applied:
-                for statement in statements:
-                    connection.execute(statement)
-                connection.execute("INSERT INTO migrations VALUES (?, ?)", (name, now))
+        apply_migrations(connection, MIGRATIONS, lambda unknown: CacheError(
+            f"The SQLite cache file {path} was written by a newer version of synapsekit "
+            f"(unknown schema migrations: {', '.join(unknown)}). Upgrade "
+            "synapsekit, or set cache_path to another file."
+        ))
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:

@@ -29,6 +29,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TypeVar
 
+from synapsekit._migrations import Migration, apply_migrations
 from synapsekit.errors import LedgerError
 from synapsekit.observability.tracer import CallRecord
 
@@ -38,10 +39,10 @@ log = logging.getLogger("synapsekit.tracer")
 T = TypeVar("T")
 
 #: Named migrations, applied in order and recorded in the ``migrations`` table.
-MIGRATIONS: tuple[tuple[str, str], ...] = (
+MIGRATIONS: tuple[Migration, ...] = (
     (
         "001_create_calls",
-        """CREATE TABLE calls (
+        ("""CREATE TABLE calls (
             id INTEGER PRIMARY KEY,
             provider TEXT NOT NULL,
             model TEXT NOT NULL,
@@ -57,9 +58,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             complete INTEGER NOT NULL,
             error TEXT,
             timestamp REAL NOT NULL
-        )""",
+        )""",),
     ),
-    ("002_index_calls_timestamp", "CREATE INDEX calls_timestamp ON calls (timestamp)"),
+    ("002_index_calls_timestamp", ("CREATE INDEX calls_timestamp ON calls (timestamp)",)),
 )
 _COLUMNS = tuple(f.name for f in fields(CallRecord))
 _INSERT = (
@@ -197,15 +198,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 
     def apply() -> None:
         with _transaction(conn, immediate=True):
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)"
-            )
-            done = _applied(conn, path)
-            _check_version(conn, path, done)
-            for name, sql in MIGRATIONS:
-                if name not in done:
-                    conn.execute(sql)
-                    conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+            apply_migrations(conn, MIGRATIONS, lambda unknown: _newer(path, unknown))
 
     _retry_busy(lambda: _guard(path, apply))
 
@@ -223,12 +216,16 @@ def _applied(conn: sqlite3.Connection, path: Path) -> set[str]:
 
 
 def _check_version(conn: sqlite3.Connection, path: Path, done: set[str]) -> None:
-    newer = done - {name for name, _ in MIGRATIONS}
-    if newer:
-        raise LedgerError(
-            f"{path} was written by a newer synapsekit (migrations {sorted(newer)}); "
-            "upgrade synapsekit to use it."
-        )
+    unknown = sorted(done - {name for name, _ in MIGRATIONS})
+    if unknown:
+        raise _newer(path, unknown)
+
+
+def _newer(path: Path, unknown: list[str]) -> LedgerError:
+    return LedgerError(
+        f"{path} was written by a newer synapsekit (migrations {unknown}); "
+        "upgrade synapsekit to use it."
+    )
 
 
 @contextmanager

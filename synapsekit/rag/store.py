@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from synapsekit._migrations import Migration, apply_migrations
 from synapsekit.errors import ConfigError, InvalidInputError, StoreError
 from synapsekit.rag.retrieval import (
     Hit,
@@ -56,7 +57,7 @@ BUSY_TIMEOUT = 10.0
 #: Document frequencies of query terms kept between two writes (then all dropped).
 FREQUENCY_CACHE = 10_000
 
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+MIGRATIONS: tuple[Migration, ...] = (
     (
         "rag001_schema",
         (
@@ -187,24 +188,11 @@ class Store:
                         "RAG store; choose another path."
                     )
                 connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                connection.execute(
-                    "CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
-                )
-            applied = {row[0] for row in connection.execute("SELECT name FROM migrations")}
-            unknown = applied - {name for name, _ in MIGRATIONS}
-            if unknown:
-                raise StoreError(
-                    f"The RAG store {self._name} was written by a newer version of synapsekit "
-                    f"(unknown schema migrations: {', '.join(sorted(unknown))}). Upgrade "
-                    "synapsekit, or use another store."
-                )
-            for name, statements in MIGRATIONS:
-                if name not in applied:
-                    for statement in statements:
-                        connection.execute(statement)
-                    connection.execute(
-                        "INSERT INTO migrations VALUES (?, ?)", (name, time.time())
-                    )
+            apply_migrations(connection, MIGRATIONS, lambda unknown: StoreError(
+                f"The RAG store {self._name} was written by a newer version of synapsekit "
+                f"(unknown schema migrations: {', '.join(unknown)}). Upgrade "
+                "synapsekit, or use another store."
+            ))
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
