@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, fields
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from synapsekit._migrations import Migration, apply_migrations
+from synapsekit._sqlite import Migration, apply_migrations, prepare_location
 from synapsekit.errors import CacheError, ConfigError, MissingDependencyError, redact
 from synapsekit.llm.config import LLMConfig, redact_url, redis_url, url_password
 from synapsekit.llm.types import Message, Usage
@@ -672,18 +672,9 @@ class SQLiteCache(Cache):
         """Create, check and migrate the file; returns its identity. Raises CacheError."""
         import sqlite3
 
-        directory = os.path.dirname(self.path)
-        try:
-            os.makedirs(directory, exist_ok=True)
-        except OSError as exc:
-            raise CacheError(
-                f"The SQLite cache path {self.path} cannot be used: cannot create "
-                f"{directory}: {exc.strerror or exc}"
-            ) from exc
-        if os.path.isdir(self.path):
-            raise CacheError(
-                f"The SQLite cache path {self.path} is a directory; cache_path must name a file."
-            )
+        prepare_location(
+            self.path, lambda reason: CacheError(f"The SQLite cache path {self.path} {reason}")
+        )
         seen = _file_identity(self.path)
         try:
             self._size = self._open_file()

@@ -29,7 +29,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TypeVar
 
-from synapsekit._migrations import Migration, apply_migrations
+from synapsekit._sqlite import Migration, apply_migrations
 from synapsekit.errors import LedgerError
 from synapsekit.observability.tracer import CallRecord
 

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from synapsekit._migrations import Migration, apply_migrations
+from synapsekit._sqlite import Migration, apply_migrations, prepare_location
 from synapsekit.errors import ConfigError, InvalidInputError, StoreError
 from synapsekit.rag.retrieval import (
     Hit,
@@ -144,7 +144,9 @@ class Store:
     def _open(self) -> sqlite3.Connection:
         target = self.path or ":memory:"
         if self.path is not None:
-            self._check_location(self.path)
+            prepare_location(
+                self.path, lambda reason: StoreError(f"The RAG store path {self.path} {reason}")
+            )
         try:
             connection = sqlite3.connect(
                 target, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
@@ -162,18 +164,6 @@ class Store:
                 raise self._error("cannot be used", exc) from exc
             raise
         return connection
-
-    def _check_location(self, path: str) -> None:
-        if os.path.isdir(path):
-            raise StoreError(f"The RAG store path {path} is a directory; name a file instead.")
-        directory = os.path.dirname(path)
-        try:
-            os.makedirs(directory, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"The RAG store path {path} cannot be used: cannot create {directory}: "
-                f"{exc.strerror or exc}"
-            ) from exc
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
         """Check the file is ours, then apply missing migrations in one write transaction."""

@@ -1,4 +1,4 @@
-"""Named, recorded schema migrations for the SQLite files synapsekit owns.
+"""The SQLite files synapsekit owns: where they may live, and their schema migrations.
 
 The answer cache, the TokenTracer ledger and the RAG store each keep a ``migrations``
 table (cf. simonw/llm): a migration runs once per file, in order, and is recorded by name,
@@ -9,6 +9,7 @@ records a migration this version does not know was written by a newer one and is
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import sqlite3
 
-__all__ = ["Migration", "apply_migrations"]
+__all__ = ["Migration", "apply_migrations", "prepare_location"]
 
 #: A name and its SQL statements. Never edit a released one; append a new one.
 Migration = tuple[str, tuple[str, ...]]
@@ -44,3 +45,15 @@ def apply_migrations(
             for statement in statements:
                 connection.execute(statement)
             connection.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+
+
+def prepare_location(path: str, unusable: Callable[[str], Exception]) -> None:
+    """Make ``path``'s folder exist; ``unusable(reason)`` is raised when it cannot be, or
+    when ``path`` is a directory."""
+    if os.path.isdir(path):
+        raise unusable("is a directory; name a file instead")
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise unusable(f"cannot be used: cannot create {directory}: {exc.strerror or exc}") from exc
