@@ -24,6 +24,7 @@ import pytest
 
 import synapsekit.llm.cache as cache_module
 from synapsekit import LLMConfig
+from synapsekit._logging import ThrottledLog
 from synapsekit.errors import CacheError, MissingDependencyError
 from synapsekit.llm.cache import (
     KEY_VERSION,
@@ -216,7 +217,7 @@ def test_memory_cache_from_many_threads_and_loops_counts_exactly() -> None:
 
 def test_warnings_are_rate_limited_per_backend(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock(0.0)
-    limited = cache_module._RateLimitedLog(interval=60, clock=clock)
+    limited = ThrottledLog(logging.getLogger("synapsekit.cache"), interval=60, clock=clock)
     for message in ("one", "two", "three"):
         limited.warning(message)
     clock.now = 60.0

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, fields
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from synapsekit._logging import ThrottledLog
 from synapsekit._sqlite import Migration, apply_migrations, prepare_location
 from synapsekit.errors import CacheError, ConfigError, MissingDependencyError, redact
 from synapsekit.llm.config import LLMConfig, redact_url, redis_url, url_password
@@ -64,8 +65,6 @@ __all__ = [
 #: old entry can never be read as a new one.
 KEY_VERSION: int = 1
 
-#: Seconds between two warnings of one backend; the ones in between are counted.
-WARN_INTERVAL = 60.0
 #: SQLite: how long one statement waits for another process's write lock, and how often
 #: a still-busy statement is retried after that.
 BUSY_TIMEOUT = 5.0
@@ -196,33 +195,6 @@ def _decode(raw: str | bytes) -> CachedAnswer:
 # --------------------------------------------------------------------------- the interface
 
 
-class _RateLimitedLog:
-    """Warnings of one backend, at most one per ``interval`` seconds: a dead disk or
-    server must not write a line per call. The suppressed ones are counted."""
-
-    def __init__(
-        self, interval: float = WARN_INTERVAL, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._interval = interval
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._next = -math.inf
-        self._suppressed = 0
-
-    def warning(self, message: str, *args: Any) -> None:
-        with self._lock:
-            now = self._clock()
-            if now < self._next:
-                self._suppressed += 1
-                return
-            self._next = now + self._interval
-            suppressed, self._suppressed = self._suppressed, 0
-        if suppressed:
-            message += " (%d similar warnings suppressed)"
-            args += (suppressed,)
-        log.warning(message, *args)
-
-
 class Cache(ABC):
     """A store of finished answers by :func:`cache_key`.
 
@@ -238,7 +210,7 @@ class Cache(ABC):
         self._hits = 0
         self._misses = 0
         self._size = 0
-        self._log = _RateLimitedLog()
+        self._log = ThrottledLog(log)
 
     async def get(self, key: str) -> CachedAnswer | None:
         """The stored answer, or None (missing, expired, or the cache failed)."""

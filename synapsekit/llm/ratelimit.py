@@ -34,6 +34,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from synapsekit._logging import ThrottledLog
 from synapsekit.errors import MissingDependencyError, redact
 from synapsekit.llm.config import LLMConfig, redact_url, redis_url, url_password
 
@@ -50,8 +51,6 @@ __all__ = [
     "limiter_for",
 ]
 
-#: Seconds between two "Redis is unreachable" warnings of one limiter.
-WARN_INTERVAL = 60.0
 #: Seconds a limiter limits in-process only after Redis failed, before trying it again.
 RETRY_REDIS_AFTER = 1.0
 
@@ -342,7 +341,7 @@ class RedisRateLimiter(RateLimiter):
         self._clients: dict[asyncio.AbstractEventLoop, tuple[Any, Any]] = {}
         self._lock = threading.Lock()
         self._down_until = -math.inf
-        self._warned_at = -math.inf
+        self._log = ThrottledLog(log)  # one "Redis is unreachable" line a minute
 
     async def acquire(self, tokens: int = 0) -> None:
         amount = self._clamp(tokens)
@@ -408,13 +407,9 @@ class RedisRateLimiter(RateLimiter):
         return client, client.register_script(_LUA)
 
     def _unreachable(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        self._down_until = now + RETRY_REDIS_AFTER
-        if now - self._warned_at < WARN_INTERVAL:
-            return
-        self._warned_at = now
+        self._down_until = time.monotonic() + RETRY_REDIS_AFTER
         reason = redact(f"{type(exc).__name__}: {exc}", self._secret)
-        log.warning(
+        self._log.warning(
             "Redis rate limiter at %s failed (%s); limiting calls in this process only "
             "until it answers again",
             redact_url(self._url),
