@@ -15,7 +15,9 @@ bill each part at its own rate::
 
 A missing ``cached_input`` or ``cache_write`` price means the input price; a missing
 ``reasoning`` price means the output price (OpenAI, Gemini and DeepSeek bill thinking
-as output).
+as output). A provider that reports what it bills apart from what it processed (Cohere's
+``billed_units``) sets ``Usage.billed_input_tokens`` / ``billed_output_tokens``; then
+``cost = billed_input * input + billed_output * output`` (all / 1,000,000).
 
 Names: an exact entry wins; otherwise date / version suffixes are stripped one at a time
 (``gpt-4o-2024-08-06`` -> ``gpt-4o``, ``gemini-2.5-flash-preview-05-20`` ->
@@ -88,7 +90,16 @@ class Price:
     reasoning: float | None = None
 
     def cost(self, usage: Usage) -> float:
-        """The USD cost of one call's usage (counts are clamped to be consistent)."""
+        """The USD cost of one call's usage (counts are clamped to be consistent).
+
+        When the provider reported billed counts (``usage.billed_input_tokens`` /
+        ``billed_output_tokens``, e.g. Cohere's ``billed_units``), those are what is
+        charged: billed input at the input price, billed output at the output price.
+        """
+        if usage.billed_input_tokens is not None or usage.billed_output_tokens is not None:
+            billed_in = _or_count(usage.billed_input_tokens, usage.input_tokens)
+            billed_out = _or_count(usage.billed_output_tokens, usage.output_tokens)
+            return (billed_in * self.input + billed_out * self.output) / _PER
         cached = min(max(usage.cached_input_tokens, 0), usage.input_tokens)
         written = min(max(usage.cache_write_tokens, 0), usage.input_tokens - cached)
         reasoning = min(max(usage.reasoning_tokens, 0), usage.output_tokens)
@@ -321,3 +332,7 @@ def _optional_amount(name: str, value: Any) -> float | None:
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
+
+
+def _or_count(value: int | None, default: int) -> int:
+    return max(default if value is None else value, 0)

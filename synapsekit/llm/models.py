@@ -1,0 +1,214 @@
+"""Model profiles: what a request to each model may carry, read from ``models.json``.
+
+Why a data table: which parameters a model refuses is a fact about the model, not about
+the protocol module that talks to it. OpenAI's reasoning models (o1, o3, o4-mini, gpt-5
+and their dated / -mini / -nano / -pro variants) refuse ``max_tokens`` (they want
+``max_completion_tokens``) and any ``temperature`` / ``top_p`` but the default, on
+api.openai.com and on Azure alike. One row of ``models.json`` says so; a provider's
+request builder asks :func:`rules_for` and follows the answer, with no ``if`` on model
+names of its own. The table is read on the first lookup, never at import.
+
+Rows are matched first to last: a row applies when the provider is one of its
+``providers`` and the model name, lower-cased, matches one of its ``models`` glob
+patterns and none of its ``exclude`` patterns. Fields a row leaves out come from the
+table's ``defaults``. An Azure deployment name is arbitrary: it is matched as it is
+(deployments are usually named after their model), and ``LLMConfig.base_model`` says
+which model a deployment serves when its name does not.
+
+What a builder does with the rules (:meth:`RequestRules.temperature`,
+:meth:`RequestRules.params`):
+
+- ``LLMConfig(temperature=None)`` sends no temperature, to any model;
+- a model without ``sampling`` gets no temperature and no ``top_p`` / ``top_k`` from
+  ``params``. A temperature left at the config default is dropped silently; any other
+  value (and a sampling key in ``params``) is dropped with one
+  :class:`UnsupportedParameterWarning` per provider, model and parameter, so a config
+  shared by many models keeps working and the change is visible once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import json
+import re
+import threading
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from synapsekit.llm.config import LLMConfig
+
+__all__ = [
+    "SAMPLING_PARAMS",
+    "RequestRules",
+    "UnsupportedParameterWarning",
+    "model_rows",
+    "request_rules",
+    "rules_for",
+]
+
+_DATA_FILE = "models.json"
+#: ``params`` keys a model without ``sampling`` never receives (besides ``temperature``).
+SAMPLING_PARAMS: frozenset[str] = frozenset({"top_p", "top_k"})
+MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
+
+
+class UnsupportedParameterWarning(UserWarning):
+    """A parameter the model refuses was dropped from the request (once per model)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRules:
+    """What a request to one model may carry.
+
+    ``sampling``: whether ``temperature`` and ``top_p`` / ``top_k`` may be sent.
+    ``max_tokens_field``: the name of the output-length field on OpenAI's protocol,
+    ``"max_tokens"`` or ``"max_completion_tokens"`` (other protocols have one name).
+    ``family``: the matching row of ``models.json`` (``"default"`` when none matched).
+    """
+
+    sampling: bool = True
+    max_tokens_field: str = "max_tokens"
+    family: str = "default"
+    provider: str = ""
+    model: str = ""
+
+    def temperature(self, config: LLMConfig) -> float | None:
+        """The temperature to send, or None to send none."""
+        value = config.temperature
+        if value is None or self.sampling:
+            return value
+        if value != _default_temperature():
+            self._warn("temperature", value)
+        return None
+
+    def params(self, config: LLMConfig) -> Mapping[str, Any]:
+        """``config.params`` without the keys this model refuses."""
+        params = config.params
+        if self.sampling or not params or SAMPLING_PARAMS.isdisjoint(params):
+            return params
+        for key in SAMPLING_PARAMS.intersection(params):
+            self._warn(key, params[key])
+        return {k: v for k, v in params.items() if k not in SAMPLING_PARAMS}
+
+    def _warn(self, name: str, value: Any) -> None:
+        key = (self.provider, self.model, name)
+        with _warned_lock:
+            if key in _warned:
+                return
+            _warned.add(key)
+        fix = "pass temperature=None" if name == "temperature" else f"leave {name} out of params"
+        warnings.warn(
+            f"{name}={value!r} is not sent to {self.model!r} on {self.provider!r}: "
+            f"models of the {self.family!r} family refuse it (see docs/models.md); "
+            f"{fix} to silence this warning.",
+            UnsupportedParameterWarning,
+            stacklevel=4,
+        )
+
+
+_warned: set[tuple[str, str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+@functools.cache
+def _default_temperature() -> Any:
+    """LLMConfig's default temperature: dropped without a warning (nobody chose it)."""
+    from synapsekit.llm.config import LLMConfig
+
+    return LLMConfig.__dataclass_fields__["temperature"].default
+
+
+def rules_for(provider: str, config: LLMConfig) -> RequestRules:
+    """The rules for the model ``config`` addresses: ``config.base_model`` when set (the
+    model an Azure deployment serves), else ``config.model``."""
+    return request_rules(provider, config.base_model or config.model)
+
+
+@functools.lru_cache(maxsize=1024)
+def request_rules(provider: str, model: str) -> RequestRules:
+    """The :class:`RequestRules` of ``model`` on ``provider`` (first matching row wins)."""
+    table = _table()
+    name = model.lower()
+    provider = provider.lower()
+    for row in table.rows:
+        if provider in row.providers and row.matches(name):
+            return RequestRules(**{**table.defaults, **row.request},
+                                family=row.family, provider=provider, model=model)
+    return RequestRules(**table.defaults, provider=provider, model=model)
+
+
+def model_rows() -> list[dict[str, Any]]:
+    """The rows of ``models.json`` as read (for docs and tests)."""
+    return [dict(row) for row in _raw()["models"]]
+
+
+# ----------------------------------------------------------------------- the data file
+
+
+@dataclass(frozen=True)
+class _Row:
+    family: str
+    providers: frozenset[str]
+    include: re.Pattern[str]
+    exclude: re.Pattern[str] | None
+    request: Mapping[str, Any]
+
+    def matches(self, name: str) -> bool:
+        return bool(self.include.fullmatch(name)) and not (
+            self.exclude is not None and self.exclude.fullmatch(name)
+        )
+
+
+@dataclass(frozen=True)
+class _Table:
+    defaults: Mapping[str, Any]
+    rows: tuple[_Row, ...]
+
+
+_REQUEST_FIELDS = frozenset(f.name for f in fields(RequestRules)) - {"family", "provider", "model"}
+
+
+@functools.cache
+def _raw() -> dict[str, Any]:
+    text = resources.files("synapsekit.llm").joinpath(_DATA_FILE).read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+@functools.cache
+def _table() -> _Table:
+    raw = _raw()
+    defaults = _request_section("defaults", raw["defaults"].get("request", {}))
+    rows = []
+    for i, entry in enumerate(raw["models"]):
+        where = f"models[{i}] ({entry.get('family', '?')})"
+        exclude = [p.lower() for p in entry.get("exclude", [])]
+        rows.append(_Row(
+            family=str(entry["family"]),
+            providers=frozenset(p.lower() for p in entry["providers"]),
+            include=_patterns([p.lower() for p in entry["models"]]),
+            exclude=_patterns(exclude) if exclude else None,
+            request=_request_section(where, entry.get("request", {})),
+        ))
+    return _Table(defaults=defaults, rows=tuple(rows))
+
+
+def _patterns(globs: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
+
+
+def _request_section(where: str, section: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(section) - _REQUEST_FIELDS
+    if unknown:
+        raise ValueError(f"{_DATA_FILE}: {where} has unknown request fields {sorted(unknown)}")
+    if "sampling" in section and not isinstance(section["sampling"], bool):
+        raise ValueError(f"{_DATA_FILE}: {where}: sampling must be true or false")
+    if section.get("max_tokens_field", "max_tokens") not in MAX_TOKENS_FIELDS:
+        raise ValueError(f"{_DATA_FILE}: {where}: max_tokens_field must be one of "
+                         f"{', '.join(MAX_TOKENS_FIELDS)}")
+    return dict(section)
