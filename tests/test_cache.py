@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
-import synapsekit.llm.cache as cache_module
+import synapsekit.llm.cache.codec as codec_module
+import synapsekit.llm.cache.key as key_module
+import synapsekit.llm.cache.sqlite as sqlite_module
 from synapsekit import LLMConfig
 from synapsekit._logging import ThrottledLog
 from synapsekit.errors import CacheError, MissingDependencyError
@@ -33,9 +35,11 @@ from synapsekit.llm.cache import (
     RedisCache,
     SQLiteCache,
     cache_key,
+    credential_scope,
     open_cache,
 )
 from synapsekit.llm.types import Usage, build_messages
+from tests.redis_faults import frozen_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWER = CachedAnswer(
@@ -80,16 +84,32 @@ TURNS = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "he
          {"role": "user", "content": "again"}]
 
 
-def key_of(messages: Any = TURNS, **changes: Any) -> str:
+CREDENTIAL = credential_scope("sk-secret-1")
+
+
+def key_of(
+    messages: Any = TURNS,
+    *,
+    credential: str = CREDENTIAL,
+    endpoint: str | None = "http://a/v1",
+    **changes: Any,
+) -> str:
     cfg = LLMConfig(**{**BASE.__dict__, **changes})
-    return cache_key(cfg, build_messages(messages, cfg.system_prompt))
+    return cache_key(
+        cfg, build_messages(messages, cfg.system_prompt), credential=credential, endpoint=endpoint
+    )
 
 
 @pytest.mark.parametrize(
     ("changes", "messages"),
     [
         ({"provider": "azure"}, TURNS),
-        ({"base_url": "http://b/v1"}, TURNS),
+        ({"endpoint": "http://b/v1"}, TURNS),
+        ({"endpoint": None, "base_url": "http://b/v1"}, TURNS),
+        ({"endpoint": "https://bedrock-runtime.eu-west-1.amazonaws.com"}, TURNS),
+        ({"credential": credential_scope("sk-other-2")}, TURNS),
+        ({"credential": credential_scope(None)}, TURNS),
+        ({"credential": credential_scope("sk-secret-1", "tenant-a")}, TURNS),
         ({"model": "gpt-4o-mini"}, TURNS),
         ({"system_prompt": "Be long."}, TURNS),
         ({"system_prompt": None}, TURNS),
@@ -118,8 +138,10 @@ def test_every_input_that_shapes_the_answer_changes_the_key(
 @pytest.mark.parametrize(
     "changes",
     [
-        {"api_key": "sk-other-2"},
+        {"api_key": "sk-other-2"},  # the config's key: the credential scope is what counts
         {"api_key": None},
+        {"cache_namespace": "tenant-a"},  # likewise
+        {"base_url": "http://b/v1"},  # the effective endpoint is given: it wins
         {"headers": {"X-Title": "app", "Authorization": "Bearer sk-secret-1"}},
         {"headers": {"X-Title": "app", "x-api-key": "k", "X-Auth-Token": "t",
                      "Cookie": "s=1", "X-Client-Secret": "c"}},
@@ -142,8 +164,27 @@ def test_key_is_hex_sha256_of_a_canonical_json_never_containing_the_api_key() ->
 
 def test_key_version_is_part_of_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     before = key_of()
-    monkeypatch.setattr(cache_module, "KEY_VERSION", KEY_VERSION + 1)
+    assert KEY_VERSION == 2  # 2: credential scope and effective endpoint joined the key
+    monkeypatch.setattr(key_module, "KEY_VERSION", KEY_VERSION + 1)
     assert key_of() != before
+
+
+def test_credential_scope_namespace_wins_else_a_fingerprint_never_the_key() -> None:
+    scope = credential_scope("sk-secret-1")
+    assert scope.startswith("key:") and len(scope) == 4 + 16 and int(scope[4:], 16) >= 0
+    assert "sk-secret" not in scope and scope == credential_scope("sk-secret-1")
+    assert scope != credential_scope("sk-secret-2")
+    assert credential_scope(None) == "anonymous"
+    assert credential_scope("sk-secret-1", "tenant-a") == "ns:tenant-a"
+    assert credential_scope(None, "tenant-a") == credential_scope("sk-x", "tenant-a")
+    assert credential_scope(None, "anonymous") != credential_scope(None)
+    # two keys of one namespace share answers; the same key in two namespaces does not
+    assert key_of(credential=credential_scope("k1", "t")) == key_of(
+        credential=credential_scope("k2", "t")
+    )
+    assert key_of(credential=credential_scope("k1", "t")) != key_of(
+        credential=credential_scope("k1", "u")
+    )
 
 
 # --------------------------------------------------------------------------- memory
@@ -256,7 +297,11 @@ async def test_sqlite_ttl_is_honoured_and_expired_rows_are_purged(tmp_path: Path
     clock.now += 0.5
     assert await cache.get(KEY) is None
     await cache.aclose()
-    assert SQLiteCache(path, clock=clock).stats()["size"] == 0  # purged when opened
+    reopened = SQLiteCache(path, clock=clock)
+    await reopened.prepare()  # purges expired rows
+    assert reopened.stats()["size"] == 0
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM entries").fetchone() == (0,)
 
 
 async def test_sqlite_persists_across_two_real_processes(tmp_path: Path) -> None:
@@ -365,14 +410,14 @@ def test_a_file_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
 
 def test_a_file_from_an_older_schema_is_migrated_and_its_rows_kept(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    name, statements = cache_module.MIGRATIONS[0]
+    name, statements = sqlite_module.MIGRATIONS[0]
     with sqlite3.connect(path) as db:  # what the first version wrote
         db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at REAL)")
         for statement in statements:
             db.execute(statement)
         db.execute("INSERT INTO migrations VALUES (?, 0)", (name,))
         db.execute("INSERT INTO entries VALUES (?, ?, 0, NULL)",
-                   (KEY, cache_module._encode(ANSWER)))
+                   (KEY, codec_module.encode(ANSWER)))
     cache = SQLiteCache(path)
     assert cache.stats()["size"] == 1
 
@@ -452,7 +497,109 @@ def test_sqlite_cache_from_several_event_loops_and_threads(tmp_path: Path) -> No
     assert results == {n: [f"{n}-{i}" for i in range(100)] for n in (1, 2, 3)}
     assert cache.stats() == {"hits": 400, "misses": 0, "size": 400}
     asyncio.run(cache.aclose())  # closes the connections other loops opened, too
-    assert cache._connections._slots == {}
+    assert len(cache._connections) == 0
+
+
+async def test_built_inside_a_running_loop_the_file_is_prepared_at_first_use_off_the_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "deep" / "lazy.db"
+    cache = SQLiteCache(path)  # a running loop: no file I/O here
+    assert not path.parent.exists()
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+    original = cache._prepare
+
+    def spy() -> Any:  # records which thread prepared the file (the cache's own method)
+        seen.append(threading.get_ident())
+        return original()
+
+    cache._prepare = spy  # type: ignore[method-assign]
+    assert list(await asyncio.gather(cache.get(KEY), cache.get(KEY))) == [None, None]
+    assert path.is_file() and len(seen) == 1 and seen[0] != loop_thread
+    await cache.set(KEY, ANSWER)
+    assert await cache.get(KEY) == ANSWER and len(seen) == 1
+    await cache.aclose()
+
+
+async def test_a_newer_schema_found_at_first_use_is_a_cache_error_of_the_call(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "c.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+        db.execute("INSERT INTO migrations VALUES ('m999_from_the_future', 0)")
+    cache = SQLiteCache(path)  # inside a running loop: not checked yet
+    with pytest.raises(CacheError, match="newer version of synapsekit"):
+        await cache.prepare()
+    for _ in range(2):  # every lookup says so, until the file is fixed
+        with pytest.raises(CacheError, match="m999_from_the_future"):
+            await cache.get(KEY)
+    await cache.set(KEY, ANSWER)  # a write is a logged, skipped write
+    [warning] = warnings_of(caplog)
+    assert "write failed (skipped)" in warning and "newer version" in warning
+    path.unlink()
+    assert await cache.get(KEY) is None  # fixed: the cache works from here on
+    await cache.set(KEY, ANSWER)
+    assert await cache.get(KEY) == ANSWER
+    await cache.aclose()
+
+
+async def test_set_in_background_returns_at_once_and_a_get_of_that_key_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    cache = SQLiteCache(tmp_path / "c.db")
+    await cache.prepare()
+    other = "cd" * 32
+    await cache.set(other, ANSWER)
+    blocker = sqlite3.connect(cache.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        cache.set_in_background(KEY, ANSWER)  # returns although the write cannot finish
+        lookup = asyncio.ensure_future(cache.get(KEY))
+        assert await cache.get(other) == ANSWER  # other keys do not wait
+        await asyncio.sleep(0.3)
+        assert not lookup.done()  # waiting for the pending write of its key
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    assert await lookup == ANSWER
+    await cache.aclose()
+
+
+def test_a_background_write_outlives_the_loop_that_started_it(tmp_path: Path) -> None:
+    cache = SQLiteCache(tmp_path / "c.db")
+
+    async def answer_and_return() -> None:
+        cache.set_in_background(KEY, ANSWER)  # then asyncio.run ends, cancelling its tasks
+
+    asyncio.run(answer_and_return())
+    assert asyncio.run(cache.get(KEY)) == ANSWER  # another loop: still waits, then hits
+    asyncio.run(cache.aclose())
+
+
+def test_background_writes_are_flushed_when_the_interpreter_exits(tmp_path: Path) -> None:
+    path = str(tmp_path / "exit.db")
+    run_python(
+        """
+        import asyncio, sys
+        from synapsekit.llm.cache import CachedAnswer, SQLiteCache
+        cache = SQLiteCache(sys.argv[1])
+        async def main():
+            for i in range(50):
+                cache.set_in_background(f"{i:064d}", CachedAnswer((str(i),)))
+        asyncio.run(main())  # and exit at once
+        """,
+        path, timeout=30,
+    )
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM entries").fetchone() == (50,)
+
+
+async def test_memory_set_in_background_stores_at_once() -> None:
+    cache = MemoryCache()
+    cache.set_in_background(KEY, ANSWER)
+    assert cache.stats()["size"] == 1 and await cache.get(KEY) == ANSWER
 
 
 def test_missing_aiosqlite_names_the_extra(
@@ -494,7 +641,7 @@ def test_default_sqlite_path_honours_xdg_cache_home(
     assert Path(cache.path).is_file()
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache_module.default_cache_path() == str(
+    assert sqlite_module.default_cache_path() == str(
         tmp_path / "home" / ".cache" / "synapsekit" / "llm-cache.db"
     )
 
@@ -620,6 +767,47 @@ def test_redis_cache_from_several_event_loops(redis_url: str) -> None:
 
     assert [asyncio.run(worker(n)) for n in range(3)] == [500, 500, 500]
     assert cache.stats() == {"hits": 1500, "misses": 0, "size": 1500}
+
+
+def test_a_frozen_redis_costs_one_short_timeout_per_backoff_window(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SIGSTOP the server: calls must go on as misses at full speed; the server is tried
+    (a new connection, since a timed-out one is dropped) once per growing window."""
+    with frozen_redis() as server:
+
+        async def scenario() -> tuple[int, int, int, CachedAnswer | None]:
+            cache = RedisCache(server.url)
+            await cache.set(KEY, ANSWER)
+            assert await cache.get(KEY) == ANSWER
+            calls = 0
+            with server.frozen():
+                assert await cache.get(KEY) is None  # one timeout: the back-off starts
+                before = server.connections
+                deadline = time.monotonic() + 2.0
+                while time.monotonic() < deadline:
+                    found = await asyncio.gather(*(cache.get(KEY) for _ in range(10)))
+                    assert found == [None] * 10
+                    cache.set_in_background(KEY, ANSWER)
+                    calls += 10
+                    await asyncio.sleep(0.01)
+                probes = server.connections - before
+            await asyncio.sleep(0.05)  # thawed: the next probe after the window succeeds
+            for _ in range(200):
+                hit = await cache.get(KEY)
+                if hit is not None:
+                    break
+                await asyncio.sleep(0.05)
+            await cache.aclose()
+            return calls, probes, cache.backoff.failures, hit
+
+        calls, probes, failures, hit = asyncio.run(scenario())
+    # A 2 s timeout per call (the old behaviour) would allow about 10 calls; 0.25 s
+    # timeouts without a back-off would open a connection per probe, hundreds of them.
+    assert calls >= 300
+    assert 1 <= probes <= 4  # windows of 0.25, 0.5, 1 s in 2 s: 3 retries (+1 of slack)
+    assert failures == 0 and hit == ANSWER  # it recovered
+    assert any("no answer within 0.25 s" in w for w in warnings_of(caplog))
 
 
 def test_a_bad_redis_url_is_a_cache_error_without_the_password() -> None:

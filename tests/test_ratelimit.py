@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from synapsekit._redis import Backoff
 from synapsekit.errors import MissingDependencyError
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.ratelimit import (
@@ -27,11 +28,13 @@ from synapsekit.llm.ratelimit import (
     RateLimiter,
     RedisRateLimiter,
     TokenBucket,
+    bucket_key,
     estimate_tokens,
     key_fingerprint,
     limiter_for,
 )
 from synapsekit.llm.types import Message
+from tests.redis_faults import frozen_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-ratelimit-secret-0123456789"
@@ -433,8 +436,18 @@ def test_limiter_for_shares_by_backend_provider_key_and_limits() -> None:
         limiter_for(config(requests_per_minute=61), "openai", KEY),
         limiter_for(config(requests_per_minute=60, tokens_per_minute=1000), "openai", KEY),
         limiter_for(config(requests_per_minute=60), "openai", None),
+        limiter_for(config(requests_per_minute=60), "openai", KEY, "http://127.0.0.1:9/v1"),
+        # one Bedrock key in two regions: two budgets
+        limiter_for(config(requests_per_minute=60), "bedrock", KEY,
+                    "https://bedrock-runtime.us-east-1.amazonaws.com"),
+        limiter_for(config(requests_per_minute=60), "bedrock", KEY,
+                    "https://bedrock-runtime.eu-west-1.amazonaws.com"),
     ]
-    assert len({id(one), *map(id, others)}) == 6
+    assert len({id(one), *map(id, others)}) == 9
+    assert limiter_for(config(requests_per_minute=60), "openai", KEY, None) is one
+    assert limiter_for(
+        config(requests_per_minute=60), "openai", KEY, "http://127.0.0.1:9/v1"
+    ) is others[5]
     assert others[3] is not None and others[3].counts_tokens
     assert KEY not in repr(one)
 
@@ -453,6 +466,31 @@ def test_limiter_for_is_thread_safe() -> None:
     assert len(found) == 8 and len({id(x) for x in found}) == 1
 
 
+def test_bucket_key_names_provider_endpoint_key_and_limits_never_the_secrets() -> None:
+    url = "https://user:url-secret@gw.internal/v1"
+    name = bucket_key("azure", url, KEY, 500, 200_000.5)
+    fp = key_fingerprint(url)
+    assert name == f"synapsekit:ratelimit:azure:{fp}:{key_fingerprint(KEY)}:500:200000.5"
+    assert "url-secret" not in name and KEY not in name
+    assert bucket_key("ollama", None, None, None, 60) == (
+        "synapsekit:ratelimit:ollama:default:anonymous:none:60"
+    )
+
+
+def test_user_built_redis_limiter_defaults_its_key_from_provider_endpoint_and_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://:pw-secret@10.0.0.9:6390/2")
+    limiter = RedisRateLimiter(requests_per_minute=60, provider="openai",
+                               endpoint="http://127.0.0.1:9/v1", api_key=KEY)
+    assert limiter.key == bucket_key("openai", "http://127.0.0.1:9/v1", KEY, 60, None)
+    assert "10.0.0.9:6390/2" in repr(limiter) and "pw-secret" not in repr(limiter)
+    assert KEY not in repr(limiter)
+    bare = RedisRateLimiter(requests_per_minute=60)
+    assert bare.key == "synapsekit:ratelimit:custom:default:anonymous:60:none"
+    assert RedisRateLimiter(None, "mine", 60).key == "mine"
+
+
 # ------------------------------------------------------------------------- Redis
 
 
@@ -468,7 +506,7 @@ async def test_redis_limiter_key_ttl_and_sharing(redis_url: str) -> None:
     client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
     try:
         keys = await client.keys("*")
-        assert keys == [f"synapsekit:ratelimit:openai:{key_fingerprint(KEY)}:60:none"]
+        assert keys == [f"synapsekit:ratelimit:openai:default:{key_fingerprint(KEY)}:60:none"]
         assert 0 < await client.pttl(keys[0]) <= 2000  # 1 s to refill + 1 s margin
         level = await client.hget(keys[0], "rlevel")
         assert float(str(level)) == pytest.approx(59.0, abs=0.1)
@@ -516,6 +554,70 @@ async def test_redis_down_falls_back_in_process_with_one_warning(
     await limiter.aclose()
 
 
+def test_a_frozen_redis_falls_back_in_process_trying_it_once_per_growing_window(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SIGSTOP the server: acquires go on in-process at full speed, and the server is
+    tried (a new connection: a timed-out one is dropped) once per back-off window."""
+    with frozen_redis() as server:
+
+        async def scenario() -> tuple[int, int, int, int]:
+            limiter = RedisRateLimiter(server.url, requests_per_minute=60_000)
+            await limiter.acquire()
+            calls = 0
+            with server.frozen():
+                await limiter.acquire()  # one timeout: the back-off starts
+                before = server.connections
+                deadline = time.monotonic() + 2.0
+                while time.monotonic() < deadline:
+                    await asyncio.gather(*(limiter.acquire() for _ in range(10)))
+                    calls += 10
+                    await asyncio.sleep(0.01)
+                probes = server.connections - before
+            await asyncio.sleep(0.05)
+            for _ in range(200):  # thawed: a probe after the window succeeds
+                await limiter.acquire()
+                if not limiter.backoff.down:
+                    break
+                await asyncio.sleep(0.05)
+            failures = limiter.backoff.failures
+            await limiter.aclose()
+            return calls, probes, failures, len(limiter._clients)
+
+        with caplog.at_level(logging.WARNING, logger="synapsekit.ratelimit"):
+            calls, probes, failures, clients = asyncio.run(scenario())
+    assert calls >= 300  # a 5 s socket timeout per try (the old one) allows ~10
+    assert 1 <= probes <= 4  # windows of 0.25, 0.5, 1 s in 2 s: 3 retries (+1 of slack)
+    assert failures == 0 and clients == 0
+    warnings = [r.getMessage() for r in caplog.records if r.name == "synapsekit.ratelimit"]
+    assert len(warnings) == 1 and "no answer within 0.25 s" in warnings[0]
+
+
+def test_backoff_doubles_per_failed_probe_counts_a_burst_once_and_resets() -> None:
+    now = [0.0]
+    backoff = Backoff(0.25, 2.0, clock=lambda: now[0])
+    assert backoff.allow() and not backoff.down
+    for _ in range(32):  # 32 calls in flight when the server froze: one failure
+        backoff.failed()
+    assert backoff.failures == 1 and backoff.window() == 0.25
+    assert not backoff.allow()
+    now[0] = 0.25
+    assert backoff.allow()  # the probe
+    assert not backoff.allow()  # nobody else while it runs
+    backoff.failed()
+    assert backoff.failures == 2 and backoff.window() == 0.5
+    for t, expected in ((0.7, False), (0.75, True)):
+        now[0] = t
+        assert backoff.allow() is expected
+    for _ in range(5):
+        backoff.failed()
+        now[0] += 10
+        assert backoff.allow()
+    assert backoff.window() == 2.0  # capped
+    backoff.succeeded()
+    assert not backoff.down and backoff.allow() and backoff.allow()
+
+
 def test_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)
     with pytest.raises(MissingDependencyError, match=r"Redis rate limiter.*synapsekit\[redis\]"):
@@ -536,7 +638,8 @@ from synapsekit.llm.ratelimit import RedisRateLimiter
 
 async def main(url, key, workers):
     limiter = RedisRateLimiter(url, key, requests_per_minute=600)
-    print("READY", flush=True)
+    await limiter.acquire()  # connected (on a busy machine, 4 processes connecting at once
+    print("READY", flush=True)  # must not look like a frozen server)
     deadline = float(sys.stdin.readline())
     grants = []
 

@@ -1,9 +1,11 @@
 """Rate limiting: token buckets that make calls wait instead of collecting 429s.
 
-Providers limit requests and tokens per minute *per API key*, so the limiter is shared by
-every LLM object in the process that uses the same provider and key (found by a
-fingerprint of the key, never the key itself), and, with the Redis backend, by every
-process and machine that points at the same Redis.
+Providers limit requests and tokens per minute *per API key* (and per endpoint: an Azure
+resource, a Bedrock region, a self-hosted server each count on their own), so the limiter
+is shared by every LLM object in the process that uses the same provider, effective
+endpoint and key (found by a fingerprint of the key, never the key itself), and, with the
+Redis backend, by every process and machine that points at the same Redis. A limiter is
+also an object you may build and pass (``make_llm(..., rate_limiter=...)``).
 
 Each limit is a bucket of ``capacity`` (the per-minute figure) that starts full and
 refills continuously at ``capacity / 60`` per second. A caller *reserves* its share at
@@ -17,9 +19,10 @@ cancelled while waiting gives its reservation back.
 Tokens per minute are only known after the call, so a call reserves an estimate
 (:func:`estimate_tokens`) and :meth:`RateLimiter.settle` corrects it with the actual
 count. The Redis limiter runs the same algorithm in one Lua script, with the server's
-``TIME`` as the clock; when Redis is unreachable it logs a warning and limits that call
-in this process only, because a rate limiter must not turn a Redis outage into failed
-LLM calls.
+``TIME`` as the clock; when Redis is unreachable or frozen (no answer within 0.25 s) it
+logs a warning and limits calls in this process only, trying Redis again after a back-off
+that doubles while it stays down, because a rate limiter must not turn a Redis outage
+into failed or stalled LLM calls.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -35,6 +37,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from synapsekit._logging import ThrottledLog
+from synapsekit._loops import PerLoop
+from synapsekit._redis import LIMITER_TIMEOUT, Backoff
 from synapsekit.errors import MissingDependencyError, redact
 from synapsekit.llm.config import LLMConfig, redact_url, redis_url, url_password
 
@@ -46,13 +50,14 @@ __all__ = [
     "RateLimiter",
     "RedisRateLimiter",
     "TokenBucket",
+    "bucket_key",
     "estimate_tokens",
     "key_fingerprint",
     "limiter_for",
 ]
 
-#: Seconds a limiter limits in-process only after Redis failed, before trying it again.
-RETRY_REDIS_AFTER = 1.0
+#: Redis connections per event loop; more concurrent calls wait for a free one.
+REDIS_CONNECTIONS = 32
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -69,6 +74,25 @@ def key_fingerprint(api_key: str | None) -> str:
     if api_key is None:
         return "anonymous"
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
+
+
+def bucket_key(
+    provider: str,
+    endpoint: str | None,
+    api_key: str | None,
+    requests_per_minute: float | None,
+    tokens_per_minute: float | None,
+) -> str:
+    """The Redis key of a limiter's buckets:
+    ``synapsekit:ratelimit:<provider>:<endpoint fingerprint>:<key fingerprint>:<rpm>:<tpm>``.
+
+    The endpoint is fingerprinted like the key (a URL may carry credentials); ``"default"``
+    when None (the provider's default endpoint)."""
+    where = "default" if endpoint is None else key_fingerprint(endpoint)
+    return ":".join((
+        "synapsekit:ratelimit", provider, where, key_fingerprint(api_key),
+        _number(requests_per_minute), _number(tokens_per_minute),
+    ))
 
 
 def estimate_tokens(messages: Sequence[Message], max_tokens: int) -> int:
@@ -309,19 +333,31 @@ return fmt(wait)
 class RedisRateLimiter(RateLimiter):
     """A limiter whose buckets live in Redis, shared by every process using ``key``.
 
-    Connections are made per event loop (redis.asyncio clients are bound to theirs).
-    When Redis cannot be reached, a warning is logged (at most once a minute) and the
-    call is limited by an in-process :class:`MemoryRateLimiter` of the same limits;
-    Redis is tried again after ``RETRY_REDIS_AFTER`` seconds.
+    ``RedisRateLimiter(url=None, key=None, requests_per_minute, tokens_per_minute, *,
+    provider=None, endpoint=None, api_key=None, timeout=0.25)``: ``url`` defaults to
+    ``$REDIS_URL``, else ``redis://localhost:6379/0``; ``key`` defaults to
+    :func:`bucket_key` of ``provider`` (``"custom"`` when not given), ``endpoint``,
+    ``api_key`` and the limits, so limiters built for the same provider, endpoint, key
+    and limits share one budget in every process. The API key is only fingerprinted.
+
+    Connections: a pool of at most 32 per event loop, closed with its loop. Every Redis
+    round trip has ``timeout`` seconds (connect included). When Redis fails or does not answer in
+    time, a warning is logged (at most once a minute) and calls are limited by an
+    in-process :class:`MemoryRateLimiter` of the same limits; Redis is tried again by one
+    call after a back-off of 0.25 s that doubles with every failed retry (up to 30 s).
     """
 
     def __init__(
         self,
-        url: str,
-        key: str,
+        url: str | None = None,
+        key: str | None = None,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         *,
+        provider: str | None = None,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        timeout: float = LIMITER_TIMEOUT,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         try:
@@ -332,15 +368,23 @@ class RedisRateLimiter(RateLimiter):
                 "redis", "redis", feature="The Redis rate limiter"
             ) from exc
         super().__init__(requests_per_minute, tokens_per_minute)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
         self._fallback = MemoryRateLimiter(requests_per_minute, tokens_per_minute, sleep=sleep)
-        self.key = key
-        self._url = url
-        self._secret = url_password(url)
+        self.key = key or bucket_key(
+            provider or "custom", endpoint, api_key, requests_per_minute, tokens_per_minute
+        )
+        self._url = redis_url(url)
+        self._secret = url_password(self._url)
+        self.timeout = float(timeout)
         self._sleep = sleep
-        self._failures: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
-        self._clients: dict[asyncio.AbstractEventLoop, tuple[Any, Any]] = {}
-        self._lock = threading.Lock()
-        self._down_until = -math.inf
+        self._failures: tuple[type[BaseException], ...] = (
+            redis.exceptions.RedisError, OSError, asyncio.TimeoutError,
+        )
+        self._clients: PerLoop[tuple[Any, Any, asyncio.Semaphore]] = PerLoop(
+            self._connect, self._disconnect
+        )
+        self.backoff = Backoff()
         self._log = ThrottledLog(log)  # one "Redis is unreachable" line a minute
 
     async def acquire(self, tokens: int = 0) -> None:
@@ -359,25 +403,29 @@ class RedisRateLimiter(RateLimiter):
             await self._fallback.settle(estimated, actual)
 
     async def aclose(self) -> None:
-        """Close this event loop's connections (others close with their loop)."""
-        with self._lock:
-            pair = self._clients.pop(asyncio.get_running_loop(), None)
-        if pair is not None:
-            await pair[0].aclose()
+        """Close the connections of every event loop (each loop's also close with it)."""
+        await self._clients.close_all()
 
     async def _call(self, op: str, tokens: float, *, requests: int | None = None) -> float | None:
         """Run the script; None when Redis failed (the caller falls back in-process)."""
-        if time.monotonic() < self._down_until:
-            return None
         if requests is None:
             requests = 1 if op == "acquire" else 0
         args = [op, *self._bucket_args(self.requests_per_minute, requests)]
         args += self._bucket_args(self.tokens_per_minute, tokens)
+
+        _client, script, slots = await self._clients.get()
         try:
-            return float(await self._script()(keys=[self.key], args=args))
+            async with slots:
+                if not self.backoff.allow():  # rechecked once a connection is ours
+                    return None
+                wait = float(await asyncio.wait_for(script(keys=[self.key], args=args),
+                                                    self.timeout))
         except self._failures as exc:
+            self.backoff.failed()
             self._unreachable(exc)
             return None
+        self.backoff.succeeded()
+        return wait
 
     @staticmethod
     def _bucket_args(per_minute: float | None, amount: float) -> list[str]:
@@ -385,30 +433,33 @@ class RedisRateLimiter(RateLimiter):
             return ["0", "0", "0"]
         return [repr(float(per_minute)), repr(per_minute / 60.0), repr(float(amount))]
 
-    def _script(self) -> Any:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            pair = self._clients.get(loop)
-            if pair is None:
-                for old in [old for old in self._clients if old.is_closed()]:
-                    del self._clients[old]  # a dead loop's connections cannot be closed
-                pair = self._clients[loop] = self._connect()
-            return pair[1]
-
-    def _connect(self) -> tuple[Any, Any]:
+    async def _connect(self) -> tuple[Any, Any, asyncio.Semaphore]:
         import redis.asyncio
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError
 
-        client = redis.asyncio.Redis.from_url(
-            self._url, socket_connect_timeout=2.0, socket_timeout=5.0,
-            retry=Retry(NoBackoff(), 1),
+        # A bounded pool; a call waits for a free connection (not timed: local
+        # queueing), then has `timeout` seconds for its round trip, connect included.
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            self._url,
+            max_connections=REDIS_CONNECTIONS,
+            socket_connect_timeout=self.timeout,
+            socket_timeout=self.timeout,
+            # one retry, for a pooled connection the server closed; never for a timeout
+            retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         )
-        return client, client.register_script(_LUA)
+        client = redis.asyncio.Redis.from_pool(pool)
+        return client, client.register_script(_LUA), asyncio.Semaphore(REDIS_CONNECTIONS)
+
+    async def _disconnect(self, parts: tuple[Any, Any, asyncio.Semaphore]) -> None:
+        await parts[0].aclose()
 
     def _unreachable(self, exc: BaseException) -> None:
-        self._down_until = time.monotonic() + RETRY_REDIS_AFTER
-        reason = redact(f"{type(exc).__name__}: {exc}", self._secret)
+        if isinstance(exc, asyncio.TimeoutError) and not str(exc):
+            reason = f"TimeoutError: no answer within {self.timeout:g} s"
+        else:
+            reason = redact(f"{type(exc).__name__}: {exc}", self._secret)
         self._log.warning(
             "Redis rate limiter at %s failed (%s); limiting calls in this process only "
             "until it answers again",
@@ -426,31 +477,32 @@ _shared: dict[tuple[str, ...], RateLimiter] = {}
 _shared_lock = threading.Lock()
 
 
-def limiter_for(config: LLMConfig, provider: str, api_key: str | None) -> RateLimiter | None:
-    """The process-wide limiter of ``provider`` and ``api_key`` under ``config``'s limits.
+def limiter_for(
+    config: LLMConfig, provider: str, api_key: str | None, endpoint: str | None = None
+) -> RateLimiter | None:
+    """The process-wide limiter of ``provider``, ``endpoint`` and ``api_key`` under
+    ``config``'s limits.
 
-    None when neither ``requests_per_minute`` nor ``tokens_per_minute`` is set. Every
-    LLM object with the same backend, provider, key fingerprint and limits gets the same
-    limiter (and, with Redis, the same server-side buckets), so their calls share one
-    budget. Thread-safe.
+    ``endpoint`` is the effective endpoint of the calls (``llm.endpoint``: base_url or
+    the one from the environment; Bedrock's includes its region): two Azure resources or
+    two Bedrock regions never share a bucket. None when neither
+    ``requests_per_minute`` nor ``tokens_per_minute`` is set. Every LLM object with the
+    same backend, provider, endpoint, key fingerprint and limits gets the same limiter
+    (and, with Redis, the same server-side buckets, :func:`bucket_key`), so their calls
+    share one budget. Thread-safe.
     """
     rpm, tpm = config.requests_per_minute, config.tokens_per_minute
     if rpm is None and tpm is None:
         return None
-    fingerprint = key_fingerprint(api_key)
-    limits = (provider, fingerprint, _number(rpm), _number(tpm))
+    key = bucket_key(provider, endpoint, api_key, rpm, tpm)
     url = ""
     if config.rate_limit_backend == "redis":
         url = redis_url(config.redis_url)
-    ident = (config.rate_limit_backend, *limits, key_fingerprint(url))
+    ident = (config.rate_limit_backend, key, key_fingerprint(url))
     with _shared_lock:
         limiter = _shared.get(ident)
         if limiter is None:
-            if url:
-                key = ":".join(("synapsekit:ratelimit", *limits))
-                limiter = RedisRateLimiter(url, key, rpm, tpm)
-            else:
-                limiter = MemoryRateLimiter(rpm, tpm)
+            limiter = RedisRateLimiter(url, key, rpm, tpm) if url else MemoryRateLimiter(rpm, tpm)
             _shared[ident] = limiter
         return limiter
 

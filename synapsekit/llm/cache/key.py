@@ -1,0 +1,101 @@
+"""The cache key: a SHA-256 over everything that shapes an answer, and whose answer it is.
+
+Two callers share an answer only when they asked the same question of the same endpoint
+with the same credential scope: the key covers the provider, the *effective* endpoint
+(``base_url``, or the one taken from the environment, Bedrock's region included), the
+model, every message, every generation parameter, and the credential's scope
+(:func:`credential_scope`: the ``cache_namespace`` if set, else a fingerprint of the API
+key). The API key itself is never in the key, nor in anything stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from synapsekit.errors import ConfigError
+from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.types import Message
+
+__all__ = ["ANONYMOUS", "KEY_VERSION", "cache_key", "credential_scope"]
+
+#: Version of the key format and of the stored value; bump it when either changes, so an
+#: old entry can never be read as a new one. 2: the credential scope and the effective
+#: endpoint joined the key.
+KEY_VERSION: int = 2
+
+#: The credential scope of a call made without an API key (e.g. a local Ollama).
+ANONYMOUS = "anonymous"
+
+#: Header names containing one of these (lower-cased) are credentials: never in a key.
+_SECRET_HEADER_PARTS = ("auth", "key", "token", "secret", "cookie")
+
+
+def credential_scope(api_key: str | None, namespace: str | None = None) -> str:
+    """Whose answers a call may see: ``"ns:<namespace>"`` when a ``cache_namespace`` is
+    set (callers with different keys that share it share answers), else
+    ``"key:<16 hex digits of the key's SHA-256>"``, else ``"anonymous"``.
+
+    The fingerprint identifies the key without revealing it (the same 16 hex digits
+    name the key's rate-limit bucket, :func:`synapsekit.llm.ratelimit.key_fingerprint`).
+    """
+    if namespace is not None:
+        return f"ns:{namespace}"
+    if api_key is None:
+        return ANONYMOUS
+    return "key:" + hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def cache_key(
+    config: LLMConfig,
+    messages: Sequence[Message],
+    *,
+    credential: str,
+    endpoint: str | None,
+) -> str:
+    """The hex SHA-256 naming the answer to ``messages`` under ``config``.
+
+    ``credential`` is the call's :func:`credential_scope`; ``endpoint`` the effective
+    endpoint the request goes to (``llm.endpoint``; None: ``config.base_url``). Covers
+    the key format version, both of those, provider, model, every message (the system
+    prompt is the first one when there is one), temperature, max_tokens, stop, params,
+    api_version and the headers that are not credentials. Never the API key.
+    A ``params`` value JSON cannot encode is a ConfigError, before any request: an
+    SDK object (e.g. a pydantic config) counts by its ``model_dump()``.
+    """
+    headers = {
+        name.lower(): value
+        for name, value in config.headers.items()
+        if not any(part in name.lower() for part in _SECRET_HEADER_PARTS)
+    }
+    temperature = config.temperature
+    payload = {
+        "version": KEY_VERSION,
+        "credential": credential,
+        "endpoint": endpoint if endpoint is not None else config.base_url,
+        "provider": config.provider,
+        "model": config.model,
+        "messages": [dict(message) for message in messages],
+        "temperature": float(temperature) if temperature is not None else None,
+        "max_tokens": config.max_tokens,
+        "stop": list(config.stop) if config.stop is not None else None,
+        "params": dict(config.params),
+        "api_version": config.api_version,
+        "headers": headers,
+    }
+    try:
+        text = json.dumps(
+            payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"params: cannot be part of a cache key: {exc}") from None
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)  # pydantic models, e.g. google-genai configs
+    if callable(dump):
+        return dump(mode="json", exclude_none=True)
+    raise TypeError(f"a {type(value).__name__} is not JSON")
