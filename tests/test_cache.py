@@ -25,9 +25,9 @@ import pytest
 import synapsekit.llm.cache.codec as codec_module
 import synapsekit.llm.cache.key as key_module
 import synapsekit.llm.cache.sqlite as sqlite_module
-from synapsekit import LLMConfig
+from synapsekit import LLMConfig, make_llm
 from synapsekit._logging import ThrottledLog
-from synapsekit.errors import CacheError, MissingDependencyError
+from synapsekit.errors import AuthenticationError, CacheError, MissingDependencyError
 from synapsekit.llm.cache import (
     KEY_VERSION,
     CachedAnswer,
@@ -39,7 +39,9 @@ from synapsekit.llm.cache import (
     open_cache,
 )
 from synapsekit.llm.types import Usage, build_messages
+from tests.conftest import API_KEY
 from tests.redis_faults import frozen_redis
+from tests.simulators.openai_protocol import OpenAISimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWER = CachedAnswer(
@@ -830,3 +832,74 @@ def test_cache_module_import_is_light() -> None:
 @pytest.fixture(autouse=True)
 def _cache_warnings(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="synapsekit.cache")
+
+
+# --------------------------------------------------------------------------- isolation, end to end
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def own_cache(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A cache object of one backend, built by the test and passed to make_llm."""
+    if request.param == "memory":
+        return MemoryCache()
+    if request.param == "sqlite":
+        return SQLiteCache(tmp_path / "c.db")
+    return RedisCache(request.getfixturevalue("redis_url"))
+
+
+async def test_another_key_never_gets_an_answer_cached_for_a_key(
+    openai_sim: OpenAISimulator, own_cache: Any
+) -> None:
+    mine = make_llm("gpt-4o-mini", api_key=API_KEY, base_url=openai_sim.url, cache=own_cache)
+    assert await mine.generate("hi") == "Hello, world!"
+    assert await mine.generate("hi") == "Hello, world!"  # a hit: the write was awaited
+    assert len(openai_sim.requests) == 1
+    thief = make_llm("gpt-4o-mini", api_key="sk-another-key-9876543210",
+                     base_url=openai_sim.url, cache=own_cache)
+    with pytest.raises(AuthenticationError):  # asked the server, which refused the key
+        await thief.generate("hi")
+    assert len(openai_sim.requests) == 2
+    # A namespace is an explicit choice to share: then the other key does get the answer.
+    shared = [
+        make_llm("gpt-4o-mini", api_key=key, base_url=openai_sim.url, cache=own_cache,
+                 cache_namespace="team-a")
+        for key in (API_KEY, "sk-another-key-9876543210")
+    ]
+    assert await shared[0].generate("hi") == "Hello, world!"
+    assert len(openai_sim.requests) == 3  # the namespace's first answer: asked for
+    assert await shared[1].generate("hi") == "Hello, world!"
+    assert len(openai_sim.requests) == 3  # the other key of the namespace: a hit
+    await own_cache.aclose()
+
+
+async def test_two_endpoints_never_share_an_answer(openai_sim: OpenAISimulator) -> None:
+    cache = MemoryCache()
+    with OpenAISimulator(API_KEY) as other:
+        first = make_llm("gpt-4o-mini", api_key=API_KEY, base_url=openai_sim.url, cache=cache)
+        second = make_llm("gpt-4o-mini", api_key=API_KEY, base_url=other.url, cache=cache)
+        assert await first.generate("hi") == await second.generate("hi") == "Hello, world!"
+        assert (len(openai_sim.requests), len(other.requests)) == (1, 1)
+        await second.generate("hi")
+        assert len(other.requests) == 1
+
+
+async def test_clear_cache_clears_the_whole_cache_it_uses_and_no_other(
+    openai_sim: OpenAISimulator,
+) -> None:
+    shared, own = MemoryCache(), MemoryCache()
+    one, two = (
+        make_llm("gpt-4o-mini", api_key=API_KEY, base_url=openai_sim.url, cache=shared,
+                 cache_namespace=ns)
+        for ns in ("tenant-1", "tenant-2")
+    )
+    apart = make_llm("gpt-4o-mini", api_key=API_KEY, base_url=openai_sim.url, cache=own)
+    for llm in (one, two, apart):
+        await llm.generate("hi")
+    assert (shared.stats()["size"], own.stats()["size"], len(openai_sim.requests)) == (2, 1, 3)
+    await one.clear_cache()  # the docstring: every answer of the cache this LLM uses
+    assert (shared.stats()["size"], own.stats()["size"]) == (0, 1)
+    await apart.generate("hi")
+    assert len(openai_sim.requests) == 3  # a cache of its own was not cleared
+    await two.generate("hi")
+    assert len(openai_sim.requests) == 4  # the shared one was, for both tenants
+

@@ -73,7 +73,7 @@ def key_fingerprint(api_key: str | None) -> str:
     """
     if api_key is None:
         return "anonymous"
-    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def bucket_key(

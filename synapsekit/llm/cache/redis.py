@@ -1,9 +1,10 @@
 """The Redis answer cache: shared by every process and machine using the server.
 
 A server that stops answering costs a call one short timeout (``timeout``, 0.25 s by
-default, connect included, waiting for a free pooled connection not), and then nothing for a back-off window that
-doubles with every failed retry (0.25 s, 0.5 s, ... up to 30 s): calls are misses
-meanwhile, and one call per window tries the server again (:mod:`synapsekit._redis`).
+default, the connect included, the wait for a free pooled connection not), and then
+nothing for a back-off window that doubles with every failed retry (0.25 s, 0.5 s, ... up
+to 30 s): calls are misses meanwhile, and one call per window tries the server again
+(:mod:`synapsekit._redis`).
 """
 
 from __future__ import annotations
