@@ -24,15 +24,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["PerLoop"]
 
 T = TypeVar("T")
 
 log = logging.getLogger("synapsekit")
+
+#: Seconds :meth:`PerLoop.close_all` waits for another running loop to close its value.
+CLOSE_ELSEWHERE_TIMEOUT = 5.0
+
+_holders: weakref.WeakSet[PerLoop[Any]] = weakref.WeakSet()
 
 
 class _Slot(Generic[T]):
@@ -71,6 +78,7 @@ class PerLoop(Generic[T]):
         self._cross_loop = cross_loop
         self._lock = threading.Lock()
         self._slots: dict[asyncio.AbstractEventLoop, _Slot[T]] = {}
+        _holders.add(self)
 
     def __len__(self) -> int:
         """How many values are open now (one per loop at most)."""
@@ -118,8 +126,10 @@ class PerLoop(Generic[T]):
             elif not slot.loop.is_closed() and slot.loop.is_running():
                 future = asyncio.run_coroutine_threadsafe(self._finish(slot), slot.loop)
                 try:
-                    await asyncio.wrap_future(future)
-                except RuntimeError:  # that loop stopped meanwhile
+                    await asyncio.wait_for(
+                        asyncio.wrap_future(future), CLOSE_ELSEWHERE_TIMEOUT
+                    )
+                except (RuntimeError, asyncio.TimeoutError):  # that loop stopped or hangs
                     self._drop(slot)
             else:
                 value = self._drop(slot)
@@ -179,3 +189,16 @@ class PerLoop(Generic[T]):
             await self._close(value)
         except Exception as exc:  # closing a broken connection must not fail the caller
             log.debug("closing %r failed: %r", value, exc)
+
+
+def _forget_after_fork() -> None:
+    """In a forked child (Celery's prefork pool, gunicorn): the parent's loops do not run
+    here, so their values can be neither used nor closed; forget them (the child opens
+    its own), and any lock a parent thread held at the fork."""
+    for holder in list(_holders):
+        holder._lock = threading.Lock()
+        holder._slots = {}
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_forget_after_fork)

@@ -193,3 +193,45 @@ def test_100_asyncio_runs_on_one_sqlite_cache_leave_no_connection_thread(
     assert min(during) > threads_before  # an aiosqlite connection (a thread) per run ...
     assert threading.active_count() == threads_before  # ... closed when its loop ended
     assert len(cache._connections) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_neither_waits_for_nor_closes_the_parents_loops(tmp_path: Path) -> None:
+    """Celery's prefork pool: the parent used the cache (its writer loop holds a
+    connection, a write is pending behind another process's lock), then forks. The child's
+    lookups and aclose() must not wait for the parent's loops, which do not run there."""
+    import sqlite3
+    import time
+
+    cache = SQLiteCache(tmp_path / "c.db")
+    asyncio.run(cache.set("cd" * 32, CachedAnswer(("warm",))))
+    blocker = sqlite3.connect(cache.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        cache.set_in_background(KEY, CachedAnswer(("parent",)))  # pending: the file is locked
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                async def child() -> bool:
+                    missing = await asyncio.wait_for(cache.get(KEY), 10)
+                    warm = await asyncio.wait_for(cache.get("cd" * 32), 10)
+                    await asyncio.wait_for(cache.aclose(), 10)
+                    return missing is None and warm == CachedAnswer(("warm",))
+
+                code = 0 if asyncio.run(child()) else 2
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 30
+        while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done == (0, 0):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    assert asyncio.run(cache.get(KEY)) == CachedAnswer(("parent",))  # the parent's went in
+    asyncio.run(cache.aclose())

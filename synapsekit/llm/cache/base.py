@@ -23,6 +23,7 @@ import concurrent.futures
 import contextlib
 import importlib
 import logging
+import os
 import threading
 import weakref
 from abc import ABC, abstractmethod
@@ -96,15 +97,13 @@ class Cache(ABC):
     def set_in_background(self, key: str, answer: CachedAnswer) -> None:
         """Schedule :meth:`set` without waiting for it.
 
-        The write runs on the process's background event loop (the one the ``*_sync``
-        methods use), so it is not cancelled when the caller's loop ends (e.g.
+        The write runs on the process's cache-writer event loop (a daemon thread), so it
+        is not cancelled when the caller's loop ends (e.g.
         ``asyncio.run(llm.generate(p))`` returns at once); writes still in flight when
         the interpreter exits are waited for, up to :data:`FLUSH_AT_EXIT` seconds. A
         failure is logged, as for :meth:`set`.
         """
-        from synapsekit.llm._sync import sync_loop
-
-        future = asyncio.run_coroutine_threadsafe(self.set(key, answer), sync_loop())
+        future = asyncio.run_coroutine_threadsafe(self.set(key, answer), _writer_loop())
         with self._stats_lock:
             self._pending[key] = future
             self._writes.add(future)  # a strong reference until it is done
@@ -176,6 +175,40 @@ async def _wait_for(write: concurrent.futures.Future[None]) -> None:
     """Wait for a background write; cancelling the waiter does not cancel the write."""
     with contextlib.suppress(Exception):
         await asyncio.shield(asyncio.wrap_future(write))
+
+
+_writer: tuple[int, asyncio.AbstractEventLoop] | None = None
+_writer_lock = threading.Lock()
+
+
+def _writer_loop() -> asyncio.AbstractEventLoop:
+    """The loop background writes run on, started on first use (again in a forked child,
+    where the parent's thread does not exist)."""
+    global _writer
+    with _writer_lock:
+        if _writer is None or _writer[0] != os.getpid() or _writer[1].is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=loop.run_forever, name="synapsekit-cache-writer", daemon=True
+            ).start()
+            _writer = (os.getpid(), loop)
+        return _writer[1]
+
+
+def _forget_after_fork() -> None:
+    """In a forked child the parent's writes will never finish here: forget them, so a
+    lookup does not wait for one."""
+    global _with_pending_lock, _writer_lock
+    _with_pending_lock = threading.Lock()
+    _writer_lock = threading.Lock()
+    for cache in list(_with_pending):
+        cache._stats_lock = threading.Lock()
+        cache._pending = {}
+        cache._writes = set()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @atexit.register
