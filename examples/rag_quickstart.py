@@ -27,8 +27,9 @@ async def answer(question: str, **fields: object) -> None:
     async with RAG(model=MODEL, top_k=4, **fields) as rag:  # type: ignore[arg-type]
         report = await rag.aadd(ROOT / "docs")
         print(f"indexed {len(report.added)} files, {report.passages} passages\n")
+        stream = rag.stream(question)  # its own sources, usage and cost
         try:
-            async for token in rag.stream(question):
+            async for token in stream:
                 print(token, end="", flush=True)
         except MissingAPIKeyError as err:
             print("Sources that would be sent:")
@@ -36,7 +37,7 @@ async def answer(question: str, **fields: object) -> None:
                 print(f"  [{i}] {Path(hit.source).name} > {hit.metadata.get('heading', '')}")
             raise err
         print("\n\nSources:")
-        for i, hit in enumerate(rag.last_sources, 1):
+        for i, hit in enumerate(stream.sources, 1):
             print(f"  [{i}] {Path(hit.source).name} > {hit.metadata.get('heading', '')}")
         summary = rag.tracer.summary()
         print(f"\ntokens: {summary['total_input_tokens']} in, "

@@ -112,11 +112,12 @@ def _ask(args: argparse.Namespace) -> int:
             _print_sources(rag.retrieve_sync(args.question), sys.stdout)
             print(f"\nNo answer: {exc}", file=sys.stderr)
             return 2
-        for token in rag.stream_sync(args.question):
+        stream = rag.stream_sync(args.question)
+        for token in stream:
             sys.stdout.write(token)
             sys.stdout.flush()
         print()
-        _print_sources(rag.last_sources, sys.stdout)
+        _print_sources(stream.sources, sys.stdout)
         print(_usage_line(rag))
     return 0
 

@@ -89,8 +89,13 @@ async def test_the_prompt_holds_the_right_passage_not_the_corpus(
 async def test_answers_stream_and_are_traced(openai_sim: OpenAISimulator, corpus: Path) -> None:
     rag = _rag(openai_sim)
     await rag.aadd(corpus / "bees.txt")
-    assert [t async for t in rag.stream("How do bees tell where flowers are?")] == HELLO
-    assert [h.source for h in rag.last_sources] == [str(corpus / "bees.txt")]
+    stream = rag.stream("How do bees tell where flowers are?")
+    assert [t async for t in stream] == HELLO
+    assert [h.source for h in stream.sources] == [str(corpus / "bees.txt")]
+    assert stream.answer == "Hello, world!" and stream.answer.sources == stream.sources
+    assert (stream.answer.usage.input_tokens, stream.answer.usage.output_tokens) == (12, 4)
+    assert stream.answer.cost_usd == rag.tracer.records[0].cost_usd > 0
+    assert not hasattr(rag, "last_sources")
     summary = rag.tracer.summary()
     assert summary["calls"] == 1
     assert summary["total_input_tokens"] == 12 and summary["total_output_tokens"] == 4
@@ -116,15 +121,26 @@ async def test_follow_ups_carry_the_conversation(
 ) -> None:
     rag = _rag(openai_sim, history=2)
     await rag.aadd(corpus)
-    await rag.ask("Which volcano is the largest?")
-    await rag.ask("Where is it?")
+    chat = rag.conversation()
+    await chat.ask("Which volcano is the largest?")
+    await chat.ask("Where is it?")
     second = _chat_requests(openai_sim)[1]["messages"]
     assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
     assert second[1]["content"] == "Which volcano is the largest?"
     assert second[2]["content"] == "Hello, world!"
-    rag.reset_conversation()
-    await rag.ask("Where is it?")
+    await rag.ask("Where is it?")  # no conversation named: no memory, and none shared
     assert len(_chat_requests(openai_sim)[2]["messages"]) == 2
+    await rag.conversation().ask("Where is it?")  # a new conversation starts afresh
+    assert len(_chat_requests(openai_sim)[3]["messages"]) == 2
+    await rag.ask("Which bees dance?", session_id="alice")
+    await rag.ask("Why?", session_id="bob")
+    await rag.ask("How?", session_id="alice")
+    alice = _chat_requests(openai_sim)[6]["messages"]
+    assert [m["content"] for m in alice[1:-1]] == ["Which bees dance?", "Hello, world!"]
+    assert "Why?" not in str(alice)
+    chat.reset()
+    await chat.ask("Where is it?")
+    assert len(_chat_requests(openai_sim)[7]["messages"]) == 2
     await rag.aclose()
 
 
@@ -255,3 +271,142 @@ def test_cli_providers_lists_all_fifteen() -> None:
     rows = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
     assert set(PROVIDERS) <= rows
     assert 'pip install "synapsekit[groq]"' in out and "GEMINI_API_KEY or GOOGLE_API_KEY" in out
+
+
+# ---------------------------------------------------------------- sharing one RAG
+
+
+async def test_100_concurrent_asks_on_one_rag_each_get_their_own_sources(
+    openai_sim: OpenAISimulator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "stations"
+    folder.mkdir()
+    words = [f"zq{i:03}x" for i in range(100)]
+    for i, word in enumerate(words):
+        (folder / f"station{i:03}.md").write_text(
+            f"# Station {i}\n\nThe codeword {word} opens the gate of station {i}.\n"
+        )
+    rag = _rag(openai_sim, top_k=1)
+    await rag.aadd(folder)
+    import asyncio
+
+    answers = await asyncio.gather(
+        *(rag.ask(f"Which gate does codeword {word} open?") for word in words)
+    )
+    for i, (word, answer) in enumerate(zip(words, answers, strict=True)):
+        assert answer == "Hello, world!"
+        assert [h.source for h in answer.sources] == [str(folder / f"station{i:03}.md")]
+        assert answer.question == f"Which gate does codeword {word} open?"
+        assert (answer.usage.input_tokens, answer.usage.output_tokens) == (12, 4)
+    bodies = _chat_requests(openai_sim)
+    assert len(bodies) == 100
+    seen = set()
+    for body in bodies:
+        assert len(body["messages"]) == 2  # system + this question: no one else's turns
+        prompt = body["messages"][-1]["content"]
+        (word,) = [w for w in words if w in prompt]  # one codeword: its own passage only
+        i = words.index(word)
+        assert prompt.endswith(f"Question: Which gate does codeword {word} open?")
+        assert prompt.count("Question:") == 1
+        assert f"[1] {folder / f'station{i:03}.md'} > Station {i}\n" in prompt
+        seen.add(word)
+    assert seen == set(words)
+    assert rag.tracer.summary()["calls"] == 100
+    await rag.aclose()
+
+
+def test_unknown_keywords_fail_at_construction() -> None:
+    from synapsekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'temprature'; did you mean 'temperature'"):
+        RAG(model="gpt-4o-mini", temprature=0.2)
+    with pytest.raises(ConfigError, match="'embeding_model'; did you mean 'embedding_model'"):
+        RAG(model="gpt-4o-mini", embeding_model="text-embedding-3-small")
+    with pytest.raises(ValueError, match="'colour'"):
+        RAG(model="gpt-4o-mini", colour="blue")
+    import dataclasses
+
+    from synapsekit.llm.config import LLMConfig
+
+    # every LLMConfig field is accepted, read from LLMConfig itself
+    names = [f.name for f in dataclasses.fields(LLMConfig) if f.name != "model"]
+    assert "max_tokens" in names and "cache_ttl" in names
+    RAG(model="gpt-4o-mini", max_tokens=50, cache_ttl=None, timeout=5.0).close()
+
+
+def test_the_system_prompt_replaces_the_instructions(
+    openai_sim: OpenAISimulator, corpus: Path
+) -> None:
+    with _rag(openai_sim, system_prompt="Answer in French.", max_tokens=33) as rag:
+        rag.add(corpus / "bees.txt")
+        rag.ask_sync("How do bees find flowers?")
+    (body,) = _chat_requests(openai_sim)
+    assert body["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert body.get("max_completion_tokens", body.get("max_tokens")) == 33
+
+
+# ---------------------------------------------------------------- the store follows the folder
+
+
+def test_reindexing_a_folder_removes_sources_whose_files_are_gone(
+    corpus: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "kb.db"
+    with RAG(path=db) as rag:
+        assert len(rag.add(corpus).added) == 45
+    (corpus / "bees.txt").unlink()
+    (corpus / "filler07.txt").unlink()
+    with RAG(path=db) as rag:
+        report = rag.add(corpus)
+        assert report.removed == [str(corpus / "bees.txt"), str(corpus / "filler07.txt")]
+        assert report.added == [] and len(report.unchanged) == 43
+        assert len(rag.store.sources()) == 43 and rag.store.count() == 43
+        assert rag.retrieve_sync("waggle dance") == []
+        assert rag.add(corpus).removed == []  # nothing more is gone
+
+
+def test_turning_on_embeddings_computes_the_missing_vectors(
+    openai_sim: OpenAISimulator, corpus: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "kb.db"
+    with RAG(path=db) as rag:
+        rag.add(corpus)
+        count = rag.store.count()
+    assert count == 45
+    emb = {"embedding_model": "text-embedding-3-small", "embedding_api_key": API_KEY,
+           "embedding_base_url": openai_sim.url}
+    with RAG(path=db, **emb) as rag:  # type: ignore[arg-type]
+        assert _embedding_requests(openai_sim) == []  # opening embeds nothing
+        report = rag.add(corpus)
+        assert report.added == [] and len(report.unchanged) == 45
+        assert report.embedded == 45
+        inputs = [text for r in _embedding_requests(openai_sim) for text in r.json()["input"]]
+        assert len(inputs) == 45
+        assert rag.store.missing_vectors() == []
+        assert rag.store.embedding() == ("text-embedding-3-small", 8)
+        assert rag.add(corpus).embedded == 0
+    openai_sim.reset()
+    with RAG(path=db, **emb) as rag:  # type: ignore[arg-type]
+        hits = rag.retrieve_sync("Stone Town doors")
+        assert hits[0].source == str(corpus / "zanzibar.md")
+        (request,) = _embedding_requests(openai_sim)  # the question only: nothing re-embedded
+        assert request.json()["input"] == ["Stone Town doors"]
+
+
+def test_asking_a_store_that_does_not_exist_is_an_error_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "no-such-dir" / "kb.db"
+    rag = RAG(model="gpt-4o-mini", api_key=API_KEY, path=db)
+    with pytest.raises(StoreError, match=r"its directory .*no-such-dir does not exist"):
+        rag.retrieve_sync("anything")
+    with pytest.raises(StoreError, match="No RAG store at"):
+        rag.ask_sync("anything")
+    rag.close()
+    assert not (tmp_path / "no-such-dir").exists()
+    with RAG(path=tmp_path / "kb.db") as rag:
+        with pytest.raises(StoreError, match="the file does not exist"):
+            rag.retrieve_sync("anything")
+        with pytest.raises(InvalidInputError, match="does not exist"):
+            rag.add(tmp_path / "missing-folder")
+    assert list(tmp_path.iterdir()) == []  # a failed add created no store either

@@ -43,6 +43,7 @@ __all__ = [
     "load_path",
     "source_kind",
     "text_document",
+    "walk",
 ]
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
@@ -154,6 +155,13 @@ def iter_files(path: str | os.PathLike[str]) -> list[Path]:
     virtualenvs, build output) are never entered.
     """
     return _walk(_existing(path))[0]
+
+
+def walk(path: str | os.PathLike[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """``(files, skipped)`` at or below ``path``: what :func:`iter_files` returns, and the
+    files passed over with why (``[(path, reason)]``). A missing path is an
+    InvalidInputError."""
+    return _walk(_existing(path))
 
 
 def load_path(

@@ -347,6 +347,35 @@ class Store:
             connection.execute("DELETE FROM sources WHERE source = ?", (source,))
             return removed.rowcount
 
+    def missing_vectors(self) -> list[tuple[int, str, str]]:
+        """``(id, heading, text)`` of every passage that has no vector, by id: what a
+        store indexed without an embedding model needs embedded once one is turned on."""
+        with self._db() as connection:
+            rows = connection.execute(
+                "SELECT p.id, p.heading, p.text FROM passages AS p "
+                "WHERE NOT EXISTS (SELECT 1 FROM vectors AS v WHERE v.id = p.id) ORDER BY p.id"
+            ).fetchall()
+        return [(int(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+    def add_vectors(self, ids: Sequence[int], vectors: Sequence[Sequence[float]]) -> int:
+        """Store ``vectors[i]`` as the vector of passage ``ids[i]`` (replacing any), in one
+        transaction; ids of passages deleted meanwhile are passed over. Returns how many
+        were written. The embedding model must be recorded (:meth:`set_embedding`)."""
+        if len(ids) != len(vectors):
+            raise InvalidInputError(f"add_vectors: {len(ids)} ids but {len(vectors)} vectors")
+        written = 0
+        with self._transaction() as connection:
+            dimension = self._vector_dimension(connection, vectors)
+            assert dimension is not None
+            for number, (passage_id, vector) in enumerate(zip(ids, vectors, strict=True)):
+                blob = _blob(vector, dimension, number)
+                cursor = connection.execute(
+                    "INSERT OR REPLACE INTO vectors SELECT id, ? FROM passages WHERE id = ?",
+                    (blob, passage_id),
+                )
+                written += cursor.rowcount
+        return written
+
     # ---- searching
 
     def search_lexical(self, query: str, k: int = 5) -> list[Hit]:
