@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from synapsekit._logging import ThrottledLog
 from synapsekit._loops import PerLoop
-from synapsekit._redis import LIMITER_TIMEOUT, Backoff
+from synapsekit._redis import LIMITER_TIMEOUT, Backoff, within
 from synapsekit.errors import MissingDependencyError, redact
 from synapsekit.llm.config import LLMConfig, redact_url, redis_url, url_password
 
@@ -418,8 +418,7 @@ class RedisRateLimiter(RateLimiter):
             async with slots:
                 if not self.backoff.allow():  # rechecked once a connection is ours
                     return None
-                wait = float(await asyncio.wait_for(script(keys=[self.key], args=args),
-                                                    self.timeout))
+                wait = float(await within(script(keys=[self.key], args=args), self.timeout))
         except self._failures as exc:
             self.backoff.failed()
             self._unreachable(exc)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synapsekit._loops import PerLoop
-from synapsekit._redis import OP_TIMEOUT, Backoff
+from synapsekit._redis import OP_TIMEOUT, Backoff, within
 from synapsekit.errors import CacheError, ConfigError, redact
 from synapsekit.llm.cache.base import Cache, check_ttl, require
 from synapsekit.llm.cache.codec import CachedAnswer, decode, encode
@@ -128,9 +128,7 @@ class RedisCache(Cache):
         async with redis.slots:
             if not self.backoff.allow():  # checked once a connection is ours: calls that
                 return None  # queued behind a frozen server's timeouts skip it at once
-            result = await asyncio.wait_for(
-                getattr(redis, script)(keys=keys, args=args), self.timeout
-            )
+            result = await within(getattr(redis, script)(keys=keys, args=args), self.timeout)
         self.backoff.succeeded()
         return result
 
