@@ -112,9 +112,11 @@ async def test_every_input_that_shapes_the_answer_is_in_the_key(
     )
     assert len(openai_sim.requests) == 7
     await llm.generate("hi", temperature=0.9)  # each of them is now a hit
-    other_key = _llm(openai_sim, **cache_fields, api_key="sk-another-key-9876543210")
-    await other_key.generate("hi")  # the API key is not part of the key
     assert len(openai_sim.requests) == 7
+    other_key = _llm(openai_sim, **cache_fields, api_key="sk-another-key-9876543210")
+    with pytest.raises(AuthenticationError):  # never served another key's answer: asked
+        await other_key.generate("hi")
+    assert len(openai_sim.requests) == 8
 
 
 async def test_a_new_llm_object_per_request_still_hits(openai_sim: OpenAISimulator,
@@ -175,6 +177,8 @@ async def test_a_stream_left_early_is_not_cached(
         await task
     assert llm.cache_stats["size"] == 0
     assert await llm.generate("hi") == "Hello, world!"
+    assert llm._cache is not None
+    await llm._cache.flush()  # the store is written in the background
     assert llm.cache_stats["size"] == 1
 
 

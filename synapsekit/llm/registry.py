@@ -17,9 +17,19 @@ from synapsekit.errors import ConfigError
 
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
+    from synapsekit.llm.cache import Cache
     from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.ratelimit import RateLimiter
 
-__all__ = ["DETECTION_RULES", "PROVIDERS", "ProviderSpec", "detect_provider", "make_llm"]
+__all__ = [
+    "DETECTION_RULES",
+    "PROVIDERS",
+    "ProviderSpec",
+    "detect_provider",
+    "make_llm",
+    "split_provider_prefix",
+    "strip_provider_prefix",
+]
 
 
 @dataclass(frozen=True)
@@ -29,7 +39,11 @@ class ProviderSpec:
     ``module`` is the synapsekit module holding ``class_name`` (imported only when the
     provider is used); ``package`` is the SDK's distribution, installed by the pip extra
     named like the provider; ``env_vars`` are read in order for the key when none is
-    given (empty: the provider needs no key); ``base_url`` is the default endpoint.
+    given (empty: the provider needs no key); ``base_url`` is the default endpoint
+    (None: the SDK's own); ``base_url_env`` the environment variable that overrides it
+    when no ``base_url`` is configured (the one the SDK itself reads, e.g.
+    ``OPENAI_BASE_URL``). synapsekit resolves it and hands the result to the SDK, so the
+    endpoint that scopes the cache and the rate limit is the one the requests reach.
     """
 
     name: str
@@ -40,30 +54,38 @@ class ProviderSpec:
     env_vars: tuple[str, ...]
     base_url: str | None = None
     key_required: bool = True
+    base_url_env: str | None = None
 
     @property
     def extra(self) -> str:
         return self.name
 
 
-def _openai_family(name: str, cls: str, env: str, url: str | None) -> ProviderSpec:
+def _openai_family(
+    name: str, cls: str, env: str, url: str | None, url_env: str | None = None
+) -> ProviderSpec:
     return ProviderSpec(
-        name, cls, "synapsekit.llm.providers.openai_compat", "openai", "openai", (env,), url
+        name, cls, "synapsekit.llm.providers.openai_compat", "openai", "openai", (env,), url,
+        base_url_env=url_env,
     )
 
 
 def _native(
-    name: str, cls: str, package: str, import_name: str, *env: str, url: str | None = None
+    name: str, cls: str, package: str, import_name: str, *env: str, url: str | None = None,
+    url_env: str | None = None,
 ) -> ProviderSpec:
     return ProviderSpec(
         name, cls, f"synapsekit.llm.providers.{name}", package, import_name, env, url,
-        key_required=bool(env),
+        key_required=bool(env), base_url_env=url_env,
     )
 
 
 _TABLE = (
-    _openai_family("openai", "OpenAILLM", "OPENAI_API_KEY", "https://api.openai.com/v1"),
-    _openai_family("azure", "AzureOpenAILLM", "AZURE_OPENAI_API_KEY", None),
+    _openai_family(
+        "openai", "OpenAILLM", "OPENAI_API_KEY", "https://api.openai.com/v1", "OPENAI_BASE_URL"
+    ),
+    _openai_family("azure", "AzureOpenAILLM", "AZURE_OPENAI_API_KEY", None,
+                   "AZURE_OPENAI_ENDPOINT"),
     _openai_family("groq", "GroqLLM", "GROQ_API_KEY", "https://api.groq.com/openai/v1"),
     _openai_family("deepseek", "DeepSeekLLM", "DEEPSEEK_API_KEY", "https://api.deepseek.com"),
     _openai_family(
@@ -77,13 +99,17 @@ _TABLE = (
         "perplexity", "PerplexityLLM", "PERPLEXITY_API_KEY", "https://api.perplexity.ai"
     ),
     _openai_family("cerebras", "CerebrasLLM", "CEREBRAS_API_KEY", "https://api.cerebras.ai/v1"),
-    _native("anthropic", "AnthropicLLM", "anthropic", "anthropic", "ANTHROPIC_API_KEY"),
+    _native("anthropic", "AnthropicLLM", "anthropic", "anthropic", "ANTHROPIC_API_KEY",
+            url_env="ANTHROPIC_BASE_URL"),
     _native("gemini", "GeminiLLM", "google-genai", "google.genai", "GEMINI_API_KEY",
-            "GOOGLE_API_KEY"),
-    _native("cohere", "CohereLLM", "cohere", "cohere", "CO_API_KEY", "COHERE_API_KEY"),
+            "GOOGLE_API_KEY", url_env="GOOGLE_GEMINI_BASE_URL"),
+    _native("cohere", "CohereLLM", "cohere", "cohere", "CO_API_KEY", "COHERE_API_KEY",
+            url_env="CO_API_URL"),
     _native("mistral", "MistralLLM", "mistralai", "mistralai", "MISTRAL_API_KEY"),
-    _native("bedrock", "BedrockLLM", "boto3", "boto3"),
-    _native("ollama", "OllamaLLM", "ollama", "ollama", url="http://localhost:11434"),
+    _native("bedrock", "BedrockLLM", "boto3", "boto3",
+            url_env="AWS_ENDPOINT_URL_BEDROCK_RUNTIME"),
+    _native("ollama", "OllamaLLM", "ollama", "ollama", url="http://localhost:11434",
+            url_env="OLLAMA_HOST"),
 )
 PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _TABLE}
 
@@ -119,11 +145,21 @@ _COMPILED = tuple((kind, re.compile(p) if kind == "regex" else p, prov)
 
 
 def split_provider_prefix(model: str) -> tuple[str | None, str]:
-    """``"groq:llama-3.3-70b"`` -> ("groq", "llama-3.3-70b"); no known prefix -> (None, model)."""
+    """``"groq:llama-3.3-70b"`` -> ("groq", "llama-3.3-70b"); no known prefix -> (None, model).
+
+    Only the first colon counts: ``"ollama:mistral:7b"`` -> ("ollama", "mistral:7b")."""
     head, sep, rest = model.partition(":")
     if sep and head in PROVIDERS and rest:
         return head, rest
     return None, model
+
+
+def strip_provider_prefix(model: str, provider: str) -> str:
+    """``model`` without a leading ``"<provider>:"`` naming ``provider`` itself, taken off
+    once. Any other text before a colon is part of the model name, even when it is
+    another provider's name: Ollama's ``"mistral:7b"`` stays ``"mistral:7b"``."""
+    head, sep, rest = model.partition(":")
+    return rest if sep and rest and head == provider else model
 
 
 def detect_provider(model: str) -> str:
@@ -162,22 +198,38 @@ def provider_class(name: str) -> type[BaseLLM]:
 
 
 def resolve(config: LLMConfig) -> LLMConfig:
-    """The config with ``provider`` filled in and any ``provider:`` prefix taken off the model."""
-    prefixed, bare = split_provider_prefix(config.model)
-    provider = config.provider or prefixed or detect_provider(bare)
-    if provider == config.provider and bare == config.model:
+    """The config with ``provider`` filled in: ``provider=`` if given, else a known
+    ``provider:`` prefix, else :func:`detect_provider`. The model is left as it is: the
+    provider's class takes its own prefix off (:func:`strip_provider_prefix`), so at
+    most one prefix is ever removed, and none that names another provider."""
+    if config.provider is not None:
         return config
-    return replace(config, provider=provider, model=bare)
+    return replace(config, provider=detect_provider(config.model))
 
 
-def make_llm(config: LLMConfig | str, *, tracer: Any = None, **fields: Any) -> BaseLLM:
+def make_llm(
+    config: LLMConfig | str,
+    *,
+    tracer: Any = None,
+    cache: Cache | bool | None = None,
+    rate_limiter: RateLimiter | None = None,
+    **fields: Any,
+) -> BaseLLM:
     """Build the LLM for a config, or for a model name plus any LLMConfig fields.
 
     ``make_llm("claude-sonnet-4-6")`` picks Anthropic from the name; an explicit
-    ``provider=`` or a ``"provider:model"`` string always wins.
+    ``provider=`` or a ``"provider:model"`` string always wins. ``cache`` is either
+    LLMConfig's switch (``cache=True``: the default cache built from the config's
+    ``cache_*`` fields) or a :class:`~synapsekit.llm.cache.Cache` object to use as it is
+    (e.g. one ``MemoryCache`` shared by chosen LLMs); ``rate_limiter`` a
+    :class:`~synapsekit.llm.ratelimit.RateLimiter` object used instead of the one built
+    from ``requests_per_minute`` / ``tokens_per_minute``.
     """
     from synapsekit.llm.config import LLMConfig
 
+    if isinstance(cache, bool):  # LLMConfig's field, not an object
+        fields["cache"] = cache
+        cache = None
     if isinstance(config, str):
         config = LLMConfig(model=config, **fields)
     elif isinstance(config, LLMConfig):
@@ -189,7 +241,9 @@ def make_llm(config: LLMConfig | str, *, tracer: Any = None, **fields: Any) -> B
         )
     config = resolve(config)
     assert config.provider is not None
-    return provider_class(config.provider)(config, tracer=tracer)
+    return provider_class(config.provider)(
+        config, tracer=tracer, cache=cache, rate_limiter=rate_limiter
+    )
 
 
 def providers_markdown() -> str:
@@ -208,8 +262,12 @@ def providers_markdown() -> str:
         if spec.name == "azure":
             keys += " + `AZURE_OPENAI_ENDPOINT`"
         url = spec.base_url or (
-            "`AZURE_OPENAI_ENDPOINT`" if spec.name == "azure" else "SDK default"
+            "AWS regional endpoint" if spec.name == "bedrock" else "SDK default"
         )
+        if spec.base_url_env:
+            url = f"`{spec.base_url_env}`, else {url}" if spec.name != "azure" else (
+                f"`{spec.base_url_env}`"
+            )
         rows.append(
             f'| `{spec.name}` | `{spec.class_name}` | `pip install "synapsekit[{spec.extra}]"` '
             f"| {keys} | {url} |"

@@ -3,8 +3,10 @@
 Why a tracer object apart from the LLM: an application has many LLM objects (one per
 model, often one per request) but wants one bill. Any number of LLM objects, tasks and
 threads may share one tracer (``make_llm(cfg, tracer=t)`` or ``llm.tracer = t``);
-:meth:`TokenTracer.record` takes a lock for the append only. The base class calls it once
-per finished, failed or replayed call. Cost comes from :mod:`synapsekit.llm.pricing`:
+:meth:`TokenTracer.record` takes a lock for the append only. The base class calls it
+exactly once per call, on every way out (answer, cache hit, error, a stream left early,
+cancellation), plus once per retried attempt that the provider had started answering
+(docs/tracing.md has the table). Cost comes from :mod:`synapsekit.llm.pricing`:
 0.0 for a cache hit (nothing was billed), ``None`` for a model without a known price
 (never a silent 0, so :meth:`summary` can say how many calls are unpriced).
 
@@ -36,8 +38,12 @@ __all__ = ["CallRecord", "TokenTracer", "summarize"]
 class CallRecord:
     """One traced call. Token parts follow :class:`~synapsekit.llm.types.Usage`: cached
     input and cache writes are inside ``input_tokens``, reasoning inside
-    ``output_tokens``. ``complete`` is False when the stream ended before the provider
-    reported its final counts (the counts are then a lower bound)."""
+    ``output_tokens``. ``complete`` is False when the provider did not report final
+    counts (failed, cut, abandoned or cancelled; the counts are then a lower bound).
+    ``error`` is None for an answer or a cache hit, else the class name of what ended
+    the call or the retried attempt: ``"ServerError"``, ``"StreamInterruptedError"``,
+    ``"GeneratorExit"`` (the consumer left the stream), ``"CancelledError"`` (also
+    ``wait_for`` expiry), ..."""
 
     provider: str
     model: str
