@@ -341,8 +341,9 @@ class RedisRateLimiter(RateLimiter):
     and limits share one budget in every process. The API key is only fingerprinted.
 
     Connections: a pool of at most 32 per event loop, closed with its loop. Every Redis
-    round trip has ``timeout`` seconds (connect included). When Redis fails or does not answer in
-    time, a warning is logged (at most once a minute) and calls are limited by an
+    round trip has ``timeout`` seconds (connect included; waiting for a free pooled
+    connection is not timed). When Redis fails or does not answer in time, a warning is
+    logged (at most once a minute) and calls are limited by an
     in-process :class:`MemoryRateLimiter` of the same limits; Redis is tried again by one
     call after a back-off of 0.25 s that doubles with every failed retry (up to 30 s).
     """
@@ -416,8 +417,8 @@ class RedisRateLimiter(RateLimiter):
         _client, script, slots = await self._clients.get()
         try:
             async with slots:
-                if not self.backoff.allow():  # rechecked once a connection is ours
-                    return None
+                if not self.backoff.allow():  # checked once a connection is ours: calls
+                    return None  # queued behind a frozen server's timeouts skip it at once
                 wait = float(await within(script(keys=[self.key], args=args), self.timeout))
         except self._failures as exc:
             self.backoff.failed()
