@@ -1,20 +1,30 @@
-"""Throttled warnings, for failures that would otherwise repeat on every call.
+"""Logging helpers: throttled warnings, and API keys kept out of every log line.
 
 A cache whose disk is full, or a Redis server that is down, fails the same way for each
 call; the call goes on without it (that is the design), and the log should say so once
 a minute, not once per call. The warnings held back are counted in the next one.
+
+SDKs log more than their own messages at DEBUG: botocore prints each request with its
+headers (``Authorization: Bearer <Bedrock API key>``, ``X-Amz-Security-Token``), its
+SigV4 canonical request too. :func:`redact_in_logs` registers a key in use (every
+provider calls it when it builds a client with one), and from then on every log record
+of the process has it replaced by ``***`` -- SDK loggers included, whatever handler or
+level the application set. It is done where records are made (a log-record factory that
+wraps the one installed before it), because a ``logging.Filter`` on a logger does not see
+the records of its child loggers (``botocore.endpoint``) that propagate to the root.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["WARN_INTERVAL", "ThrottledLog"]
+__all__ = ["MIN_SECRET", "WARN_INTERVAL", "ThrottledLog", "redact_in_logs"]
 
 #: Seconds between two warnings of one throttled log.
 WARN_INTERVAL = 60.0
@@ -48,3 +58,58 @@ class ThrottledLog:
             message += " (%d similar warnings suppressed)"
             args += (suppressed,)
         self._logger.warning(message, *args)
+
+
+#: Shorter strings are not treated as secrets: replacing them would mangle ordinary text.
+MIN_SECRET = 8
+_REDACTED = "***"
+_secrets_lock = threading.Lock()
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None  # alternation of the secrets, longest first
+
+
+def redact_in_logs(*secrets: str | None) -> None:
+    """Replace each of ``secrets`` with ``***`` in every log record made from now on.
+
+    Idempotent and cheap to repeat; ``None``, empty and short values are ignored. The
+    message (with its arguments), exception and stack text of a record are checked; a
+    record that holds no secret is left exactly as it was.
+    """
+    global _pattern
+    new = {s for s in secrets if s and len(s) >= MIN_SECRET} - _secrets
+    if not new:
+        return
+    with _secrets_lock:
+        if not _secrets:
+            _install_factory()
+        _secrets.update(new)
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _pattern = re.compile("|".join(map(re.escape, ordered)))
+
+
+def _install_factory() -> None:
+    previous = logging.getLogRecordFactory()
+
+    def make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        pattern = _pattern
+        if pattern is not None:
+            _scrub(record, pattern)
+        return record
+
+    logging.setLogRecordFactory(make_record)
+
+
+def _scrub(record: logging.LogRecord, pattern: re.Pattern[str]) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string: logging reports it at emit time, as usual
+        message = str(record.msg)
+    if pattern.search(message):
+        record.msg, record.args = pattern.sub(_REDACTED, message), None
+    if record.exc_info and not record.exc_text:
+        text = logging.Formatter().formatException(record.exc_info)
+        if pattern.search(text):  # the text only: a handler reading exc_info would see it
+            record.exc_text, record.exc_info = pattern.sub(_REDACTED, text), None
+    if record.stack_info and pattern.search(record.stack_info):
+        record.stack_info = pattern.sub(_REDACTED, record.stack_info)

@@ -11,10 +11,17 @@ recorded migrations (a ``migrations`` table, as in simonw/llm), a file written b
 synapsekit or a file that is not a SQLite database is refused with :class:`LedgerError`
 naming the path, when the ledger is opened. Once running, a failed write is logged on the
 ``synapsekit.tracer`` logger and dropped: tracing never fails a call.
+
+Nothing here blocks an event loop: the busy retries sleep on the writer thread, and a ledger
+opened inside a running loop (``TokenTracer(ledger=...)`` in a coroutine) leaves opening
+and migrating the file -- which waits while another process holds the write lock -- to
+that thread as well. There, a file that cannot be used is logged, the records are dropped,
+and :meth:`Ledger.flush` raises the :class:`LedgerError`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -24,7 +31,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import TypeVar
@@ -77,12 +84,16 @@ class Ledger:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).expanduser()
-        with _opened(self.path, create=True) as conn:
-            _migrate(conn, self.path)
+        #: Why the file could not be used, when that was found on the writer thread.
+        self._failure: LedgerError | None = None
+        on_loop = _in_event_loop()
+        if not on_loop:  # a script: the file is checked (and refused) right here
+            self._open_file()
         self._queue: queue.Queue[object] = queue.Queue()
         self._closed = False
         self._thread = threading.Thread(
-            target=self._run, name=f"synapsekit-ledger:{self.path.name}", daemon=True
+            target=self._run, args=(on_loop,), name=f"synapsekit-ledger:{self.path.name}",
+            daemon=True,
         )
         self._thread.start()
         _OPEN.add(self)
@@ -93,9 +104,15 @@ class Ledger:
             self._queue.put(record)
 
     def flush(self) -> None:
-        """Wait until every queued record has been written (or logged as failed)."""
+        """Wait until every queued record has been written (or logged as failed).
+
+        Raises :class:`LedgerError` if the file, opened on the writer thread because the
+        ledger was made inside a running event loop, could not be used.
+        """
         if self._thread.is_alive():
             self._queue.join()
+        if self._failure is not None:
+            raise self._failure
 
     def close(self) -> None:
         """Write what is queued, stop the writer thread. Idempotent."""
@@ -111,16 +128,31 @@ class Ledger:
 
     # ------------------------------------------------------------ the writer thread
 
-    def _run(self) -> None:
-        with closing(_connect(self.path)) as conn:
+    def _open_file(self) -> None:
+        with _opened(self.path, create=True) as conn:
+            _migrate(conn, self.path)
+
+    def _run(self, open_file: bool) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            if open_file:
+                self._open_file()
+            conn = _guard(self.path, lambda: _connect(self.path))
+        except LedgerError as exc:  # records are taken and dropped, so flush() returns
+            self._failure = exc
+            log.error("synapsekit ledger: %s; no records will be written", exc)
+        try:
             while True:
                 batch, stop = self._take()
-                if batch:
+                if batch and conn is not None:
                     self._write(conn, batch)
                 for _ in range(len(batch) + stop):
                     self._queue.task_done()
                 if stop:
                     return
+        finally:
+            if conn is not None:
+                conn.close()
 
     def _take(self) -> tuple[list[CallRecord], int]:
         """Block for one item, then drain up to a batch without waiting."""
@@ -172,6 +204,14 @@ def _close_open_ledgers() -> None:
     # Queued records of a ledger the program never closed are written before exit.
     for ledger in list(_OPEN):
         ledger.close()
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _connect(path: Path) -> sqlite3.Connection:
