@@ -93,13 +93,53 @@ MIGRATIONS: tuple[Migration, ...] = (
             END""",
         ),
     ),
+    (
+        # Headings get an index of their own, so a heading word is weighed by how rare it
+        # is among headings (BM25 per field, as a search engine scores a title apart from
+        # the body): "retry" is common in text but names only the retry sections.
+        "rag002_heading_index",
+        (
+            """CREATE VIRTUAL TABLE headings_fts USING fts5 (
+                heading, content='passages', content_rowid='id',
+                tokenize='porter unicode61 remove_diacritics 2'
+            )""",
+            """CREATE TRIGGER passages_ai_heading AFTER INSERT ON passages BEGIN
+                INSERT INTO headings_fts (rowid, heading) VALUES (new.id, new.heading);
+            END""",
+            """CREATE TRIGGER passages_ad_heading AFTER DELETE ON passages BEGIN
+                INSERT INTO headings_fts (headings_fts, rowid, heading)
+                VALUES ('delete', old.id, old.heading);
+            END""",
+            "INSERT INTO headings_fts (headings_fts) VALUES ('rebuild')",
+        ),
+    ),
 )
 
-_LEXICAL_SQL = """
-    SELECT p.id, p.text, p.source, p.metadata, f.rank
-    FROM passages_fts AS f JOIN passages AS p ON p.id = f.rowid
-    WHERE passages_fts MATCH ? ORDER BY f.rank LIMIT ?
+#: How much a heading match weighs against a match in the text (both BM25, each over
+#: its own field's statistics); tuned on benchmarks/retrieval_eval.json, where 1.25-3
+#: all rank the same first passages (see docs/performance.md, retrieval quality).
+HEADING_WEIGHT = 1.5
+#: Candidates taken from each field's ranking before the two scores are summed.
+LEXICAL_CANDIDATES = 50
+
+# The text's BM25 (the heading column weighs 0 here: headings are scored apart).
+_TEXT_SQL = """
+    SELECT rowid, bm25(passages_fts, 0.0, 1.0) AS score FROM passages_fts
+    WHERE passages_fts MATCH ? ORDER BY score LIMIT ?
 """
+_HEADING_SQL = """
+    SELECT rowid, bm25(headings_fts) AS score FROM headings_fts
+    WHERE headings_fts MATCH ? ORDER BY score LIMIT ?
+"""
+_TEXT_OF = (
+    "SELECT rowid, bm25(passages_fts, 0.0, 1.0) FROM passages_fts "
+    "WHERE passages_fts MATCH ? AND rowid IN ({})"
+)
+_HEADING_OF = (
+    "SELECT rowid, bm25(headings_fts) FROM headings_fts "
+    "WHERE headings_fts MATCH ? AND rowid IN ({})"
+)
+_ROWS_SQL = "SELECT id, text, source, metadata FROM passages WHERE id IN ({})"
 _FREQUENCY_SQL = "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?"
 _BIG_ENDIAN = sys.byteorder == "big"
 
@@ -383,8 +423,11 @@ class Store:
 
         Any text is a valid query: its words are searched for, never parsed as FTS5
         syntax. Words too common to be worth scoring are left out
-        (:func:`~synapsekit.rag.retrieval.select_terms`). ``score`` is the negated BM25
-        value, higher is better.
+        (:func:`~synapsekit.rag.retrieval.select_terms`). The score is the text's BM25
+        plus HEADING_WEIGHT times the heading path's BM25, each field with its own
+        statistics (a word that names a section counts for more than one that is merely
+        frequent in the text), over the best LEXICAL_CANDIDATES of either field; higher
+        is better. Ties keep the lower id first.
         """
         _check_k(k)
         terms = query_terms(query)
@@ -396,8 +439,26 @@ class Store:
             kept = select_terms(frequencies)
             if not kept:
                 return []
-            rows = connection.execute(_LEXICAL_SQL, (fts_match(kept), k)).fetchall()
-        return [_hit(row, -float(row[4])) for row in rows]
+            match = fts_match(kept)
+            depth = max(LEXICAL_CANDIDATES, k)
+            text = dict(connection.execute(_TEXT_SQL, (match, depth)).fetchall())
+            heading = dict(connection.execute(_HEADING_SQL, (match, depth)).fetchall())
+            # Each candidate's score in the field whose top list it missed, exactly.
+            for scores, sql, other in ((text, _TEXT_OF, heading), (heading, _HEADING_OF, text)):
+                absent = [i for i in other if i not in scores]
+                if absent:
+                    marks = ",".join("?" * len(absent))
+                    scores.update(connection.execute(sql.format(marks), (match, *absent)))
+            total = {
+                i: -float(text.get(i, 0.0)) - HEADING_WEIGHT * float(heading.get(i, 0.0))
+                for i in text.keys() | heading.keys()
+            }
+            best = sorted(total, key=lambda i: (-total[i], i))[:k]
+            rows = connection.execute(
+                _ROWS_SQL.format(",".join("?" * len(best))), best
+            ).fetchall()
+        found = {row[0]: row for row in rows}
+        return [_hit(found[i], total[i]) for i in best if i in found]
 
     def _frequency(self, connection: sqlite3.Connection, term: str) -> int:
         """How many passages contain ``term`` (cached until the next write)."""
