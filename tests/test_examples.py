@@ -44,8 +44,10 @@ def test_readme_main_job_runs_on_a_fresh_machine(tmp_path: Path) -> None:
         cwd=ROOT, env=_no_keys(), capture_output=True, text=True, timeout=120,
     )
     assert ask.returncode == 2, ask.stderr
-    assert "Sources:" in ask.stdout and "retries.md" in ask.stdout
-    assert "OPENAI_API_KEY" in ask.stderr
+    # the passages themselves, readable without a key: source > heading, then the text
+    assert "\n[1] docs/retries.md > Retries" in ask.stdout
+    assert "\n    # Retries\n" in ask.stdout
+    assert "Set OPENAI_API_KEY" in ask.stderr and "--api-key" in ask.stderr
 
 
 def test_rag_quickstart_answers_offline() -> None:
