@@ -12,6 +12,7 @@ import asyncio
 import gc
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import aclosing
 from pathlib import Path
@@ -28,6 +29,7 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.cache import Cache, CachedAnswer, MemoryCache
 from synapsekit.llm.ratelimit import MemoryRateLimiter
+from synapsekit.llm.types import Usage
 from synapsekit.observability import CallRecord, TokenTracer
 from tests.conftest import API_KEY
 from tests.simulators.openai_protocol import OpenAISimulator, error, text_stream
@@ -126,6 +128,35 @@ async def test_a_stream_cut_after_tokens_is_one_incomplete_record(
     assert record.error == "StreamInterruptedError" and record.complete is False
     assert record.ttft_ms is not None
     assert len(openai_sim.requests) == 1  # stream(): never retried after the first token
+
+
+async def test_a_failure_keeps_the_partial_usage_the_provider_reported() -> None:
+    from tests.simulators.anthropic_protocol import AnthropicSimulator
+    from tests.simulators.anthropic_protocol import text_stream as claude_stream
+
+    tokens = ["Hel", "lo", " wor", "ld"]
+    tracer = TokenTracer()
+    with AnthropicSimulator(API_KEY) as sim:  # message_start: 12 in, 1 out; cut after "lo"
+        sim.enqueue(claude_stream(tokens, input_tokens=12, cut_after=5))
+        llm = make_llm("claude-sonnet-4-6", api_key=API_KEY, base_url=sim.url, tracer=tracer,
+                       max_retries=1, retry_delay=0)
+        with pytest.raises(StreamInterruptedError) as err:
+            [t async for t in llm.stream("Hi")]
+        (record,) = tracer.records
+        assert _tokens(record) == (12, 1) and record.complete is False
+        assert err.value.usage == Usage(input_tokens=12, output_tokens=1, complete=False)
+        assert llm.tokens_used == {"input": 12, "output": 1}
+
+        tracer.reset()
+        sim.enqueue(claude_stream(tokens, input_tokens=12, cut_after=5),
+                    claude_stream(tokens, input_tokens=12))
+        assert await llm.generate("Hi") == "Hello world"
+        lost, answer = tracer.records
+        assert (lost.error, _tokens(lost), lost.complete) == ("ConnectionError", (12, 1), False)
+        assert (answer.error, _tokens(answer), answer.complete) == (None, (12, 4), True)
+        assert llm.tokens_used == {"input": 12 + 24, "output": 1 + 1 + 4}
+        assert len(sim.requests) == 3
+        await llm.aclose()
 
 
 async def test_an_abandoned_stream_is_one_record_and_closes_upstream(
@@ -568,6 +599,17 @@ def _sockets_to(port: int) -> int:
     return count
 
 
+def _sockets_left(port: int) -> int:
+    """:func:`_sockets_to` once the process is done closing (Bedrock closes a finished
+    stream on its worker thread, a moment after the call returns): at most 2 s."""
+    for _ in range(100):
+        count = _sockets_to(port)
+        if count == 0:
+            break
+        time.sleep(0.02)
+    return count
+
+
 def _live(cls_name: str) -> int:
     """Objects of the SDK client class ``module.Class`` alive now."""
     gc.collect()
@@ -593,30 +635,45 @@ def protocol_server(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str, 
         from tests.simulators.ollama_protocol import OllamaSimulator
 
         server, model, client_class = OllamaSimulator(), "ollama:llama3.2", "ollama.AsyncClient"
-    else:
+    elif name == "mistral":
         from tests.simulators.mistral_protocol import MistralSimulator
 
         server, model, client_class = MistralSimulator(API_KEY), "mistral-small-latest", \
             "mistralai.Mistral"
+    elif name == "cohere":
+        from tests.simulators.cohere_protocol import CohereSimulator
+
+        server, model, client_class = CohereSimulator(API_KEY), "command-a-03-2025", \
+            "cohere.client_v2.AsyncClientV2"
+    else:  # boto3: a blocking client, built in a worker thread (client_blocks)
+        from tests.simulators.bedrock_protocol import BedrockSimulator
+
+        request.getfixturevalue("aws_env")
+        server = BedrockSimulator({"AKIAPARITYTESTKEY000": "parity/secret/key/0123456789"})
+        model = "bedrock:us.anthropic.claude-3-5-haiku-20241022-v1:0"
+        client_class = "botocore.client.BedrockRuntime"
     with server:
         yield server, model, client_class
 
 
-@pytest.mark.parametrize("protocol_server", ["openai", "anthropic", "ollama", "mistral"],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "protocol_server", ["openai", "anthropic", "ollama", "mistral", "cohere", "bedrock"],
+    indirect=True,
+)
 def test_a_hundred_asyncio_runs_leave_one_client_at_most_and_no_socket(
     protocol_server: tuple[Any, str, str],
 ) -> None:
     server, model, client_class = protocol_server
-    llm = make_llm(model, api_key=API_KEY, base_url=server.url)
+    key = None if model.startswith("bedrock:") else API_KEY
+    llm = make_llm(model, api_key=key, base_url=server.url)
     before = _live(client_class)
     for i in range(100):
         assert asyncio.run(llm.generate("hi")) == HELLO
         assert len(llm._clients) == 0  # closed when its loop shut down
         if i % 25 == 0:
-            assert _sockets_to(server.port) == 0
+            assert _sockets_left(server.port) == 0
             assert _live(client_class) - before <= 1
-    assert _sockets_to(server.port) == 0
+    assert _sockets_left(server.port) == 0
     assert _live(client_class) - before <= 1
     assert len(server.requests) == 100
 
