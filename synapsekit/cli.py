@@ -245,6 +245,13 @@ def _ask(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     with _open(args, **fields) as rag:
+        if args.embedding_model:  # a store indexed without one: say what it costs now
+            from synapsekit.llm import _sync
+
+            embedded = _sync.run_sync(rag.embed_missing())
+            if embedded:
+                print(f"embedded {embedded:,} passages that had no vector (the store was "
+                      f"indexed without an embedding model)", file=sys.stderr)
         try:
             rag.llm  # noqa: B018 - built now so a missing key is known before retrieval
         except MissingAPIKeyError as exc:

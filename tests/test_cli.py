@@ -265,3 +265,26 @@ def test_a_model_with_no_price_is_one_short_line(
     assert result.stdout.endswith(
         "tokens: 12 in, 4 out · cost: unknown (no price known for my-local-model)\n"
     )
+
+
+def test_ask_with_an_embedding_model_on_a_lexical_store_says_it_embeds(
+    openai_sim: OpenAISimulator, corpus: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "kb.db"
+    assert _run("index", str(corpus), "--db", str(db)).returncode == 0  # no embedding model
+    args = ("ask", "What does crate 5 hold?", "--db", str(db), "--model", "gpt-4o-mini",
+            "--base-url", openai_sim.url, "--embedding-model", "text-embedding-3-small",
+            "--embedding-base-url", openai_sim.url, "-k", "1")
+    result = _run(*args, OPENAI_API_KEY=API_KEY)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "embedded 30 passages that had no vector (the store was indexed without an "
+        "embedding model)\n"
+    )
+    embedded = [r.json()["input"] for r in openai_sim.requests if r.path.endswith("/embeddings")]
+    assert sum(len(batch) for batch in embedded) == 30 + 1  # the passages, then the question
+    openai_sim.reset()
+    again = _run(*args, OPENAI_API_KEY=API_KEY)  # the vectors are in the file now
+    assert again.returncode == 0 and again.stderr == ""
+    (request,) = [r for r in openai_sim.requests if r.path.endswith("/embeddings")]
+    assert request.json()["input"] == ["What does crate 5 hold?"]

@@ -11,15 +11,25 @@ from typing import TYPE_CHECKING
 from synapsekit._lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from synapsekit.rag.pipeline import RAG, Answer, IngestReport
+    from synapsekit.rag.pipeline import (
+        RAG,
+        Answer,
+        AnswerStream,
+        Conversation,
+        IngestProgress,
+        IngestReport,
+    )
 
 _LAZY = {
     "Answer": "synapsekit.rag.pipeline",
+    "AnswerStream": "synapsekit.rag.pipeline",
+    "Conversation": "synapsekit.rag.pipeline",
+    "IngestProgress": "synapsekit.rag.pipeline",
     "IngestReport": "synapsekit.rag.pipeline",
     "RAG": "synapsekit.rag.pipeline",
 }
 
-__all__ = ["RAG", "Answer", "IngestReport"]
+__all__ = ["RAG", "Answer", "AnswerStream", "Conversation", "IngestProgress", "IngestReport"]
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
