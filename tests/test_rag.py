@@ -410,3 +410,29 @@ def test_asking_a_store_that_does_not_exist_is_an_error_and_creates_nothing(
         with pytest.raises(InvalidInputError, match="does not exist"):
             rag.add(tmp_path / "missing-folder")
     assert list(tmp_path.iterdir()) == []  # a failed add created no store either
+
+
+async def test_concurrent_questions_embed_the_missing_vectors_once(
+    openai_sim: OpenAISimulator, corpus: Path, tmp_path: Path
+) -> None:
+    import asyncio
+
+    db = tmp_path / "kb.db"
+    with RAG(path=db) as rag:
+        rag.add(corpus)
+    rag = RAG(path=db, embedding_model="text-embedding-3-small", embedding_api_key=API_KEY,
+              embedding_base_url=openai_sim.url)
+    questions = [f"Which district has report {i}?" for i in range(20)]
+    await asyncio.gather(*(rag.retrieve(q) for q in questions))
+    inputs = [text for r in _embedding_requests(openai_sim) for text in r.json()["input"]]
+    assert sorted(inputs) == sorted(
+        questions + [text for _, text in _stored_texts(rag)]
+    )  # each passage embedded once, however many questions came at once
+    assert rag.store.missing_vectors() == []
+    await rag.aclose()
+
+
+def _stored_texts(rag: RAG) -> list[tuple[int, str]]:
+    with rag.store._db() as connection:
+        rows = connection.execute("SELECT id, heading, text FROM passages").fetchall()
+    return [(i, f"{h}\n\n{t}" if h else t) for i, h, t in rows]

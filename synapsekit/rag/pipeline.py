@@ -208,6 +208,7 @@ class RAG:
         if self._path is None or os.path.exists(self._path):
             self._store = Store(self._path)  # an existing file (checked now) or memory
         self._vectors_checked = False
+        self._backfill = threading.Lock()  # one embed_missing at a time, never waited for
         self._embedder = self._open_embedder(
             embedding_model, embedding_api_key, embedding_base_url
         )
@@ -395,22 +396,31 @@ class RAG:
         built lexical-only, then opened with ``embedding_model=``); returns how many.
 
         Called by ``add()`` and before the first dense retrieval; logged when it works.
+        While one call is at it, others return 0 at once (retrieval meanwhile uses the
+        vectors already there) rather than embed the same passages twice.
         """
         if self._embedder is None or self._store is None:
             return 0
-        store = self._store
+        if not self._backfill.acquire(blocking=False):
+            return 0
+        try:
+            return await self._embed_missing(self._store, self._embedder)
+        finally:
+            self._backfill.release()
+
+    async def _embed_missing(self, store: Store, embedder: Embedder) -> int:
         missing = await asyncio.to_thread(store.missing_vectors)
         if not missing:
             self._vectors_checked = True
             return 0
         logger.info(
             "computing %d missing vectors with %s (passages indexed without an embedding "
-            "model)", len(missing), self._embedder.model,
+            "model)", len(missing), embedder.model,
         )
         for start in range(0, len(missing), _BACKFILL_BATCH):
             batch = missing[start : start + _BACKFILL_BATCH]
-            vectors = await self._embedder.embed([_heading_text(h, t) for _, h, t in batch])
-            await asyncio.to_thread(store.set_embedding, self._embedder.model, len(vectors[0]))
+            vectors = await embedder.embed([_heading_text(h, t) for _, h, t in batch])
+            await asyncio.to_thread(store.set_embedding, embedder.model, len(vectors[0]))
             await asyncio.to_thread(store.add_vectors, [i for i, _, _ in batch], vectors)
         self._vectors_checked = True
         return len(missing)
