@@ -16,6 +16,7 @@ from typing import Any
 from synapsekit.errors import ConfigError
 
 __all__ = [
+    "ANSWER_COUNT_PARAMS",
     "CACHE_BACKENDS",
     "DEFAULT_REDIS_URL",
     "RATE_LIMIT_BACKENDS",
@@ -28,6 +29,11 @@ __all__ = [
 CACHE_BACKENDS = ("memory", "sqlite", "redis")
 RATE_LIMIT_BACKENDS = ("memory", "redis")
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+#: ``params`` keys that ask a provider for several answers (choices / candidates /
+#: generations) in one call: any value but 1 is refused, since one call streams one answer.
+ANSWER_COUNT_PARAMS = frozenset(
+    {"n", "candidate_count", "candidateCount", "num_generations"}
+)
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,20 @@ class LLMConfig:
     (e.g. OpenRouter's ``HTTP-Referer``); ``api_version`` is the API version of providers
     that version their endpoint (Azure OpenAI's ``api-version``, Gemini's ``v1beta``).
 
+    ``temperature=None`` sends no temperature (the model's own default), on every
+    provider. What a request may carry follows the model's row in the model table
+    (docs/models.md): OpenAI's reasoning models get no temperature / ``top_p`` and
+    ``max_completion_tokens``. ``base_model`` names the model behind ``model`` when
+    ``model`` is an alias whose name says nothing, e.g. an Azure deployment
+    (``model="prod-chat", base_model="o3-mini"``): the table is looked up by it.
+    ``params`` asking for several answers (``n``, ``candidate_count`` > 1) are refused:
+    one call streams one answer.
+
     Runtime features (docs/caching.md, docs/rate-limits.md): ``cache`` with
     ``cache_backend`` "memory" (LRU of ``cache_maxsize``), "sqlite" (file ``cache_path``)
-    or "redis"; ``cache_ttl`` seconds, None = never expire. ``requests_per_minute`` and
+    or "redis"; ``cache_ttl`` seconds, None = never expire; answers are kept apart per API
+    key (a fingerprint) unless ``cache_namespace`` names a scope that callers with other
+    keys share, and per effective endpoint. ``requests_per_minute`` and
     ``tokens_per_minute`` limit calls per provider and key, in this process
     (``rate_limit_backend="memory"``) or across processes ("redis"). ``redis_url`` is
     used by both Redis backends (default: the ``REDIS_URL`` environment variable, else
@@ -56,7 +73,7 @@ class LLMConfig:
     provider: str | None = None
     base_url: str | None = None
     system_prompt: str | None = "You are a helpful assistant."
-    temperature: float = 0.2
+    temperature: float | None = 0.2
     max_tokens: int = 1024
     stop: tuple[str, ...] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -65,6 +82,7 @@ class LLMConfig:
     cache_maxsize: int = 128
     cache_ttl: float | None = None
     cache_path: str | None = None
+    cache_namespace: str | None = None
     max_retries: int = 0
     retry_delay: float = 1.0
     requests_per_minute: float | None = None
@@ -74,11 +92,14 @@ class LLMConfig:
     timeout: float = 60.0
     headers: Mapping[str, str] = field(default_factory=dict)
     api_version: str | None = None
+    base_model: str | None = None
 
     def __post_init__(self) -> None:
         _check_str("model", self.model, empty_ok=False)
         for name in (
-            "api_key", "provider", "base_url", "system_prompt", "cache_path", "redis_url"
+            "api_key", "provider", "base_url", "system_prompt", "cache_path", "cache_namespace",
+            "redis_url",
+            "base_model",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -91,7 +112,8 @@ class LLMConfig:
                     f"provider: unknown provider {self.provider!r}; valid providers are: "
                     + ", ".join(sorted(PROVIDERS))
                 )
-        _check_number("temperature", self.temperature, low=0.0, high=2.0)
+        if self.temperature is not None:
+            _check_number("temperature", self.temperature, low=0.0, high=2.0)
         _check_int("max_tokens", self.max_tokens, low=1)
         _check_int("cache_maxsize", self.cache_maxsize, low=1)
         _check_int("max_retries", self.max_retries, low=0)
@@ -140,6 +162,14 @@ class LLMConfig:
             raise ConfigError(
                 f"params: {', '.join(sorted(clash))} must be set as LLMConfig fields, not in params"
             )
+        for name in ANSWER_COUNT_PARAMS.intersection(self.params):
+            count = self.params[name]
+            if count is not None and count != 1:
+                raise ConfigError(
+                    f"params: {name}={count!r} asks for several answers in one call; "
+                    "synapsekit streams one answer per call. Make several calls instead "
+                    "(e.g. asyncio.gather over generate())."
+                )
 
     def __repr__(self) -> str:
         shown = ", ".join(

@@ -7,6 +7,7 @@ reason. They are slotted dataclasses because one is built per token on the hot p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, Union
@@ -37,6 +38,10 @@ class Usage:
     ``reasoning_tokens`` is part of ``output_tokens``. ``complete`` is False when the
     stream ended before the provider reported its final counts (an interrupted stream,
     or a vendor that sent none): such numbers are a lower bound, never a silent 0.
+
+    ``billed_input_tokens`` / ``billed_output_tokens`` are set by a provider whose bill
+    counts differ from the tokens processed (Cohere's ``billed_units`` leave out the chat
+    template): cost is computed from them when set; None means "bill the counts above".
     """
 
     input_tokens: int = 0
@@ -45,6 +50,8 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     complete: bool = True
+    billed_input_tokens: int | None = None
+    billed_output_tokens: int | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -73,11 +80,13 @@ def build_messages(messages: MessagesInput, system_prompt: str | None) -> list[M
 
     A prompt string becomes one user message. An explicit system message in the list
     wins over ``system_prompt``. Everything is checked before any request is made, so a
-    bad turn costs no tokens and the error says which turn is wrong.
+    bad turn costs no tokens and the error says which turn is wrong (a lone surrogate,
+    which no SDK can encode, also says where in the text).
     """
     if isinstance(messages, str):
         if not messages.strip():
             raise InvalidInputError("The prompt is empty.")
+        _check_text(messages, "The prompt")
         turns: list[Message] = [{"role": "user", "content": messages}]
     else:
         if isinstance(messages, (bytes, Mapping)) or not isinstance(messages, Sequence):
@@ -91,8 +100,27 @@ def build_messages(messages: MessagesInput, system_prompt: str | None) -> list[M
         if all(t["role"] == "system" for t in turns):
             raise InvalidInputError("messages holds only system messages: add a user message.")
     if system_prompt and turns[0]["role"] != "system":
+        _check_text(system_prompt, "system_prompt")
         turns.insert(0, {"role": "system", "content": system_prompt})
     return turns
+
+
+#: A UTF-16 surrogate code point: not a character, and not encodable as UTF-8 (a lone
+#: surrogate comes from ``errors="surrogateescape"`` decoding or a JSON ``"\ud800"`` escape).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(text: str, what: str) -> None:
+    """Refuse text no provider can send: every SDK encodes the request as UTF-8, and a
+    surrogate would fail there with a raw ``UnicodeEncodeError`` (or be replaced silently)."""
+    if text.isascii():
+        return
+    found = _SURROGATE.search(text)
+    if found is not None:
+        raise InvalidInputError(
+            f"{what} holds a lone surrogate {found.group()!r} at position {found.start()}: "
+            "not valid Unicode text (was it decoded with errors='surrogateescape'?)."
+        )
 
 
 def _check_turn(index: int, turn: Any) -> Message:
@@ -112,4 +140,5 @@ def _check_turn(index: int, turn: Any) -> Message:
         )
     if not content.strip():
         raise InvalidInputError(f"messages[{index}] ({role}) has empty content.")
+    _check_text(content, f"messages[{index}] ({role}) content")
     return {"role": role, "content": content}
