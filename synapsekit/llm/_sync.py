@@ -4,11 +4,14 @@ One daemon thread runs one event loop for all sync calls of the process; corouti
 handed to it with ``run_coroutine_threadsafe``. Reusing one loop (never ``asyncio.run``
 per call) keeps SDK connection pools, which are bound to the loop that made them, alive
 between calls, and it works the same whether or not the caller's thread has a loop.
+A forked child (Celery prefork, multiprocessing) starts its own: the parent's loop thread
+does not exist there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -17,18 +20,19 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+_pid = 0  # the process that started _loop
 
 
 def sync_loop() -> asyncio.AbstractEventLoop:
-    """The shared background loop, started on first use."""
-    global _loop
+    """The shared background loop of this process, started on first use."""
+    global _loop, _pid
     with _lock:
-        if _loop is None or _loop.is_closed():
+        if _loop is None or _loop.is_closed() or _pid != os.getpid():
             loop = asyncio.new_event_loop()
             threading.Thread(
                 target=loop.run_forever, name="synapsekit-sync", daemon=True
             ).start()
-            _loop = loop
+            _loop, _pid = loop, os.getpid()
         return _loop
 
 

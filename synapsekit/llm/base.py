@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import os
 import threading
 import time
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, asynccontextmanager
@@ -33,6 +33,7 @@ from dataclasses import replace
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from synapsekit._loops import PerLoop
 from synapsekit.errors import (
     ConfigError,
     ContentFilterError,
@@ -42,17 +43,20 @@ from synapsekit.errors import (
     StreamInterruptedError,
 )
 from synapsekit.llm import _sync
-from synapsekit.llm.cache import Cache, CachedAnswer, cache_key, open_cache
+from synapsekit.llm.cache import Cache, CachedAnswer, cache_key, credential_scope, open_cache
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.ratelimit import RateLimiter, estimate_tokens, limiter_for
-from synapsekit.llm.registry import PROVIDERS, ProviderSpec, split_provider_prefix
+from synapsekit.llm.registry import PROVIDERS, ProviderSpec, strip_provider_prefix
 from synapsekit.llm.retry import backoff_delay, should_retry
 from synapsekit.llm.types import Chunk, Message, MessagesInput, Usage, build_messages
 
 if TYPE_CHECKING:
+    from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable
     from synapsekit.observability.tracer import TokenTracer
 
 __all__ = ["BaseLLM"]
+
+log = logging.getLogger("synapsekit")
 
 #: Finish reasons whose answers are never cached: cut by max_tokens, or filtered.
 UNCACHED_FINISH = frozenset({"length", "content_filter"})
@@ -68,11 +72,32 @@ class BaseLLM(ABC):
 
     #: The registry name of the provider this class speaks to.
     provider: ClassVar[str]
+    #: True when building the SDK client blocks (reads files, resolves credentials, as
+    #: boto3 does): the base class then builds it in a worker thread, off the event loop.
+    client_blocks: ClassVar[bool] = False
 
-    def __init__(self, config: LLMConfig, *, tracer: TokenTracer | None = None) -> None:
+    def __init__(
+        self,
+        config: LLMConfig,
+        *,
+        tracer: TokenTracer | None = None,
+        cache: Cache | None = None,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         if not isinstance(config, LLMConfig):
             raise ConfigError(
                 f"{type(self).__name__} takes an LLMConfig, not {type(config).__name__}"
+            )
+        if cache is not None and not isinstance(cache, Cache):
+            raise ConfigError(
+                f"cache: must be a synapsekit Cache (e.g. MemoryCache()), not "
+                f"{type(cache).__name__}; to switch the default cache on, set "
+                f"LLMConfig(cache=True)"
+            )
+        if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
+            raise ConfigError(
+                f"rate_limiter: must be a synapsekit RateLimiter, not "
+                f"{type(rate_limiter).__name__}"
             )
         spec = PROVIDERS.get(self.provider)
         if spec is not None:  # a registered provider, not a test double
@@ -82,14 +107,22 @@ class BaseLLM(ABC):
         self.tracer = tracer
         self._tokens = {"input": 0, "output": 0}
         self._tokens_lock = threading.Lock()
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One SDK client per event loop, closed when its loop shuts down (asyncio.run).
+        self._clients: PerLoop[Any] = PerLoop(self._open_client, self._close_client)
         self._sdk = self._import_sdk(spec) if spec else None
         self._api_key = self._resolve_api_key(spec) if spec else config.api_key
-        # Both are shared with every other LLM object of the same settings in the process.
-        self._cache: Cache | None = open_cache(config) if config.cache else None
-        self._limiter: RateLimiter | None = limiter_for(config, self.provider, self._api_key)
+        #: Whose cached answers this LLM may see: the key's fingerprint or the namespace.
+        self._credential = credential_scope(self._api_key, config.cache_namespace)
+        self._endpoint = self._effective_endpoint()
+        # Given objects win; the defaults are built from the config and shared with every
+        # other LLM object of the same settings in the process.
+        self._cache: Cache | None = (
+            cache if cache is not None else open_cache(config) if config.cache else None
+        )
+        self._limiter: RateLimiter | None = (
+            rate_limiter if rate_limiter is not None
+            else limiter_for(config, self.provider, self._api_key, self._endpoint)
+        )
 
     # ----------------------------------------------------------------- provider API
 
@@ -98,13 +131,33 @@ class BaseLLM(ABC):
         """Send one request and yield its chunks: text deltas, then a final chunk.
 
         Text chunks carry ``text`` (or ``reasoning``) only; the final chunk carries
-        ``usage``, ``finish_reason`` and any ``metadata``, and no text. Map every SDK
-        exception to :mod:`synapsekit.errors` here; close the response when closed early.
+        ``usage``, ``finish_reason`` and any ``metadata``, and no text. A provider that
+        learns part of the usage early (Anthropic's input tokens in ``message_start``) may
+        yield it in a chunk of its own, marked ``complete=False``: the last report wins,
+        and a stream that fails later is traced with it. Map every SDK exception to
+        :mod:`synapsekit.errors` here; close the response when closed early.
         """
 
     def _new_client(self) -> Any:
         """Build the SDK client; called once per event loop (clients are loop-bound)."""
         return None
+
+    def _error_table(self) -> ErrorTable | None:
+        """How this protocol's SDK reports failure (see ``providers/_errors.py``)."""
+        return None
+
+    def _map_errors(self, config: LLMConfig) -> ErrorMapper:
+        """A context manager translating the SDK's exceptions of one call, at one depth."""
+        from synapsekit.llm.providers._errors import NO_TABLE, ErrorMapper
+
+        return ErrorMapper(
+            self._error_table() or NO_TABLE,
+            provider=self.provider,
+            model=config.model,
+            endpoint=self.base_url,
+            timeout=config.timeout,
+            secret=self._api_key,
+        )
 
     async def _close_client(self, client: Any) -> None:
         close = getattr(client, "close", None)
@@ -113,18 +166,42 @@ class BaseLLM(ABC):
             if asyncio.iscoroutine(result):
                 await result
 
-    def _client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = self._new_client()
-        return client
+    async def _open_client(self) -> Any:
+        if self.client_blocks:
+            return await asyncio.to_thread(self._new_client)
+        return self._new_client()
+
+    async def _client(self) -> Any:
+        """This event loop's SDK client: built on first use (once, however many calls ask
+        at the same time), closed when the loop shuts down or by :meth:`aclose`."""
+        return await self._clients.get()
 
     @property
     def base_url(self) -> str | None:
-        """The endpoint in use: the config's ``base_url`` or the provider's default."""
+        """The URL the SDK client is given: the config's ``base_url``, else the provider's
+        environment variable (``base_url_env`` in the registry: ``OPENAI_BASE_URL``,
+        ``ANTHROPIC_BASE_URL``, ``OLLAMA_HOST``, ...), else the registry's default (None:
+        the SDK's own default)."""
+        if self.config.base_url:
+            return self.config.base_url
         spec = PROVIDERS.get(self.provider)
-        return self.config.base_url or (spec.base_url if spec else None)
+        if spec is None:
+            return None
+        if spec.base_url_env:
+            value = os.environ.get(spec.base_url_env, "").strip()
+            if value:
+                return value
+        return spec.base_url
+
+    @property
+    def endpoint(self) -> str | None:
+        """The effective endpoint, fixed when the LLM is built: what the requests reach.
+        It scopes the answer cache and the rate-limit bucket. Usually :attr:`base_url`;
+        providers that route by region include it (Bedrock)."""
+        return self._endpoint
+
+    def _effective_endpoint(self) -> str | None:
+        return self.base_url
 
     # ----------------------------------------------------------------- public API
 
@@ -146,7 +223,10 @@ class BaseLLM(ABC):
         return self._cache.stats()
 
     async def clear_cache(self) -> None:
-        """Remove every cached answer of this LLM's cache (and only those)."""
+        """Remove every answer of the cache this LLM uses -- shared by every LLM object with
+        the same cache settings (or the same ``cache=`` object), whatever their key or
+        namespace; pass an own cache object (``make_llm(..., cache=MemoryCache())``) to
+        clear apart."""
         if self._cache is not None:
             await self._cache.clear()
 
@@ -186,17 +266,9 @@ class BaseLLM(ABC):
         return _sync.iterate_sync(self.stream(prompt, **overrides))
 
     async def aclose(self) -> None:
-        """Close the SDK clients this object made (one per event loop it was used on)."""
-        current = asyncio.get_running_loop()
-        clients, self._clients = list(self._clients.items()), weakref.WeakKeyDictionary()
-        for loop, client in clients:
-            if client is None or loop.is_closed():
-                continue
-            if loop is current:
-                await self._close_client(client)
-            elif loop.is_running():
-                future = asyncio.run_coroutine_threadsafe(self._close_client(client), loop)
-                await asyncio.wrap_future(future)
+        """Close the SDK clients this object made (one per event loop it was used on; a
+        loop's client is also closed when that loop shuts down). The LLM stays usable."""
+        await self._clients.close_all()
 
     def close(self) -> None:
         """Blocking :meth:`aclose`."""
@@ -219,89 +291,112 @@ class BaseLLM(ABC):
     # ----------------------------------------------------------------- the call path
 
     async def _run(
-        self, messages: MessagesInput, overrides: dict[str, Any], *, reasoning: bool
+        self,
+        messages: MessagesInput,
+        overrides: dict[str, Any],
+        *,
+        reasoning: bool,
+        buffered: bool = False,
     ) -> AsyncGenerator[Chunk, None]:
-        config = self._call_config(overrides)
-        turns = build_messages(messages, config.system_prompt)
-        call = _Call(self, config)
-        cache = self._cache
-        key = cache_key(config, turns) if cache is not None else ""
-        if cache is not None:
-            hit = await cache.get(key)
-            if hit is not None:
-                for piece in hit.chunks:
-                    call.delivered()
-                    yield Chunk(piece)
-                call.finish(Usage(), cache_hit=True)
-                replayed = {**(hit.metadata or {}), "cache_hit": True}
-                yield Chunk(usage=Usage(), finish_reason=hit.finish_reason, metadata=replayed)
-                return
-        limiter = self._limiter
-        estimate = 0  # tokens reserved per attempt, when a tokens-per-minute limit is set
-        if limiter is not None and limiter.counts_tokens:
-            estimate = estimate_tokens(turns, config.max_tokens)
-        attempt = 0
-        while True:
-            parts: list[str] = []
-            usage: Usage | None = None
-            finish: str | None = None
-            metadata: Mapping[str, Any] | None = None
-            if limiter is not None:
-                await limiter.acquire(estimate)
-            try:
-                async with _closing(self._stream(turns, config)) as chunks:
-                    async for chunk in chunks:
-                        if chunk.text:
-                            parts.append(chunk.text)
-                            call.delivered()
-                            yield chunk
-                        elif chunk.reasoning and reasoning:
-                            call.delivered()
-                            yield chunk
-                        if chunk.usage is not None:
-                            usage = chunk.usage
-                        if chunk.finish_reason is not None:
-                            finish = chunk.finish_reason
-                        if chunk.metadata is not None:
-                            metadata = chunk.metadata
-                if finish == "content_filter":
-                    raise ContentFilterError(
-                        "The provider's content filter stopped the answer.",
-                        provider=self.provider,
-                        model=config.model,
+        """The call path. Streams unless ``buffered`` (``generate()``): then nothing reaches
+        the caller before the answer is complete, so a stream cut after tokens is retried
+        like any transient failure, and the text comes as one chunk at the end.
+
+        Every way out -- the answer, an error, a consumer that leaves early
+        (``GeneratorExit``), a cancelled task (also ``wait_for`` expiry) -- leaves exactly
+        one record of the call (see docs/tracing.md); the ``except BaseException`` below
+        only records (no await) and re-raises, so cancellation and closing propagate.
+        """
+        call = _Call(self, self.config)
+        try:
+            config = call.config = self._call_config(overrides)
+            turns = build_messages(messages, config.system_prompt)
+            cache = self._cache
+            key = (
+                cache_key(config, turns, credential=self._credential, endpoint=self._endpoint)
+                if cache is not None else ""
+            )
+            if cache is not None:
+                hit = await cache.get(key)
+                if hit is not None:
+                    call.cache_hit = True
+                    for piece in hit.chunks:
+                        call.token()
+                        yield Chunk(piece)
+                    call.finish(Usage())
+                    replayed = {**(hit.metadata or {}), "cache_hit": True}
+                    yield Chunk(usage=Usage(), finish_reason=hit.finish_reason, metadata=replayed)
+                    return
+            limiter = self._limiter
+            estimate = 0  # tokens reserved per attempt, when a tokens-per-minute limit is set
+            if limiter is not None and limiter.counts_tokens:
+                estimate = estimate_tokens(turns, config.max_tokens)
+            attempt = 0
+            while True:
+                parts: list[str] = []
+                finish: str | None = None
+                metadata: Mapping[str, Any] | None = None
+                call.begin_attempt()
+                if limiter is not None:
+                    await limiter.acquire(estimate)
+                try:
+                    call.requested = True
+                    async with _closing(self._stream(turns, config)) as chunks:
+                        async for chunk in chunks:
+                            if chunk.text:
+                                parts.append(chunk.text)
+                                call.token()
+                                if not buffered:
+                                    call.delivered = True
+                                    yield chunk
+                            elif chunk.reasoning:
+                                call.received = True
+                                if reasoning and not buffered:
+                                    call.token()
+                                    call.delivered = True
+                                    yield chunk
+                            if chunk.usage is not None:
+                                call.usage = chunk.usage
+                                call.received = True
+                            if chunk.finish_reason is not None:
+                                finish = chunk.finish_reason
+                            if chunk.metadata is not None:
+                                metadata = chunk.metadata
+                    if finish == "content_filter":
+                        raise ContentFilterError(
+                            "The provider's content filter stopped the answer.",
+                            provider=self.provider,
+                            model=config.model,
+                        )
+                except LLMError as exc:
+                    if not call.received:
+                        await _settle(limiter, estimate, Usage())  # nothing was answered
+                    if call.delivered or not should_retry(exc, attempt, config.max_retries):
+                        if call.delivered or parts:
+                            raise _interrupted(exc, "".join(parts), call.reported()) from exc
+                        raise
+                    if call.received:  # answered, maybe billed, then lost: its own record
+                        call.lose_attempt(exc)
+                    await asyncio.sleep(
+                        backoff_delay(attempt, config.retry_delay, exc.retry_after)
                     )
-            except LLMError as exc:
-                if call.first_token is not None:
-                    partial = "".join(parts)
-                    cut = usage or Usage(complete=False)
-                    cut.complete = False
-                    await _settle(limiter, estimate, cut)
-                    call.finish(cut, error="StreamInterruptedError")
-                    raise StreamInterruptedError(
-                        f"The stream failed after {len(partial)} characters had been "
-                        f"delivered: {exc.message}",
-                        partial_text=partial,
-                        usage=cut,
-                        provider=exc.provider,
-                        model=exc.model,
-                        status_code=exc.status_code,
-                        request_id=exc.request_id,
-                        code=exc.code,
-                    ) from exc
-                await _settle(limiter, estimate, Usage())  # a failed attempt used no tokens
-                if not should_retry(exc, attempt, config.max_retries):
-                    raise
-                await asyncio.sleep(backoff_delay(attempt, config.retry_delay, exc.retry_after))
-                attempt += 1
-                continue
-            if usage is None:
-                usage = Usage(complete=False)
-            await _settle(limiter, estimate, usage)
-            call.finish(usage)
-            if cache is not None and parts and finish not in UNCACHED_FINISH:
-                await cache.set(key, CachedAnswer(tuple(parts), finish, usage, metadata))
-            yield Chunk(usage=usage, finish_reason=finish, metadata=metadata)
-            return
+                    attempt += 1
+                    continue
+                usage = call.usage if call.usage is not None else Usage(complete=False)
+                await _settle(limiter, estimate, usage)
+                call.finish(usage)
+                if cache is not None and parts and finish not in UNCACHED_FINISH:
+                    # Written in the background: the store never delays the final chunk.
+                    cache.set_in_background(
+                        key, CachedAnswer(tuple(parts), finish, usage, metadata)
+                    )
+                if buffered and parts:
+                    yield Chunk("".join(parts))
+                yield Chunk(usage=usage, finish_reason=finish, metadata=metadata)
+                return
+        except BaseException as exc:  # GeneratorExit and CancelledError included: re-raised
+            call.end(exc)
+            raise
 
     async def _text(
         self, messages: MessagesInput, overrides: dict[str, Any]
@@ -312,9 +407,11 @@ class BaseLLM(ABC):
                     yield chunk.text
 
     async def _join(self, messages: MessagesInput, overrides: dict[str, Any]) -> str:
-        # The text stream() would yield, read from the same call path without its extra
-        # generator hop per token.
-        async with aclosing(self._run(messages, overrides, reasoning=False)) as chunks:
+        # The text stream() would yield, read from the same call path, buffered: nothing
+        # reaches the caller before the end, so a cut after tokens can still be retried.
+        async with aclosing(
+            self._run(messages, overrides, reasoning=False, buffered=True)
+        ) as chunks:
             return "".join([chunk.text async for chunk in chunks if chunk.text])
 
     def _record(self, usage: Usage) -> None:
@@ -336,14 +433,15 @@ class BaseLLM(ABC):
     # ----------------------------------------------------------------- construction
 
     def _own_config(self, config: LLMConfig) -> LLMConfig:
-        """The config with this class's provider set and any ``provider:`` prefix removed."""
-        prefixed, model = split_provider_prefix(config.model)
-        chosen = config.provider or prefixed or self.provider
-        if chosen != self.provider:
+        """The config with this class's provider set and a ``"<provider>:"`` prefix naming
+        it taken off the model (once). The provider is known here, so nothing else is
+        stripped: ``OllamaLLM(LLMConfig(model="mistral:7b"))`` asks for ``mistral:7b``."""
+        if config.provider is not None and config.provider != self.provider:
             raise ConfigError(
                 f"provider: {type(self).__name__} speaks to {self.provider!r}, "
-                f"but the config says {chosen!r}"
+                f"but the config says {config.provider!r}"
             )
+        model = strip_provider_prefix(config.model, self.provider)
         if config.provider != self.provider or model != config.model:
             config = replace(config, provider=self.provider, model=model)
         return config
@@ -371,38 +469,97 @@ class BaseLLM(ABC):
 
 
 class _Call:
-    """The bookkeeping of one call: its clock, first token, and what it records at the end."""
+    """The bookkeeping of one call: its clock, the state of its current attempt, and the
+    one record it leaves (:meth:`finish` or :meth:`end`, whichever comes first)."""
 
-    __slots__ = ("config", "first_token", "llm", "started")
+    __slots__ = (
+        "attempt_started", "cache_hit", "config", "delivered", "first_token", "llm",
+        "received", "recorded", "requested", "started", "usage",
+    )
 
     def __init__(self, llm: BaseLLM, config: LLMConfig) -> None:
         self.llm = llm
         self.config = config
-        self.started = time.perf_counter()
-        self.first_token: float | None = None
+        self.started = self.attempt_started = time.perf_counter()
+        self.first_token: float | None = None  # of the current attempt
+        self.usage: Usage | None = None  # the last usage the current attempt reported
+        self.received = False  # the current attempt got text, reasoning or usage
+        self.delivered = False  # something reached the caller: never retried from here
+        self.requested = False  # a request was sent to the provider
+        self.cache_hit = False
+        self.recorded = False
 
-    def delivered(self) -> None:
+    def begin_attempt(self) -> None:
+        self.attempt_started = time.perf_counter()
+        self.first_token = None
+        self.usage = None
+        self.received = False
+
+    def token(self) -> None:
+        self.received = True
         if self.first_token is None:
             self.first_token = time.perf_counter()
 
-    def finish(self, usage: Usage, *, cache_hit: bool = False, error: str | None = None) -> None:
-        """Count the call's tokens and hand it to the tracer, if there is one."""
+    def reported(self) -> Usage:
+        """What the current attempt's provider reported; incomplete when it reported none
+        (zero when no request was sent: nothing can have been billed)."""
+        if self.usage is not None:
+            return self.usage
+        return Usage(complete=not self.requested)
+
+    def finish(self, usage: Usage, *, error: str | None = None) -> None:
+        """The call's record: its tokens counted, handed to the tracer (once)."""
+        if self.recorded:
+            return
+        self.recorded = True
+        self._trace(usage, self.started, error)
+
+    def end(self, exc: BaseException) -> None:
+        """The record of a call that left by ``exc`` (runs inside ``except``: never raises)."""
+        if self.recorded:
+            return
+        usage = Usage() if self.cache_hit else self.reported()
+        try:
+            self.finish(usage, error=type(exc).__name__)
+        except Exception:  # a failing tracer must not replace the call's own exception
+            log.exception("recording a %s call failed", self.llm.provider)
+
+    def lose_attempt(self, exc: LLMError) -> None:
+        """The record of an attempt the provider answered that is now retried (generate()
+        after a cut, or a stream whose answer had not reached the caller)."""
+        self._trace(self.reported(), self.attempt_started, type(exc).__name__)
+
+    def _trace(self, usage: Usage, since: float, error: str | None) -> None:
         llm = self.llm
         llm._record(usage)
         tracer = llm.tracer
         if tracer is None:
             return
         now = time.perf_counter()
+        first = self.first_token
         tracer.record(
             provider=llm.provider,
             model=self.config.model,
             usage=usage,
-            latency_ms=(now - self.started) * 1000.0,
-            ttft_ms=None if self.first_token is None
-            else (self.first_token - self.started) * 1000.0,
-            cache_hit=cache_hit,
+            latency_ms=(now - since) * 1000.0,
+            ttft_ms=None if first is None else (first - since) * 1000.0,
+            cache_hit=self.cache_hit,
             error=error,
         )
+
+
+def _interrupted(exc: LLMError, partial: str, usage: Usage) -> StreamInterruptedError:
+    return StreamInterruptedError(
+        f"The stream failed after {len(partial)} characters had been "
+        f"delivered: {exc.message}",
+        partial_text=partial,
+        usage=usage,
+        provider=exc.provider,
+        model=exc.model,
+        status_code=exc.status_code,
+        request_id=exc.request_id,
+        code=exc.code,
+    )
 
 
 async def _settle(limiter: RateLimiter | None, estimate: int, usage: Usage) -> None:
@@ -416,10 +573,17 @@ async def _settle(limiter: RateLimiter | None, estimate: int, usage: Usage) -> N
 @asynccontextmanager
 async def _closing(chunks: AsyncIterator[T]) -> AsyncGenerator[AsyncIterator[T], None]:
     """Close a provider's stream however the caller leaves it (break, error, cancel), so the
-    HTTP response is closed at once rather than when the generator is garbage-collected."""
+    HTTP response is closed at once rather than when the generator is garbage-collected.
+    A failure while closing never replaces the exception the call is leaving with."""
+    aclose = getattr(chunks, "aclose", None)
     try:
         yield chunks
-    finally:
-        aclose = getattr(chunks, "aclose", None)
+    except BaseException:
         if aclose is not None:
-            await aclose()
+            try:
+                await aclose()
+            except Exception as exc:
+                log.debug("closing the provider stream failed: %r", exc)
+        raise
+    if aclose is not None:
+        await aclose()

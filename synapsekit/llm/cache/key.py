@@ -83,6 +83,7 @@ def cache_key(
         "stop": list(config.stop) if config.stop is not None else None,
         "params": dict(config.params),
         "api_version": config.api_version,
+        "base_model": config.base_model,  # changes the body (e.g. an Azure reasoning model)
         "headers": headers,
     }
     try:
