@@ -13,9 +13,10 @@ matching words in a message::
     ├── LedgerError                          a TokenTracer ledger file that cannot be used
     ├── StoreError                           a RAG store file that cannot be used
     └── LLMError                             the provider answered badly or not at all
-        ├── AuthenticationError              401 / 403                      never retried
+        ├── AuthenticationError              401: the key was rejected       never retried
+        │   └── PermissionDeniedError        403: the key may not do this    never retried
         ├── RateLimitError                   429, retry_after               retried
-        │   └── QuotaExceededError           quota / billing exhausted      never retried
+        │   └── QuotaExceededError           402, quota / credit exhausted  never retried
         ├── InvalidRequestError              400 / 422                      never retried
         │   └── ContextLengthError           prompt too long                never retried
         ├── ContentFilterError               blocked by a safety filter     never retried
@@ -25,6 +26,9 @@ matching words in a message::
         ├── ServerError                      5xx, overloaded                retried
         └── StreamInterruptedError           failed after tokens reached the caller;
                                              carries partial_text; never retried
+
+Classification is by HTTP status first; the body's error code only refines it
+(:mod:`synapsekit.llm.providers._errors`, the one mapping layer).
 
 An API key never appears in any message: :func:`redact` scrubs the key the call used,
 and anything an API echoes back after "API key provided:".
@@ -53,6 +57,7 @@ __all__ = [
     "MissingAPIKeyError",
     "MissingDependencyError",
     "NotFoundError",
+    "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
     "ServerError",
@@ -156,7 +161,12 @@ class LLMError(SynapseKitError):
 
 
 class AuthenticationError(LLMError):
-    """The key was rejected (401) or lacks permission (403)."""
+    """The key was rejected (401), or (as :class:`PermissionDeniedError`) lacks permission."""
+
+
+class PermissionDeniedError(AuthenticationError):
+    """The key is valid but may not use this model or endpoint (403). A subclass of
+    AuthenticationError, so code that catches that catches this too."""
 
 
 class RateLimitError(LLMError):
@@ -225,54 +235,14 @@ class StreamInterruptedError(LLMError):
         self.usage = usage
 
 
-_STATUS_CLASSES: dict[int, type[LLMError]] = {
-    400: InvalidRequestError,
-    401: AuthenticationError,
-    403: AuthenticationError,
-    404: NotFoundError,
-    408: TimeoutError,
-    409: ServerError,
-    413: ContextLengthError,
-    422: InvalidRequestError,
-    429: RateLimitError,
-}
-
-# Provider error codes / types that say more than the status does.
-_CODE_CLASSES: dict[str, type[LLMError]] = {
-    "context_length_exceeded": ContextLengthError,
-    "string_above_max_length": ContextLengthError,
-    "insufficient_quota": QuotaExceededError,
-    "billing_hard_limit_reached": QuotaExceededError,
-    "content_filter": ContentFilterError,
-    "content_policy_violation": ContentFilterError,
-    "invalid_api_key": AuthenticationError,
-    "authentication_error": AuthenticationError,
-    "permission_error": AuthenticationError,
-    "rate_limit_exceeded": RateLimitError,
-    "rate_limit_error": RateLimitError,
-    "overloaded_error": ServerError,
-    "server_error": ServerError,
-    "api_error": ServerError,
-    "model_not_found": NotFoundError,
-    "not_found_error": NotFoundError,
-    "invalid_request_error": InvalidRequestError,
-}
-
-
 def error_for_status(
     status: int | None, code: str | None = None, error_type: str | None = None
 ) -> type[LLMError]:
-    """The exception class for an HTTP status, refined by the provider's error code/type."""
-    for key in (code, error_type):
-        if key and key in _CODE_CLASSES:
-            return _CODE_CLASSES[key]
-    if status is None:
-        return ServerError
-    if status in _STATUS_CLASSES:
-        return _STATUS_CLASSES[status]
-    if status >= 500:
-        return ServerError
-    return InvalidRequestError
+    """The exception class for an HTTP status, refined (never overridden) by the
+    provider's error code/type; see :func:`synapsekit.llm.providers._errors.classify`."""
+    from synapsekit.llm.providers._errors import classify
+
+    return classify(status, (code, error_type))
 
 
 _ECHOED_KEY = re.compile(r"(api[ _-]?key provided:?\s*)\S+", re.IGNORECASE)

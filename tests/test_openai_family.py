@@ -20,6 +20,7 @@ from synapsekit.errors import (
     InvalidRequestError,
     LLMError,
     NotFoundError,
+    PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
     ServerError,
@@ -174,7 +175,8 @@ async def test_generate_is_joined_stream(
     ("status", "headers", "expected"),
     [
         (401, {}, AuthenticationError),
-        (403, {}, AuthenticationError),
+        (402, {}, QuotaExceededError),
+        (403, {}, PermissionDeniedError),
         (404, {}, NotFoundError),
         (400, {}, InvalidRequestError),
         (429, {"retry-after": "7"}, RateLimitError),
@@ -385,7 +387,7 @@ def test_generate_sync_outside_and_inside_a_loop(openai_sim: OpenAISimulator) ->
 async def test_async_with_closes_the_client(openai_sim: OpenAISimulator) -> None:
     async with _openai(openai_sim) as llm:
         assert await llm.generate("hi") == "Hello, world!"
-        client = llm._client()
+        client = await llm._client()
     assert client.is_closed()
 
 

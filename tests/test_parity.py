@@ -22,6 +22,7 @@ import pytest
 from synapsekit import make_llm
 from synapsekit.errors import (
     AuthenticationError,
+    ConnectionError,
     LLMError,
     RateLimitError,
     ServerError,
@@ -211,7 +212,13 @@ async def test_same_early_exit_closes_the_connection(
     async for _ in llm.stream("hi"):
         break
     assert await asyncio.to_thread(server.wait_for_disconnects, 1, 3)
-    assert llm.tokens_used == {"input": 0, "output": 0}
+    # what the provider reported before the exit: Anthropic's message_start counts the input
+    reported = {"input": 10, "output": 1} if protocol == "anthropic" else {"input": 0, "output": 0}
+    for _ in range(100):  # recorded when the loop's finalizer has closed the generator
+        if llm.tokens_used == reported:
+            break
+        await asyncio.sleep(0.01)
+    assert llm.tokens_used == reported
 
 
 @pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
@@ -261,3 +268,56 @@ async def test_same_exact_accounting_under_concurrency(
         "input": 50 * 12, "output": 50 * 4}  # perplexity: no usage in this synthetic stream
     assert llm.tokens_used == expected
     assert len(server.requests) == 50
+
+
+def _non_object_event(protocol: str, module: Any, payload: bytes) -> Reply:
+    """One stream event whose payload is valid JSON but not an object, in each protocol's
+    own framing; nothing follows it."""
+    if protocol == "bedrock":
+        headers = {":event-type": "contentBlockDelta", ":content-type": "application/json",
+                   ":message-type": "event"}
+        return Reply(200, {"content-type": "application/vnd.amazon.eventstream"},
+                     stream=[module.encode_message(headers, payload)])
+    if protocol == "ollama":
+        return Reply(200, {"content-type": "application/x-ndjson"}, stream=[payload + b"\n"])
+    content_type = PROTOCOLS[protocol].ok(module, None).headers["content-type"]
+    return Reply(200, {"content-type": content_type}, stream=[b"data: " + payload + b"\n\n"])
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+@pytest.mark.parametrize("payload", [b"[]", b"null", b"5", b'"text"'])
+async def test_same_non_object_event_is_a_server_error(
+    provider: str, model: str, protocol: str, payload: bytes,
+    servers: dict[str, tuple[Server, Any]],
+) -> None:
+    """Valid JSON that is not an object is a ServerError (typed, retried before the first
+    token), never an AttributeError from inside a parser or an SDK."""
+    llm, server, module, proto = _setup(provider, model, protocol, servers)
+    server.enqueue(_non_object_event(protocol, module, payload))
+    with pytest.raises(ServerError) as err:
+        await llm.generate("hi")
+    assert err.value.provider == provider
+    retrying, _, _, _ = _setup(provider, model, protocol, servers, max_retries=1, retry_delay=0)
+    server.enqueue(_non_object_event(protocol, module, payload), proto.ok(module, None))
+    assert await retrying.generate("hi") == ANSWER  # retried: the second attempt answers
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+async def test_same_refused_connection_is_a_connection_error(
+    provider: str, model: str, protocol: str, servers: dict[str, tuple[Server, Any]]
+) -> None:
+    """Nothing listens at the endpoint: a typed, retried ConnectionError on every provider."""
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago, and is closed now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = None if provider == "bedrock" else KEY
+    llm = make_llm(f"{provider}:{model}", api_key=key, base_url=f"http://127.0.0.1:{port}",
+                   timeout=5)
+    with pytest.raises(ConnectionError) as err:
+        await llm.generate("hi")
+    assert err.value.provider == provider
+    assert err.value.retryable
+    assert KEY not in str(err.value)

@@ -393,8 +393,8 @@ async def test_cut_mid_stream_after_tokens(sim: AnthropicSimulator) -> None:
     # pieces: message_start, content_block_start, ping, "Hel", "lo" | cut
     sim.enqueue(text_stream(["Hel", "lo", " wor", "ld"], cut_after=5))
     llm = claude(sim, max_retries=3)
-    with pytest.raises(StreamInterruptedError) as info:
-        await llm.generate("Hi")
+    with pytest.raises(StreamInterruptedError) as info:  # stream(): never retried after tokens
+        [token async for token in llm.stream("Hi")]
     assert info.value.partial_text == "Hello"
     assert info.value.usage is not None and info.value.usage.complete is False
     assert isinstance(info.value.__cause__, ConnectionError)

@@ -33,6 +33,7 @@ from synapsekit.errors import (
     LLMError,
     MissingAPIKeyError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     ServerError,
     StreamInterruptedError,
@@ -189,7 +190,8 @@ async def test_tool_call_capture_usage_before_message_stop(sim: BedrockSimulator
 
 
 async def test_synthesised_stream_with_cache_usage(sim: BedrockSimulator) -> None:
-    sim.enqueue(text_stream(["Bon", "jour"], input_tokens=40, output_tokens=2, cache_read=32,
+    # inputTokens=3 excludes the 32 cache reads and 5 cache writes: the prompt is 40.
+    sim.enqueue(text_stream(["Bon", "jour"], input_tokens=3, output_tokens=2, cache_read=32,
                             cache_write=5))
     chunks = await chunks_of(llm_for(sim))
     assert [c.text for c in chunks[:-1]] == ["Bon", "jour"]
@@ -467,7 +469,8 @@ async def test_rate_limit_then_success_with_one_retry(sim: BedrockSimulator) -> 
     [
         (500, "InternalServerException", None, ServerError),
         (503, "ServiceUnavailableException", None, ServerError),
-        (429, "ModelNotReadyException", "Model is not ready.", ServerError),
+        # Status first: a 429 is a rate limit whatever the code says (both are retried).
+        (429, "ModelNotReadyException", "Model is not ready.", RateLimitError),
         (424, "ModelErrorException", None, ServerError),
         (400, "ValidationException", "The provided model identifier is invalid.",
          InvalidRequestError),
@@ -476,7 +479,7 @@ async def test_rate_limit_then_success_with_one_retry(sim: BedrockSimulator) -> 
         (404, "ResourceNotFoundException", None, NotFoundError),
         (408, "ModelTimeoutException", None, TimeoutError),
         (403, "AccessDeniedException", "You don't have access to the model.",
-         AuthenticationError),
+         PermissionDeniedError),
     ],
 )
 async def test_http_errors_map_by_code(
@@ -507,8 +510,8 @@ async def test_in_stream_exception_capture(sim: BedrockSimulator) -> None:
 
 async def test_in_stream_exception_after_tokens_interrupts(sim: BedrockSimulator) -> None:
     sim.enqueue(stream_exception("internalServerException", "boom", tokens_before=["Hel", "lo"]))
-    with pytest.raises(StreamInterruptedError) as info:
-        await llm_for(sim, max_retries=2).generate("hi")
+    with pytest.raises(StreamInterruptedError) as info:  # stream(): never retried after tokens
+        [t async for t in llm_for(sim, max_retries=2).stream("hi")]
     assert info.value.partial_text == "Hello"
     assert isinstance(info.value.__cause__, ServerError)
     assert len(sim.requests) == 1

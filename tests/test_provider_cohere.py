@@ -18,6 +18,7 @@ from synapsekit.errors import (
     InvalidRequestError,
     LLMError,
     NotFoundError,
+    PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
     ServerError,
@@ -203,7 +204,7 @@ async def test_key_echoed_in_an_error_message_is_redacted(sim: CohereSimulator) 
     [
         (400, InvalidRequestError),
         (402, QuotaExceededError),
-        (403, AuthenticationError),
+        (403, PermissionDeniedError),
         (404, NotFoundError),
         (429, RateLimitError),
         (498, AuthenticationError),
@@ -249,8 +250,8 @@ async def test_error_finish_inside_a_200_stream(sim: CohereSimulator) -> None:
         await _llm(sim).generate("hi")
     assert err.value.code == "ERROR"
     sim.enqueue(stream_error_event(tokens_before=["Par", "tial"]))
-    with pytest.raises(StreamInterruptedError) as cut:
-        await _llm(sim, max_retries=2, retry_delay=0).generate("hi")
+    with pytest.raises(StreamInterruptedError) as cut:  # stream(): never retried after tokens
+        [t async for t in _llm(sim, max_retries=2, retry_delay=0).stream("hi")]
     assert cut.value.partial_text == "Partial"
     assert isinstance(cut.value.__cause__, ServerError)
     assert len(sim.requests) == 2  # one per call: never retried after tokens
@@ -308,7 +309,7 @@ async def test_missing_message_end(sim: CohereSimulator) -> None:
 async def test_async_with_closes_the_client(sim: CohereSimulator) -> None:
     async with _llm(sim) as llm:
         assert await llm.generate("hi") == "Hello, world!"
-        client = llm._client()
+        client = await llm._client()
     assert client._client_wrapper.httpx_client.httpx_client.is_closed
 
 

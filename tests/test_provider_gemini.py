@@ -19,6 +19,7 @@ from synapsekit.errors import (
     ContentFilterError,
     LLMError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     ServerError,
     StreamInterruptedError,
@@ -208,7 +209,7 @@ async def test_key_echoed_in_an_error_message_is_redacted(sim: GeminiSimulator) 
 @pytest.mark.parametrize(
     ("reply", "expected", "status"),
     [
-        (error(403), AuthenticationError, 403),
+        (error(403), PermissionDeniedError, 403),
         (error(404), NotFoundError, 404),
         (error(500), ServerError, 500),
         (error(503), ServerError, 503),
@@ -264,8 +265,8 @@ async def test_error_event_inside_a_200_stream(sim: GeminiSimulator) -> None:
         await _llm(sim).generate("hi")
     assert err.value.status_code == 503
     sim.enqueue(stream_error_event(tokens_before=["Par", "tial"]))
-    with pytest.raises(StreamInterruptedError) as cut:
-        await _llm(sim, max_retries=2, retry_delay=0).generate("hi")
+    with pytest.raises(StreamInterruptedError) as cut:  # stream(): never retried after tokens
+        [t async for t in _llm(sim, max_retries=2, retry_delay=0).stream("hi")]
     assert cut.value.partial_text == "Partial"
     assert isinstance(cut.value.__cause__, ServerError)
     assert len(sim.requests) == 2  # one per call: never retried after tokens
@@ -343,7 +344,7 @@ async def test_async_with_closes_the_client(sim: GeminiSimulator) -> None:
     async with _llm(sim) as llm:
         assert isinstance(llm, GeminiLLM)
         assert await llm.generate("hi") == "Hello, world!"
-        client = llm._client()
+        client = await llm._client()
     assert client.http.is_closed
 
 

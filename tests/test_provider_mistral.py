@@ -20,6 +20,7 @@ from synapsekit.errors import (
     ContextLengthError,
     InvalidRequestError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     ServerError,
     StreamInterruptedError,
@@ -205,7 +206,7 @@ async def test_429_then_200_with_one_retry(sim: MistralSimulator) -> None:
 
 @pytest.mark.parametrize(("status", "expected"), [
     (500, ServerError), (502, ServerError), (503, ServerError),
-    (400, InvalidRequestError), (404, NotFoundError), (403, AuthenticationError),
+    (400, InvalidRequestError), (404, NotFoundError), (403, PermissionDeniedError),
     (422, InvalidRequestError),
 ])
 async def test_status_errors(status: int, expected: type[Exception],
@@ -289,8 +290,8 @@ async def test_error_event_in_a_200_stream(sim: MistralSimulator) -> None:
     with pytest.raises(ServerError, match="Service unavailable"):
         await _llm(sim).generate("hi")
     sim.enqueue(stream_error_event(event, tokens_before=["Par", "tial"]))
-    with pytest.raises(StreamInterruptedError) as err:
-        await _llm(sim, max_retries=2, retry_delay=0).generate("hi")
+    with pytest.raises(StreamInterruptedError) as err:  # stream(): never retried after tokens
+        [t async for t in _llm(sim, max_retries=2, retry_delay=0).stream("hi")]
     assert err.value.partial_text == "Partial"
     assert len(sim.requests) == 2
 
@@ -322,7 +323,7 @@ async def test_refused_connection() -> None:
 async def test_aclose_closes_the_sdk_client(sim: MistralSimulator) -> None:
     async with make_llm(MODEL, api_key=KEY, base_url=sim.url) as llm:
         assert await llm.generate("hi") == "Hello, world!"
-        (client,) = llm._clients.values()
+        client = await llm._client()
     assert client.sdk_configuration.async_client is None  # the SDK's httpx client is closed
 
 

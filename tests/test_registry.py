@@ -102,7 +102,8 @@ def test_registry_matches_pyproject_extras() -> None:
         assert names == {spec.package}, spec.name
         assert spec.package in everything
     backends = {  # runtime backends and RAG extras, not providers
-        "sqlite": {"aiosqlite"}, "redis": {"redis"}, "rag": {"numpy"}, "pdf": {"pypdf"}
+        "sqlite": {"aiosqlite"}, "redis": {"redis"}, "rag": {"numpy"}, "pdf": {"pypdf"},
+        "cli": {"tqdm"},  # the CLI's progress bar
     }
     for extra, packages in backends.items():
         assert {req.split(">")[0] for req in extras[extra]} == packages

@@ -250,15 +250,15 @@ class OpenAIEmbedder(Embedder):
     async def _embed_batch(
         self, texts: list[str], query: bool
     ) -> tuple[list[list[float]], int | None]:
-        import httpx
+        from synapsekit.llm.providers._common import http_stack
 
         chat = cast("OpenAICompatibleLLM", self._llm)
         body: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
         if self.dimensions is not None:
             body["dimensions"] = self.dimensions
         with chat._map_errors(self.config):
-            response = await chat._client().post(
-                "/embeddings", cast_to=httpx.Response, body=body
+            response = await (await chat._client()).post(
+                "/embeddings", cast_to=http_stack("openai._base_client").response, body=body
             )
         data = self._json(response.content)
         try:
@@ -284,7 +284,7 @@ class CohereEmbedder(Embedder):
         if self.dimensions is not None:
             extra["output_dimension"] = self.dimensions
         with chat._map_errors(self.config):
-            response = await chat._client().embed(
+            response = await (await chat._client()).embed(
                 model=self.model,
                 texts=texts,
                 input_type="search_query" if query else "search_document",
@@ -318,7 +318,7 @@ class GeminiEmbedder(Embedder):
         )
         contents = [{"role": "user", "parts": [{"text": text}]} for text in texts]
         with chat._map_errors(self.config):
-            response = await chat._client().genai.aio.models.embed_content(
+            response = await (await chat._client()).genai.aio.models.embed_content(
                 model=self.model, contents=contents, config=config
             )
         vectors = [e.values or [] for e in response.embeddings or ()]
@@ -342,7 +342,7 @@ class MistralEmbedder(Embedder):
         if self.dimensions is not None:
             extra["output_dimension"] = self.dimensions
         with chat._map_errors(self.config):
-            response = await chat._client().embeddings.create_async(
+            response = await (await chat._client()).embeddings.create_async(
                 model=self.model,
                 inputs=texts,
                 timeout_ms=max(1, round(self.config.timeout * 1000)),
@@ -364,7 +364,7 @@ class OllamaEmbedder(Embedder):
     ) -> tuple[list[list[float]], int | None]:
         chat = cast("OllamaLLM", self._llm)
         with chat._map_errors(self.config):
-            response = await chat._client().embed(
+            response = await (await chat._client()).embed(
                 model=self.model, input=texts, dimensions=self.dimensions
             )
         return [list(v) for v in response.embeddings], response.prompt_eval_count
@@ -376,8 +376,7 @@ class _BedrockEmbedder(Embedder):
     async def _invoke(self, body: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
         """The model's JSON answer and the input tokens Bedrock counted (a header)."""
         chat = cast("BedrockLLM", self._llm)
-        client = chat._client()
-        context: dict[str, Any] = {"provider": self.provider, "model": self.model}
+        client = await chat._client()
 
         def call() -> tuple[Any, int | None]:
             response = client.invoke_model(
@@ -390,7 +389,7 @@ class _BedrockEmbedder(Embedder):
             count = headers.get("x-amzn-bedrock-input-token-count")
             return response["body"].read(), int(count) if count else None
 
-        with chat._map_errors(self.config, context):
+        with chat._map_errors(self.config):
             raw, tokens = await asyncio.to_thread(call)
         data = self._json(raw)
         if not isinstance(data, dict):

@@ -196,6 +196,8 @@ def text_stream(
 ) -> Reply:
     """messageStart, reasoning deltas (block 0, if any), one text delta per token, block stops,
     messageStop, then ``metadata`` with usage (the real order; ``metadata=False`` drops it).
+    ``input_tokens`` is the wire's ``inputTokens``, which excludes ``cache_read`` and
+    ``cache_write`` (as on the real API); ``totalTokens`` is the sum of all four counts.
     ``cut_after`` counts messages, messageStart included."""
     text_block = 1 if reasoning else 0
     pieces = [event("messageStart", {"role": "assistant"})]
@@ -218,7 +220,7 @@ def text_stream(
             usage["cacheReadInputTokens"] = cache_read
         if cache_write is not None:
             usage["cacheWriteInputTokens"] = cache_write
-        usage["totalTokens"] = input_tokens + n_out
+        usage["totalTokens"] = input_tokens + (cache_read or 0) + (cache_write or 0) + n_out
         pieces.append(event("metadata", {"usage": usage, "metrics": {"latencyMs": 321}}))
     return _stream_reply(pieces, delay, cut_after)
 

@@ -31,6 +31,7 @@ __all__ = [
     "capture",
     "check_body",
     "check_embeddings_body",
+    "check_reasoning",
     "completion",
     "embedding_vector",
     "embeddings",
@@ -442,8 +443,46 @@ def _check_message(i: int, msg: Any) -> Reply | None:
     return None
 
 
-def check_body(body: Any, *, require_model: bool = True) -> Reply | None:
-    """The real API's 400s for a chat-completions body, or None if it is acceptable."""
+#: OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 families; gpt-5-chat is not one), kept
+#: here apart from synapsekit's models.json so a test proves the request, not the table.
+_REASONING = re.compile(r"(?:o1|o3|o4-mini)(?:-.*)?|gpt-5(?!-chat)(?:[.-].*)?")
+#: Of those, the ones that refuse the sampling parameters outright; the others (o1, gpt-5)
+#: accept only the default value 1.
+_NO_SAMPLING_AT_ALL = re.compile(r"(?:o3|o4-mini)(?:-.*)?")
+
+
+def check_reasoning(body: dict[str, Any], model: str) -> Reply | None:
+    """The real API's 400s for what a reasoning model refuses (tests/wire/openai/README):
+    ``max_tokens`` and ``temperature`` / ``top_p`` (``unsupported_parameter``, or
+    ``unsupported_value`` for a value but the default 1)."""
+    if not _REASONING.fullmatch(model.lower()):
+        return None
+    if "max_tokens" in body:
+        return _invalid(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter"
+        )
+    for param in ("temperature", "top_p"):
+        if param not in body:
+            continue
+        if _NO_SAMPLING_AT_ALL.fullmatch(model.lower()):
+            return _invalid(
+                f"Unsupported parameter: '{param}' is not supported with this model.",
+                param, "unsupported_parameter",
+            )
+        if body[param] != 1:
+            return _invalid(
+                f"Unsupported value: '{param}' does not support {body[param]!r} with this "
+                "model. Only the default (1) value is supported.", param, "unsupported_value",
+            )
+    return None
+
+
+def check_body(
+    body: Any, *, require_model: bool = True, served_model: str | None = None
+) -> Reply | None:
+    """The real API's 400s for a chat-completions body, or None if it is acceptable.
+    ``served_model``: the model behind an Azure deployment (default: the body's model)."""
     if not isinstance(body, dict):
         return _invalid(_BAD_JSON)
     model = body.get("model")
@@ -478,6 +517,9 @@ def check_body(body: Any, *, require_model: bool = True) -> Reply | None:
             return _invalid(message, "stream_options")
         if not isinstance(options, dict):
             return _wrong_type("stream_options", "an object", options)
+    served = served_model or model
+    if isinstance(served, str):
+        return check_reasoning(body, served)
     return None
 
 
@@ -499,12 +541,16 @@ class OpenAISimulator(Server):
         host: str = "127.0.0.1",
         port: int = 0,
         record: bool = True,
+        deployments: Mapping[str, str] | None = None,
     ) -> None:
+        """``deployments`` (Azure): deployment name -> the model it serves, for the checks
+        that depend on the model (a deployment not listed serves the model it is named)."""
         if auth not in ("bearer", "azure"):
             raise ValueError(f"auth must be 'bearer' or 'azure', not {auth!r}")
         super().__init__(host=host, port=port, record=record)
         self.api_key = api_key
         self.auth = auth
+        self.deployments = dict(deployments or {})
         self.default = default or text_stream(["Hello", ",", " world", "!"], prompt_tokens=12)
         self._ids = itertools.count(1)
 
@@ -549,7 +595,11 @@ class OpenAISimulator(Server):
             return _invalid(_BAD_JSON)
         if request.path.endswith("/embeddings"):
             return check_embeddings_body(body, require_model=not azure)
-        return check_body(body, require_model=not azure)
+        served = None
+        if azure:
+            deployment = request.path.split("/")[3]
+            served = self.deployments.get(deployment, deployment)
+        return check_body(body, require_model=not azure, served_model=served)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,53 +1,74 @@
-"""Small pieces every provider module needs in the same form."""
+"""The connection side the protocol modules share: which HTTP library an SDK sends with.
+
+An SDK's HTTP library is read from the SDK's own module namespace, never guessed or
+imported by name here: openai 3 and anthropic 2 import ``httpx2``, cohere and ollama
+``httpx``, mistralai ``httpx2 as httpx``, google-genai both. So ``pip install
+"synapsekit[groq]"`` works with exactly what the openai SDK pulled in, and the
+exceptions caught are exactly those the installed SDK raises.
+"""
 
 from __future__ import annotations
 
 import functools
 import importlib
-from contextlib import suppress
-from typing import Any
+from dataclasses import dataclass
+from types import ModuleType
 
-from synapsekit.errors import ServerError
-
-__all__ = ["as_text", "malformed_event", "transport_errors"]
+__all__ = ["HttpStack", "http_stack"]
 
 Classes = tuple[type[BaseException], ...]
 
-
-def as_text(value: Any) -> str | None:
-    """An error code as text (APIs send codes as strings or numbers), None kept None."""
-    return None if value is None else str(value)
+#: Packages under an httpx-style client whose exceptions may surface unwrapped.
+_UNDER_HTTP = ("httpcore", "httpcore2", "h11", "h2", "anyio")
 
 
-def malformed_event(
-    provider: str, model: str, data: bytes, request_id: str | None = None
-) -> ServerError:
-    """The error for a stream event that is not the JSON object the protocol promises.
+@dataclass(frozen=True)
+class HttpStack:
+    """The HTTP libraries (``httpx`` / ``httpx2`` modules) one SDK uses."""
 
-    A ServerError, so it is retried while no token has reached the caller: the answer is
-    never silently missing a piece, as it would be if the event were skipped.
-    """
-    return ServerError(
-        f"The provider sent a malformed stream event: {data[:200]!r}",
-        provider=provider,
-        model=model,
-        request_id=request_id,
-    )
+    libraries: tuple[ModuleType, ...]
+
+    @property
+    def module(self) -> ModuleType:
+        """The library the SDK sends with (``httpx2`` when it imports both)."""
+        return self.libraries[0]
+
+    @property
+    def response(self) -> type:
+        """Its Response class: what ``cast_to`` asks a raw response as."""
+        response: type = self.module.Response
+        return response
+
+    @property
+    def timeouts(self) -> Classes:
+        return tuple(lib.TimeoutException for lib in self.libraries)
+
+    @property
+    def transport(self) -> Classes:
+        """Every other failure of a request or of reading a body (the stream errors are
+        not ``HTTPError`` subclasses in httpx)."""
+        return tuple(lib.HTTPError for lib in self.libraries) + tuple(
+            lib.StreamError for lib in self.libraries
+        )
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return tuple(lib.__name__ for lib in self.libraries) + _UNDER_HTTP
 
 
 @functools.cache
-def transport_errors() -> tuple[Classes, Classes]:
-    """(timeout, other) exception classes of the HTTP clients the SDKs use.
-
-    Reading a raw response body raises the client's own exceptions, unwrapped: ``httpx``
-    for openai, cohere and older SDKs, ``httpx2`` (a fork) for anthropic >= 2, mistralai
-    >= 2 and google-genai >= 3. Whichever are installed are caught.
-    """
-    modules = []
-    for name in ("httpx2", "httpx"):
-        with suppress(ImportError):
-            modules.append(importlib.import_module(name))
-    return (
-        tuple(m.TimeoutException for m in modules),
-        tuple(m.HTTPError for m in modules),
-    )
+def http_stack(*module_names: str) -> HttpStack:
+    """The HTTP libraries imported by the first of ``module_names`` that exists (an
+    SDK's client module; later names are older SDK layouts)."""
+    for name in module_names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        found: dict[str, ModuleType] = {}
+        for value in vars(module).values():
+            if isinstance(value, ModuleType) and value.__name__ in ("httpx2", "httpx"):
+                found[value.__name__] = value
+        if found:
+            return HttpStack(tuple(found[n] for n in ("httpx2", "httpx") if n in found))
+    raise ImportError(f"none of {', '.join(module_names)} imports httpx or httpx2")

@@ -17,6 +17,8 @@ Why it looks the way it does:
 - Events are botocore's parsed dicts: boto3 offers no public raw access to the frames, and
   botocore's parser already checks every frame's CRCs. Usage comes only in the ``metadata``
   event that follows ``messageStop``; a stream without ``messageStop`` was cut off.
+  Its ``inputTokens`` excludes ``cacheReadInputTokens`` and ``cacheWriteInputTokens``:
+  ``Usage.input_tokens`` is the sum of the three, the cache counts its parts.
 - The SDK never retries (``total_max_attempts=1``); ``timeout`` is the socket timeout.
 - Region: ``AWS_REGION``, else the AWS chain (``AWS_DEFAULT_REGION``, the profile's
   ``region``), else ``us-east-1``. Credentials: the AWS chain (env keys, profiles, SSO,
@@ -28,33 +30,33 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import os
-import re
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any, ClassVar
 
 from synapsekit.errors import (
     AuthenticationError,
     ConfigError,
-    ConnectionError,
-    ContextLengthError,
     InvalidRequestError,
     LLMError,
     MissingAPIKeyError,
     NotFoundError,
+    PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
     ServerError,
+    SynapseKitError,
     TimeoutError,
-    error_for_status,
     redact,
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
-from synapsekit.llm.retry import parse_retry_after
+from synapsekit.llm.models import rules_for
+from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure
 from synapsekit.llm.types import Chunk, Message, Usage
 
 __all__ = ["DEFAULT_REGION", "BedrockLLM"]
@@ -75,7 +77,7 @@ _FINISH = {
 # Error codes (lower-cased: in-stream exceptions are camelCase) -> class.
 _CODES: dict[str, type[LLMError]] = {
     "unrecognizedclientexception": AuthenticationError,
-    "accessdeniedexception": AuthenticationError,
+    "accessdeniedexception": PermissionDeniedError,
     "invalidsignatureexception": AuthenticationError,
     "signaturedoesnotmatch": AuthenticationError,
     "expiredtokenexception": AuthenticationError,
@@ -87,48 +89,67 @@ _CODES: dict[str, type[LLMError]] = {
     "validationexception": InvalidRequestError,
     "resourcenotfoundexception": NotFoundError,
     "modeltimeoutexception": TimeoutError,
-    "modelnotreadyexception": ServerError,
+    "modelnotreadyexception": ServerError,  # a 429 over HTTP: a RateLimitError there
     "modelerrorexception": ServerError,
     "modelstreamerrorexception": ServerError,
     "internalserverexception": ServerError,
     "serviceunavailableexception": ServerError,
 }
-_TOO_LONG = re.compile(
-    r"too long|too many (?:input )?tokens|context (?:length|window)|maximum context", re.I
-)
 
 
 class BedrockLLM(BaseLLM):
     """Any Bedrock model through ``converse_stream``; see the module docstring."""
 
     provider: ClassVar[str] = "bedrock"
-    #: Connections kept per client (botocore's default, 10, is small for concurrent streams).
-    max_pool_connections: ClassVar[int] = 50
+    #: boto3 builds a client in 50-100 ms and reads the AWS config files: off the loop.
+    client_blocks: ClassVar[bool] = True
 
-    @property
+    @functools.cached_property
     def region(self) -> str:
-        """``AWS_REGION``, else the AWS config chain, else :data:`DEFAULT_REGION`."""
+        """``AWS_REGION``, else the AWS config chain, else :data:`DEFAULT_REGION`; read once
+        (a boto3 Session reads the config files), so the endpoint and the client agree."""
         return _region(self._sdk.session.Session())  # type: ignore[union-attr]
+
+    def _effective_endpoint(self) -> str:
+        """The region's endpoint, or a custom one (``base_url``, botocore's
+        ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` / ``AWS_ENDPOINT_URL``) plus ``#<region>``:
+        two regions never share a cached answer or a rate-limit bucket."""
+        custom = self.base_url or os.environ.get("AWS_ENDPOINT_URL", "").strip()
+        if custom:
+            return f"{custom}#{self.region}"
+        return f"https://bedrock-runtime.{self.region}.amazonaws.com"
 
     def _new_client(self) -> Any:
         from botocore.config import Config
 
+        from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.providers._pool import MAX_CONNECTIONS
+
+        redact_in_logs(self._api_key)  # botocore's DEBUG log prints the request headers
         core = _bearer_session(self._api_key) if self._api_key else None
         session = self._sdk.session.Session(botocore_session=core)  # type: ignore[union-attr]
         options = {"signature_version": "bearer"} if self._api_key else {}
         client = session.client(
             "bedrock-runtime",
-            region_name=_region(session),
+            region_name=self.region,
             endpoint_url=self.config.base_url,
             config=Config(
                 retries={"total_max_attempts": 1, "mode": "standard"},  # one policy: ours
                 read_timeout=self.config.timeout,
                 connect_timeout=self.config.timeout,
-                max_pool_connections=self.max_pool_connections,
+                max_pool_connections=MAX_CONNECTIONS,  # botocore's default is 10
                 user_agent_extra="synapsekit",
                 **options,
             ),
         )
+        if not self._api_key:  # SigV4: the session token is in the headers botocore logs
+            from botocore.exceptions import BotoCoreError
+
+            with suppress(BotoCoreError):  # a failing chain fails the call, mapped, later
+                credentials = session.get_credentials()
+                if credentials is not None:
+                    frozen = credentials.get_frozen_credentials()
+                    redact_in_logs(frozen.secret_key, frozen.token)
         if self.config.headers:
             extra = dict(self.config.headers)
 
@@ -141,10 +162,11 @@ class BedrockLLM(BaseLLM):
 
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
         system = [{"text": m["content"]} for m in messages if m["role"] == "system"]
-        inference: dict[str, Any] = {
-            "maxTokens": config.max_tokens,
-            "temperature": config.temperature,
-        }
+        rules = rules_for(self.provider, config)
+        inference: dict[str, Any] = {"maxTokens": config.max_tokens}
+        temperature = rules.temperature(config)
+        if temperature is not None:  # botocore refuses None: leave the field out
+            inference["temperature"] = temperature
         if config.stop:
             inference["stopSequences"] = list(config.stop)
         request: dict[str, Any] = {
@@ -159,22 +181,21 @@ class BedrockLLM(BaseLLM):
         if system:
             request["system"] = system
         if config.params:
-            request["additionalModelRequestFields"] = dict(config.params)
+            request["additionalModelRequestFields"] = dict(rules.params(config))
         return request
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
-        client = self._client()
+        client = await self._client()
         request = self._request(messages, config)
         worker = ThreadPoolExecutor(1, thread_name_prefix="synapsekit-bedrock")
         pending: Future[Any] | None = None
         stream: Any = None
-        context: dict[str, Any] = {"provider": self.provider, "model": config.model}
         try:
-            with self._map_errors(config, context):
+            with self._map_errors(config) as errors:
                 pending = worker.submit(lambda: client.converse_stream(**request))
                 response = await asyncio.wrap_future(pending)
                 stream = response["stream"]
-                context["request_id"] = response.get("ResponseMetadata", {}).get("RequestId")
+                errors.request_id = response.get("ResponseMetadata", {}).get("RequestId")
                 events = iter(stream)
                 finish: str | None = None
                 usage: Usage | None = None
@@ -200,73 +221,71 @@ class BedrockLLM(BaseLLM):
                         raw = event["metadata"].get("usage")
                         usage = _usage(raw) if raw else usage
                 if not stopped:
-                    raise ConnectionError(
-                        "The stream ended before Bedrock finished the answer (no messageStop).",
-                        **context,
-                    )
+                    raise errors.cut("messageStop")
                 yield Chunk(usage=usage, finish_reason=finish)
         finally:
             _release(worker, pending, stream)
 
-    @contextmanager
-    def _map_errors(self, config: LLMConfig, context: dict[str, Any]) -> Iterator[None]:
-        """Translate botocore's and urllib3's exceptions, at this one depth."""
-        import urllib3.exceptions as http
-        from botocore import eventstream
-        from botocore import exceptions as aws
-        from botocore.parsers import ResponseParserError
+    def _error_table(self) -> ErrorTable:
+        return _error_table()
 
-        try:
-            yield
-        except LLMError:
-            raise  # ours (an OSError too, for ConnectionError/TimeoutError): already mapped
-        except aws.ClientError as exc:  # HTTP errors, and in-stream exceptions (EventStreamError)
-            raise self._client_error(exc, context) from None
-        except (aws.ReadTimeoutError, aws.ConnectTimeoutError, http.ReadTimeoutError,
-                builtins.TimeoutError) as exc:
-            raise TimeoutError(
-                f"No answer within {config.timeout:g} s: {type(exc).__name__}", **context
-            ) from None
-        except (aws.NoCredentialsError, aws.PartialCredentialsError) as exc:
-            raise MissingAPIKeyError(
-                f"No usable AWS credentials ({exc}): set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY, use a profile (AWS_PROFILE), or pass api_key=... "
-                "with a Bedrock API key."
-            ) from None
-        except aws.InvalidEndpointConfigurationError as exc:
-            raise ConfigError(f"base_url: {exc}") from None
-        except aws.ParamValidationError as exc:
-            raise InvalidRequestError(redact(str(exc), self._api_key), **context) from None
-        except (eventstream.ParserError, ResponseParserError) as exc:
-            raise ServerError(
-                f"Bedrock sent a malformed event stream: {type(exc).__name__}: {exc}", **context
-            ) from None
-        except (aws.HTTPClientError, aws.ConnectionError, http.HTTPError, OSError) as exc:
-            raise ConnectionError(
-                redact(f"Connection to Bedrock failed: {exc or type(exc).__name__}",
-                       self._api_key),
-                **context,
-            ) from None
 
-    def _client_error(self, exc: Any, context: dict[str, Any]) -> LLMError:
-        response = exc.response or {}
-        error = response.get("Error") or {}
-        meta = response.get("ResponseMetadata") or {}
-        headers = meta.get("HTTPHeaders") or {}
-        code = str(error.get("Code") or "") or None
-        message = str(error.get("Message") or exc)
-        status = meta.get("HTTPStatusCode")
-        cls = _CODES.get((code or "").lower()) or error_for_status(status, code)
-        if cls is InvalidRequestError and _TOO_LONG.search(message):
-            cls = ContextLengthError
-        request_id = meta.get("RequestId") or headers.get("x-amzn-requestid")
-        return cls(
-            redact(message, self._api_key),
-            status_code=status,
-            retry_after=parse_retry_after(headers),
-            code=code,
-            **{**context, "request_id": request_id or context.get("request_id")},
+@functools.cache
+def _error_table() -> ErrorTable:
+    """botocore's and urllib3's exceptions. ``ClientError`` carries an HTTP error status
+    (403 for bad credentials, never 401) or, as ``EventStreamError``, an exception message
+    inside the 200 stream (no status: its code decides)."""
+    import urllib3.exceptions as http
+    from botocore import eventstream
+    from botocore import exceptions as aws
+    from botocore.parsers import ResponseParserError
+
+    return ErrorTable(
+        name="Bedrock",
+        status=(aws.ClientError,),
+        read=_read_status,
+        timeouts=(aws.ReadTimeoutError, aws.ConnectTimeoutError, http.ReadTimeoutError,
+                  builtins.TimeoutError),
+        transport=(aws.HTTPClientError, aws.ConnectionError, http.HTTPError, OSError),
+        malformed=(eventstream.ParserError, ResponseParserError),
+        codes=_CODES,
+        statuses={424: ServerError},  # ModelErrorException: the model failed, not the request
+        packages=("botocore", "boto3", "urllib3"),
+        special=_setup_error,
+    )
+
+
+def _read_status(exc: Any, errors: ErrorMapper) -> Failure:
+    response = exc.response or {}
+    error = response.get("Error") or {}
+    meta = response.get("ResponseMetadata") or {}
+    headers = meta.get("HTTPHeaders") or {}
+    return Failure(
+        meta.get("HTTPStatusCode"),
+        str(error.get("Message") or exc),
+        (str(error.get("Code") or "") or None,),
+        request_id=meta.get("RequestId") or headers.get("x-amzn-requestid"),
+        headers=headers,
+    )
+
+
+def _setup_error(exc: Exception, errors: ErrorMapper) -> SynapseKitError | None:
+    """What is wrong before any request: credentials, the endpoint, the request's shape."""
+    from botocore import exceptions as aws
+
+    if isinstance(exc, (aws.NoCredentialsError, aws.PartialCredentialsError)):
+        return MissingAPIKeyError(
+            f"No usable AWS credentials ({exc}): set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, use a profile (AWS_PROFILE), or pass api_key=... "
+            "with a Bedrock API key."
         )
+    if isinstance(exc, aws.InvalidEndpointConfigurationError):
+        return ConfigError(f"base_url: {exc}")
+    if isinstance(exc, aws.ParamValidationError):
+        return InvalidRequestError(
+            redact(str(exc), errors.secret), provider=errors.provider, model=errors.model
+        )
+    return None
 
 
 def _region(session: Any) -> str:
@@ -274,11 +293,15 @@ def _region(session: Any) -> str:
 
 
 def _usage(raw: dict[str, Any]) -> Usage:
+    """Converse's ``inputTokens`` leaves out cache reads and writes (as Anthropic's
+    ``input_tokens`` does): the whole prompt is the sum, the cache parts stay parts."""
+    read = raw.get("cacheReadInputTokens") or 0
+    written = raw.get("cacheWriteInputTokens") or 0
     return Usage(
-        input_tokens=raw.get("inputTokens") or 0,
+        input_tokens=(raw.get("inputTokens") or 0) + read + written,
         output_tokens=raw.get("outputTokens") or 0,
-        cached_input_tokens=raw.get("cacheReadInputTokens") or 0,
-        cache_write_tokens=raw.get("cacheWriteInputTokens") or 0,
+        cached_input_tokens=read,
+        cache_write_tokens=written,
     )
 
 
@@ -319,9 +342,23 @@ def _close_opened(future: Future[Any]) -> None:
 
 
 def _shutdown_socket(stream: Any) -> None:
-    """Wake a thread blocked reading ``stream``'s socket (EventStream -> urllib3 -> socket)."""
-    connection = getattr(getattr(stream, "_raw_stream", None), "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        with suppress(OSError):
+    """Wake a thread blocked reading ``stream``'s socket (EventStream -> urllib3 -> socket).
+
+    While the connection keeps its socket, that is shut down. After a response that said
+    ``Connection: close``, http.client has already detached the socket from the connection
+    (``connection.sock`` is None) and only the response's file holds it: urllib3 >= 2.3
+    shuts that down with ``HTTPResponse.shutdown()``; older ones are reached through the
+    response's file.
+    """
+    raw: Any = getattr(stream, "_raw_stream", None)  # urllib3's HTTPResponse
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    with suppress(OSError, ValueError, RuntimeError):  # already closed, or released
+        if sock is not None:
             sock.shutdown(socket.SHUT_RDWR)
+        elif callable(getattr(raw, "shutdown", None)):
+            raw.shutdown()
+        else:
+            file = getattr(getattr(raw, "_original_response", None), "fp", None)
+            sock = getattr(getattr(file, "raw", None), "_sock", None)
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)

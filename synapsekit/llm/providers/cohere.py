@@ -18,8 +18,9 @@ Wire quirks handled:
   processed, chat template included), not ``billed_units`` (what is charged, which leaves the
   template out), because ``usage.cached_tokens`` is a part of the former (448 of 507 in a real
   capture, against 12 billed) and :class:`~synapsekit.llm.types.Usage` keeps cached tokens a
-  part of ``input_tokens``. ``billed_units`` is kept in the final chunk's metadata (for cost);
-  it is the fallback when ``tokens`` is absent;
+  part of ``input_tokens``. ``billed_units`` goes to ``Usage.billed_input_tokens`` /
+  ``billed_output_tokens``, which the cost is computed from (what Cohere charges), and stays
+  in the final chunk's metadata; it is the fallback count when ``tokens`` is absent;
 - ``message-end`` is the terminal event (``data: [DONE]`` may follow, or not): a stream
   without one broke (:class:`~synapsekit.errors.ConnectionError`); ``finish_reason: ERROR``
   (with ``delta.error``) inside a 200 is a ServerError, ``TIMEOUT`` a TimeoutError;
@@ -31,24 +32,15 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from synapsekit.errors import (
-    AuthenticationError,
-    ConnectionError,
-    LLMError,
-    QuotaExceededError,
-    ServerError,
-    TimeoutError,
-    error_for_status,
-    redact,
-)
+from synapsekit.errors import AuthenticationError, ServerError, TimeoutError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
-from synapsekit.llm.providers._common import as_text, malformed_event
-from synapsekit.llm.retry import parse_retry_after
+from synapsekit.llm.models import rules_for
+from synapsekit.llm.providers._common import http_stack
+from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
 from synapsekit.llm.sse import iter_sse
 from synapsekit.llm.types import Chunk, Message, Usage
 
@@ -63,10 +55,6 @@ FINISH_REASONS: dict[str, str] = {
     "MAX_TOKENS": "length",
     "TOOL_CALL": "tool_calls",
 }
-_STATUS_CLASSES: dict[int, type[LLMError]] = {
-    402: QuotaExceededError,  # payment required: waiting will not help
-    498: AuthenticationError,  # invalid (deny-listed) token
-}
 
 
 class CohereLLM(BaseLLM):
@@ -75,11 +63,20 @@ class CohereLLM(BaseLLM):
     provider: ClassVar[str] = "cohere"
 
     def _new_client(self) -> Any:
+        from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.providers._pool import httpx_limits
+
+        redact_in_logs(self._api_key)
         extra = {"base_url": self.base_url} if self.base_url else {}  # else CO_API_URL / default
+        http = http_stack("cohere.core.http_client").module
         return self._sdk.AsyncClientV2(  # type: ignore[union-attr]
             api_key=self._api_key,
             timeout=self.config.timeout,
             max_retries=0,  # one retry policy: ours
+            # The SDK's default client has httpx's 100-connection pool; closed by __aexit__.
+            httpx_client=http.AsyncClient(
+                timeout=self.config.timeout, follow_redirects=True, limits=httpx_limits(http)
+            ),
             **extra,
         )
 
@@ -90,40 +87,43 @@ class CohereLLM(BaseLLM):
         options: dict[str, Any] = {"max_retries": 0, "timeout": config.timeout}
         if config.headers:
             options["additional_headers"] = dict(config.headers)
+        rules = rules_for(self.provider, config)
         if config.params:
-            options["additional_body_parameters"] = dict(config.params)
+            options["additional_body_parameters"] = dict(rules.params(config))
         request: dict[str, Any] = {
             "model": config.model,
             "messages": [dict(m) for m in messages],
-            "temperature": config.temperature,
             "max_tokens": config.max_tokens,
             "request_options": options,
         }
+        temperature = rules.temperature(config)
+        if temperature is not None:  # None would go out as null: leave the argument out
+            request["temperature"] = temperature
         if config.stop:
             request["stop_sequences"] = list(config.stop)
         return request
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
-        chat_stream = self._client().with_raw_response.chat_stream
-        with self._map_errors(config):
+        chat_stream = (await self._client()).with_raw_response.chat_stream
+        with self._map_errors(config) as errors:
             async with chat_stream(**self._request(messages, config)) as raw:
-                async for chunk in self._parse(raw.response, config):
+                async for chunk in self._parse(raw.response, errors):
                     yield chunk
 
-    async def _parse(self, response: Any, config: LLMConfig) -> AsyncIterator[Chunk]:
+    async def _parse(self, response: Any, errors: ErrorMapper) -> AsyncIterator[Chunk]:
         """Chunks from the raw SSE body: the per-token hot path, kept to dict lookups."""
         loads = json.loads
         end: dict[str, Any] | None = None
         message_id: str | None = None
         async for _, data in iter_sse(response.aiter_bytes()):
-            if data == _DONE:
-                break
+            if data == _DONE:  # read on to the body's end: the connection is then reused
+                continue
             try:
                 event = loads(data)
             except ValueError:
                 event = None
             if type(event) is not dict:
-                raise malformed_event(self.provider, config.model, data)
+                raise errors.malformed(repr(data[:200]))
             kind = event.get("type")
             if kind == "content-delta":
                 content = ((event.get("delta") or {}).get("message") or {}).get("content") or {}
@@ -135,25 +135,15 @@ class CohereLLM(BaseLLM):
             elif kind == "message-end":
                 end = event.get("delta") or {}
             elif kind == "message-start":
-                message_id = event.get("id")
+                message_id = errors.request_id = event.get("id")
         if end is None:
-            raise ConnectionError(
-                "The stream ended before the provider finished the answer (no message-end).",
-                provider=self.provider,
-                model=config.model,
-                request_id=message_id,
-            )
+            raise errors.cut("message-end")
         reason = str(end.get("finish_reason") or "COMPLETE")
         if reason in ("ERROR", "TIMEOUT") or end.get("error"):
-            cls = TimeoutError if reason == "TIMEOUT" else ServerError
-            raise cls(
-                redact(f"Cohere stopped the answer ({reason}): {end.get('error') or reason}",
-                       self._api_key),
-                provider=self.provider,
-                model=config.model,
-                request_id=message_id,
-                code=reason,
-            )
+            raise errors.error(Failure(
+                None, f"Cohere stopped the answer ({reason}): {end.get('error') or reason}",
+                (reason, "ERROR"),
+            ))
         usage = end.get("usage")
         metadata = {"id": message_id} if message_id else {}
         if isinstance(usage, dict) and usage.get("billed_units"):
@@ -164,53 +154,50 @@ class CohereLLM(BaseLLM):
             metadata=metadata or None,
         )
 
-    @contextmanager
-    def _map_errors(self, config: LLMConfig) -> Iterator[None]:
-        """Translate the cohere SDK's and httpx's exceptions, at this one depth."""
-        import httpx
+    def _error_table(self) -> ErrorTable:
+        return _error_table()
 
-        context: dict[str, Any] = {"provider": self.provider, "model": config.model}
-        try:
-            yield
-        except _api_error() as exc:
-            raise self._status_error(exc, context) from None
-        except httpx.TimeoutException as exc:
-            raise TimeoutError(
-                f"No answer within {config.timeout:g} s: {type(exc).__name__}", **context
-            ) from None
-        except httpx.HTTPError as exc:
-            raise ConnectionError(
-                redact(f"Connection to {self.base_url or 'Cohere'} failed: "
-                       f"{exc or type(exc).__name__}", self._api_key),
-                **context,
-            ) from None
 
-    def _status_error(self, exc: Any, context: dict[str, Any]) -> LLMError:
-        body = exc.body if isinstance(exc.body, dict) else {}
-        status = exc.status_code
-        message = body.get("message") or (exc.body if isinstance(exc.body, str) else None)
-        cls = _STATUS_CLASSES.get(status) or error_for_status(status)
-        return cls(
-            redact(str(message or f"HTTP {status}"), self._api_key),
-            status_code=status,
-            request_id=as_text(body.get("id")),
-            retry_after=parse_retry_after(exc.headers),
-            **context,
-        )
+@functools.cache
+def _error_table() -> ErrorTable:
+    """The cohere SDK's exceptions: every error status is an ``ApiError`` (``cohere.errors.*``
+    subclass it) with ``status_code``, ``body`` and ``headers``."""
+    stack = http_stack("cohere.core.http_client")
+    api_error: type[Exception] = importlib.import_module("cohere.core.api_error").ApiError
+    return ErrorTable(
+        name="Cohere",
+        status=(api_error,),
+        read=_read_status,
+        timeouts=stack.timeouts,
+        transport=stack.transport,
+        # In-stream finish reasons; 498 is an invalid (deny-listed) token.
+        codes={"timeout": TimeoutError, "error": ServerError},
+        statuses={498: AuthenticationError},
+        packages=("cohere", "pydantic", "pydantic_core", *stack.packages),
+    )
+
+
+def _read_status(exc: Any, errors: ErrorMapper) -> Failure:
+    """``{"id": ..., "message": ...}``; the body may also be plain text."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    message = body.get("message") or (exc.body if isinstance(exc.body, str) else None)
+    return Failure(
+        exc.status_code,
+        str(message or ""),
+        request_id=text(body.get("id")),
+        headers=exc.headers,
+    )
 
 
 def _usage(raw: dict[str, Any]) -> Usage:
-    counts = raw.get("tokens") or raw.get("billed_units") or {}
+    billed = raw.get("billed_units")
+    billed = billed if isinstance(billed, dict) else {}
+    counts = raw.get("tokens") or billed
     return Usage(
         input_tokens=int(counts.get("input_tokens") or 0),
         output_tokens=int(counts.get("output_tokens") or 0),
         cached_input_tokens=int(raw.get("cached_tokens") or 0),
+        # What is charged: the cost is computed from these (synapsekit.llm.pricing).
+        billed_input_tokens=int(billed.get("input_tokens") or 0) if billed else None,
+        billed_output_tokens=int(billed.get("output_tokens") or 0) if billed else None,
     )
-
-
-
-@functools.cache
-def _api_error() -> type[Exception]:
-    """The base of the SDK's typed errors (``cohere.errors.*``), not exported at the top."""
-    cls: type[Exception] = importlib.import_module("cohere.core.api_error").ApiError
-    return cls

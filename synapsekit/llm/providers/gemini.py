@@ -20,10 +20,10 @@ The client is configured so the SDK adds nothing of its own to a call:
   call; ``api_version`` is pinned to ``v1beta`` (``config.api_version`` overrides), the version
   with system instructions and thinking on every model.
 
-Wire quirks handled: assistant turns are role ``model`` and the system message is
-``system_instruction``; thought-summary parts (``thought: true``) go to ``Chunk.reasoning``;
-``usageMetadata`` is cumulative on every chunk, so the last one wins; output tokens are
-``candidatesTokenCount + thoughtsTokenCount`` (thoughts are billed as output and
+Wire quirks handled: assistant turns are role ``model`` and every system message is a text
+part of ``system_instruction``, in order; thought-summary parts (``thought: true``) go to
+``Chunk.reasoning``; ``usageMetadata`` is cumulative on every chunk, so the last one wins;
+output tokens are ``candidatesTokenCount + thoughtsTokenCount`` (thoughts are billed as output and
 ``totalTokenCount`` includes them); there is no terminator, so a stream is complete only when a
 chunk carried a ``finishReason`` (else :class:`~synapsekit.errors.ConnectionError`); a safety
 finish or ``promptFeedback.blockReason`` is a ContentFilterError; a bad key is HTTP 400
@@ -33,32 +33,24 @@ finish or ``promptFeedback.blockReason`` is a ContentFilterError; a bad key is H
 from __future__ import annotations
 
 import functools
-import importlib
 import math
-from collections.abc import AsyncIterator, Iterator
-from contextlib import aclosing, contextmanager, suppress
+from collections.abc import AsyncIterator
+from contextlib import aclosing, suppress
 from contextvars import ContextVar
 from typing import Any, ClassVar, NamedTuple
 
-from synapsekit.errors import (
-    AuthenticationError,
-    ConfigError,
-    ConnectionError,
-    ContentFilterError,
-    ContextLengthError,
-    LLMError,
-    ServerError,
-    TimeoutError,
-    error_for_status,
-    redact,
-)
+from synapsekit.errors import AuthenticationError, ConfigError, ContentFilterError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
-from synapsekit.llm.providers._common import as_text, transport_errors
-from synapsekit.llm.retry import parse_retry_after
+from synapsekit.llm.models import rules_for
+from synapsekit.llm.providers._common import http_stack
+from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
 from synapsekit.llm.types import Chunk, Message, Usage
 
 __all__ = ["GeminiLLM"]
+
+#: The SDK module whose HTTP library (httpx2, else httpx) our AsyncClient is built from.
+_SENDER = "google.genai._api_client"
 
 API_VERSION = "v1beta"
 
@@ -93,9 +85,16 @@ class GeminiLLM(BaseLLM):
     provider: ClassVar[str] = "gemini"
 
     def _new_client(self) -> _Client:
+        from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.providers._pool import httpx_limits
+
+        redact_in_logs(self._api_key)
         sdk: Any = self._sdk
-        http = _http_module().AsyncClient(
-            timeout=self.config.timeout, event_hooks={"response": [_record_response]}
+        library = http_stack(_SENDER).module
+        http = library.AsyncClient(
+            timeout=self.config.timeout,
+            event_hooks={"response": [_record_response]},
+            limits=httpx_limits(library),  # httpx's default pool is 100 connections
         )
         options = sdk.types.HttpOptions(
             base_url=self.base_url,
@@ -114,15 +113,19 @@ class GeminiLLM(BaseLLM):
 
     def _config(self, messages: list[Message], config: LLMConfig) -> Any:
         model: Any = self._sdk.types.GenerateContentConfig  # type: ignore[union-attr]
+        rules = rules_for(self.provider, config)
         fields: dict[str, Any] = {
-            **config.params,
-            "temperature": config.temperature,
+            **rules.params(config),
             "max_output_tokens": config.max_tokens,
         }
+        temperature = rules.temperature(config)
+        if temperature is not None:  # None: the model's own default, not sent
+            fields["temperature"] = temperature
         if "automatic_continuation" in model.model_fields:  # SDKs before it never continue
             fields["automatic_continuation"] = False
-        if messages[0]["role"] == "system":
-            fields["system_instruction"] = messages[0]["content"]
+        system = [{"text": m["content"]} for m in messages if m["role"] == "system"]
+        if system:  # every system message, in order: one text part each (as Bedrock's blocks)
+            fields["system_instruction"] = {"parts": system}
         if config.stop:
             fields["stop_sequences"] = list(config.stop)
         try:
@@ -137,15 +140,16 @@ class GeminiLLM(BaseLLM):
             for m in messages
             if m["role"] != "system"
         ]
-        models = self._client().genai.aio.models
+        models = (await self._client()).genai.aio.models
         gen_config = self._config(messages, config)
         usage: Any = None
         finish: str | None = None
         metadata: dict[str, Any] = {}
         opened: list[Any] = []
         _OPENED.set(opened)
+        errors = self._map_errors(config)
         try:
-            with self._map_errors(config):
+            with errors:
                 stream = await models.generate_content_stream(
                     model=config.model, contents=contents, config=gen_config
                 )
@@ -156,6 +160,10 @@ class GeminiLLM(BaseLLM):
                             raise self._filtered(_name(feedback.block_reason), config, "prompt")
                         if response.usage_metadata is not None:
                             usage = response.usage_metadata
+                        elif not response.candidates and feedback is None:
+                            # The SDK turns an event that is not an object ([] / null)
+                            # into an empty response; a real event always has one of these.
+                            raise errors.malformed("an event that is not a JSON object")
                         if response.response_id:
                             metadata["response_id"] = response.response_id
                         if response.model_version:
@@ -176,11 +184,7 @@ class GeminiLLM(BaseLLM):
                 await response.aclose()
             opened.clear()
         if finish is None:
-            raise ConnectionError(
-                "The stream ended before the provider finished the answer (no finishReason).",
-                provider=self.provider,
-                model=config.model,
-            )
+            raise errors.cut("finishReason")
         if finish in FILTERED:
             raise self._filtered(finish, config, "answer")
         yield Chunk(
@@ -197,57 +201,43 @@ class GeminiLLM(BaseLLM):
             code=reason,
         )
 
-    @contextmanager
-    def _map_errors(self, config: LLMConfig) -> Iterator[None]:
-        """Translate google-genai's and its HTTP client's exceptions, at this one depth."""
-        errors: Any = self._sdk.errors  # type: ignore[union-attr]
-        timeouts, transport = transport_errors()
-        context: dict[str, Any] = {"provider": self.provider, "model": config.model}
-        try:
-            yield
-        except errors.APIError as exc:
-            raise self._status_error(exc, context) from None
-        except errors.UnknownApiResponseError as exc:  # a stream event that is not JSON
-            raise ServerError(
-                redact(f"The provider sent a malformed stream event: {str(exc)[:300]}",
-                       self._api_key),
-                **context,
-            ) from None
-        except timeouts as exc:
-            raise TimeoutError(
-                f"No answer within {config.timeout:g} s: {type(exc).__name__}", **context
-            ) from None
-        except transport as exc:
-            raise ConnectionError(
-                redact(f"Connection to {self.base_url or 'Gemini'} failed: "
-                       f"{exc or type(exc).__name__}", self._api_key),
-                **context,
-            ) from None
+    def _error_table(self) -> ErrorTable:
+        return _error_table(self._sdk)
 
-    def _status_error(self, exc: Any, context: dict[str, Any]) -> LLMError:
-        """An HTTP error status, or an ``{"error": ...}`` event inside a 200 stream."""
-        body: dict[str, Any] = exc.details if isinstance(exc.details, dict) else {}
-        error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
-        details = [d for d in error.get("details") or () if isinstance(d, dict)]
-        reason = next((str(d["reason"]) for d in details if d.get("reason")), None)
-        status = exc.code if isinstance(exc.code, int) else None
-        message = str(exc.message or error.get("message") or exc)
-        cls: type[LLMError]
-        if reason and reason.startswith("API_KEY_"):  # API_KEY_INVALID arrives as a 400
-            cls = AuthenticationError
-        elif status == 400 and "exceeds the maximum number of tokens" in message:
-            cls = ContextLengthError
-        else:
-            cls = error_for_status(status or 500)
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None)
-        return cls(
-            redact(message, self._api_key),
-            status_code=status,
-            retry_after=parse_retry_after(headers) or _retry_delay(details),
-            code=reason or as_text(exc.status),
-            **context,
-        )
+
+@functools.cache
+def _error_table(sdk: Any) -> ErrorTable:
+    """google-genai's exceptions: ``APIError`` for an error status (and for an
+    ``{"error": ...}`` event inside a 200 stream), ``UnknownApiResponseError`` for an event
+    that is not JSON; the HTTP library is the one our own AsyncClient is built from."""
+    stack = http_stack(_SENDER)
+    return ErrorTable(
+        name="Gemini",
+        status=(sdk.errors.APIError,),
+        read=_read_status,
+        timeouts=stack.timeouts,
+        transport=stack.transport,
+        malformed=(sdk.errors.UnknownApiResponseError,),
+        packages=("google.genai", "pydantic", "pydantic_core", *stack.packages),
+    )
+
+
+def _read_status(exc: Any, errors: ErrorMapper) -> Failure:
+    """``{"error": {"code", "message", "status", "details": [...]}}``. A bad key is a 400
+    whose detail reason is ``API_KEY_INVALID``: the one case the status does not tell."""
+    body: dict[str, Any] = exc.details if isinstance(exc.details, dict) else {}
+    error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
+    details = [d for d in error.get("details") or () if isinstance(d, dict)]
+    reason = next((str(d["reason"]) for d in details if d.get("reason")), None)
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    return Failure(
+        exc.code if isinstance(exc.code, int) else None,
+        str(exc.message or error.get("message") or exc),
+        (reason, text(exc.status)),
+        headers=headers,
+        retry_after=_retry_delay(details),
+        cls=AuthenticationError if reason and reason.startswith("API_KEY_") else None,
+    )
 
 
 def _name(value: Any) -> str:
@@ -272,14 +262,3 @@ def _retry_delay(details: list[dict[str, Any]]) -> float | None:
             with suppress(TypeError, ValueError):
                 return max(float(str(detail.get("retryDelay")).rstrip("s")), 0.0)
     return None
-
-
-
-@functools.cache
-def _http_module() -> Any:
-    """The HTTP client google-genai prefers: ``httpx2`` (what 3.x depends on), else httpx."""
-    with suppress(ImportError):
-        return importlib.import_module("httpx2")
-    return importlib.import_module("httpx")
-
-

@@ -26,28 +26,18 @@ import functools
 import importlib
 import inspect
 import json
-import re
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from contextlib import aclosing, contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
-from synapsekit.errors import (
-    ConfigError,
-    ConnectionError,
-    ContextLengthError,
-    InvalidRequestError,
-    LLMError,
-    ServerError,
-    TimeoutError,
-    error_for_status,
-    redact,
-)
+from synapsekit.errors import ConfigError, ServerError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
-from synapsekit.llm.providers._common import as_text
-from synapsekit.llm.retry import parse_retry_after
+from synapsekit.llm.models import rules_for
+from synapsekit.llm.providers._common import http_stack
+from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
 from synapsekit.llm.sse import iter_sse
 from synapsekit.llm.types import Chunk, Message, Usage
 
@@ -57,7 +47,6 @@ DEFAULT_URL = "https://api.mistral.ai"
 _DONE = b"[DONE]"
 _FINISH = {"model_length": "length"}
 _REQUEST_ID = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
-_CONTEXT = re.compile(r"context (?:length|window)|too large for model", re.IGNORECASE)
 #: stream_async arguments synapsekit sets itself; never taken from ``config.params``.
 _OWN_ARGS = frozenset({"self", "stream", "retries", "server_url", "timeout_ms", "http_headers"})
 
@@ -67,9 +56,7 @@ class _SDK:
     """The pieces of the installed mistralai SDK this module needs, whatever its version."""
 
     client_class: type[Any]
-    status_errors: tuple[type[BaseException], ...]
-    timeout_errors: tuple[type[BaseException], ...]
-    transport_errors: tuple[type[BaseException], ...]
+    errors: ErrorTable
 
 
 @functools.cache
@@ -90,15 +77,16 @@ def _sdk_parts(sdk: ModuleType) -> _SDK:
             cls = getattr(module, name, None)
             if isinstance(cls, type) and cls not in bucket:
                 bucket.append(cls)
-    timeouts: list[type[BaseException]] = []
-    for http in ("httpx2", "httpx"):  # v2+ sends with httpx2, v1 with httpx
-        try:
-            module = importlib.import_module(http)
-        except ImportError:
-            continue
-        timeouts.append(module.TimeoutException)
-        transport.append(module.HTTPError)
-    return _SDK(root.Mistral, tuple(status), tuple(timeouts), tuple(transport))
+    stack = http_stack(f"{root.__name__}.basesdk")  # v2+ sends with httpx2, v1 with httpx
+    errors = ErrorTable(
+        name="Mistral",
+        status=tuple(status),
+        read=_read_status,
+        timeouts=stack.timeouts,
+        transport=(*transport, *stack.transport),
+        packages=("mistralai", "pydantic", "pydantic_core", *stack.packages),
+    )
+    return _SDK(root.Mistral, errors)
 
 
 class MistralLLM(BaseLLM):
@@ -116,62 +104,81 @@ class MistralLLM(BaseLLM):
         return _sdk_parts(self._sdk)
 
     def _new_client(self) -> Any:
+        from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.providers._common import http_stack
+        from synapsekit.llm.providers._pool import httpx_limits
+
+        redact_in_logs(self._api_key)
         server = self.base_url.rstrip("/")
         if server.endswith("/v1"):
             server = server[:-3]
+        http = http_stack(self._parts.client_class.__module__).module  # httpx2 (v2+), httpx (v1)
         return self._parts.client_class(
             api_key=self._api_key,
             server_url=server,
             retry_config=None,  # null: no SDK retries; one retry policy, ours
             timeout_ms=_millis(self.config.timeout),
+            # The SDK's default async client has httpx's 100-connection pool.
+            async_client=http.AsyncClient(
+                timeout=self.config.timeout, follow_redirects=True, limits=httpx_limits(http)
+            ),
         )
 
     async def _close_client(self, client: Any) -> None:
+        # Our async client (see _new_client): the SDK does not close a client it was given.
+        http = getattr(client.sdk_configuration, "async_client", None)
         await client.__aexit__(None, None, None)  # the SDK has no close(): its httpx clients
         client.__exit__(None, None, None)
+        if http is not None:
+            await http.aclose()
 
     def _request(self, client: Any, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
+        rules = rules_for(self.provider, config)
         body: dict[str, Any] = {
             "model": config.model,
             "messages": messages,
-            "temperature": config.temperature,
             "max_tokens": config.max_tokens,
             "timeout_ms": _millis(config.timeout),
         }
+        temperature = rules.temperature(config)
+        if temperature is not None:  # None is the SDK's explicit null: leave it UNSET
+            body["temperature"] = temperature
         if config.stop:
             body["stop"] = list(config.stop)
         if config.headers:
             body["http_headers"] = dict(config.headers)
-        if config.params:
+        params = rules.params(config)
+        if params:
             allowed = _param_names(type(client.chat).stream_async)
-            unknown = sorted(set(config.params) - allowed)
+            unknown = sorted(set(params) - allowed)
             if unknown:
                 raise ConfigError(
                     f"params: {', '.join(unknown)} not accepted by Mistral chat; "
                     f"valid: {', '.join(sorted(allowed))}"
                 )
-            body.update(config.params)
+            body.update(params)
         return body
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
-        client = self._client()
+        client = await self._client()
         request = self._request(client, messages, config)
-        with self._map_errors(config):
+        with self._map_errors(config) as errors:
             events = await client.chat.stream_async(**request)
             response = events.response  # the raw body; the SDK's decoder is never started
             try:
-                async with aclosing(self._parse(response, config)) as chunks:
+                async with aclosing(self._parse(response, errors)) as chunks:
                     async for chunk in chunks:
                         yield chunk
             finally:
                 await response.aclose()  # early exit / cancel: the server sees the disconnect
 
-    async def _parse(self, response: Any, config: LLMConfig) -> AsyncGenerator[Chunk, None]:
+    async def _parse(self, response: Any, errors: ErrorMapper) -> AsyncGenerator[Chunk, None]:
         """Chunks from the raw SSE body: the per-token hot path, kept to dict lookups."""
         loads = json.loads
         usage: dict[str, Any] | None = None
         finish: str | None = None
         done = False
+        errors.request_id = _request_id(response.headers)
         async for _, data in iter_sse(response.aiter_bytes()):
             if data == _DONE or done:  # read on to the body's end: the connection is reused
                 done = True
@@ -179,12 +186,9 @@ class MistralLLM(BaseLLM):
             try:
                 event = loads(data)
             except ValueError:
-                raise ServerError(
-                    f"Mistral sent a malformed stream event: {data[:200]!r}",
-                    provider=self.provider,
-                    model=config.model,
-                    request_id=_request_id(response.headers),
-                ) from None
+                event = None
+            if type(event) is not dict:
+                raise errors.malformed(repr(data[:200]))
             choices = event.get("choices")
             if choices:
                 choice = choices[0]
@@ -200,85 +204,50 @@ class MistralLLM(BaseLLM):
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
             elif choices is None and ("message" in event or "error" in event or "detail" in event):
-                raise self._stream_error(event, response, config)
+                message, code, kind = _describe(event.get("error", event), "")
+                raise errors.error(Failure(None, message, (code, kind)))
             if event.get("usage"):
                 usage = event["usage"]
-        context: dict[str, Any] = {
-            "provider": self.provider,
-            "model": config.model,
-            "request_id": _request_id(response.headers),
-        }
         if finish == "error":
-            raise ServerError("Mistral stopped the answer with finish_reason 'error'.", **context)
+            raise errors.error(Failure(
+                None, "Mistral stopped the answer with finish_reason 'error'.", ("error",),
+                cls=ServerError,
+            ))
         if not done:
-            raise ConnectionError(
-                "The stream ended before Mistral sent its final 'data: [DONE]'.", **context
-            )
+            raise errors.cut("'data: [DONE]'")
         if finish is not None:
             finish = _FINISH.get(finish, finish)
         yield Chunk(usage=_usage(usage) if usage else None, finish_reason=finish)
 
-    def _stream_error(self, event: dict[str, Any], response: Any, config: LLMConfig) -> LLMError:
-        """An error object that arrived inside a 200 stream."""
-        message, code, kind = _describe(event.get("error", event), "")
-        cls = error_for_status(None, code, kind)
-        return cls(
-            redact(message or "Mistral reported an error inside the stream.", self._api_key),
-            provider=self.provider,
-            model=config.model,
-            request_id=_request_id(response.headers),
-            code=code or kind,
-        )
+    def _error_table(self) -> ErrorTable:
+        return self._parts.errors
 
-    @contextmanager
-    def _map_errors(self, config: LLMConfig) -> Iterator[None]:
-        """Translate the mistralai SDK's and httpx's exceptions, at this one depth."""
-        sdk = self._parts
-        context: dict[str, Any] = {"provider": self.provider, "model": config.model}
-        try:
-            yield
-        except sdk.status_errors as exc:
-            raise self._status_error(exc, context) from None
-        except sdk.timeout_errors as exc:
-            raise TimeoutError(
-                f"No answer within {config.timeout:g} s: {type(exc).__name__}", **context
-            ) from None
-        except sdk.transport_errors as exc:
-            raise ConnectionError(
-                redact(f"Connection to {self.base_url} failed: {exc or type(exc).__name__}",
-                       self._api_key),
-                **context,
-            ) from None
 
-    def _status_error(self, exc: Any, context: dict[str, Any]) -> LLMError:
-        raw = getattr(exc, "raw_response", None)
-        status = getattr(exc, "status_code", None) or getattr(raw, "status_code", None)
-        if status is None and type(exc).__name__ == "HTTPValidationError":
-            status = 422  # v1's validation error may carry no response
-        headers = getattr(exc, "headers", None) or getattr(raw, "headers", None) or {}
-        text = exc.body if isinstance(getattr(exc, "body", None), str) else ""
-        try:
-            body = json.loads(text) if text else None
-        except ValueError:
-            body = None
-        message, code, kind = _describe(body, text)
-        if status is not None and 200 <= status < 300:
-            cls: type[LLMError] = ServerError  # an answer the SDK could not take as a stream
-        else:
-            cls = error_for_status(status, code, kind)
-        if cls is InvalidRequestError and _CONTEXT.search(message):
-            cls = ContextLengthError
-        request_id = _request_id(headers)
-        if request_id is None and isinstance(body, dict) and body.get("request_id"):
-            request_id = str(body["request_id"])
-        return cls(
-            redact(message or f"Mistral answered HTTP {status}.", self._api_key),
-            status_code=status,
-            request_id=request_id,
-            retry_after=parse_retry_after(headers),
-            code=code or kind,
-            **context,
-        )
+def _read_status(exc: Any, errors: ErrorMapper) -> Failure:
+    """Any of Mistral's error bodies (see the module docstring); a 2xx the SDK could not
+    take as a stream is a ServerError."""
+    raw = getattr(exc, "raw_response", None)
+    status = getattr(exc, "status_code", None) or getattr(raw, "status_code", None)
+    if status is None and type(exc).__name__ == "HTTPValidationError":
+        status = 422  # v1's validation error may carry no response
+    headers = getattr(exc, "headers", None) or getattr(raw, "headers", None) or {}
+    raw_text = exc.body if isinstance(getattr(exc, "body", None), str) else ""
+    try:
+        body = json.loads(raw_text) if raw_text else None
+    except ValueError:
+        body = None
+    message, code, kind = _describe(body, raw_text)
+    request_id = _request_id(headers)
+    if request_id is None and isinstance(body, dict) and body.get("request_id"):
+        request_id = str(body["request_id"])
+    return Failure(
+        status,
+        message,
+        (code, kind),
+        request_id=request_id,
+        headers=headers,
+        cls=ServerError if status is not None and 200 <= status < 300 else None,
+    )
 
 
 def _millis(seconds: float) -> int:
@@ -307,7 +276,7 @@ def _part_chunks(parts: list[Any]) -> list[Chunk]:
     return chunks
 
 
-def _describe(body: Any, text: str) -> tuple[str, str | None, str | None]:
+def _describe(body: Any, raw: str) -> tuple[str, str | None, str | None]:
     """(message, code, type) from any of Mistral's error body shapes."""
     if isinstance(body, dict):
         detail = body.get("detail")
@@ -320,10 +289,10 @@ def _describe(body: Any, text: str) -> tuple[str, str | None, str | None]:
             return message, None, None
         message = body.get("message") or detail or ""
         code, kind = body.get("code"), body.get("type")
-        return (str(message) if message else text[:500], as_text(code), as_text(kind))
+        return (str(message) if message else raw[:500], text(code), text(kind))
     if isinstance(body, str):
         return body, None, None
-    return text[:500], None, None
+    return raw[:500], None, None
 
 
 

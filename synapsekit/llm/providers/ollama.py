@@ -21,25 +21,19 @@ connection says Ollama is not running at that address.
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
-from synapsekit.errors import (
-    ConnectionError,
-    LLMError,
-    NotFoundError,
-    ServerError,
-    TimeoutError,
-    error_for_status,
-    redact,
-)
+from synapsekit.errors import NotFoundError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.models import rules_for
+from synapsekit.llm.providers._common import http_stack
+from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure
 from synapsekit.llm.registry import PROVIDERS
-from synapsekit.llm.retry import parse_retry_after
 from synapsekit.llm.types import Chunk, Message, Usage
 
 __all__ = ["OllamaLLM"]
@@ -77,6 +71,11 @@ class OllamaLLM(BaseLLM):
         return self.config.base_url or os.environ.get("OLLAMA_HOST") or default
 
     def _new_client(self) -> Any:
+        from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.providers._common import http_stack
+        from synapsekit.llm.providers._pool import httpx_limits
+
+        redact_in_logs(self._api_key)
         headers = dict(self.config.headers)
         if self._api_key and not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = f"Bearer {self._api_key}"
@@ -85,17 +84,19 @@ class OllamaLLM(BaseLLM):
             timeout=self.config.timeout,
             headers=headers or None,
             event_hooks={"response": [_raise_for_status]},
+            limits=httpx_limits(http_stack("ollama._client").module),  # passed on to httpx
         )
 
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "temperature": config.temperature,
-            "num_predict": config.max_tokens,
-        }
+        rules = rules_for(self.provider, config)
+        options: dict[str, Any] = {"num_predict": config.max_tokens}
+        temperature = rules.temperature(config)
+        if temperature is not None:
+            options["temperature"] = temperature
         if config.stop:
             options["stop"] = list(config.stop)
         request: dict[str, Any] = {"model": config.model, "messages": messages, "stream": True}
-        for key, value in config.params.items():
+        for key, value in rules.params(config).items():
             if key in TOP_LEVEL_PARAMS:
                 request[key] = value
             else:
@@ -105,8 +106,8 @@ class OllamaLLM(BaseLLM):
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
         final: Any = None
-        with self._map_errors(config):
-            parts = await self._client().chat(**self._request(messages, config))
+        with self._map_errors(config) as errors:
+            parts = await (await self._client()).chat(**self._request(messages, config))
             try:
                 async for part in parts:  # read to the end: the connection is then reused
                     message = part.message
@@ -119,11 +120,7 @@ class OllamaLLM(BaseLLM):
             finally:
                 await parts.aclose()  # early exit / cancel: closes the HTTP response
         if final is None:
-            raise ConnectionError(
-                f"The stream from Ollama at {self.base_url} ended before its 'done' line.",
-                provider=self.provider,
-                model=config.model,
-            )
+            raise errors.cut("'done' line")
         yield Chunk(
             usage=Usage(
                 input_tokens=final.prompt_eval_count or 0,
@@ -133,71 +130,60 @@ class OllamaLLM(BaseLLM):
             finish_reason=final.done_reason or "stop",
         )
 
-    @contextmanager
-    def _map_errors(self, config: LLMConfig) -> Iterator[None]:
-        """Translate the ollama SDK's, httpx's and pydantic's exceptions, at this one depth."""
-        import httpx
-        import pydantic
+    def _error_table(self) -> ErrorTable:
+        return _error_table(self._sdk)
 
-        context: dict[str, Any] = {"provider": self.provider, "model": config.model}
-        host = self.base_url
-        try:
-            yield
-        except LLMError:
-            raise  # ours (a subclass of builtins.ConnectionError is caught below otherwise)
-        except _HTTPStatus as exc:
-            raise self._error(exc.status, exc.text, exc.headers, config) from None
-        except self._sdk.ResponseError as exc:  # type: ignore[union-attr]
-            status = exc.status_code if exc.status_code > 0 else None  # -1: a line in a 200
-            raise self._error(status, str(exc.error), {}, config) from None
-        except httpx.TimeoutException as exc:
-            raise TimeoutError(
-                f"No answer from Ollama at {host} within {config.timeout:g} s: "
-                f"{type(exc).__name__}",
-                **context,
-            ) from None
-        except (httpx.ConnectError, builtins.ConnectionError) as exc:  # refused / unreachable
-            raise ConnectionError(
-                f"Ollama is not running at {host} (could not connect: "
-                f"{exc or type(exc).__name__}). Start it with `ollama serve`, or point "
-                "base_url / OLLAMA_HOST at the server.",
-                **context,
-            ) from None
-        except httpx.HTTPError as exc:
-            raise ConnectionError(
-                f"The connection to Ollama at {host} broke: {exc or type(exc).__name__}",
-                **context,
-            ) from None
-        except (json.JSONDecodeError, pydantic.ValidationError) as exc:
-            raise ServerError(
-                f"Ollama at {host} sent a malformed stream line: {str(exc)[:200]}", **context
-            ) from None
 
-    def _error(
-        self, status: int | None, text: str, headers: Mapping[str, str], config: LLMConfig
-    ) -> LLMError:
-        message = _error_text(text) or f"Ollama answered HTTP {status}."
-        lowered = message.lower()
-        cls = error_for_status(status)
-        if "not found" in lowered and "model" in lowered:  # "model "x" not found, try pulling"
-            cls = NotFoundError
-            message = (
-                f"Model {config.model!r} is not on the Ollama server at {self.base_url} "
-                f"({message}). Download it with: ollama pull {config.model}"
-            )
-        elif cls is NotFoundError:
-            message = (
-                f"{message} -- is {self.base_url} an Ollama server? base_url is the server "
-                "root, e.g. http://localhost:11434"
-            )
-        return cls(
-            redact(message, self._api_key),
-            provider=self.provider,
-            model=config.model,
-            status_code=status,
-            request_id=headers.get("x-request-id"),
-            retry_after=parse_retry_after(headers),
+@functools.cache
+def _error_table(sdk: Any) -> ErrorTable:
+    """The ollama SDK's exceptions. Its ``ResponseError`` drops the headers, so an HTTP
+    error status is raised first by our response hook (:class:`_HTTPStatus`); a
+    ``ResponseError`` is then an ``{"error": ...}`` line inside a 200 (status -1). A refused
+    connection is a builtins ConnectionError raised by the SDK itself."""
+    import pydantic
+
+    stack = http_stack("ollama._client")
+    return ErrorTable(
+        name="Ollama",
+        status=(_HTTPStatus, sdk.ResponseError),
+        read=_read_status,
+        timeouts=stack.timeouts,
+        transport=(*stack.transport, builtins.ConnectionError),
+        malformed=(json.JSONDecodeError, pydantic.ValidationError),
+        packages=("ollama", "pydantic", "pydantic_core", *stack.packages),
+        hint="Is Ollama running there? Start it with `ollama serve`, or point base_url / "
+        "OLLAMA_HOST at the server.",
+    )
+
+
+def _read_status(exc: Any, errors: ErrorMapper) -> Failure:
+    if isinstance(exc, _HTTPStatus):
+        status: int | None = exc.status
+        message = _error_text(exc.text)
+        headers: Mapping[str, str] = exc.headers
+    else:
+        status = exc.status_code if exc.status_code > 0 else None  # -1: a line in a 200
+        message, headers = str(exc.error), {}
+    lowered = message.lower()
+    cls = None
+    if "not found" in lowered and "model" in lowered:  # "model "x" not found, try pulling"
+        cls = NotFoundError
+        message = (
+            f"Model {errors.model!r} is not on the Ollama server at {errors.endpoint} "
+            f"({message}). Download it with: ollama pull {errors.model}"
         )
+    elif status == 404:
+        message = (
+            f"{message} -- is {errors.endpoint} an Ollama server? base_url is the server "
+            "root, e.g. http://localhost:11434"
+        )
+    return Failure(
+        status,
+        message or f"Ollama answered HTTP {status}.",
+        request_id=headers.get("x-request-id"),
+        headers=headers,
+        cls=cls,
+    )
 
 
 def _error_text(text: str) -> str:

@@ -18,24 +18,18 @@ raised as a typed error.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import AsyncGenerator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator
 from typing import Any, ClassVar
 
-from synapsekit.errors import (
-    ConfigError,
-    ConnectionError,
-    LLMError,
-    TimeoutError,
-    error_for_status,
-    redact,
-)
+from synapsekit.errors import ConfigError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
-from synapsekit.llm.providers._common import as_text, malformed_event
-from synapsekit.llm.retry import parse_retry_after
+from synapsekit.llm.models import rules_for
+from synapsekit.llm.providers._common import http_stack
+from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
 from synapsekit.llm.sse import iter_sse
 from synapsekit.llm.types import Chunk, Message, Usage
 
@@ -61,63 +55,69 @@ class OpenAICompatibleLLM(BaseLLM):
     """Chat completions over the ``openai`` SDK; vendors subclass with their provider name."""
 
     provider: ClassVar[str] = "openai"
-    #: Name of the output-length field: OpenAI's reasoning models accept only the new one.
-    max_tokens_field: ClassVar[str] = "max_tokens"
     #: Ask for ``stream_options.include_usage`` (vendors that always send usage: False).
     usage_option: ClassVar[bool] = True
     #: Top-level chunk fields kept as call metadata (the last value seen wins).
     metadata_keys: ClassVar[tuple[str, ...]] = ()
 
     def _new_client(self) -> Any:
-        return self._sdk.AsyncOpenAI(  # type: ignore[union-attr]
+        from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.providers._pool import httpx_limits
+
+        redact_in_logs(self._api_key)
+        sdk: Any = self._sdk
+        return sdk.AsyncOpenAI(
             api_key=self._api_key,
             base_url=self.base_url,
             max_retries=0,  # one retry policy: ours
             timeout=self.config.timeout,
             default_headers=dict(self.config.headers) or None,
+            http_client=sdk.DefaultAsyncHttpxClient(  # the SDK's defaults, our pool size
+                limits=httpx_limits(http_stack("openai._base_client").module)
+            ),
         )
 
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
+        # What the model accepts (output-length field, sampling) is its row in models.json.
+        rules = rules_for(self.provider, config)
         body: dict[str, Any] = {
             "model": config.model,
             "messages": messages,
             "stream": True,
-            "temperature": config.temperature,
-            self.max_tokens_field: config.max_tokens,
+            rules.max_tokens_field: config.max_tokens,
         }
+        temperature = rules.temperature(config)
+        if temperature is not None:
+            body["temperature"] = temperature
         if self.usage_option:
             body["stream_options"] = {"include_usage": True}
         if config.stop:
             body["stop"] = list(config.stop)
         if config.params:
-            body.update(config.params)
+            body.update(rules.params(config))
         return body
 
     async def _stream(
         self, messages: list[Message], config: LLMConfig
     ) -> AsyncGenerator[Chunk, None]:
-        import httpx
-
-        client = self._client()
-        with self._map_errors(config):
+        client = await self._client()
+        with self._map_errors(config) as errors:
             # The SDK's low-level post: it builds the request (auth, Azure's deployment
             # path) and raises typed status errors, but skips create()'s per-call
             # TypedDict transform of the body (~0.8 ms) and hands back the raw response.
             response = await client.post(
                 "/chat/completions",
-                cast_to=httpx.Response,
+                cast_to=http_stack("openai._base_client").response,
                 body=self._request(messages, config),
                 stream=True,
             )
             try:
-                async for chunk in self._parse(response, config):
+                async for chunk in self._parse(response, errors):
                     yield chunk
             finally:
                 await response.aclose()
 
-    async def _parse(
-        self, response: Any, config: LLMConfig
-    ) -> AsyncGenerator[Chunk, None]:
+    async def _parse(self, response: Any, errors: ErrorMapper) -> AsyncGenerator[Chunk, None]:
         """Chunks from the raw SSE body: the per-token hot path, kept to dict lookups."""
         decode = _decode_json
         metadata_keys = self.metadata_keys
@@ -125,6 +125,7 @@ class OpenAICompatibleLLM(BaseLLM):
         finish: str | None = None
         metadata: dict[str, Any] = {}
         done = False
+        errors.request_id = response.headers.get("x-request-id")
         async for _, data in iter_sse(response.aiter_bytes()):
             if done:  # read on to the end of the body so the connection can be reused
                 continue
@@ -134,10 +135,11 @@ class OpenAICompatibleLLM(BaseLLM):
             try:
                 event = decode(data.decode())
             except ValueError:
-                request_id = response.headers.get("x-request-id")
-                raise malformed_event(self.provider, config.model, data, request_id) from None
+                event = None
+            if type(event) is not dict:
+                raise errors.malformed(repr(data[:200]))
             if event.get("error"):
-                raise self._stream_error(event["error"], response, config)
+                raise errors.error(_stream_failure(event["error"]))
             choices = event.get("choices")
             if choices:
                 choice = choices[0]
@@ -157,71 +159,52 @@ class OpenAICompatibleLLM(BaseLLM):
                 if event.get(key) is not None:
                     metadata[key] = event[key]
         if not done and finish is None:
-            raise ConnectionError(
-                "The stream ended before the provider finished the answer.",
-                provider=self.provider,
-                model=config.model,
-                request_id=response.headers.get("x-request-id"),
-            )
+            raise errors.cut("finish_reason or [DONE]")
         yield Chunk(
             usage=_usage(usage) if usage else None,
             finish_reason=finish,
             metadata=metadata or None,
         )
 
-    def _stream_error(self, error: Any, response: Any, config: LLMConfig) -> LLMError:
-        """An ``{"error": ...}`` object that arrived inside a 200 stream."""
-        if not isinstance(error, dict):
-            error = {"message": str(error)}
-        code = error.get("code")
-        status = int(code) if isinstance(code, int) or str(code).isdigit() else None
-        cls = error_for_status(status or 500, as_text(code), as_text(error.get("type")))
-        return cls(
-            redact(str(error.get("message") or error), self._api_key),
-            provider=self.provider,
-            model=config.model,
-            status_code=status,
-            request_id=response.headers.get("x-request-id"),
-            code=as_text(code),
-        )
+    def _error_table(self) -> ErrorTable:
+        return _error_table(self._sdk)
 
-    @contextmanager
-    def _map_errors(self, config: LLMConfig) -> Iterator[None]:
-        """Translate the openai SDK's and httpx's exceptions, at this one depth."""
-        import httpx
 
-        sdk = self._sdk
-        context: dict[str, Any] = {"provider": self.provider, "model": config.model}
-        try:
-            yield
-        except sdk.APIStatusError as exc:  # type: ignore[union-attr]
-            raise self._status_error(exc, context) from None
-        except (sdk.APITimeoutError, httpx.TimeoutException) as exc:  # type: ignore[union-attr]
-            raise TimeoutError(
-                f"No answer within {config.timeout:g} s: {type(exc).__name__}", **context
-            ) from None
-        except (sdk.APIConnectionError, httpx.HTTPError) as exc:  # type: ignore[union-attr]
-            raise ConnectionError(
-                redact(f"Connection to {self.base_url} failed: {exc or type(exc).__name__}",
-                       self._api_key),
-                **context,
-            ) from None
+@functools.cache
+def _error_table(sdk: Any) -> ErrorTable:
+    """The openai SDK's exceptions (APIStatusError carries the body's ``error`` object)."""
+    stack = http_stack("openai._base_client")
+    return ErrorTable(
+        name="the OpenAI-protocol API",
+        status=(sdk.APIStatusError,),
+        read=_read_status,
+        timeouts=(sdk.APITimeoutError, *stack.timeouts),
+        transport=(sdk.APIConnectionError, *stack.transport),
+        packages=("openai", *stack.packages),
+    )
 
-    def _status_error(self, exc: Any, context: dict[str, Any]) -> LLMError:
-        body = exc.body if isinstance(exc.body, dict) else {}
-        headers = exc.response.headers
-        code, kind = as_text(body.get("code")), as_text(body.get("type"))
-        message = body.get("message") or body.get("detail") or exc.message
-        cls = error_for_status(exc.status_code, code, kind)
-        return cls(
-            redact(str(message), self._api_key),
-            status_code=exc.status_code,
-            request_id=headers.get("x-request-id") or headers.get("apim-request-id"),
-            retry_after=parse_retry_after(headers),
-            code=code or kind,
-            **context,
-        )
 
+def _read_status(exc: Any, errors: ErrorMapper) -> Failure:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    headers = exc.response.headers
+    message = body.get("message") or body.get("detail") or exc.message
+    return Failure(
+        exc.status_code,
+        str(message),
+        (text(body.get("code")), text(body.get("type"))),
+        request_id=headers.get("x-request-id") or headers.get("apim-request-id"),
+        headers=headers,
+    )
+
+
+def _stream_failure(error: Any) -> Failure:
+    """An ``{"error": ...}`` object inside a 200 stream; Azure sends its status as the
+    code (``"429"``), OpenRouter as a number."""
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    code = text(error.get("code"))
+    status = int(code) if code is not None and code.isdigit() else None
+    return Failure(status, str(error.get("message") or error), (code, text(error.get("type"))))
 
 
 def _usage(raw: dict[str, Any]) -> Usage:
@@ -239,7 +222,6 @@ def _usage(raw: dict[str, Any]) -> Usage:
 
 class OpenAILLM(OpenAICompatibleLLM):
     provider = "openai"
-    max_tokens_field = "max_completion_tokens"
 
 
 class GroqLLM(OpenAICompatibleLLM):
@@ -284,8 +266,8 @@ class AzureOpenAILLM(OpenAICompatibleLLM):
     provider = "azure"
     DEFAULT_API_VERSION: ClassVar[str] = "2024-10-21"
 
-    def __init__(self, config: LLMConfig, *, tracer: Any = None) -> None:
-        super().__init__(config, tracer=tracer)
+    def __init__(self, config: LLMConfig, **options: Any) -> None:
+        super().__init__(config, **options)
         if not self.base_url:
             raise ConfigError(
                 "No Azure OpenAI endpoint: pass base_url=... or set AZURE_OPENAI_ENDPOINT "
@@ -305,11 +287,19 @@ class AzureOpenAILLM(OpenAICompatibleLLM):
         )
 
     def _new_client(self) -> Any:
-        return self._sdk.AsyncAzureOpenAI(  # type: ignore[union-attr]
+        from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.providers._pool import httpx_limits
+
+        redact_in_logs(self._api_key)
+        sdk: Any = self._sdk
+        return sdk.AsyncAzureOpenAI(
             api_key=self._api_key,
             azure_endpoint=self.base_url,
             api_version=self.api_version,
             max_retries=0,
             timeout=self.config.timeout,
             default_headers=dict(self.config.headers) or None,
+            http_client=sdk.DefaultAsyncHttpxClient(  # the SDK's defaults, our pool size
+                limits=httpx_limits(http_stack("openai._base_client").module)
+            ),
         )
