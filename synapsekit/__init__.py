@@ -13,6 +13,23 @@ from synapsekit._lazy import lazy_getattr
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
     from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.providers.anthropic import AnthropicLLM
+    from synapsekit.llm.providers.bedrock import BedrockLLM
+    from synapsekit.llm.providers.cohere import CohereLLM
+    from synapsekit.llm.providers.gemini import GeminiLLM
+    from synapsekit.llm.providers.mistral import MistralLLM
+    from synapsekit.llm.providers.ollama import OllamaLLM
+    from synapsekit.llm.providers.openai_compat import (
+        AzureOpenAILLM,
+        CerebrasLLM,
+        DeepSeekLLM,
+        FireworksLLM,
+        GroqLLM,
+        OpenAILLM,
+        OpenRouterLLM,
+        PerplexityLLM,
+        TogetherLLM,
+    )
     from synapsekit.llm.registry import detect_provider, make_llm
     from synapsekit.observability.tracer import TokenTracer
     from synapsekit.rag.pipeline import RAG
@@ -27,11 +44,35 @@ _LAZY = {
     "TokenTracer": "synapsekit.observability.tracer",
     "RAG": "synapsekit.rag.pipeline",
 }
+#: The fifteen provider classes, as on SynapseKit's page (``from synapsekit import
+#: OpenAILLM``); resolved through ``synapsekit.llm``, whose list comes from the registry
+#: (a test checks the two agree). Importing one imports its protocol module, not its SDK.
+PROVIDER_CLASSES = (
+    "AnthropicLLM", "AzureOpenAILLM", "BedrockLLM", "CerebrasLLM", "CohereLLM",
+    "DeepSeekLLM", "FireworksLLM", "GeminiLLM", "GroqLLM", "MistralLLM", "OllamaLLM",
+    "OpenAILLM", "OpenRouterLLM", "PerplexityLLM", "TogetherLLM",
+)
+_LAZY.update(dict.fromkeys(PROVIDER_CLASSES, "synapsekit.llm"))
 
 __all__ = [
     "RAG",
+    "AnthropicLLM",
+    "AzureOpenAILLM",
     "BaseLLM",
+    "BedrockLLM",
+    "CerebrasLLM",
+    "CohereLLM",
+    "DeepSeekLLM",
+    "FireworksLLM",
+    "GeminiLLM",
+    "GroqLLM",
     "LLMConfig",
+    "MistralLLM",
+    "OllamaLLM",
+    "OpenAILLM",
+    "OpenRouterLLM",
+    "PerplexityLLM",
+    "TogetherLLM",
     "TokenTracer",
     "__version__",
     "detect_provider",

@@ -65,6 +65,7 @@ __all__ = [
     "StreamInterruptedError",
     "SynapseKitError",
     "TimeoutError",
+    "UnsupportedFileError",
     "error_for_status",
     "redact",
 ]
@@ -84,6 +85,17 @@ class MissingAPIKeyError(ConfigError):
 
 class InvalidInputError(SynapseKitError, ValueError):
     """A prompt or message list is malformed; raised before any request is sent."""
+
+
+class UnsupportedFileError(InvalidInputError):
+    """A file ``RAG.add`` cannot index: binary (not text), a suffix with no loader, an
+    unreadable or undecodable file. ``path`` is the file, ``reason`` the short form a
+    directory walk reports (a directory skips such files and counts them by reason)."""
+
+    def __init__(self, path: object, reason: str, *, hint: str = "") -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"Cannot load {self.path!r}: {reason}.{hint}")
 
 
 class MissingDependencyError(SynapseKitError, ImportError):

@@ -432,6 +432,10 @@ def test_embedder_class_per_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("FIREWORKS_API_KEY", "fw-key")
+    # Bedrock checks AWS's credential chain when built: give it credentials by environment
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIATESTKEY000000000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test/secret")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     embedder = make_embedder(model)
     assert (type(embedder), embedder.provider, embedder.model) == (cls, provider, bare)
 

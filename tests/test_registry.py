@@ -63,7 +63,12 @@ DETECTION = [
     ("azure:my-deployment", "azure"),
     ("bedrock:anthropic.claude-v2", "bedrock"),
     # a colon that is not a provider prefix is part of the name
-    ("llama3.2:1b", "openai"),
+    ("my-model:latest", "openai"),
+    # prefix match as on the SynapseKit page (llama*, mixtral*, gemma*): Groq's names;
+    # an Ollama tag such as llama3.2:1b needs provider="ollama" or "ollama:llama3.2:1b"
+    ("gemma2-9b-it", "groq"),
+    ("llama3-70b-8192", "groq"),
+    ("llama3.2:1b", "groq"),
 ]
 
 

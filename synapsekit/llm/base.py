@@ -21,7 +21,9 @@ concurrent calls on one object account tokens exactly.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import importlib
+import inspect
 import logging
 import os
 import threading
@@ -36,11 +38,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from synapsekit._loops import PerLoop
 from synapsekit.errors import (
     ConfigError,
+    ConnectionError,
     ContentFilterError,
     LLMError,
     MissingAPIKeyError,
     MissingDependencyError,
     StreamInterruptedError,
+    TimeoutError,
 )
 from synapsekit.llm import _sync
 from synapsekit.llm.cache import Cache, CachedAnswer, cache_key, credential_scope, open_cache
@@ -64,7 +68,9 @@ UNCACHED_FINISH = frozenset({"length", "content_filter"})
 T = TypeVar("T")
 
 #: LLMConfig fields a single call may override, e.g. ``generate(p, temperature=0)``.
-CALL_OVERRIDES = frozenset({"temperature", "max_tokens", "stop", "system_prompt", "params"})
+CALL_OVERRIDES = frozenset(
+    {"temperature", "top_p", "max_tokens", "stop", "system_prompt", "params"}
+)
 
 
 class BaseLLM(ABC):
@@ -75,6 +81,36 @@ class BaseLLM(ABC):
     #: True when building the SDK client blocks (reads files, resolves credentials, as
     #: boto3 does): the base class then builds it in a worker thread, off the event loop.
     client_blocks: ClassVar[bool] = False
+    #: A custom provider's own ``stream`` / ``stream_with_messages`` (set for it).
+    _custom: ClassVar[Mapping[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A custom provider written against SynapseKit's page overrides the public
+        ``stream(prompt)`` (and maybe ``stream_with_messages``) instead of ``_stream``.
+        Such an override becomes the class's provider stream, and the public methods stay
+        the base class's, so ``generate()``, caching, retries, the rate limiter and the
+        tracer wrap it through the one call path (see :func:`_custom_stream`). A class
+        that inherits a real ``_stream`` (a subclass of OpenAILLM wrapping ``stream``) is
+        left as written."""
+        super().__init_subclass__(**kwargs)
+        inherited = getattr(cls, "_stream", None)
+        if inherited is not _custom_stream and not getattr(
+            inherited, "__isabstractmethod__", False
+        ):
+            return
+        own = {
+            name: cls.__dict__[name]
+            for name in ("stream", "stream_with_messages")
+            if name in cls.__dict__
+        }
+        if not own:
+            return
+        cls._custom = {**cls._custom, **own}
+        for name in own:
+            setattr(cls, name, getattr(BaseLLM, name))
+        cls._stream = _custom_stream  # type: ignore[method-assign]
+        if "provider" not in cls.__dict__ and not hasattr(cls, "provider"):
+            cls.provider = "custom"
 
     def __init__(
         self,
@@ -459,13 +495,93 @@ class BaseLLM(ABC):
             value = os.environ.get(var)
             if value:
                 return value
-        if spec.key_required:
+        if spec.key_required and not self._keyless():
             names = " or ".join(spec.env_vars)
             raise MissingAPIKeyError(
                 f"No API key for the {spec.name!r} provider: pass api_key=... "
                 f"or set the environment variable {names}."
             )
         return None
+
+
+    def _keyless(self) -> bool:
+        """Whether this provider may be used with no key at all: one that needs a key at
+        its own endpoint but is pointed elsewhere (an OpenAI-compatible server such as
+        vLLM or llama.cpp at a ``base_url``) may not need one. Providers say so."""
+        return False
+
+
+async def _custom_stream(
+    self: BaseLLM, messages: list[Message], config: LLMConfig
+) -> AsyncGenerator[Chunk, None]:
+    """The provider stream of a class that overrides the public ``stream(prompt)``: one
+    attempt of the user's generator, its ``str`` tokens as text chunks (a ``Chunk`` it
+    yields, e.g. a final one with ``Usage``, passes as it is).
+
+    The user's ``stream`` gets the prompt text when the call is one user turn (the
+    configured system prompt is ``self.config.system_prompt``), else a transcript of the
+    turns; a class that also overrides ``stream_with_messages`` gets the turns there.
+    Per-call overrides (``generate(p, temperature=0)``) are passed as keywords the method
+    accepts. Python's own ``TimeoutError`` / ``ConnectionError`` / ``OSError`` become
+    synapsekit's (retried by ``max_retries``); a provider that reports no usage is traced
+    with zero tokens marked incomplete, never a silent complete 0.
+    """
+    custom = type(self)._custom
+    turns = [m for m in messages if m["role"] != "system"]
+    single = len(turns) == 1 and turns[0]["role"] == "user"
+    argument: Any
+    if "stream_with_messages" in custom and (not single or "stream" not in custom):
+        method, argument = custom["stream_with_messages"], [dict(m) for m in messages]
+    elif single:
+        method, argument = custom["stream"], turns[0]["content"]
+    else:
+        method = custom["stream"]
+        argument = "\n\n".join(f"{m['role']}: {m['content']}" for m in turns)
+    overrides = {
+        name: getattr(config, name)
+        for name in sorted(CALL_OVERRIDES)
+        if getattr(config, name) != getattr(self.config, name)
+    }
+    usage: Usage | None = None
+    finish: str | None = None
+    try:
+        source = method(self, argument, **_accepted(method, overrides))
+        async with aclosing(source) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, str):
+                    if piece:
+                        yield Chunk(piece)
+                elif isinstance(piece, Chunk):
+                    usage = piece.usage or usage
+                    finish = piece.finish_reason or finish
+                    if piece.text or piece.reasoning:
+                        yield Chunk(piece.text, piece.reasoning)
+                else:
+                    raise ConfigError(
+                        f"{type(self).__name__}.stream yielded a {type(piece).__name__}; "
+                        "a provider's stream yields str tokens (or synapsekit Chunks)"
+                    )
+    except LLMError:
+        raise
+    except builtins.TimeoutError as exc:
+        raise TimeoutError(f"{exc!r}", provider=self.provider, model=config.model) from exc
+    except OSError as exc:  # ConnectionError included
+        raise ConnectionError(f"{exc!r}", provider=self.provider, model=config.model) from exc
+    yield Chunk(usage=usage or Usage(complete=False), finish_reason=finish or "stop")
+
+
+def _accepted(method: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The per-call overrides ``method`` can take as keywords."""
+    if not overrides:
+        return overrides
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return overrides
+    names = {p.name for p in parameters}
+    return {k: v for k, v in overrides.items() if k in names}
 
 
 class _Call:

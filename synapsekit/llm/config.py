@@ -7,10 +7,13 @@ with a value that was never checked. The API key is kept out of ``repr``.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import math
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import InitVar, dataclass, field, fields
 from typing import Any
 
 from synapsekit.errors import ConfigError
@@ -40,6 +43,16 @@ ANSWER_COUNT_PARAMS = frozenset(
 class LLMConfig:
     """Configuration of one LLM.
 
+    The first twelve fields are SynapseKit's, in its positional order (``model, api_key,
+    provider, system_prompt, temperature, max_tokens, cache, cache_maxsize,
+    cache_backend, max_retries, retry_delay, requests_per_minute``); pass the others by
+    keyword. An unknown field is a :class:`~synapsekit.errors.ConfigError` naming the
+    closest field (``temprature`` -> ``temperature``). ``api_key=""`` is the same as
+    ``None``: no key given. ``top_p`` is sent to every provider that takes it (not to
+    models that refuse sampling parameters, see below); ``timeout=None`` means no client
+    timeout; ``cache_db_path`` is an alias of ``cache_path``. ``base_url`` must be an
+    http(s) URL and ``headers`` values strings, checked here, before any request.
+
     ``provider`` is detected from ``model`` when not given (see
     :func:`synapsekit.detect_provider`); ``api_key=None`` reads the provider's usual
     environment variable; ``base_url`` overrides the provider's endpoint. ``stop`` and
@@ -68,34 +81,49 @@ class LLMConfig:
     ``redis://localhost:6379/0``); any password in it is hidden from ``repr``.
     """
 
+    # The SynapseKit page's fields, in its positional order ...
     model: str
     api_key: str | None = field(default=None, repr=False)
     provider: str | None = None
-    base_url: str | None = None
     system_prompt: str | None = "You are a helpful assistant."
     temperature: float | None = 0.2
     max_tokens: int = 1024
-    stop: tuple[str, ...] | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
     cache: bool = False
-    cache_backend: str = "memory"
     cache_maxsize: int = 128
-    cache_ttl: float | None = None
-    cache_path: str | None = None
-    cache_namespace: str | None = None
+    cache_backend: str = "memory"
     max_retries: int = 0
     retry_delay: float = 1.0
     requests_per_minute: float | None = None
+    # ... then synapsekit's own (pass these by keyword).
+    base_url: str | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    cache_ttl: float | None = None
+    cache_path: str | None = None
+    cache_namespace: str | None = None
     tokens_per_minute: float | None = None
     rate_limit_backend: str = "memory"
     redis_url: str | None = None
-    timeout: float = 60.0
+    timeout: float | None = 60.0
     headers: Mapping[str, str] = field(default_factory=dict)
     api_version: str | None = None
     base_model: str | None = None
+    #: Alias of ``cache_path`` (SynapseKit's name); read ``cache_path``.
+    cache_db_path: InitVar[str | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, cache_db_path: str | None) -> None:
         _check_str("model", self.model, empty_ok=False)
+        if self.api_key == "":  # "no key given": the environment, or none (keyless servers)
+            object.__setattr__(self, "api_key", None)
+        if cache_db_path is not None:
+            _check_str("cache_db_path", cache_db_path, empty_ok=False)
+            if self.cache_path is not None and self.cache_path != cache_db_path:
+                raise ConfigError(
+                    "cache_db_path: an alias of cache_path, and both are given with different "
+                    f"values ({cache_db_path!r}, {self.cache_path!r}); give one of them"
+                )
+            object.__setattr__(self, "cache_path", cache_db_path)
         for name in (
             "api_key", "provider", "base_url", "system_prompt", "cache_path", "cache_namespace",
             "redis_url",
@@ -104,6 +132,8 @@ class LLMConfig:
             value = getattr(self, name)
             if value is not None:
                 _check_str(name, value, empty_ok=name == "system_prompt")
+        if self.base_url is not None:
+            _check_base_url(self.base_url)
         if self.provider is not None:
             from synapsekit.llm.registry import PROVIDERS  # pure data, cheap
 
@@ -118,7 +148,10 @@ class LLMConfig:
         _check_int("cache_maxsize", self.cache_maxsize, low=1)
         _check_int("max_retries", self.max_retries, low=0)
         _check_number("retry_delay", self.retry_delay, low=0.0)
-        _check_number("timeout", self.timeout, low=0.0, open_low=True)
+        if self.timeout is not None:  # None: no client timeout at all
+            _check_number("timeout", self.timeout, low=0.0, open_low=True)
+        if self.top_p is not None:
+            _check_number("top_p", self.top_p, low=0.0, high=1.0)
         if self.cache_ttl is not None:
             _check_number("cache_ttl", self.cache_ttl, low=0.0, open_low=True)
         for name in ("requests_per_minute", "tokens_per_minute"):
@@ -156,7 +189,10 @@ class LLMConfig:
             value = getattr(self, name)
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{name}: must be a dict, not {type(value).__name__}")
+        _check_headers(self.headers)
         reserved = {"model", "messages", "stream", "temperature", "max_tokens", "stop"}
+        if self.top_p is not None:
+            reserved.add("top_p")
         clash = reserved.intersection(self.params)
         if clash:
             raise ConfigError(
@@ -178,6 +214,50 @@ class LLMConfig:
             if f.name != "api_key" or self.api_key is not None
         )
         return f"LLMConfig({shown})"
+
+
+_INIT_NAMES: tuple[str, ...] = ()  # LLMConfig's keyword names, set below the class
+
+
+def _checked_init(generated: Callable[..., None]) -> Callable[..., None]:
+    """Wrap the dataclass ``__init__``: an unknown keyword (or too many positional
+    arguments, or no model) is a :class:`ConfigError` with a did-you-mean, not the raw
+    ``TypeError`` the generated ``__init__`` raises. ``dataclasses.replace`` builds through
+    it too, so ``replace(cfg, temprature=0)`` is refused the same way."""
+
+    @functools.wraps(generated)
+    def __init__(self: LLMConfig, *args: Any, **kwargs: Any) -> None:
+        names = _INIT_NAMES
+        if len(args) > len(names):
+            raise ConfigError(
+                f"LLMConfig takes at most {len(names)} positional arguments "
+                f"({', '.join(names[:12])}, ...), got {len(args)}; pass the rest by keyword"
+            )
+        for name in kwargs:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else "."
+                raise ConfigError(
+                    f"LLMConfig got an unknown field {name!r}{hint} "
+                    "The fields are listed in docs/index.md (LLMConfig)."
+                )
+        given = set(names[: len(args)])
+        clash = given.intersection(kwargs)
+        if clash:
+            raise ConfigError(
+                f"LLMConfig got {', '.join(sorted(clash))} both by position and by keyword"
+            )
+        if not args and "model" not in kwargs:
+            raise ConfigError("model: required, e.g. LLMConfig(model='gpt-4o-mini')")
+        generated(self, *args, **kwargs)
+
+    return __init__
+
+
+setattr(LLMConfig, "__init__", _checked_init(LLMConfig.__init__))  # noqa: B010 - mypy
+_INIT_NAMES = tuple(
+    name for name in inspect.signature(LLMConfig).parameters if name != "self"
+)
 
 
 def redact_url(url: str) -> str:
@@ -224,6 +304,44 @@ def _check_str(name: str, value: Any, *, empty_ok: bool) -> None:
         raise ConfigError(f"{name}: must be a string, not {type(value).__name__}")
     if not empty_ok and not value.strip():
         raise ConfigError(f"{name}: must not be empty")
+
+
+def _check_base_url(url: str) -> None:
+    """An endpoint must be an http(s) URL with a host: ``api.example.com/v1`` (no scheme)
+    or ``ftp://...`` would otherwise fail later, at the first request, in the SDK."""
+    from urllib.parse import urlsplit
+
+    shown = redact_url(url)
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise ConfigError(
+            f"base_url: {shown!r} has no scheme; write it as 'https://{url.strip()}' "
+            "(or 'http://' for a local server)"
+        )
+    if scheme.lower() not in ("http", "https"):
+        raise ConfigError(
+            f"base_url: {shown!r} uses the scheme {scheme!r}; an endpoint is an http:// "
+            "or https:// URL"
+        )
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:
+        raise ConfigError(f"base_url: {shown!r} is not a valid URL ({exc})") from None
+    if not host:
+        raise ConfigError(f"base_url: {shown!r} names no host, e.g. 'https://api.example.com/v1'")
+
+
+def _check_headers(headers: Mapping[Any, Any]) -> None:
+    for name, value in headers.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"headers: a header name must be a non-empty string, not {name!r}")
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"headers: the value of {name!r} must be a string, not "
+                f"{type(value).__name__} ({value!r}); write it as {str(value)!r}"
+            )
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ConfigError(f"headers: {name!r} contains a line break")
 
 
 def _check_number(

@@ -19,9 +19,10 @@ What a builder does with the rules (:meth:`RequestRules.temperature`,
 :meth:`RequestRules.params`):
 
 - ``LLMConfig(temperature=None)`` sends no temperature, to any model;
-- a model without ``sampling`` gets no temperature and no ``top_p`` / ``top_k`` from
-  ``params``. A temperature left at the config default is dropped silently; any other
-  value (and a sampling key in ``params``) is dropped with one
+- a model without ``sampling`` gets no temperature, no ``LLMConfig.top_p`` and no
+  ``top_p`` / ``top_k`` from ``params`` (:meth:`RequestRules.top_p`). A temperature left
+  at the config default is dropped silently; any other value (a ``top_p``, a sampling key
+  in ``params``) is dropped with one
   :class:`UnsupportedParameterWarning` per provider, model and parameter, so a config
   shared by many models keeps working and the change is visible once.
 """
@@ -86,6 +87,15 @@ class RequestRules:
             self._warn("temperature", value)
         return None
 
+    def top_p(self, config: LLMConfig) -> float | None:
+        """``LLMConfig.top_p`` to send, or None to send none (a model without sampling
+        gets none, with one warning)."""
+        value = config.top_p
+        if value is None or self.sampling:
+            return value
+        self._warn("top_p", value, field=True)
+        return None
+
     def params(self, config: LLMConfig) -> Mapping[str, Any]:
         """``config.params`` without the keys this model refuses."""
         params = config.params
@@ -95,13 +105,16 @@ class RequestRules:
             self._warn(key, params[key])
         return {k: v for k, v in params.items() if k not in SAMPLING_PARAMS}
 
-    def _warn(self, name: str, value: Any) -> None:
+    def _warn(self, name: str, value: Any, *, field: bool = False) -> None:
         key = (self.provider, self.model, name)
         with _warned_lock:
             if key in _warned:
                 return
             _warned.add(key)
-        fix = "pass temperature=None" if name == "temperature" else f"leave {name} out of params"
+        fix = (
+            f"pass {name}=None" if field or name == "temperature"
+            else f"leave {name} out of params"
+        )
         warnings.warn(
             f"{name}={value!r} is not sent to {self.model!r} on {self.provider!r}: "
             f"models of the {self.family!r} family refuse it (see docs/models.md); "

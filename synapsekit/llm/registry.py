@@ -8,12 +8,13 @@ pure data plus two small functions: importing it imports no SDK.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from synapsekit.errors import ConfigError
+from synapsekit.errors import ConfigError, MissingAPIKeyError
 
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
@@ -26,6 +27,7 @@ __all__ = [
     "PROVIDERS",
     "ProviderSpec",
     "detect_provider",
+    "fell_through",
     "make_llm",
     "split_provider_prefix",
     "strip_provider_prefix",
@@ -134,9 +136,9 @@ DETECTION_RULES: tuple[tuple[str, str, str], ...] = (
     ("regex", rf"(?:[a-z]{{2,6}}(?:-[a-z]+)?\.)?(?:{_BEDROCK_VENDORS})\.", "bedrock"),
     ("prefix", "sonar", "perplexity"),
     ("prefix", "accounts/fireworks/", "fireworks"),
-    ("prefix", "llama-", "groq"),
-    ("prefix", "mixtral-", "groq"),
-    ("prefix", "gemma-", "groq"),
+    ("prefix", "llama", "groq"),
+    ("prefix", "mixtral", "groq"),
+    ("prefix", "gemma", "groq"),
     ("contains", "/", "openrouter"),
 )
 DEFAULT_PROVIDER = "openai"
@@ -172,7 +174,12 @@ def detect_provider(model: str) -> str:
     prefixed, bare = split_provider_prefix(model)
     if prefixed:
         return prefixed
-    name = bare.lower()
+    return _matched_rule(bare) or DEFAULT_PROVIDER
+
+
+def _matched_rule(model: str) -> str | None:
+    """The provider of the first rule ``model`` matches, or None (it falls through)."""
+    name = model.lower()
     for kind, pattern, provider in _COMPILED:
         if kind == "prefix":
             hit = name.startswith(pattern)  # type: ignore[arg-type]
@@ -182,7 +189,54 @@ def detect_provider(model: str) -> str:
             hit = pattern.match(name) is not None  # type: ignore[union-attr]
         if hit:
             return provider
-    return DEFAULT_PROVIDER
+    return None
+
+
+def fell_through(model: str) -> bool:
+    """True when ``model`` has no ``provider:`` prefix and matches no detection rule, so
+    :func:`detect_provider` sent it to the default provider (OpenAI)."""
+    prefixed, bare = split_provider_prefix(model)
+    return prefixed is None and _matched_rule(bare) is None
+
+
+def _known(provider: str | None = None) -> frozenset[str]:
+    """Model names of the packaged price table (``prices.json``), lower-cased: one
+    provider's, or all of them. Read on first use, only for an error message."""
+    tables = _price_tables()
+    if provider is not None:
+        return tables.get(provider, frozenset())
+    return frozenset().union(*tables.values())
+
+
+@functools.cache
+def _price_tables() -> dict[str, frozenset[str]]:
+    import json
+    from importlib import resources
+
+    raw = json.loads(resources.files("synapsekit.llm").joinpath("prices.json").read_text("utf-8"))
+    tables: dict[str, frozenset[str]] = {}
+    for provider, models in raw.get("models", {}).items():
+        if isinstance(models, dict):  # {"model": {...}}
+            names = list(models)
+        else:  # [{"ids": [...], ...}]
+            names = [name for entry in models for name in entry.get("ids", ())]
+        tables[provider.lower()] = frozenset(str(name).lower() for name in names)
+    return tables
+
+
+def fell_through_hint(model: str) -> str:
+    """What a missing-key error adds for a name that fell through to OpenAI: that it did,
+    and the closest known model name (from the price and model tables), if any."""
+    import difflib
+
+    names = sorted(_known())
+    close = difflib.get_close_matches(model.lower(), names, n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]}?" if close and close[0] != model.lower() else ""
+    return (
+        f"{model!r} matched no provider rule, so it was sent to {DEFAULT_PROVIDER!r}{hint} "
+        "(pass provider=... or a 'provider:model' name to choose another provider; "
+        "the rules are in docs/providers.md)."
+    )
 
 
 def provider_class(name: str) -> type[BaseLLM]:
@@ -239,11 +293,20 @@ def make_llm(
         raise ConfigError(
             f"make_llm() takes an LLMConfig or a model name, not {type(config).__name__}"
         )
+    # A name no rule matched that is not a known OpenAI model: maybe a misspelling.
+    detected = config.provider is None and fell_through(config.model) and (
+        config.model.lower() not in _known(DEFAULT_PROVIDER)
+    )
     config = resolve(config)
     assert config.provider is not None
-    return provider_class(config.provider)(
-        config, tracer=tracer, cache=cache, rate_limiter=rate_limiter
-    )
+    try:
+        return provider_class(config.provider)(
+            config, tracer=tracer, cache=cache, rate_limiter=rate_limiter
+        )
+    except MissingAPIKeyError as exc:
+        if not detected:
+            raise
+        raise MissingAPIKeyError(f"{fell_through_hint(config.model)} {exc}") from None
 
 
 def providers_markdown() -> str:

@@ -66,9 +66,21 @@ class CallRecord:
 
 
 class TokenTracer:
-    """Collects a :class:`CallRecord` per call; thread-safe, shareable by many LLMs."""
+    """Collects a :class:`CallRecord` per call; thread-safe, shareable by many LLMs.
 
-    def __init__(self, *, ledger: str | os.PathLike[str] | None = None) -> None:
+    ``model`` (SynapseKit's ``TokenTracer(model="gpt-4o-mini")``) is the model of calls
+    recorded without one, e.g. ``tracer.record(120, 40, 350.0)`` (input tokens, output
+    tokens, latency in ms, positionally); ``summary()["model"]`` reports it.
+    """
+
+    def __init__(
+        self, model: str | None = None, *, ledger: str | os.PathLike[str] | None = None
+    ) -> None:
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            from synapsekit.errors import ConfigError
+
+            raise ConfigError(f"model: must be a non-empty string, not {model!r}")
+        self.model = model
         self._lock = threading.Lock()
         self._records: list[CallRecord] = []
         self._ledger: Ledger | None = None
@@ -79,16 +91,46 @@ class TokenTracer:
 
     def record(
         self,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        latency_ms: float = 0.0,
         *,
-        provider: str,
-        model: str,
-        usage: Usage,
-        latency_ms: float,
-        ttft_ms: float | None,
+        provider: str | None = None,
+        model: str | None = None,
+        usage: Usage | None = None,
+        ttft_ms: float | None = None,
         cache_hit: bool = False,
         error: str | None = None,
     ) -> CallRecord:
-        """Record one call and return its record (cost 0.0 for a cache hit)."""
+        """Record one call and return its record (cost 0.0 for a cache hit).
+
+        Two forms: SynapseKit's ``record(input_tokens, output_tokens, latency_ms)``, and
+        the keyword form the LLMs use (``provider=, model=, usage=, latency_ms=,
+        ttft_ms=, ...``). ``model`` defaults to the tracer's; ``provider`` to the one
+        :func:`~synapsekit.detect_provider` picks for the model (it prices the call).
+        """
+        from synapsekit.errors import ConfigError
+
+        if usage is None:
+            from synapsekit.llm.types import Usage
+
+            counts = {"input_tokens": input_tokens or 0, "output_tokens": output_tokens or 0}
+            for name, value in counts.items():
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ConfigError(f"{name}: must be a whole number >= 0, not {value!r}")
+            usage = Usage(counts["input_tokens"], counts["output_tokens"])
+        elif input_tokens is not None or output_tokens is not None:
+            raise ConfigError("record(): pass usage= or the token counts, not both")
+        model = model or self.model
+        if model is None:
+            raise ConfigError(
+                "record(): no model: pass model=... or build the tracer with "
+                "TokenTracer(model=...)"
+            )
+        if provider is None:
+            from synapsekit.llm.registry import detect_provider
+
+            provider = detect_provider(model)
         entry = CallRecord(
             provider=provider,
             model=model,
@@ -122,8 +164,13 @@ class TokenTracer:
         return self._ledger
 
     def summary(self) -> dict[str, Any]:
-        """Totals over :attr:`records`; see :func:`summarize`."""
-        return summarize(self.records)
+        """Totals over :attr:`records` (see :func:`summarize`), and ``model``: the
+        tracer's model, else the one model every record used (None for several)."""
+        records = self.records
+        result = summarize(records)
+        models = {entry.model for entry in records}
+        only = next(iter(models)) if len(models) == 1 else None
+        return {"model": self.model or only, **result}
 
     def reset(self) -> None:
         """Forget the in-memory records (the ledger file, if any, keeps its history)."""
@@ -154,7 +201,8 @@ class TokenTracer:
         with self._lock:
             calls = len(self._records)
         ledger = f", ledger={str(self._ledger.path)!r}" if self._ledger else ""
-        return f"TokenTracer(calls={calls}{ledger})"
+        model = f"model={self.model!r}, " if self.model else ""
+        return f"TokenTracer({model}calls={calls}{ledger})"
 
 
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens",

@@ -30,7 +30,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from synapsekit.errors import InvalidInputError, MissingDependencyError
+from synapsekit.errors import InvalidInputError, MissingDependencyError, UnsupportedFileError
 
 __all__ = [
     "CODE_SUFFIXES",
@@ -106,12 +106,8 @@ def source_kind(source: str) -> str:
     return "prose"
 
 
-class _Rejected(InvalidInputError):
-    """A file that cannot be loaded; ``reason`` is the short form a directory walk reports."""
-
-    def __init__(self, path: Path, reason: str, *, hint: str = "") -> None:
-        self.reason = reason
-        super().__init__(f"Cannot load {str(path)!r}: {reason}.{hint}")
+#: A file that cannot be loaded (the public type; ``reason`` is what a walk reports).
+_Rejected = UnsupportedFileError
 
 
 def _unsupported_hint() -> str:

@@ -345,7 +345,10 @@ class MistralEmbedder(Embedder):
             response = await (await chat._client()).embeddings.create_async(
                 model=self.model,
                 inputs=texts,
-                timeout_ms=max(1, round(self.config.timeout * 1000)),
+                timeout_ms=(
+                    None if self.config.timeout is None
+                    else max(1, round(self.config.timeout * 1000))
+                ),
                 **extra,
             )
         rows = sorted(response.data, key=lambda row: row.index or 0)

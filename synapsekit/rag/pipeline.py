@@ -194,6 +194,12 @@ class RAG:
             llm_fields, api_key=api_key, provider=provider, base_url=base_url
         )
         self.model = model or (llm.model if llm else None)
+        if llm is None and self.model is not None:  # bad values (a base_url without a
+            from synapsekit.llm.config import LLMConfig  # scheme) fail here, not later
+
+            LLMConfig(model=self.model, **{
+                k: v for k, v in self._llm_fields.items() if v is not None
+            })
         self.top_k = top_k
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap

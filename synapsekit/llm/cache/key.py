@@ -60,7 +60,7 @@ def cache_key(
     ``credential`` is the call's :func:`credential_scope`; ``endpoint`` the effective
     endpoint the request goes to (``llm.endpoint``; None: ``config.base_url``). Covers
     the key format version, both of those, provider, model, every message (the system
-    prompt is the first one when there is one), temperature, max_tokens, stop, params,
+    prompt is the first one when there is one), temperature, top_p, max_tokens, stop, params,
     api_version and the headers that are not credentials. Never the API key.
     A ``params`` value JSON cannot encode is a ConfigError, before any request: an
     SDK object (e.g. a pydantic config) counts by its ``model_dump()``.
@@ -86,6 +86,8 @@ def cache_key(
         "base_model": config.base_model,  # changes the body (e.g. an Azure reasoning model)
         "headers": headers,
     }
+    if config.top_p is not None:  # only when set: keys made before the field stay valid
+        payload["top_p"] = float(config.top_p)
     try:
         text = json.dumps(
             payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain

@@ -337,10 +337,40 @@ class SQLiteCache(Cache):
         raise AssertionError("unreachable")
 
 
+#: ``PRAGMA application_id`` of a synapsekit RAG store (``synapsekit.rag.store``).
+_RAG_STORE_ID = int.from_bytes(b"SkRg", "big")
+
+
+def _not_a_cache(connection: sqlite3.Connection, path: str) -> CacheError | None:
+    """The error for another synapsekit file given as the cache: a RAG store (its
+    application id, or its ``rag...`` migrations) or a call ledger (its ``calls`` table)."""
+    app_id = connection.execute("PRAGMA application_id").fetchone()[0]
+    tables = {row[0] for row in connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+    )}
+    names: set[str] = set()
+    if "migrations" in tables:
+        names = {row[0] for row in connection.execute("SELECT name FROM migrations")}
+    if app_id == _RAG_STORE_ID or any(name.startswith("rag") for name in names):
+        kind = "a synapsekit RAG store (made by RAG(path=...) or `synapsekit index`)"
+    elif "calls" in tables and "entries" not in tables:
+        kind = "a synapsekit call ledger (TokenTracer(ledger=...))"
+    else:
+        return None
+    return CacheError(
+        f"The SQLite cache path {path} is {kind}, not an answer cache; the cache needs a "
+        "file of its own: set cache_path to another file (e.g. 'cache.db'), or leave it "
+        "unset for the default."
+    )
+
+
 def _migrate(connection: sqlite3.Connection, path: str) -> None:
     """Apply the missing migrations in one write transaction (processes may race here)."""
     connection.execute("BEGIN IMMEDIATE")
     try:
+        foreign = _not_a_cache(connection, path)
+        if foreign is not None:
+            raise foreign
         apply_migrations(connection, MIGRATIONS, lambda unknown: CacheError(
             f"The SQLite cache file {path} was written by a newer version of synapsekit "
             f"(unknown schema migrations: {', '.join(unknown)}). Upgrade "

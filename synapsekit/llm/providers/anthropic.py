@@ -15,7 +15,7 @@ Wire quirks handled:
   versions (anthropic < 2.0, or ``headers={"anthropic-version": "2023-06-01"}``) get it
   in the body (anthropic >= 1.0 dropped the argument from ``create``), except when
   ``params["thinking"]`` enables thinking (then only 1 is accepted); ``temperature=None``
-  is never sent;
+  is never sent; ``LLMConfig.top_p`` follows the same rule;
 - usage: ``input_tokens`` from ``message_start``; ``output_tokens`` from ``message_delta``
   is cumulative, so the last value wins, never a sum;
 - Anthropic's ``input_tokens`` excludes prompt-cache reads and writes; ``Usage.input_tokens``
@@ -97,9 +97,13 @@ class AnthropicLLM(BaseLLM):
         if config.stop:
             body["stop_sequences"] = list(config.stop)
         rules = rules_for(self.provider, config)
+        sampling = _takes_temperature(version, config.params.get("thinking"))
         temperature = rules.temperature(config)
-        if temperature is not None and _takes_temperature(version, config.params.get("thinking")):
+        if temperature is not None and sampling:
             body["temperature"] = temperature
+        top_p = rules.top_p(config)
+        if top_p is not None and sampling:  # the same rule as temperature
+            body["top_p"] = top_p
         body.update(rules.params(config))
         return body
 

@@ -104,11 +104,17 @@ class BedrockLLM(BaseLLM):
     #: boto3 builds a client in 50-100 ms and reads the AWS config files: off the loop.
     client_blocks: ClassVar[bool] = True
 
+    def __init__(self, config: LLMConfig, **options: Any) -> None:
+        super().__init__(config, **options)
+        if not self._api_key and not os.environ.get("AWS_BEARER_TOKEN_BEDROCK", "").strip():
+            _check_credentials(self._sdk)
+
+
     @functools.cached_property
     def region(self) -> str:
         """``AWS_REGION``, else the AWS config chain, else :data:`DEFAULT_REGION`; read once
         (a boto3 Session reads the config files), so the endpoint and the client agree."""
-        return _region(self._sdk.session.Session())  # type: ignore[union-attr]
+        return _region(_session(self._sdk))
 
     def _effective_endpoint(self) -> str:
         """The region's endpoint, or a custom one (``base_url``, botocore's
@@ -167,6 +173,9 @@ class BedrockLLM(BaseLLM):
         temperature = rules.temperature(config)
         if temperature is not None:  # botocore refuses None: leave the field out
             inference["temperature"] = temperature
+        top_p = rules.top_p(config)
+        if top_p is not None:
+            inference["topP"] = top_p
         if config.stop:
             inference["stopSequences"] = list(config.stop)
         request: dict[str, Any] = {
@@ -286,6 +295,53 @@ def _setup_error(exc: Exception, errors: ErrorMapper) -> SynapseKitError | None:
             redact(str(exc), errors.secret), provider=errors.provider, model=errors.model
         )
     return None
+
+
+def _check_credentials(sdk: Any) -> None:
+    """Fail at construction, before any request, when AWS's credential chain finds
+    nothing: :class:`MissingAPIKeyError` naming what to set. botocore walks its usual
+    chain (environment, shared files and profiles, SSO, credential process, container and
+    instance metadata); the instance-metadata step is skipped with
+    ``AWS_EC2_METADATA_DISABLED=true`` and otherwise bounded by botocore's own 1 s
+    ``metadata_service_timeout``. The credentials are not kept: the client resolves (and
+    refreshes) its own."""
+    from botocore import exceptions as aws
+
+    session = _session(sdk)
+    try:
+        credentials = session.get_credentials()
+    except aws.ProfileNotFound as exc:
+        raise _no_profile(exc) from None
+    except aws.BotoCoreError as exc:
+        raise MissingAPIKeyError(
+            f"No usable AWS credentials for Bedrock ({exc}): set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, use a profile (AWS_PROFILE), set "
+            "AWS_BEARER_TOKEN_BEDROCK, or pass api_key=... with a Bedrock API key."
+        ) from None
+    if credentials is None:
+        raise MissingAPIKeyError(
+            "No AWS credentials for Bedrock: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "use a profile (AWS_PROFILE), set AWS_BEARER_TOKEN_BEDROCK, or pass api_key=... "
+            "with a Bedrock API key (the AWS chain also reads ~/.aws/credentials, SSO and "
+            "instance roles; none had credentials)."
+        )
+
+
+def _session(sdk: Any) -> Any:
+    """A boto3 Session; a named profile that does not exist is a ConfigError."""
+    from botocore import exceptions as aws
+
+    try:
+        return sdk.session.Session()
+    except aws.ProfileNotFound as exc:
+        raise _no_profile(exc) from None
+
+
+def _no_profile(exc: Exception) -> ConfigError:
+    return ConfigError(
+        f"AWS_PROFILE: {exc}; name a profile of ~/.aws/config or ~/.aws/credentials, "
+        "or unset AWS_PROFILE"
+    )
 
 
 def _region(session: Any) -> str:

@@ -99,6 +99,9 @@ class CohereLLM(BaseLLM):
         temperature = rules.temperature(config)
         if temperature is not None:  # None would go out as null: leave the argument out
             request["temperature"] = temperature
+        top_p = rules.top_p(config)
+        if top_p is not None:  # Cohere's v2 chat calls it p
+            request["p"] = top_p
         if config.stop:
             request["stop_sequences"] = list(config.stop)
         return request

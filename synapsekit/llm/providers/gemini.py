@@ -100,7 +100,7 @@ class GeminiLLM(BaseLLM):
             base_url=self.base_url,
             api_version=self.config.api_version or API_VERSION,
             headers=dict(self.config.headers) or None,
-            timeout=math.ceil(self.config.timeout * 1000),  # milliseconds
+            timeout=_millis(self.config.timeout),
             retry_options=sdk.types.HttpRetryOptions(attempts=1),  # one retry policy: ours
             httpx_async_client=http,
         )
@@ -121,6 +121,9 @@ class GeminiLLM(BaseLLM):
         temperature = rules.temperature(config)
         if temperature is not None:  # None: the model's own default, not sent
             fields["temperature"] = temperature
+        top_p = rules.top_p(config)
+        if top_p is not None:
+            fields["top_p"] = top_p
         if "automatic_continuation" in model.model_fields:  # SDKs before it never continue
             fields["automatic_continuation"] = False
         system = [{"text": m["content"]} for m in messages if m["role"] == "system"]
@@ -262,3 +265,8 @@ def _retry_delay(details: list[dict[str, Any]]) -> float | None:
             with suppress(TypeError, ValueError):
                 return max(float(str(detail.get("retryDelay")).rstrip("s")), 0.0)
     return None
+
+
+def _millis(seconds: float | None) -> int | None:
+    """google-genai's timeout is in milliseconds; None: no timeout."""
+    return None if seconds is None else math.ceil(seconds * 1000)

@@ -143,6 +143,9 @@ class MistralLLM(BaseLLM):
         temperature = rules.temperature(config)
         if temperature is not None:  # None is the SDK's explicit null: leave it UNSET
             body["temperature"] = temperature
+        top_p = rules.top_p(config)
+        if top_p is not None:
+            body["top_p"] = top_p
         if config.stop:
             body["stop"] = list(config.stop)
         if config.headers:
@@ -250,8 +253,9 @@ def _read_status(exc: Any, errors: ErrorMapper) -> Failure:
     )
 
 
-def _millis(seconds: float) -> int:
-    return max(1, round(seconds * 1000))
+def _millis(seconds: float | None) -> int | None:
+    """The SDK's ``timeout_ms``; None (no timeout) stays None."""
+    return None if seconds is None else max(1, round(seconds * 1000))
 
 
 @functools.cache

@@ -93,6 +93,9 @@ class OllamaLLM(BaseLLM):
         temperature = rules.temperature(config)
         if temperature is not None:
             options["temperature"] = temperature
+        top_p = rules.top_p(config)
+        if top_p is not None:
+            options["top_p"] = top_p
         if config.stop:
             options["stop"] = list(config.stop)
         request: dict[str, Any] = {"model": config.model, "messages": messages, "stream": True}

@@ -30,6 +30,7 @@ from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
+from synapsekit.llm.registry import PROVIDERS
 from synapsekit.llm.sse import iter_sse
 from synapsekit.llm.types import Chunk, Message, Usage
 
@@ -47,6 +48,9 @@ __all__ = [
 ]
 
 _DONE = b"[DONE]"
+#: The key sent to an OpenAI-compatible server that needs none (the SDK refuses no key;
+#: llama.cpp's docs use the same placeholder). Never sent to a vendor's own endpoint.
+NO_KEY = "sk-no-key-required"
 # json.loads(bytes) sniffs the encoding on every call; SSE is UTF-8 by definition.
 _decode_json = json.JSONDecoder().decode
 
@@ -60,6 +64,13 @@ class OpenAICompatibleLLM(BaseLLM):
     #: Top-level chunk fields kept as call metadata (the last value seen wins).
     metadata_keys: ClassVar[tuple[str, ...]] = ()
 
+    def _keyless(self) -> bool:
+        """No key is needed at an endpoint other than the vendor's own (a local vLLM,
+        llama.cpp or LM Studio server): ``base_url`` or the vendor's URL variable set."""
+        default = PROVIDERS[self.provider].base_url
+        url = self.base_url
+        return url is not None and url.rstrip("/") != (default or "").rstrip("/")
+
     def _new_client(self) -> Any:
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.providers._pool import httpx_limits
@@ -67,7 +78,7 @@ class OpenAICompatibleLLM(BaseLLM):
         redact_in_logs(self._api_key)
         sdk: Any = self._sdk
         return sdk.AsyncOpenAI(
-            api_key=self._api_key,
+            api_key=self._api_key or NO_KEY,
             base_url=self.base_url,
             max_retries=0,  # one retry policy: ours
             timeout=self.config.timeout,
@@ -89,6 +100,9 @@ class OpenAICompatibleLLM(BaseLLM):
         temperature = rules.temperature(config)
         if temperature is not None:
             body["temperature"] = temperature
+        top_p = rules.top_p(config)
+        if top_p is not None:
+            body["top_p"] = top_p
         if self.usage_option:
             body["stream_options"] = {"include_usage": True}
         if config.stop:
@@ -277,6 +291,9 @@ class AzureOpenAILLM(OpenAICompatibleLLM):
     @property
     def base_url(self) -> str | None:
         return self.config.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+
+    def _keyless(self) -> bool:
+        return False  # every Azure resource needs its key
 
     @property
     def api_version(self) -> str:
