@@ -108,66 +108,125 @@ def test_inconsistent_counts_are_clamped_never_negative() -> None:
     assert cost("openai", "gpt-4o", usage) == pytest.approx((100 * 1.25 + 10 * 10.0) / M)
 
 
-# ------------------------------------------------------------------ name fallback
+# ------------------------------------------------------------------ explicit names
+
+#: (provider, name as called, the row that must price it: "provider:first id", the rule)
+ROWS = [
+    # each alias and each dated snapshot that shares its row's price
+    ("openai", "gpt-4o", "openai:gpt-4o", "exact"),
+    ("openai", "gpt-4o-2024-08-06", "openai:gpt-4o", "exact"),
+    ("openai", "GPT-4o-2024-11-20", "openai:gpt-4o", "exact"),
+    ("openai", "gpt-4o-mini-2024-07-18", "openai:gpt-4o-mini", "exact"),
+    ("openai", "gpt-4.1-2025-04-14", "openai:gpt-4.1", "exact"),
+    ("openai", "gpt-5-2025-08-07", "openai:gpt-5", "exact"),
+    ("openai", "gpt-3.5-turbo-0125", "openai:gpt-3.5-turbo", "exact"),
+    # dated snapshots with a price of their own have their own row
+    ("openai", "gpt-4o-2024-05-13", "openai:gpt-4o-2024-05-13", "exact"),
+    ("openai", "gpt-3.5-turbo-0613", "openai:gpt-3.5-turbo-0613", "exact"),
+    ("anthropic", "claude-sonnet-4-5-20250929", "anthropic:claude-sonnet-4-5", "exact"),
+    ("anthropic", "claude-sonnet-4-0", "anthropic:claude-sonnet-4-20250514", "exact"),
+    ("anthropic", "claude-3-5-haiku-latest", "anthropic:claude-3-5-haiku-20241022", "exact"),
+    ("gemini", "models/gemini-2.5-pro", "gemini:gemini-2.5-pro", "exact"),
+    ("gemini", "gemini-2.0-flash-001", "gemini:gemini-2.0-flash", "exact"),
+    ("cohere", "command-a-03-2025", "cohere:command-a", "exact"),
+    ("cohere", "command-r-plus-04-2024", "cohere:command-r-plus-04-2024", "exact"),
+    ("mistral", "mistral-large-latest", "mistral:mistral-large-2512", "exact"),
+    ("mistral", "mistral-large-2411", "mistral:mistral-large-2411", "exact"),
+    ("mistral", "mistral-small-latest", "mistral:mistral-small-2603", "exact"),
+    ("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct",
+     "fireworks:llama-v3p1-8b-instruct", "exact"),
+    # router-style ids
+    ("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0",
+     "bedrock:anthropic.claude-3-5-haiku-20241022-v1:0", "exact"),
+    ("bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+     "bedrock:anthropic.claude-3-5-haiku-20241022-v1:0", "bedrock profile us."),
+    ("bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+     "bedrock:anthropic.claude-sonnet-4-5-20250929-v1:0",
+     "bedrock profile eu. +10% regional endpoint"),
+    ("bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+     "bedrock:anthropic.claude-sonnet-4-5-20250929-v1:0", "bedrock profile global."),
+    ("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0",
+     "bedrock:anthropic.claude-sonnet-4-5-20250929-v1:0", "exact +10% regional endpoint"),
+    ("bedrock", "apac.amazon.nova-pro-v1:0", "bedrock:amazon.nova-pro-v1:0",
+     "bedrock profile apac."),
+    ("azure", "gpt-4.1-mini", "openai:gpt-4.1-mini", "azure deployment name, OpenAI list price"),
+    ("azure", "gpt-4o", "azure:gpt-4o", "azure deployment name"),
+    ("openrouter", "anthropic/claude-sonnet-4.5", "anthropic:claude-sonnet-4-5",
+     "openrouter pass-through"),
+    ("openrouter", "openai/gpt-4o-2024-08-06", "openai:gpt-4o", "openrouter pass-through"),
+    ("openrouter", "google/gemini-2.5-flash", "gemini:gemini-2.5-flash",
+     "openrouter pass-through"),
+    ("openrouter", "mistralai/mistral-large", "openrouter:mistralai/mistral-large", "exact"),
+    ("openrouter", "openai/gpt-4o-2024-05-13", "openrouter:openai/gpt-4o-2024-05-13", "exact"),
+]
 
 
-@pytest.mark.parametrize(
-    ("provider", "model", "table", "base"),
-    [
-        ("openai", "gpt-4o-2024-08-06", "openai", "gpt-4o"),
-        ("openai", "gpt-4o-mini-2024-07-18", "openai", "gpt-4o-mini"),
-        ("openai", "o3-mini-2025-01-31", "openai", "o3-mini"),
-        ("openai", "GPT-4.1-2025-04-14", "openai", "gpt-4.1"),
-        ("anthropic", "claude-sonnet-4-5-20250929", "anthropic", "claude-sonnet-4-5"),
-        ("anthropic", "claude-sonnet-4-20250514", "anthropic", "claude-sonnet-4"),
-        ("anthropic", "claude-3-5-haiku-latest", "anthropic", "claude-3-5-haiku"),
-        ("gemini", "gemini-2.5-flash-001", "gemini", "gemini-2.5-flash"),
-        ("gemini", "gemini-2.5-flash-preview-05-20", "gemini", "gemini-2.5-flash"),
-        ("gemini", "gemini-2.5-flash-lite-preview-06-17", "gemini", "gemini-2.5-flash-lite"),
-        ("gemini", "models/gemini-2.5-pro", "gemini", "gemini-2.5-pro"),
-        ("bedrock", "us.anthropic.claude-3-5-sonnet-20241022-v2:0", "anthropic",
-         "claude-3-5-sonnet"),
-        ("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0", "anthropic", "claude-3-5-haiku"),
-        ("bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", "anthropic",
-         "claude-sonnet-4-5"),
-        ("bedrock", "amazon.nova-pro-v1:0", "bedrock", "amazon.nova-pro"),
-        ("cohere", "command-a-03-2025", "cohere", "command-a"),
-        ("cohere", "command-r7b-12-2024", "cohere", "command-r7b"),
-        ("mistral", "mistral-small-latest", "mistral", "mistral-small"),
-        ("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct", "fireworks",
-         "llama-v3p1-8b-instruct"),
-        ("azure", "gpt-4.1-mini", "openai", "gpt-4.1-mini"),
-        ("openrouter", "anthropic/claude-sonnet-4.5", "anthropic", "claude-sonnet-4-5"),
-        ("openrouter", "openai/gpt-4o-2024-08-06", "openai", "gpt-4o"),
-        ("openrouter", "google/gemini-2.5-flash", "gemini", "gemini-2.5-flash"),
-    ],
-)
-def test_dated_and_prefixed_names_fall_back_to_their_base(
-    provider: str, model: str, table: str, base: str
-) -> None:
-    expected = price_for(table, base)
-    assert expected is not None
-    assert price_for(provider, model) == expected
+@pytest.mark.parametrize(("provider", "model", "row", "rule"), ROWS)
+def test_each_listed_name_reaches_its_row(provider: str, model: str, row: str,
+                                          rule: str) -> None:
+    found = pricing.quote(provider, model)
+    assert found is not None, (provider, model)
+    assert (found.row, found.rule) == (row, rule)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", found.checked or "")
 
 
-def test_an_exact_dated_entry_wins_over_the_fallback() -> None:
-    assert price_for("cohere", "command-r-plus-04-2024") == Price(input=3.0, output=15.0)
-    assert price_for("cohere", "command-r-plus-08-2024") == Price(input=2.5, output=10.0)
-    assert price_for("mistral", "mistral-large-2411") == Price(input=2.0, output=6.0)
+def test_the_issue_cases_get_their_own_price_not_a_siblings() -> None:
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    assert cost("openai", "gpt-4o", usage) == pytest.approx(2.5 + 10.0)
+    assert cost("openai", "gpt-4o-2024-05-13", usage) == pytest.approx(5.0 + 15.0)
+    assert cost("openai", "gpt-3.5-turbo", usage) == pytest.approx(0.5 + 1.5)
+    assert cost("openai", "gpt-3.5-turbo-0613", usage) == pytest.approx(1.5 + 2.0)
+    assert cost("openrouter", "mistralai/mistral-large", usage) == pytest.approx(2.0 + 6.0)
+    assert cost("mistral", "mistral-large-latest", usage) == pytest.approx(0.5 + 1.5)
+    quote = pricing.quote("openai", "gpt-3.5-turbo-0613")
+    assert quote is not None and quote.retired
 
 
 @pytest.mark.parametrize(
     ("provider", "model"),
     [
-        ("openai", "gpt-4o-turbo-preview-x"),  # never priced as gpt-4o
+        ("mistral", "mistral-large-2402"),  # no verified price: unknown, never Large 3
+        ("mistral", "mistral-large"),  # not a Mistral id
+        ("openai", "gpt-4o-2099-01-01"),  # an unlisted snapshot is not gpt-4o
+        ("openai", "gpt-4o-turbo-preview-x"),
         ("openai", "gpt-4o-audio"),
         ("anthropic", "claude-sonnet-4-7"),  # never priced as claude-sonnet-4
+        ("anthropic", "claude-sonnet-4"),  # not an Anthropic id
         ("gemini", "gemini-2.5-flash-image"),  # never priced as gemini-2.5-flash
+        ("gemini", "gemini-2.5-flash-preview-05-20"),
         ("azure", "my-deployment"),
+        ("bedrock", "xx.anthropic.claude-3-5-haiku-20241022-v1:0"),  # not a profile prefix
+        ("bedrock", "anthropic.claude-sonnet-4-5"),  # not a Bedrock id
+        ("openrouter", "mistralai/mistral-large-2402"),
+        ("openrouter", "someone/gpt-4o"),  # not a pass-through vendor
     ],
 )
-def test_no_fallback_to_a_shorter_sibling(provider: str, model: str) -> None:
+def test_names_no_row_lists_are_unknown(provider: str, model: str) -> None:
     assert price_for(provider, model) is None
+    with pytest.warns(UnknownModelPriceWarning, match="register_price"):
+        assert cost(provider, model, Usage(input_tokens=1, output_tokens=1)) is None
+
+
+def test_azure_is_priced_by_the_model_the_response_reports() -> None:
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, model="gpt-4o-2024-05-13")
+    cost_usd, quote = pricing.priced("azure", "prod-chat", usage)
+    assert cost_usd == pytest.approx(5.0 + 15.0)
+    assert quote is not None and quote.row == "openai:gpt-4o-2024-05-13"
+    assert quote.rule == "azure reported model, OpenAI list price"
+    # a deployment named after one model but serving another is priced by what answered
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, model="gpt-4o-mini-2024-07-18")
+    assert cost("azure", "gpt-4o", usage) == pytest.approx(0.15 + 0.6)
+    # the reported model only matters on Azure
+    assert cost("openai", "gpt-4o", usage) == pytest.approx(2.5 + 10.0)
+
+
+def test_row_ids_are_unique_and_point_somewhere() -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for row in pricing._rows():
+        for name in row.ids:
+            assert (row.provider, name) not in seen, (row.provider, name)
+            seen[(row.provider, name)] = row.ids[0]
+    assert len(seen) >= 190
 
 
 def test_siblings_keep_their_own_price() -> None:
@@ -218,8 +277,10 @@ def test_register_price_overrides_the_packaged_price() -> None:
     assert cost("openai", "gpt-4o", usage) == pytest.approx(12.5)
     register_price("gpt-4o", provider="openai", input=1.0, output=2.0)
     assert cost("openai", "gpt-4o", usage) == pytest.approx(3.0)
-    # a dated name falls back to the registered base name
-    assert cost("openai", "gpt-4o-2024-08-06", usage) == pytest.approx(3.0)
+    # names are exact: a dated snapshot keeps its packaged row
+    assert cost("openai", "gpt-4o-2024-08-06", usage) == pytest.approx(12.5)
+    quote = pricing.quote("openai", "gpt-4o")
+    assert quote is not None and (quote.row, quote.checked) == ("user:gpt-4o", None)
     # other providers keep theirs
     assert cost("azure", "gpt-4o", usage) == pytest.approx(12.5)
 
@@ -295,16 +356,22 @@ def test_data_file_is_dated_sourced_and_noted_for_every_provider() -> None:
     data = _data()
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(data["updated"]))
     assert pricing.PRICES_DATE == data["updated"] == pricing.prices_date()
-    for section in ("sources", "notes", "models"):
+    for section in ("providers", "models"):
         assert set(data[section]) == set(PROVIDERS), section
-    models = data["models"]
-    assert isinstance(models, dict)
-    for provider, table in models.items():
-        for model, entry in table.items():
-            assert model == model.lower(), (provider, model)
-            assert set(entry) <= {"input", "output", "cached_input", "cache_write", "reasoning"}
-            assert {"input", "output"} <= set(entry), (provider, model)
-            assert all(isinstance(v, (int, float)) and v >= 0 for v in entry.values())
+    for provider, meta in data["providers"].items():
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", meta["checked"]), provider
+        assert meta["source"] and meta["note"], provider
+    rates = {"input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning"}
+    for table in data["models"].values():
+        assert isinstance(table, list)
+        for entry in table:
+            assert entry["ids"] and all(n == n.lower() for n in entry["ids"]), entry
+            assert set(entry) <= rates | {"ids", "request", "tiers", "regional_premium",
+                                          "retired", "checked", "source", "note",
+                                          "openrouter"}, entry
+            assert {"input", "output"} <= set(entry), entry
+            assert all(isinstance(entry[k], (int, float)) and entry[k] >= 0
+                       for k in rates & set(entry))
 
 
 def test_the_data_file_is_read_lazily_not_at_import() -> None:

@@ -77,7 +77,8 @@ async def test_bedrock_cached_usage_sums_to_the_whole_prompt(bedrock: BedrockSim
         1507, 1200, 300)
     # 7 at the input price, 1,200 at the cache-read price, 300 at the cache-write price.
     price = price_for("bedrock", BEDROCK_MODEL)
-    assert price == Price(input=0.8, output=4.0, cached_input=0.08, cache_write=1.0)
+    assert price == Price(input=0.8, output=4.0, cached_input=0.08, cache_write=1.0,
+                         cache_write_1h=1.6)
     assert record.cost_usd == pytest.approx((7 * 0.8 + 1200 * 0.08 + 300 * 1.0 + 2 * 4.0) / 1e6,
                                             rel=1e-12)
     assert len(bedrock.requests) == 1

@@ -42,6 +42,12 @@ class Usage:
     ``billed_input_tokens`` / ``billed_output_tokens`` are set by a provider whose bill
     counts differ from the tokens processed (Cohere's ``billed_units`` leave out the chat
     template): cost is computed from them when set; None means "bill the counts above".
+
+    ``cache_write_1h_tokens`` is the part of ``cache_write_tokens`` written with a 1-hour
+    lifetime (Anthropic and Bedrock bill it at another rate than 5-minute writes).
+    ``model`` is the model the response says answered (Azure prices by it: a deployment
+    name is not a model); ``search_context_size`` is the size Perplexity reports having
+    searched with (it chooses the per-request fee).
     """
 
     input_tokens: int = 0
@@ -52,6 +58,9 @@ class Usage:
     complete: bool = True
     billed_input_tokens: int | None = None
     billed_output_tokens: int | None = None
+    cache_write_1h_tokens: int = 0
+    model: str | None = None
+    search_context_size: str | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -68,6 +68,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",),
     ),
     ("002_index_calls_timestamp", ("CREATE INDEX calls_timestamp ON calls (timestamp)",)),
+    (
+        "003_price_provenance",  # where each cost came from; the 1-hour cache writes
+        (
+            "ALTER TABLE calls ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE calls ADD COLUMN price_row TEXT",
+            "ALTER TABLE calls ADD COLUMN price_rule TEXT",
+            "ALTER TABLE calls ADD COLUMN price_checked TEXT",
+        ),
+    ),
 )
 _COLUMNS = tuple(f.name for f in fields(CallRecord))
 _INSERT = (
@@ -187,10 +196,14 @@ def read_ledger(
     ledger_path = Path(path).expanduser()
     with _opened(ledger_path, create=False) as conn:
         _check_version(conn, ledger_path, _applied(conn, ledger_path))
+        # A file of an older version lacks later columns: they read as their defaults.
+        present = {row[1] for row in _guard(
+            ledger_path, lambda: conn.execute("PRAGMA table_info(calls)").fetchall())}
+        columns = [c for c in _COLUMNS if c in present]
         rows = _guard(ledger_path, lambda: conn.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM calls {where} ORDER BY id", args
+            f"SELECT {', '.join(columns)} FROM calls {where} ORDER BY id", args
         ).fetchall())
-    return [_record(row) for row in rows]
+    return [_record(columns, row) for row in rows]
 
 
 # ------------------------------------------------------------------- sqlite helpers
@@ -311,8 +324,8 @@ def _unusable(path: Path, exc: BaseException) -> LedgerError:
     return LedgerError(f"Cannot use {path} as a synapsekit ledger: {exc}")
 
 
-def _record(row: Sequence[object]) -> CallRecord:
-    values = dict(zip(_COLUMNS, row, strict=True))
+def _record(columns: Sequence[str], row: Sequence[object]) -> CallRecord:
+    values = dict(zip(columns, row, strict=True))
     values["cache_hit"] = bool(values["cache_hit"])
     values["complete"] = bool(values["complete"])
     return CallRecord(**values)  # type: ignore[arg-type]

@@ -43,7 +43,10 @@ class CallRecord:
     ``error`` is None for an answer or a cache hit, else the class name of what ended
     the call or the retried attempt: ``"ServerError"``, ``"StreamInterruptedError"``,
     ``"GeneratorExit"`` (the consumer left the stream), ``"CancelledError"`` (also
-    ``wait_for`` expiry), ..."""
+    ``wait_for`` expiry), ...
+
+    ``price_row`` / ``price_rule`` / ``price_checked`` say where ``cost_usd`` came from
+    (docs/tracing.md, "How cost is computed")."""
 
     provider: str
     model: str
@@ -59,6 +62,15 @@ class CallRecord:
     complete: bool
     error: str | None
     timestamp: float
+    #: The part of ``cache_write_tokens`` written with a 1-hour lifetime.
+    cache_write_1h_tokens: int = 0
+    #: The price row that priced the call (``"anthropic:claude-sonnet-4-5"``,
+    #: ``"user:my-model"`` for register_price) and how the name reached it; None when
+    #: unpriced or a cache hit.
+    price_row: str | None = None
+    price_rule: str | None = None
+    #: The date that row was checked (YYYY-MM-DD); None for a user price.
+    price_checked: str | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -131,6 +143,7 @@ class TokenTracer:
             from synapsekit.llm.registry import detect_provider
 
             provider = detect_provider(model)
+        cost_usd, quote = (0.0, None) if cache_hit else pricing.priced(provider, model, usage)
         entry = CallRecord(
             provider=provider,
             model=model,
@@ -142,10 +155,14 @@ class TokenTracer:
             latency_ms=float(latency_ms),
             ttft_ms=None if ttft_ms is None else float(ttft_ms),
             cache_hit=cache_hit,
-            cost_usd=0.0 if cache_hit else pricing.cost(provider, model, usage),
+            cost_usd=cost_usd,
             complete=usage.complete,
             error=error,
             timestamp=time.time(),
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            price_row=None if quote is None else quote.row,
+            price_rule=None if quote is None else quote.rule,
+            price_checked=None if quote is None else quote.checked,
         )
         with self._lock:
             self._records.append(entry)

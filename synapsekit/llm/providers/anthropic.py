@@ -225,6 +225,11 @@ def _take_usage(usage: dict[str, Any], raw: Any) -> None:
     """Merge a usage report: every count present replaces the earlier one (cumulative)."""
     if isinstance(raw, dict):
         usage.update((k, v) for k, v in raw.items() if isinstance(v, int))
+        lifetimes = raw.get("cache_creation")  # {"ephemeral_5m_input_tokens", "..._1h_..."}
+        if isinstance(lifetimes, dict):
+            usage.update(
+                (f"cache_creation.{k}", v) for k, v in lifetimes.items() if isinstance(v, int)
+            )
 
 
 def _usage(raw: dict[str, Any], *, complete: bool = True) -> Usage:
@@ -235,5 +240,8 @@ def _usage(raw: dict[str, Any], *, complete: bool = True) -> Usage:
         output_tokens=raw.get("output_tokens") or 0,
         cached_input_tokens=cache_read,
         cache_write_tokens=cache_write,
+        # the 1-hour part of the writes (``usage.cache_creation``), billed at 2x input
+        cache_write_1h_tokens=min(raw.get("cache_creation.ephemeral_1h_input_tokens") or 0,
+                                  cache_write),
         complete=complete,
     )

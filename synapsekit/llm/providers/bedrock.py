@@ -109,7 +109,6 @@ class BedrockLLM(BaseLLM):
         if not self._api_key and not os.environ.get("AWS_BEARER_TOKEN_BEDROCK", "").strip():
             _check_credentials(self._sdk)
 
-
     @functools.cached_property
     def region(self) -> str:
         """``AWS_REGION``, else the AWS config chain, else :data:`DEFAULT_REGION`; read once
@@ -353,11 +352,17 @@ def _usage(raw: dict[str, Any]) -> Usage:
     ``input_tokens`` does): the whole prompt is the sum, the cache parts stay parts."""
     read = raw.get("cacheReadInputTokens") or 0
     written = raw.get("cacheWriteInputTokens") or 0
+    # ``cacheDetails``: [{"ttl": "5m" | "1h", "inputTokens": n}], the writes by lifetime
+    details = raw.get("cacheDetails")
+    written_1h = sum(
+        d.get("inputTokens") or 0 for d in details if isinstance(d, dict) and d.get("ttl") == "1h"
+    ) if isinstance(details, list) else 0
     return Usage(
         input_tokens=(raw.get("inputTokens") or 0) + read + written,
         output_tokens=raw.get("outputTokens") or 0,
         cached_input_tokens=read,
         cache_write_tokens=written,
+        cache_write_1h_tokens=min(written_1h, written),
     )
 
 

@@ -138,6 +138,7 @@ class OpenAICompatibleLLM(BaseLLM):
         usage: dict[str, Any] | None = None
         finish: str | None = None
         metadata: dict[str, Any] = {}
+        event_model: str | None = None
         done = False
         errors.request_id = response.headers.get("x-request-id")
         async for _, data in iter_sse(response.aiter_bytes()):
@@ -169,13 +170,15 @@ class OpenAICompatibleLLM(BaseLLM):
                     finish = choice["finish_reason"]
             if event.get("usage"):
                 usage = event["usage"]
+            if event.get("model"):  # the model that answered (Azure: not the deployment)
+                event_model = event["model"]
             for key in metadata_keys:
                 if event.get(key) is not None:
                     metadata[key] = event[key]
         if not done and finish is None:
             raise errors.cut("finish_reason or [DONE]")
         yield Chunk(
-            usage=_usage(usage) if usage else None,
+            usage=_usage(usage, event_model) if usage else None,
             finish_reason=finish,
             metadata=metadata or None,
         )
@@ -221,10 +224,13 @@ def _stream_failure(error: Any) -> Failure:
     return Failure(status, str(error.get("message") or error), (code, text(error.get("type"))))
 
 
-def _usage(raw: dict[str, Any]) -> Usage:
+def _usage(raw: dict[str, Any], model: Any = None) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     output_details = raw.get("completion_tokens_details") or {}
+    size = raw.get("search_context_size")  # Perplexity: chooses the per-request fee
     return Usage(
+        model=model if isinstance(model, str) else None,
+        search_context_size=size if isinstance(size, str) else None,
         input_tokens=raw.get("prompt_tokens") or 0,
         output_tokens=raw.get("completion_tokens") or 0,
         cached_input_tokens=(
