@@ -51,6 +51,9 @@ def redis_server() -> Iterator[str]:
          "--appendonly", "no", "--dir", workdir, "--protected-mode", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own session: a test that SIGSTOPs a server must never leave pytest's process
+        # group with a stopped member (an orphaned group gets SIGHUP: "Hangup").
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 10
