@@ -41,6 +41,7 @@ from synapsekit.llm.cache import (
 from synapsekit.llm.types import Usage, build_messages
 from tests.conftest import API_KEY
 from tests.redis_faults import frozen_redis
+from tests.redis_server import SLOW_MACHINE
 from tests.simulators.openai_protocol import OpenAISimulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -666,7 +667,7 @@ def test_open_cache_is_thread_safe(tmp_path: Path) -> None:
 async def test_redis_round_trip_size_and_layout(redis_url: str) -> None:
     import redis
 
-    cache = RedisCache(redis_url)
+    cache = RedisCache(redis_url, timeout=SLOW_MACHINE)
     assert await cache.get(KEY) is None
     await cache.set(KEY, ANSWER)
     await cache.set(KEY, ANSWER)  # an overwrite is one entry
@@ -704,7 +705,7 @@ async def test_redis_clear_removes_only_our_keys(redis_url: str) -> None:
     raw = redis.Redis.from_url(redis_url)
     raw.set("someone:else", "keep me")
     raw.set("synapsekit:ratelimit:x", "not a cache key")
-    cache = RedisCache(redis_url)
+    cache = RedisCache(redis_url, timeout=SLOW_MACHINE)
     for i in range(1500):  # more than one SCAN/UNLINK batch
         await cache.set(f"{i:064x}", CachedAnswer(("x",)))
     assert cache.stats()["size"] == 1500
@@ -758,7 +759,7 @@ async def test_redis_cache_is_shared_from_open_cache(
 
 
 def test_redis_cache_from_several_event_loops(redis_url: str) -> None:
-    cache = RedisCache(redis_url)
+    cache = RedisCache(redis_url, timeout=SLOW_MACHINE)
 
     async def worker(n: int) -> int:
         keys = [f"{n:02d}{i:062d}" for i in range(500)]  # more tasks than pooled connections

@@ -87,6 +87,14 @@ class OllamaLLM(BaseLLM):
             limits=httpx_limits(http_stack("ollama._client").module),  # passed on to httpx
         )
 
+    async def _close_client(self, client: Any) -> None:
+        """ollama < 0.6 has no ``AsyncClient.close()``: close the httpx client under it, or
+        its pooled sockets stay open until the process ends."""
+        if hasattr(client, "close"):
+            await super()._close_client(client)
+        else:
+            await client._client.aclose()
+
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
         rules = rules_for(self.provider, config)
         options: dict[str, Any] = {"num_predict": config.max_tokens}
