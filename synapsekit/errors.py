@@ -8,6 +8,7 @@ matching words in a message::
     ├── ConfigError (ValueError)             bad configuration, unknown provider
     │   └── MissingAPIKeyError               no key given and none in the environment
     ├── InvalidInputError (ValueError)       bad messages / prompt, caught before any request
+    │   └── UnsupportedFeatureError          a part, tool or setting this provider cannot take
     ├── MissingDependencyError (ImportError) provider SDK not installed: names the pip extra
     ├── CacheError                           a cache file or server that cannot be used
     ├── LedgerError                          a TokenTracer ledger file that cannot be used
@@ -24,8 +25,13 @@ matching words in a message::
         ├── TimeoutError (builtins.TimeoutError)                            retried
         ├── ConnectionError (builtins.ConnectionError)                      retried
         ├── ServerError                      5xx, overloaded                retried
-        └── StreamInterruptedError           failed after tokens reached the caller;
-                                             carries partial_text; never retried
+        ├── StreamInterruptedError           failed after tokens reached the caller;
+        │                                    carries partial_text; never retried
+        ├── ToolCallError                    a tool call's arguments are not a JSON object;
+        │                                    carries the raw text; never retried
+        ├── StructuredOutputError            no valid object after the re-asks; carries
+        │                                    the last text and what failed
+        └── MaxStepsError                    run_tools used max_steps; carries the transcript
 
 Classification is by HTTP status first; the body's error code only refines it
 (:mod:`synapsekit.llm.providers._errors`, the one mapping layer).
@@ -54,6 +60,7 @@ __all__ = [
     "InvalidRequestError",
     "LLMError",
     "LedgerError",
+    "MaxStepsError",
     "MissingAPIKeyError",
     "MissingDependencyError",
     "NotFoundError",
@@ -63,8 +70,11 @@ __all__ = [
     "ServerError",
     "StoreError",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "SynapseKitError",
     "TimeoutError",
+    "ToolCallError",
+    "UnsupportedFeatureError",
     "UnsupportedFileError",
     "error_for_status",
     "redact",
@@ -85,6 +95,12 @@ class MissingAPIKeyError(ConfigError):
 
 class InvalidInputError(SynapseKitError, ValueError):
     """A prompt or message list is malformed; raised before any request is sent."""
+
+
+class UnsupportedFeatureError(InvalidInputError):
+    """A content part, a tool setting, structured output or a reasoning control that this
+    provider (or model) cannot take; the message names what it accepts. Raised before any
+    request is sent."""
 
 
 class UnsupportedFileError(InvalidInputError):
@@ -245,6 +261,54 @@ class StreamInterruptedError(LLMError):
         super().__init__(message, **context)
         self.partial_text = partial_text
         self.usage = usage
+
+
+class ToolCallError(LLMError):
+    """The model asked for a tool with arguments that are not a JSON object. Never a
+    silent ``{}``: ``raw_arguments`` is the text the model sent, ``tool_name`` and
+    ``tool_call_id`` say which call."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw_arguments: str,
+        tool_name: str | None = None,
+        tool_call_id: str | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, **context)
+        self.raw_arguments = raw_arguments
+        self.tool_name = tool_name
+        self.tool_call_id = tool_call_id
+
+
+class StructuredOutputError(LLMError):
+    """``generate_object`` got no valid object in ``attempts`` tries: ``text`` is the last
+    answer, ``errors`` what failed validation in it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str,
+        errors: list[str],
+        attempts: int,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, **context)
+        self.text = text
+        self.errors = errors
+        self.attempts = attempts
+
+
+class MaxStepsError(LLMError):
+    """``run_tools`` used ``max_steps`` model turns and the model still asks for tools;
+    ``transcript`` is every message so far (to inspect or continue from)."""
+
+    def __init__(self, message: str, *, transcript: list[Any], **context: Any) -> None:
+        super().__init__(message, **context)
+        self.transcript = transcript
 
 
 def error_for_status(

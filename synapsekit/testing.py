@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from synapsekit.errors import ConfigError, LLMError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.content import text_of
 from synapsekit.llm.types import Chunk, Message, Usage
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class FakeLLM(BaseLLM):
             if self._delay:
                 await asyncio.sleep(self._delay)
             yield Chunk(token)
-        prompt_words = sum(len(m["content"].split()) for m in messages)
+        prompt_words = sum(len(text_of(m["content"]).split()) for m in messages)
         yield Chunk(
             usage=Usage(
                 input_tokens=self._input_tokens if self._input_tokens is not None

@@ -669,7 +669,7 @@ def test_a_hundred_asyncio_runs_leave_one_client_at_most_and_no_socket(
     before = _live(client_class)
     for i in range(100):
         assert asyncio.run(llm.generate("hi")) == HELLO
-        assert len(llm._clients) == 0  # closed when its loop shut down
+        assert llm.connection.open_clients == 0  # closed when its loop shut down
         if i % 25 == 0:
             assert _sockets_left(server.port) == 0
             assert _live(client_class) - before <= 1

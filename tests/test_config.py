@@ -81,7 +81,7 @@ def test_explicit_system_message_wins() -> None:
         (42, "not int"),
         (["hi"], "messages[0] must be a dict"),
         ([{"role": "robot", "content": "x"}], "messages[0] has role 'robot'"),
-        ([{"role": "user"}], "messages[0] content must be a string, not NoneType"),
+        ([{"role": "user"}], "messages[0] (user) content must be a string or a list of parts, not NoneType"),
         ([{"role": "user", "content": "ok"}, {"role": "assistant", "content": " "}],
          "messages[1] (assistant) has empty content"),
         ([{"role": "system", "content": "only"}], "only system messages"),

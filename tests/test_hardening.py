@@ -35,7 +35,7 @@ import pytest
 from synapsekit import LLMConfig, make_llm
 from synapsekit.errors import InvalidInputError, LedgerError
 from synapsekit.llm.base import BaseLLM
-from synapsekit.llm.providers.bedrock import BedrockLLM
+from synapsekit.llm.providers.bedrock import BedrockConnection, BedrockLLM
 from synapsekit.observability import CallRecord, read_ledger
 from synapsekit.observability.ledger import Ledger
 from tests.simulators.bedrock_protocol import EVENTSTREAM_TYPE, event
@@ -419,10 +419,13 @@ async def test_bedrock_client_is_built_off_the_event_loop(
     server, _ = _sim(servers, "bedrock")
     built_on: list[int] = []
 
-    class Probe(BedrockLLM):
-        def _new_client(self) -> Any:
+    class ProbeConnection(BedrockConnection):
+        def build(self) -> Any:
             built_on.append(threading.get_ident())
-            return super()._new_client()
+            return super().build()
+
+    class Probe(BedrockLLM):
+        connection_class = ProbeConnection
 
     llm = Probe(LLMConfig(model=BEDROCK_MODEL, base_url=server.base_url))
     assert llm.region == "us-east-1"

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import importlib
 import inspect
 import logging
-import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -35,22 +33,20 @@ from dataclasses import replace
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from synapsekit._loops import PerLoop
 from synapsekit.errors import (
     ConfigError,
     ConnectionError,
     ContentFilterError,
     LLMError,
-    MissingAPIKeyError,
-    MissingDependencyError,
     StreamInterruptedError,
     TimeoutError,
 )
 from synapsekit.llm import _sync
 from synapsekit.llm.cache import Cache, CachedAnswer, cache_key, credential_scope, open_cache
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.connection import Connection
 from synapsekit.llm.ratelimit import RateLimiter, estimate_tokens, limiter_for
-from synapsekit.llm.registry import PROVIDERS, ProviderSpec, strip_provider_prefix
+from synapsekit.llm.registry import PROVIDERS, strip_provider_prefix
 from synapsekit.llm.retry import backoff_delay, should_retry
 from synapsekit.llm.types import Chunk, Message, MessagesInput, Usage, build_messages
 
@@ -78,9 +74,9 @@ class BaseLLM(ABC):
 
     #: The registry name of the provider this class speaks to.
     provider: ClassVar[str]
-    #: True when building the SDK client blocks (reads files, resolves credentials, as
-    #: boto3 does): the base class then builds it in a worker thread, off the event loop.
-    client_blocks: ClassVar[bool] = False
+    #: How this provider is reached (SDK client per loop, credential, endpoint): the
+    #: protocol module's :class:`~synapsekit.llm.connection.Connection` subclass.
+    connection_class: ClassVar[type[Connection]] = Connection
     #: A custom provider's own ``stream`` / ``stream_with_messages`` (set for it).
     _custom: ClassVar[Mapping[str, Any]] = {}
 
@@ -143,13 +139,11 @@ class BaseLLM(ABC):
         self.tracer = tracer
         self._tokens = {"input": 0, "output": 0}
         self._tokens_lock = threading.Lock()
-        # One SDK client per event loop, closed when its loop shuts down (asyncio.run).
-        self._clients: PerLoop[Any] = PerLoop(self._open_client, self._close_client)
-        self._sdk = self._import_sdk(spec) if spec else None
-        self._api_key = self._resolve_api_key(spec) if spec else config.api_key
+        #: The SDK, the credential, the endpoint and one SDK client per event loop.
+        self.connection = self.connection_class(self.provider, config, spec)
         #: Whose cached answers this LLM may see: the key's fingerprint or the namespace.
         self._credential = credential_scope(self._api_key, config.cache_namespace)
-        self._endpoint = self._effective_endpoint()
+        self._endpoint = self.connection.endpoint
         # Given objects win; the defaults are built from the config and shared with every
         # other LLM object of the same settings in the process.
         self._cache: Cache | None = (
@@ -174,9 +168,15 @@ class BaseLLM(ABC):
         :mod:`synapsekit.errors` here; close the response when closed early.
         """
 
-    def _new_client(self) -> Any:
-        """Build the SDK client; called once per event loop (clients are loop-bound)."""
-        return None
+    @property
+    def _sdk(self) -> ModuleType | None:
+        """The provider SDK module (the connection's)."""
+        return self.connection.sdk
+
+    @property
+    def _api_key(self) -> str | None:
+        """The resolved API key (the connection's); never shown in a repr or message."""
+        return self.connection.api_key
 
     def _error_table(self) -> ErrorTable | None:
         """How this protocol's SDK reports failure (see ``providers/_errors.py``)."""
@@ -195,39 +195,14 @@ class BaseLLM(ABC):
             secret=self._api_key,
         )
 
-    async def _close_client(self, client: Any) -> None:
-        close = getattr(client, "close", None)
-        if close is not None:
-            result = close()
-            if asyncio.iscoroutine(result):
-                await result
-
-    async def _open_client(self) -> Any:
-        if self.client_blocks:
-            return await asyncio.to_thread(self._new_client)
-        return self._new_client()
-
     async def _client(self) -> Any:
-        """This event loop's SDK client: built on first use (once, however many calls ask
-        at the same time), closed when the loop shuts down or by :meth:`aclose`."""
-        return await self._clients.get()
+        """This event loop's SDK client (see :meth:`Connection.client`)."""
+        return await self.connection.client()
 
     @property
     def base_url(self) -> str | None:
-        """The URL the SDK client is given: the config's ``base_url``, else the provider's
-        environment variable (``base_url_env`` in the registry: ``OPENAI_BASE_URL``,
-        ``ANTHROPIC_BASE_URL``, ``OLLAMA_HOST``, ...), else the registry's default (None:
-        the SDK's own default)."""
-        if self.config.base_url:
-            return self.config.base_url
-        spec = PROVIDERS.get(self.provider)
-        if spec is None:
-            return None
-        if spec.base_url_env:
-            value = os.environ.get(spec.base_url_env, "").strip()
-            if value:
-                return value
-        return spec.base_url
+        """The URL the SDK client is given (see :attr:`Connection.base_url`)."""
+        return self.connection.base_url
 
     @property
     def endpoint(self) -> str | None:
@@ -235,9 +210,6 @@ class BaseLLM(ABC):
         It scopes the answer cache and the rate-limit bucket. Usually :attr:`base_url`;
         providers that route by region include it (Bedrock)."""
         return self._endpoint
-
-    def _effective_endpoint(self) -> str | None:
-        return self.base_url
 
     # ----------------------------------------------------------------- public API
 
@@ -304,7 +276,7 @@ class BaseLLM(ABC):
     async def aclose(self) -> None:
         """Close the SDK clients this object made (one per event loop it was used on; a
         loop's client is also closed when that loop shuts down). The LLM stays usable."""
-        await self._clients.close_all()
+        await self.connection.aclose()
 
     def close(self) -> None:
         """Blocking :meth:`aclose`."""
@@ -481,34 +453,6 @@ class BaseLLM(ABC):
         if config.provider != self.provider or model != config.model:
             config = replace(config, provider=self.provider, model=model)
         return config
-
-    def _import_sdk(self, spec: ProviderSpec) -> ModuleType:
-        try:
-            return importlib.import_module(spec.import_name)
-        except ImportError as exc:
-            raise MissingDependencyError(spec.package, spec.extra) from exc
-
-    def _resolve_api_key(self, spec: ProviderSpec) -> str | None:
-        if self.config.api_key:
-            return self.config.api_key
-        for var in spec.env_vars:
-            value = os.environ.get(var)
-            if value:
-                return value
-        if spec.key_required and not self._keyless():
-            names = " or ".join(spec.env_vars)
-            raise MissingAPIKeyError(
-                f"No API key for the {spec.name!r} provider: pass api_key=... "
-                f"or set the environment variable {names}."
-            )
-        return None
-
-
-    def _keyless(self) -> bool:
-        """Whether this provider may be used with no key at all: one that needs a key at
-        its own endpoint but is pointed elsewhere (an OpenAI-compatible server such as
-        vLLM or llama.cpp at a ``base_url``) may not need one. Providers say so."""
-        return False
 
 
 async def _custom_stream(

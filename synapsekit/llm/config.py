@@ -14,15 +14,20 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synapsekit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from synapsekit.llm.tools import Tool, ToolChoice
+    from synapsekit.llm.types import OutputSchema
 
 __all__ = [
     "ANSWER_COUNT_PARAMS",
     "CACHE_BACKENDS",
     "DEFAULT_REDIS_URL",
     "RATE_LIMIT_BACKENDS",
+    "REASONING_EFFORTS",
     "LLMConfig",
     "redact_url",
     "redis_url",
@@ -30,6 +35,8 @@ __all__ = [
 ]
 
 CACHE_BACKENDS = ("memory", "sqlite", "redis")
+#: ``reasoning_effort`` values ("none": reasoning off where the model allows it).
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
 RATE_LIMIT_BACKENDS = ("memory", "redis")
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 #: ``params`` keys that ask a provider for several answers (choices / candidates /
@@ -109,6 +116,15 @@ class LLMConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     api_version: str | None = None
     base_model: str | None = None
+    # Tools, structured output, reasoning and prompt caching (docs/tools.md,
+    # docs/structured-output.md, docs/reasoning.md); usually given per call.
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_schema: OutputSchema | None = None
+    reasoning_effort: str | None = None
+    reasoning_budget: int | None = None
+    cache_prompt: bool = False
     #: Alias of ``cache_path`` (SynapseKit's name); read ``cache_path``.
     cache_db_path: InitVar[str | None] = None
 
@@ -206,6 +222,40 @@ class LLMConfig:
                     "synapsekit streams one answer per call. Make several calls instead "
                     "(e.g. asyncio.gather over generate())."
                 )
+
+        self._check_tools_and_reasoning()
+
+    def _check_tools_and_reasoning(self) -> None:
+        if self.tools or self.tool_choice is not None:
+            from synapsekit.llm.tools import check_tool_choice, check_tools
+
+            tools = check_tools(self.tools)
+            object.__setattr__(self, "tools", tools)
+            object.__setattr__(self, "tool_choice", check_tool_choice(self.tool_choice, tools))
+        if self.parallel_tool_calls is not None and not isinstance(
+            self.parallel_tool_calls, bool
+        ):
+            raise ConfigError(
+                "parallel_tool_calls: must be True, False or None, not "
+                f"{self.parallel_tool_calls!r}"
+            )
+        if self.response_schema is not None:
+            from synapsekit.llm.types import OutputSchema
+
+            if not isinstance(self.response_schema, OutputSchema):
+                raise ConfigError(
+                    "response_schema: must be an OutputSchema (generate_object builds one "
+                    f"from a pydantic model or a JSON Schema), not {self.response_schema!r}"
+                )
+        if self.reasoning_effort is not None and self.reasoning_effort not in REASONING_EFFORTS:
+            raise ConfigError(
+                f"reasoning_effort: {self.reasoning_effort!r}; choose one of: "
+                + ", ".join(REASONING_EFFORTS)
+            )
+        if self.reasoning_budget is not None:
+            _check_int("reasoning_budget", self.reasoning_budget, low=0)
+        if not isinstance(self.cache_prompt, bool):
+            raise ConfigError(f"cache_prompt: must be True or False, not {self.cache_prompt!r}")
 
     def __repr__(self) -> str:
         shown = ", ".join(

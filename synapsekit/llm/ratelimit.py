@@ -98,9 +98,26 @@ def bucket_key(
 def estimate_tokens(messages: Sequence[Message], max_tokens: int) -> int:
     """Tokens a call may use, reserved before it is sent: ceil(characters / 4) of all
     message contents, plus ``max_tokens`` (providers count it against the limit when the
-    request arrives). :meth:`RateLimiter.settle` corrects it once usage is known."""
-    chars = sum(len(message["content"]) for message in messages)
-    return -(-chars // 4) + max_tokens
+    request arrives). An image or document part counts as :data:`PART_TOKENS` (providers
+    bill a typical image at 250-1,600 tokens). :meth:`RateLimiter.settle` corrects it
+    once usage is known."""
+    chars = 0
+    parts = 0
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, str):
+            chars += len(content)
+        else:
+            for part in content:
+                if part["type"] == "text":
+                    chars += len(part["text"])
+                else:
+                    parts += 1
+    return -(-chars // 4) + parts * PART_TOKENS + max_tokens
+
+
+#: The reservation for one image or document part (see :func:`estimate_tokens`).
+PART_TOKENS = 1000
 
 
 class TokenBucket:

@@ -1,30 +1,73 @@
-"""The small value types that cross the provider boundary: Message, Chunk, Usage.
+"""The small value types that cross the provider boundary: Message, Chunk, Usage, and
+the tool-call and response types built from them.
 
 A provider's stream yields :class:`Chunk` objects: text deltas (and reasoning deltas,
-kept apart from the answer), then one final chunk carrying :class:`Usage` and the finish
-reason. They are slotted dataclasses because one is built per token on the hot path.
+kept apart from the answer), tool-call deltas (:class:`ToolCallDelta`), then one final
+chunk carrying :class:`Usage`, the finish reason and any ``provider_data`` the next turn
+must send back verbatim. They are slotted dataclasses because one is built per token on
+the hot path. The call path assembles the deltas into :class:`ToolCall` s (one mechanism
+for every provider) and :meth:`BaseLLM.respond` the whole into a :class:`Response`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, Union
 
 from synapsekit.errors import InvalidInputError
+from synapsekit.llm.content import Part, normalize_parts
 
-__all__ = ["ROLES", "Chunk", "Message", "MessagesInput", "Usage", "build_messages"]
+__all__ = [
+    "FINISH_REASONS",
+    "ROLES",
+    "Chunk",
+    "Message",
+    "MessagesInput",
+    "OutputSchema",
+    "ProviderData",
+    "Response",
+    "ToolCall",
+    "ToolCallDelta",
+    "Usage",
+    "build_messages",
+]
 
-Role = Literal["system", "user", "assistant"]
-ROLES: frozenset[str] = frozenset(("system", "user", "assistant"))
+Role = Literal["system", "user", "assistant", "tool"]
+ROLES: frozenset[str] = frozenset(("system", "user", "assistant", "tool"))
+#: The finish reasons a Response carries; a provider's other reasons are mapped onto them
+#: (the raw one is kept in ``metadata["raw_finish_reason"]``).
+FINISH_REASONS: frozenset[str] = frozenset(("stop", "length", "tool_calls", "content_filter"))
 
 
-class Message(TypedDict):
-    """One chat turn, in the shape every provider adapter receives."""
+class ProviderData(TypedDict):
+    """What a provider needs back verbatim on the next turn (Anthropic thinking blocks with
+    their signatures, Gemini thought signatures, Bedrock reasoning blocks): the native
+    assistant content of one answer, sent as-is when the next request goes to the same
+    ``protocol``; another protocol ignores it and uses ``content`` / ``tool_calls``."""
+
+    protocol: str
+    content: Any
+
+
+class Message(TypedDict, total=False):
+    """One chat turn, in the shape every provider adapter receives (canonical: content is a
+    string or :mod:`~synapsekit.llm.content` parts; ``tool_calls`` are :class:`ToolCall`).
+
+    ``role`` and ``content`` are always present. An assistant turn may carry
+    ``tool_calls`` (then ``content`` may be ``""``) and ``provider_data``; a ``"tool"``
+    turn carries ``tool_call_id`` (and ``name``, the tool's, when known) and the result
+    as ``content``.
+    """
 
     role: Role
-    content: str
+    content: str | list[Part]
+    tool_calls: list[ToolCall]
+    tool_call_id: str
+    name: str
+    provider_data: ProviderData
 
 
 MessagesInput = Union[str, Sequence[Mapping[str, Any]]]  # noqa: UP007 - a runtime alias on 3.10
@@ -67,14 +110,45 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
+@dataclass(slots=True, frozen=True)
+class ToolCall:
+    """One complete tool call the model asked for: ``arguments`` parsed from JSON (an
+    object; invalid JSON is a :class:`~synapsekit.errors.ToolCallError`, never ``{}``).
+    ``index`` is its position among the answer's calls (parallel calls are kept apart by
+    it); ``id`` is the provider's (synthesised as ``call_<index>`` by providers that send
+    none, e.g. Gemini and Ollama), which the tool result must name."""
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any]
+    index: int = 0
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call. The first delta of an ``index`` carries ``id`` and
+    ``name`` (when the provider sends them); ``arguments`` is the next fragment of the JSON
+    text. ``done`` closes the call early (Anthropic ``content_block_stop``, Bedrock
+    ``contentBlockStop``, a provider that sends whole calls); otherwise every call is closed
+    when the stream ends."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    done: bool = False
+
+
 @dataclass(slots=True)
 class Chunk:
     """One piece of a streamed answer.
 
     ``text`` is answer text; ``reasoning`` is thinking text, never part of the answer.
-    The last chunk of a stream carries ``usage`` and ``finish_reason`` ("stop",
-    "length", "tool_calls", "content_filter", ...) and any provider ``metadata``
-    (e.g. Perplexity's citations).
+    ``tool_delta`` is a piece of a tool call (from a provider); ``tool_call`` a completed
+    one (from the call path, once its arguments are whole). The last chunk of a stream
+    carries ``usage`` and ``finish_reason`` ("stop", "length", "tool_calls",
+    "content_filter"), any provider ``metadata`` (e.g. Perplexity's citations,
+    ``raw_finish_reason``) and ``provider_data`` (see :class:`ProviderData`).
     """
 
     text: str = ""
@@ -82,6 +156,38 @@ class Chunk:
     usage: Usage | None = None
     finish_reason: str | None = None
     metadata: Mapping[str, Any] | None = None
+    tool_delta: ToolCallDelta | None = None
+    tool_call: ToolCall | None = None
+    provider_data: ProviderData | None = None
+
+
+@dataclass(frozen=True)
+class OutputSchema:
+    """The JSON Schema an answer must follow (``generate_object``): ``name`` is what
+    providers that name schemas get (OpenAI ``json_schema.name``, a forced tool's name);
+    ``strict`` asks for the provider's strict mode where it has one."""
+
+    name: str
+    schema: Mapping[str, Any]
+    strict: bool = True
+    description: str = ""
+
+
+@dataclass
+class Response:
+    """One whole answer (:meth:`BaseLLM.respond`), read from the same stream as
+    ``generate()``. ``finish_reason`` is one of :data:`FINISH_REASONS`; ``message`` is the
+    assistant turn to append to the history (tool calls and ``provider_data`` included),
+    so the next request -- a tool result, a follow-up -- is accepted as it is."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning: str = ""
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str = "stop"
+    cost_usd: float | None = None
+    message: Message = field(default_factory=lambda: Message(role="assistant", content=""))
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 def build_messages(messages: MessagesInput, system_prompt: str | None) -> list[Message]:
@@ -133,6 +239,7 @@ def _check_text(text: str, what: str) -> None:
 
 
 def _check_turn(index: int, turn: Any) -> Message:
+    """One caller turn in the canonical shape (see :class:`Message`)."""
     if not isinstance(turn, Mapping):
         raise InvalidInputError(
             f"messages[{index}] must be a dict with 'role' and 'content', "
@@ -141,13 +248,75 @@ def _check_turn(index: int, turn: Any) -> Message:
     role, content = turn.get("role"), turn.get("content")
     if role not in ROLES:
         raise InvalidInputError(
-            f"messages[{index}] has role {role!r}; expected one of: system, user, assistant."
+            f"messages[{index}] has role {role!r}; expected one of: "
+            "system, user, assistant, tool."
         )
-    if not isinstance(content, str):
-        raise InvalidInputError(
-            f"messages[{index}] content must be a string, not {type(content).__name__}."
-        )
-    if not content.strip():
-        raise InvalidInputError(f"messages[{index}] ({role}) has empty content.")
-    _check_text(content, f"messages[{index}] ({role}) content")
-    return {"role": role, "content": content}
+    where = f"messages[{index}] ({role})"
+    calls = _tool_calls(turn.get("tool_calls"), where) if role == "assistant" else []
+    if content is None and calls:
+        content = ""  # an assistant turn that only calls tools
+    if isinstance(content, str):
+        if not content.strip() and not calls:
+            raise InvalidInputError(f"{where} has empty content.")
+        _check_text(content, f"{where} content")
+        checked: str | list[Part] = content
+    else:
+        if role == "system":
+            raise InvalidInputError(f"{where} content must be a string.")
+        parts = normalize_parts(content, where)
+        for part in parts:
+            if part["type"] == "text":
+                _check_text(part["text"], f"{where} text part")
+        checked = parts
+    message: Message = {"role": role, "content": checked}
+    if calls:
+        message["tool_calls"] = calls
+    if role == "tool":
+        call_id = turn.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise InvalidInputError(
+                f"{where} needs 'tool_call_id': the id of the tool call it answers."
+            )
+        message["tool_call_id"] = call_id
+    name = turn.get("name")
+    if isinstance(name, str) and name and role == "tool":
+        message["name"] = name
+    data = turn.get("provider_data")
+    if role == "assistant" and isinstance(data, Mapping) and "protocol" in data:
+        message["provider_data"] = {
+            "protocol": str(data["protocol"]),
+            "content": data.get("content"),
+        }
+    return message
+
+
+def _tool_calls(raw: Any, where: str) -> list[ToolCall]:
+    """An assistant turn's tool calls: :class:`ToolCall` s, or OpenAI's dicts
+    (``{"id", "type": "function", "function": {"name", "arguments": "<json>"}}``)."""
+    if raw is None:
+        return []
+    if isinstance(raw, (str, bytes, Mapping)) or not isinstance(raw, Sequence):
+        raise InvalidInputError(f"{where} tool_calls must be a list.")
+    calls: list[ToolCall] = []
+    for i, call in enumerate(raw):
+        if isinstance(call, ToolCall):
+            calls.append(call)
+            continue
+        if not isinstance(call, Mapping):
+            raise InvalidInputError(f"{where} tool_calls[{i}] must be a ToolCall or a dict.")
+        inner = call.get("function")
+        function: Mapping[str, Any] = inner if isinstance(inner, Mapping) else call
+        name, arguments, call_id = function.get("name"), function.get("arguments"), call.get("id")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except ValueError:
+                raise InvalidInputError(
+                    f"{where} tool_calls[{i}] arguments are not valid JSON."
+                ) from None
+        if not isinstance(name, str) or not name or not isinstance(call_id, str) or not call_id:
+            raise InvalidInputError(f"{where} tool_calls[{i}] needs an 'id' and a 'name'.")
+        if not isinstance(arguments, Mapping):
+            raise InvalidInputError(f"{where} tool_calls[{i}] arguments must be a JSON object.")
+        calls.append(ToolCall(call_id, name, dict(arguments), i))
+    return calls

@@ -257,7 +257,7 @@ class OpenAIEmbedder(Embedder):
         if self.dimensions is not None:
             body["dimensions"] = self.dimensions
         with chat._map_errors(self.config):
-            response = await (await chat._client()).post(
+            response = await (await chat.connection.client()).post(
                 "/embeddings", cast_to=http_stack("openai._base_client").response, body=body
             )
         data = self._json(response.content)
@@ -284,7 +284,7 @@ class CohereEmbedder(Embedder):
         if self.dimensions is not None:
             extra["output_dimension"] = self.dimensions
         with chat._map_errors(self.config):
-            response = await (await chat._client()).embed(
+            response = await (await chat.connection.client()).embed(
                 model=self.model,
                 texts=texts,
                 input_type="search_query" if query else "search_document",
@@ -311,14 +311,14 @@ class GeminiEmbedder(Embedder):
         self, texts: list[str], query: bool
     ) -> tuple[list[list[float]], int | None]:
         chat = cast("GeminiLLM", self._llm)
-        sdk: Any = chat._sdk
+        sdk: Any = chat.connection.sdk
         config = sdk.types.EmbedContentConfig(
             task_type="RETRIEVAL_QUERY" if query else "RETRIEVAL_DOCUMENT",
             output_dimensionality=self.dimensions,
         )
         contents = [{"role": "user", "parts": [{"text": text}]} for text in texts]
         with chat._map_errors(self.config):
-            response = await (await chat._client()).genai.aio.models.embed_content(
+            response = await (await chat.connection.client()).genai.aio.models.embed_content(
                 model=self.model, contents=contents, config=config
             )
         vectors = [e.values or [] for e in response.embeddings or ()]
@@ -342,7 +342,7 @@ class MistralEmbedder(Embedder):
         if self.dimensions is not None:
             extra["output_dimension"] = self.dimensions
         with chat._map_errors(self.config):
-            response = await (await chat._client()).embeddings.create_async(
+            response = await (await chat.connection.client()).embeddings.create_async(
                 model=self.model,
                 inputs=texts,
                 timeout_ms=(
@@ -367,7 +367,7 @@ class OllamaEmbedder(Embedder):
     ) -> tuple[list[list[float]], int | None]:
         chat = cast("OllamaLLM", self._llm)
         with chat._map_errors(self.config):
-            response = await (await chat._client()).embed(
+            response = await (await chat.connection.client()).embed(
                 model=self.model, input=texts, dimensions=self.dimensions
             )
         return [list(v) for v in response.embeddings], response.prompt_eval_count
@@ -379,7 +379,7 @@ class _BedrockEmbedder(Embedder):
     async def _invoke(self, body: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
         """The model's JSON answer and the input tokens Bedrock counted (a header)."""
         chat = cast("BedrockLLM", self._llm)
-        client = await chat._client()
+        client = await chat.connection.client()
 
         def call() -> tuple[Any, int | None]:
             response = client.invoke_model(

@@ -40,6 +40,8 @@ from typing import Any, ClassVar
 
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.connection import Connection
+from synapsekit.llm.content import text_of
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
@@ -60,19 +62,17 @@ FINISH_REASONS: dict[str, str] = {
 #: The first API version that rejects temperature / top_p / top_k (a 400 at any value).
 NO_SAMPLING_VERSION = "2026-10-21"
 
-class AnthropicLLM(BaseLLM):
-    """Claude models over the Messages API, streamed."""
+class AnthropicConnection(Connection):
+    """An ``anthropic.AsyncAnthropic`` client per loop: our pool size, no SDK retries."""
 
-    provider: ClassVar[str] = "anthropic"
-
-    def _new_client(self) -> Any:
+    def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.providers._pool import httpx_limits
 
-        redact_in_logs(self._api_key)
-        sdk: Any = self._sdk
+        redact_in_logs(self.api_key)
+        sdk: Any = self.sdk
         return sdk.AsyncAnthropic(
-            api_key=self._api_key,
+            api_key=self.api_key,
             base_url=self.base_url,
             max_retries=0,  # one retry policy: ours
             timeout=self.config.timeout,
@@ -82,10 +82,17 @@ class AnthropicLLM(BaseLLM):
             ),
         )
 
+
+class AnthropicLLM(BaseLLM):
+    """Claude models over the Messages API, streamed."""
+
+    provider: ClassVar[str] = "anthropic"
+    connection_class = AnthropicConnection
+
     def _request(
         self, messages: list[Message], config: LLMConfig, version: str | None
     ) -> dict[str, Any]:
-        system = [m["content"] for m in messages if m["role"] == "system"]
+        system = [text_of(m["content"]) for m in messages if m["role"] == "system"]
         body: dict[str, Any] = {
             "model": config.model,
             "max_tokens": config.max_tokens,

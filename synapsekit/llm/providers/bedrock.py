@@ -55,6 +55,7 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.connection import Connection
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure
 from synapsekit.llm.types import Chunk, Message, Usage
@@ -97,25 +98,25 @@ _CODES: dict[str, type[LLMError]] = {
 }
 
 
-class BedrockLLM(BaseLLM):
-    """Any Bedrock model through ``converse_stream``; see the module docstring."""
+class BedrockConnection(Connection):
+    """A boto3 ``bedrock-runtime`` client per loop (built off the loop); the region; SigV4
+    credentials from AWS's chain, or a Bedrock API key as a bearer token."""
 
-    provider: ClassVar[str] = "bedrock"
     #: boto3 builds a client in 50-100 ms and reads the AWS config files: off the loop.
     client_blocks: ClassVar[bool] = True
 
-    def __init__(self, config: LLMConfig, **options: Any) -> None:
-        super().__init__(config, **options)
-        if not self._api_key and not os.environ.get("AWS_BEARER_TOKEN_BEDROCK", "").strip():
-            _check_credentials(self._sdk)
+    def __init__(self, provider: str, config: LLMConfig, spec: Any) -> None:
+        super().__init__(provider, config, spec)
+        if not self.api_key and not os.environ.get("AWS_BEARER_TOKEN_BEDROCK", "").strip():
+            _check_credentials(self.sdk)
 
     @functools.cached_property
     def region(self) -> str:
         """``AWS_REGION``, else the AWS config chain, else :data:`DEFAULT_REGION`; read once
         (a boto3 Session reads the config files), so the endpoint and the client agree."""
-        return _region(_session(self._sdk))
+        return _region(_session(self.sdk))
 
-    def _effective_endpoint(self) -> str:
+    def effective_endpoint(self) -> str:
         """The region's endpoint, or a custom one (``base_url``, botocore's
         ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` / ``AWS_ENDPOINT_URL``) plus ``#<region>``:
         two regions never share a cached answer or a rate-limit bucket."""
@@ -124,16 +125,16 @@ class BedrockLLM(BaseLLM):
             return f"{custom}#{self.region}"
         return f"https://bedrock-runtime.{self.region}.amazonaws.com"
 
-    def _new_client(self) -> Any:
+    def build(self) -> Any:
         from botocore.config import Config
 
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.providers._pool import MAX_CONNECTIONS
 
-        redact_in_logs(self._api_key)  # botocore's DEBUG log prints the request headers
-        core = _bearer_session(self._api_key) if self._api_key else None
-        session = self._sdk.session.Session(botocore_session=core)  # type: ignore[union-attr]
-        options = {"signature_version": "bearer"} if self._api_key else {}
+        redact_in_logs(self.api_key)  # botocore's DEBUG log prints the request headers
+        core = _bearer_session(self.api_key) if self.api_key else None
+        session = self.sdk.session.Session(botocore_session=core)  # type: ignore[union-attr]
+        options = {"signature_version": "bearer"} if self.api_key else {}
         client = session.client(
             "bedrock-runtime",
             region_name=self.region,
@@ -147,7 +148,7 @@ class BedrockLLM(BaseLLM):
                 **options,
             ),
         )
-        if not self._api_key:  # SigV4: the session token is in the headers botocore logs
+        if not self.api_key:  # SigV4: the session token is in the headers botocore logs
             from botocore.exceptions import BotoCoreError
 
             with suppress(BotoCoreError):  # a failing chain fails the call, mapped, later
@@ -164,6 +165,19 @@ class BedrockLLM(BaseLLM):
 
             client.meta.events.register("before-sign.bedrock-runtime.*", add_headers)
         return client
+
+
+class BedrockLLM(BaseLLM):
+    """Any Bedrock model through ``converse_stream``; see the module docstring."""
+
+    provider: ClassVar[str] = "bedrock"
+    connection_class = BedrockConnection
+
+    @property
+    def region(self) -> str:
+        """The AWS region the requests go to (see :attr:`BedrockConnection.region`)."""
+        connection: Any = self.connection
+        return str(connection.region)
 
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
         system = [{"text": m["content"]} for m in messages if m["role"] == "system"]

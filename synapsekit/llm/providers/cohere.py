@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 from synapsekit.errors import AuthenticationError, ServerError, TimeoutError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.connection import Connection
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
@@ -57,20 +58,18 @@ FINISH_REASONS: dict[str, str] = {
 }
 
 
-class CohereLLM(BaseLLM):
-    """Cohere Command models over the v2 chat API, streamed."""
+class CohereConnection(Connection):
+    """A ``cohere.AsyncClientV2`` per loop over our own httpx client (our pool size)."""
 
-    provider: ClassVar[str] = "cohere"
-
-    def _new_client(self) -> Any:
+    def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.providers._pool import httpx_limits
 
-        redact_in_logs(self._api_key)
+        redact_in_logs(self.api_key)
         extra = {"base_url": self.base_url} if self.base_url else {}  # else CO_API_URL / default
         http = http_stack("cohere.core.http_client").module
-        return self._sdk.AsyncClientV2(  # type: ignore[union-attr]
-            api_key=self._api_key,
+        return self.sdk.AsyncClientV2(  # type: ignore[union-attr]
+            api_key=self.api_key,
             timeout=self.config.timeout,
             max_retries=0,  # one retry policy: ours
             # The SDK's default client has httpx's 100-connection pool; closed by __aexit__.
@@ -80,8 +79,15 @@ class CohereLLM(BaseLLM):
             **extra,
         )
 
-    async def _close_client(self, client: Any) -> None:
+    async def close_client(self, client: Any) -> None:
         await client.__aexit__(None, None, None)  # no close(): the context exit closes httpx
+
+
+class CohereLLM(BaseLLM):
+    """Cohere Command models over the v2 chat API, streamed."""
+
+    provider: ClassVar[str] = "cohere"
+    connection_class = CohereConnection
 
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
         options: dict[str, Any] = {"max_retries": 0, "timeout": config.timeout}

@@ -42,6 +42,7 @@ from typing import Any, ClassVar, NamedTuple
 from synapsekit.errors import AuthenticationError, ConfigError, ContentFilterError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.connection import Connection
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
@@ -79,17 +80,16 @@ class _Client(NamedTuple):
     http: Any  # the httpx2 / httpx AsyncClient we own
 
 
-class GeminiLLM(BaseLLM):
-    """Gemini models over the Gemini Developer API, streamed."""
+class GeminiConnection(Connection):
+    """A ``google.genai.Client`` per loop over our own httpx client (our pool size, and a
+    response hook that keeps the raw status for the error layer)."""
 
-    provider: ClassVar[str] = "gemini"
-
-    def _new_client(self) -> _Client:
+    def build(self) -> _Client:
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.providers._pool import httpx_limits
 
-        redact_in_logs(self._api_key)
-        sdk: Any = self._sdk
+        redact_in_logs(self.api_key)
+        sdk: Any = self.sdk
         library = http_stack(_SENDER).module
         http = library.AsyncClient(
             timeout=self.config.timeout,
@@ -104,12 +104,19 @@ class GeminiLLM(BaseLLM):
             retry_options=sdk.types.HttpRetryOptions(attempts=1),  # one retry policy: ours
             httpx_async_client=http,
         )
-        client = sdk.Client(api_key=self._api_key, vertexai=False, http_options=options)
+        client = sdk.Client(api_key=self.api_key, vertexai=False, http_options=options)
         return _Client(client, http)
 
-    async def _close_client(self, client: _Client) -> None:
+    async def close_client(self, client: _Client) -> None:
         client.genai.close()  # the SDK's own sync transport
         await client.http.aclose()
+
+
+class GeminiLLM(BaseLLM):
+    """Gemini models over the Gemini Developer API, streamed."""
+
+    provider: ClassVar[str] = "gemini"
+    connection_class = GeminiConnection
 
     def _config(self, messages: list[Message], config: LLMConfig) -> Any:
         model: Any = self._sdk.types.GenerateContentConfig  # type: ignore[union-attr]

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 from synapsekit.errors import ConfigError, ServerError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.connection import Connection
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
@@ -89,10 +90,9 @@ def _sdk_parts(sdk: ModuleType) -> _SDK:
     return _SDK(root.Mistral, errors)
 
 
-class MistralLLM(BaseLLM):
-    """Mistral chat completions, streamed; raw SSE parsing over the SDK's response."""
-
-    provider: ClassVar[str] = "mistral"
+class MistralConnection(Connection):
+    """A ``mistralai.Mistral`` client per loop over our own httpx client (our pool size,
+    no SDK retries)."""
 
     @property
     def base_url(self) -> str:
@@ -100,21 +100,21 @@ class MistralLLM(BaseLLM):
 
     @property
     def _parts(self) -> _SDK:
-        assert self._sdk is not None
-        return _sdk_parts(self._sdk)
+        assert self.sdk is not None
+        return _sdk_parts(self.sdk)
 
-    def _new_client(self) -> Any:
+    def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.providers._common import http_stack
         from synapsekit.llm.providers._pool import httpx_limits
 
-        redact_in_logs(self._api_key)
+        redact_in_logs(self.api_key)
         server = self.base_url.rstrip("/")
         if server.endswith("/v1"):
             server = server[:-3]
         http = http_stack(self._parts.client_class.__module__).module  # httpx2 (v2+), httpx (v1)
         return self._parts.client_class(
-            api_key=self._api_key,
+            api_key=self.api_key,
             server_url=server,
             retry_config=None,  # null: no SDK retries; one retry policy, ours
             timeout_ms=_millis(self.config.timeout),
@@ -124,13 +124,26 @@ class MistralLLM(BaseLLM):
             ),
         )
 
-    async def _close_client(self, client: Any) -> None:
+    async def close_client(self, client: Any) -> None:
         # Our async client (see _new_client): the SDK does not close a client it was given.
         http = getattr(client.sdk_configuration, "async_client", None)
         await client.__aexit__(None, None, None)  # the SDK has no close(): its httpx clients
         client.__exit__(None, None, None)
         if http is not None:
             await http.aclose()
+
+
+class MistralLLM(BaseLLM):
+    """Mistral chat completions, streamed; raw SSE parsing over the SDK's response."""
+
+    provider: ClassVar[str] = "mistral"
+
+    connection_class = MistralConnection
+
+    @property
+    def _parts(self) -> _SDK:
+        assert self._sdk is not None
+        return _sdk_parts(self._sdk)
 
     def _request(self, client: Any, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
         rules = rules_for(self.provider, config)

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from synapsekit.errors import NotFoundError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.connection import Connection
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure
@@ -60,26 +61,24 @@ async def _raise_for_status(response: Any) -> None:
         raise _HTTPStatus(response.status_code, response.text, response.headers)
 
 
-class OllamaLLM(BaseLLM):
-    """Ollama ``/api/chat``, streamed; one SDK ``ChatResponse`` per NDJSON line."""
-
-    provider: ClassVar[str] = "ollama"
+class OllamaConnection(Connection):
+    """An ``ollama.AsyncClient`` per loop: the host, an optional bearer key, our pool size."""
 
     @property
     def base_url(self) -> str:
         default = PROVIDERS[self.provider].base_url or "http://localhost:11434"
         return self.config.base_url or os.environ.get("OLLAMA_HOST") or default
 
-    def _new_client(self) -> Any:
+    def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.providers._common import http_stack
         from synapsekit.llm.providers._pool import httpx_limits
 
-        redact_in_logs(self._api_key)
+        redact_in_logs(self.api_key)
         headers = dict(self.config.headers)
-        if self._api_key and not any(k.lower() == "authorization" for k in headers):
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        return self._sdk.AsyncClient(  # type: ignore[union-attr]
+        if self.api_key and not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return self.sdk.AsyncClient(  # type: ignore[union-attr]
             host=self.base_url,
             timeout=self.config.timeout,
             headers=headers or None,
@@ -87,13 +86,20 @@ class OllamaLLM(BaseLLM):
             limits=httpx_limits(http_stack("ollama._client").module),  # passed on to httpx
         )
 
-    async def _close_client(self, client: Any) -> None:
+    async def close_client(self, client: Any) -> None:
         """ollama < 0.6 has no ``AsyncClient.close()``: close the httpx client under it, or
         its pooled sockets stay open until the process ends."""
         if hasattr(client, "close"):
-            await super()._close_client(client)
+            await super().close_client(client)
         else:
             await client._client.aclose()
+
+
+class OllamaLLM(BaseLLM):
+    """Ollama ``/api/chat``, streamed; one SDK ``ChatResponse`` per NDJSON line."""
+
+    provider: ClassVar[str] = "ollama"
+    connection_class = OllamaConnection
 
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
         rules = rules_for(self.provider, config)

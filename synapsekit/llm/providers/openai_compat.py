@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from synapsekit.errors import ConfigError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.connection import Connection
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
@@ -55,30 +56,24 @@ NO_KEY = "sk-no-key-required"
 _decode_json = json.JSONDecoder().decode
 
 
-class OpenAICompatibleLLM(BaseLLM):
-    """Chat completions over the ``openai`` SDK; vendors subclass with their provider name."""
+class OpenAIConnection(Connection):
+    """An ``openai.AsyncOpenAI`` client per loop: our pool size, no SDK retries."""
 
-    provider: ClassVar[str] = "openai"
-    #: Ask for ``stream_options.include_usage`` (vendors that always send usage: False).
-    usage_option: ClassVar[bool] = True
-    #: Top-level chunk fields kept as call metadata (the last value seen wins).
-    metadata_keys: ClassVar[tuple[str, ...]] = ()
-
-    def _keyless(self) -> bool:
+    def keyless(self) -> bool:
         """No key is needed at an endpoint other than the vendor's own (a local vLLM,
         llama.cpp or LM Studio server): ``base_url`` or the vendor's URL variable set."""
         default = PROVIDERS[self.provider].base_url
         url = self.base_url
         return url is not None and url.rstrip("/") != (default or "").rstrip("/")
 
-    def _new_client(self) -> Any:
+    def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.providers._pool import httpx_limits
 
-        redact_in_logs(self._api_key)
-        sdk: Any = self._sdk
+        redact_in_logs(self.api_key)
+        sdk: Any = self.sdk
         return sdk.AsyncOpenAI(
-            api_key=self._api_key or NO_KEY,
+            api_key=self.api_key or NO_KEY,
             base_url=self.base_url,
             max_retries=0,  # one retry policy: ours
             timeout=self.config.timeout,
@@ -87,6 +82,60 @@ class OpenAICompatibleLLM(BaseLLM):
                 limits=httpx_limits(http_stack("openai._base_client").module)
             ),
         )
+
+
+class AzureConnection(OpenAIConnection):
+    """Azure OpenAI: the resource endpoint, the ``api-key`` header, an ``api-version``.
+
+    The endpoint is ``base_url`` or ``AZURE_OPENAI_ENDPOINT``; the API version is
+    ``api_version`` or ``OPENAI_API_VERSION``, else :data:`DEFAULT_API_VERSION`.
+    """
+
+    DEFAULT_API_VERSION: ClassVar[str] = "2024-10-21"
+
+    @property
+    def base_url(self) -> str | None:
+        return self.config.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+
+    def keyless(self) -> bool:
+        return False  # every Azure resource needs its key
+
+    @property
+    def api_version(self) -> str:
+        return (
+            self.config.api_version
+            or os.environ.get("OPENAI_API_VERSION")
+            or self.DEFAULT_API_VERSION
+        )
+
+    def build(self) -> Any:
+        from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.providers._pool import httpx_limits
+
+        redact_in_logs(self.api_key)
+        sdk: Any = self.sdk
+        return sdk.AsyncAzureOpenAI(
+            api_key=self.api_key,
+            azure_endpoint=self.base_url,
+            api_version=self.api_version,
+            max_retries=0,
+            timeout=self.config.timeout,
+            default_headers=dict(self.config.headers) or None,
+            http_client=sdk.DefaultAsyncHttpxClient(  # the SDK's defaults, our pool size
+                limits=httpx_limits(http_stack("openai._base_client").module)
+            ),
+        )
+
+
+class OpenAICompatibleLLM(BaseLLM):
+    """Chat completions over the ``openai`` SDK; vendors subclass with their provider name."""
+
+    provider: ClassVar[str] = "openai"
+    connection_class = OpenAIConnection
+    #: Ask for ``stream_options.include_usage`` (vendors that always send usage: False).
+    usage_option: ClassVar[bool] = True
+    #: Top-level chunk fields kept as call metadata (the last value seen wins).
+    metadata_keys: ClassVar[tuple[str, ...]] = ()
 
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
         # What the model accepts (output-length field, sampling) is its row in models.json.
@@ -277,14 +326,11 @@ class PerplexityLLM(OpenAICompatibleLLM):
 
 
 class AzureOpenAILLM(OpenAICompatibleLLM):
-    """Azure OpenAI: ``model`` is the deployment name; ``api-key`` header; api-version.
-
-    The endpoint is ``base_url`` or ``AZURE_OPENAI_ENDPOINT``; the API version is
-    ``api_version`` or ``OPENAI_API_VERSION``, else :data:`DEFAULT_API_VERSION`.
-    """
+    """Azure OpenAI: ``model`` is the deployment name (see :class:`AzureConnection`)."""
 
     provider = "azure"
-    DEFAULT_API_VERSION: ClassVar[str] = "2024-10-21"
+    connection_class = AzureConnection
+    DEFAULT_API_VERSION: ClassVar[str] = AzureConnection.DEFAULT_API_VERSION
 
     def __init__(self, config: LLMConfig, **options: Any) -> None:
         super().__init__(config, **options)
@@ -295,34 +341,6 @@ class AzureOpenAILLM(OpenAICompatibleLLM):
             )
 
     @property
-    def base_url(self) -> str | None:
-        return self.config.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
-
-    def _keyless(self) -> bool:
-        return False  # every Azure resource needs its key
-
-    @property
     def api_version(self) -> str:
-        return (
-            self.config.api_version
-            or os.environ.get("OPENAI_API_VERSION")
-            or self.DEFAULT_API_VERSION
-        )
-
-    def _new_client(self) -> Any:
-        from synapsekit._logging import redact_in_logs
-        from synapsekit.llm.providers._pool import httpx_limits
-
-        redact_in_logs(self._api_key)
-        sdk: Any = self._sdk
-        return sdk.AsyncAzureOpenAI(
-            api_key=self._api_key,
-            azure_endpoint=self.base_url,
-            api_version=self.api_version,
-            max_retries=0,
-            timeout=self.config.timeout,
-            default_headers=dict(self.config.headers) or None,
-            http_client=sdk.DefaultAsyncHttpxClient(  # the SDK's defaults, our pool size
-                limits=httpx_limits(http_stack("openai._base_client").module)
-            ),
-        )
+        connection: Any = self.connection
+        return str(connection.api_version)

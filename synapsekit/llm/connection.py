@@ -1,0 +1,142 @@
+"""The connection: how an LLM reaches its provider, apart from what it says there.
+
+A :class:`Connection` holds the SDK module, the credential, the endpoint, and one SDK
+client per event loop (clients are loop-bound; each is closed when its loop shuts down or by
+:meth:`Connection.aclose`). The protocol (the LLM class: encode, decode, error table) asks it
+for a client; so do the embedding backends of :mod:`synapsekit.rag.embeddings`, which is why
+this is its own object rather than private methods of the LLM (pydantic-ai's Provider/Model
+split). A provider module subclasses it when building its SDK client needs more than the
+defaults: :meth:`build`, :meth:`close_client`, :attr:`base_url`, :meth:`effective_endpoint`,
+:meth:`keyless`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from synapsekit._loops import PerLoop
+from synapsekit.errors import MissingAPIKeyError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.registry import ProviderSpec
+
+__all__ = ["Connection"]
+
+
+class Connection:
+    """One provider endpoint with one credential; see the module docstring.
+
+    ``spec`` is the provider's registry row (None for a test double or a custom provider:
+    no SDK, the config's key as it is). The API key is resolved once, here: the config's,
+    else the provider's environment variables, else none for a keyless provider; it is
+    kept out of ``repr``.
+    """
+
+    #: True when building the SDK client blocks (reads files, resolves credentials, as
+    #: boto3 does): it is then built in a worker thread, off the event loop.
+    client_blocks: ClassVar[bool] = False
+
+    def __init__(self, provider: str, config: LLMConfig, spec: ProviderSpec | None) -> None:
+        self.provider = provider
+        self.config = config
+        self.spec = spec
+        self.sdk: ModuleType | None = _import_sdk(spec) if spec else None
+        self.api_key: str | None = self._resolve_api_key() if spec else config.api_key
+        #: The endpoint the requests reach, fixed now: it scopes the cache and the limiter.
+        self.endpoint: str | None = self.effective_endpoint()
+        self._clients: PerLoop[Any] = PerLoop(self._open, self.close_client)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider!r}, endpoint={self.endpoint!r})"
+
+    # ----------------------------------------------------------------- for subclasses
+
+    def build(self) -> Any:
+        """Build the SDK client; called once per event loop."""
+        return None
+
+    async def close_client(self, client: Any) -> None:
+        """Close one client (its pooled sockets); the SDK's ``close()`` by default."""
+        close = getattr(client, "close", None)
+        if close is not None:
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
+
+    @property
+    def base_url(self) -> str | None:
+        """The URL the SDK client is given: the config's ``base_url``, else the provider's
+        environment variable (``base_url_env`` in the registry: ``OPENAI_BASE_URL``,
+        ``ANTHROPIC_BASE_URL``, ``OLLAMA_HOST``, ...), else the registry's default (None:
+        the SDK's own default)."""
+        if self.config.base_url:
+            return self.config.base_url
+        spec = self.spec
+        if spec is None:
+            return None
+        if spec.base_url_env:
+            value = os.environ.get(spec.base_url_env, "").strip()
+            if value:
+                return value
+        return spec.base_url
+
+    def effective_endpoint(self) -> str | None:
+        """What the requests reach: usually :attr:`base_url`; providers that route by
+        region include it (Bedrock)."""
+        return self.base_url
+
+    def keyless(self) -> bool:
+        """Whether this provider may be used with no key at all: one that needs a key at
+        its own endpoint but is pointed elsewhere (an OpenAI-compatible server such as
+        vLLM or llama.cpp at a ``base_url``) may not need one."""
+        return False
+
+    # ----------------------------------------------------------------- for users of it
+
+    async def client(self) -> Any:
+        """This event loop's SDK client: built on first use (once, however many calls ask
+        at the same time), closed when the loop shuts down or by :meth:`aclose`."""
+        return await self._clients.get()
+
+    async def aclose(self) -> None:
+        """Close every client this connection made (one per event loop it was used on)."""
+        await self._clients.close_all()
+
+    @property
+    def open_clients(self) -> int:
+        """How many event loops hold a client of this connection now."""
+        return len(self._clients)
+
+    async def _open(self) -> Any:
+        if self.client_blocks:
+            return await asyncio.to_thread(self.build)
+        return self.build()
+
+    def _resolve_api_key(self) -> str | None:
+        spec = self.spec
+        assert spec is not None
+        if self.config.api_key:
+            return self.config.api_key
+        for var in spec.env_vars:
+            value = os.environ.get(var)
+            if value:
+                return value
+        if spec.key_required and not self.keyless():
+            names = " or ".join(spec.env_vars)
+            raise MissingAPIKeyError(
+                f"No API key for the {spec.name!r} provider: pass api_key=... "
+                f"or set the environment variable {names}."
+            )
+        return None
+
+
+def _import_sdk(spec: ProviderSpec) -> ModuleType:
+    try:
+        return importlib.import_module(spec.import_name)
+    except ImportError as exc:
+        raise MissingDependencyError(spec.package, spec.extra) from exc
