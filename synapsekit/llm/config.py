@@ -36,7 +36,7 @@ __all__ = [
 
 CACHE_BACKENDS = ("memory", "sqlite", "redis")
 #: ``reasoning_effort`` values ("none": reasoning off where the model allows it).
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 RATE_LIMIT_BACKENDS = ("memory", "redis")
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 #: ``params`` keys that ask a provider for several answers (choices / candidates /

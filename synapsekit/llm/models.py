@@ -74,6 +74,19 @@ class RequestRules:
 
     sampling: bool = True
     max_tokens_field: str = "max_tokens"
+    #: How the model takes reasoning controls: ``""`` it takes none (a reasoning setting
+    #: is an UnsupportedFeatureError), ``"effort"`` a level among ``efforts``, ``"budget"``
+    #: a token budget within ``budget_min``..``budget_max``, ``"both"`` either.
+    reasoning: str = ""
+    efforts: tuple[str, ...] = ()
+    budget_min: int = 0
+    budget_max: int | None = None
+    #: Whether reasoning can be switched off (``reasoning_effort="none"`` / budget 0).
+    reasoning_off: bool = True
+    #: Per-model limits under the provider's capabilities (None: the provider's say).
+    images: bool | None = None
+    documents: bool | None = None
+    tools: bool | None = None
     family: str = "default"
     provider: str = ""
     model: str = ""
@@ -105,6 +118,28 @@ class RequestRules:
             self._warn(key, params[key])
         return {k: v for k, v in params.items() if k not in SAMPLING_PARAMS}
 
+    def effort(self, config: LLMConfig) -> str | None:
+        """``config.reasoning_effort`` (or one made from ``reasoning_budget``) clamped to
+        the nearest level this model accepts; None: send none. ``"none"`` stays ``"none"``
+        (the encoder switches reasoning off its own way)."""
+        wanted = config.reasoning_effort
+        if wanted is None and config.reasoning_budget is not None:
+            wanted = effort_for_budget(config.reasoning_budget)
+        if wanted is None or wanted == "none" or not self.efforts:
+            return wanted
+        return nearest(wanted, self.efforts)
+
+    def budget(self, config: LLMConfig) -> int | None:
+        """``config.reasoning_budget`` (or one made from ``reasoning_effort``, see
+        :data:`EFFORT_BUDGETS`) clamped to ``budget_min``..``budget_max``; 0 means off."""
+        budget = config.reasoning_budget
+        if budget is None and config.reasoning_effort is not None:
+            budget = EFFORT_BUDGETS[config.reasoning_effort]
+        if budget is None or budget == 0:
+            return budget
+        budget = max(budget, self.budget_min)
+        return min(budget, self.budget_max) if self.budget_max is not None else budget
+
     def _warn(self, name: str, value: Any, *, field: bool = False) -> None:
         key = (self.provider, self.model, name)
         with _warned_lock:
@@ -122,6 +157,33 @@ class RequestRules:
             UnsupportedParameterWarning,
             stacklevel=4,
         )
+
+
+#: The token budget a reasoning level stands for on models that take a budget (Anthropic
+#: ``thinking.budget_tokens``, Gemini 2.5 ``thinkingBudget``, Bedrock): the level's
+#: usual size; ``"none"`` is 0 (off).
+EFFORT_BUDGETS: dict[str, int] = {
+    "none": 0, "minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768,
+}
+_EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh")
+
+
+def effort_for_budget(budget: int) -> str:
+    """The reasoning level whose :data:`EFFORT_BUDGETS` size is closest to ``budget``."""
+    return min(EFFORT_BUDGETS, key=lambda level: abs(EFFORT_BUDGETS[level] - budget))
+
+
+def nearest(level: str, accepted: tuple[str, ...]) -> str:
+    """``level`` if accepted, else the accepted level nearest to it (ties: the higher)."""
+    if level in accepted:
+        return level
+    rank = _EFFORT_ORDER.index(level)
+
+    def distance(candidate: str) -> tuple[int, int]:
+        position = _EFFORT_ORDER.index(candidate)
+        return abs(position - rank), -position
+
+    return min(accepted, key=distance)
 
 
 _warned: set[tuple[str, str, str]] = set()
@@ -224,4 +286,12 @@ def _request_section(where: str, section: Mapping[str, Any]) -> dict[str, Any]:
     if section.get("max_tokens_field", "max_tokens") not in MAX_TOKENS_FIELDS:
         raise ValueError(f"{_DATA_FILE}: {where}: max_tokens_field must be one of "
                          f"{', '.join(MAX_TOKENS_FIELDS)}")
-    return dict(section)
+    if section.get("reasoning", "") not in ("", "effort", "budget", "both"):
+        raise ValueError(f"{_DATA_FILE}: {where}: reasoning must be '', effort, budget or both")
+    unknown_levels = set(section.get("efforts", ())) - set(_EFFORT_ORDER)
+    if unknown_levels:
+        raise ValueError(f"{_DATA_FILE}: {where}: unknown efforts {sorted(unknown_levels)}")
+    found = dict(section)
+    if "efforts" in found:
+        found["efforts"] = tuple(found["efforts"])
+    return found
