@@ -188,6 +188,9 @@ class Response:
     cost_usd: float | None = None
     message: Message = field(default_factory=lambda: Message(role="assistant", content=""))
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: ``run_tools``: every turn of the loop (the caller's, the model's, the tools'), in
+    #: order, ending with ``message``; empty for a single ``respond()``.
+    transcript: list[Message] = field(default_factory=list)
 
 
 def build_messages(messages: MessagesInput, system_prompt: str | None) -> list[Message]:
