@@ -1,0 +1,51 @@
+"""Mistral's chat completions (``POST /v1/chat/completions``), over the official ``mistralai``
+SDK: the SDK builds, authenticates and sends the request and raises its own exceptions for
+HTTP errors; the body is read as raw SSE.
+
+The protocol in three parts: :mod:`.encode` (messages and settings -> the SDK request),
+:mod:`.decode` (the SSE stream -> Chunks), :mod:`.errors` (the error table); the SDK client
+per loop is :mod:`.connection` (shared with the embedding backend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import ClassVar
+
+from synapsekit.llm.base import BaseLLM
+from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.providers._errors import ErrorTable
+from synapsekit.llm.types import Chunk, Message
+
+from .connection import MistralConnection
+from .decode import parse
+from .encode import request
+from .errors import error_table
+
+__all__ = ["MistralConnection", "MistralLLM"]
+
+
+class MistralLLM(BaseLLM):
+    """Mistral chat completions, streamed; raw SSE parsing over the SDK's response."""
+
+    provider: ClassVar[str] = "mistral"
+
+    connection_class = MistralConnection
+
+    async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+        client = await self._client()
+        kwargs = request(self.provider, client, messages, config)
+        with self._map_errors(config) as errors:
+            events = await client.chat.stream_async(**kwargs)
+            response = events.response  # the raw body; the SDK's decoder is never started
+            try:
+                async with aclosing(parse(response, errors)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+            finally:
+                await response.aclose()  # early exit / cancel: the server sees the disconnect
+
+    def _error_table(self) -> ErrorTable:
+        assert self._sdk is not None
+        return error_table(self._sdk)
