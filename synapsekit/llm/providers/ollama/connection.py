@@ -1,0 +1,72 @@
+"""The connection to Ollama: an ``ollama.AsyncClient`` per event loop.
+
+Local models need no key: the endpoint is ``base_url``, else ``OLLAMA_HOST``, else
+``http://localhost:11434``. A key, when given, is sent as a Bearer token (ollama.com).
+
+The SDK turns an HTTP error into ``ResponseError(text, status)`` and drops the response
+headers, so an httpx response hook (the client's documented ``**kwargs`` pass-through)
+raises :class:`HTTPStatus` first with the status, body and headers: Retry-After and request
+ids survive. The embedding backend (:mod:`synapsekit.rag.embeddings`) shares it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from synapsekit.llm.connection import Connection
+from synapsekit.llm.providers._common import http_stack
+from synapsekit.llm.registry import PROVIDERS
+
+__all__ = ["HTTPStatus", "OllamaConnection"]
+
+
+class HTTPStatus(Exception):
+    """An HTTP error status, with what the SDK's ResponseError would drop (the headers)."""
+
+    def __init__(self, status: int, text: str, headers: Mapping[str, str]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.text = text
+        self.headers = headers
+
+
+async def _raise_for_status(response: Any) -> None:
+    """httpx response hook: raise :class:`HTTPStatus` before the SDK sees an error."""
+    if response.status_code >= 400:
+        await response.aread()
+        raise HTTPStatus(response.status_code, response.text, response.headers)
+
+
+class OllamaConnection(Connection):
+    """An ``ollama.AsyncClient`` per loop: the host, an optional bearer key, our pool size."""
+
+    @property
+    def base_url(self) -> str:
+        default = PROVIDERS[self.provider].base_url or "http://localhost:11434"
+        return self.config.base_url or os.environ.get("OLLAMA_HOST") or default
+
+    def build(self) -> Any:
+        from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.providers._pool import httpx_limits
+
+        redact_in_logs(self.api_key)
+        headers = dict(self.config.headers)
+        if self.api_key and not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return self.sdk.AsyncClient(  # type: ignore[union-attr]
+            host=self.base_url,
+            timeout=self.config.timeout,
+            headers=headers or None,
+            event_hooks={"response": [_raise_for_status]},
+            limits=httpx_limits(http_stack("ollama._client").module),  # passed on to httpx
+        )
+
+    async def close_client(self, client: Any) -> None:
+        """ollama < 0.6 has no ``AsyncClient.close()``: close the httpx client under it, or
+        its pooled sockets stay open until the process ends."""
+        if hasattr(client, "close"):
+            await super().close_client(client)
+        else:
+            await client._client.aclose()
