@@ -14,9 +14,12 @@ separate process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import random
+import re
 import string
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +38,7 @@ __all__ = [
     "malformed",
     "stream_error_event",
     "text_stream",
+    "tool_call_stream",
 ]
 
 SSE_TYPE = "text/event-stream; charset=utf-8"
@@ -97,6 +101,7 @@ def text_stream(
     padding: bool = False,
     delay: float = 0.0,
     cut_after: int | None = None,
+    signature: str | None = None,
 ) -> Reply:
     """A realistic stream: role chunk, one chunk per token, usage + finish, ``[DONE]``.
 
@@ -106,6 +111,8 @@ def text_stream(
     thinking, later tokens as plain strings; then an empty chunk carrying ``finish_reason``
     and usage (stream_ok_realcapture.sse), or with ``usage_on_last_token=True`` both on the
     last token's chunk (stream_ok.sse). ``padding`` adds the ``"p"`` field to every chunk.
+    ``signature`` is set on the last thinking chunk (the SDK's ``ThinkChunk.signature``,
+    "to replay some reasoning blocks across turns"; synthetic: no capture has one).
     """
     n_out = len(thinking) + len(tokens) if completion_tokens is None else completion_tokens
     usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens + n_out,
@@ -113,7 +120,10 @@ def text_stream(
     c = _Chunks(model, padding=padding)
     events = [] if thinking else [c.chunk({"role": "assistant", "content": ""})]
     for i, thought in enumerate(thinking):
-        part = {"type": "thinking", "thinking": [{"type": "text", "text": thought}]}
+        part: dict[str, Any] = {"type": "thinking",
+                                "thinking": [{"type": "text", "text": thought}]}
+        if signature is not None and i == len(thinking) - 1:
+            part["signature"] = signature
         events.append(c.chunk({"role": "assistant", "content": [part]} if i == 0 else
                               {"content": [part]}))
     last = len(tokens) - 1
@@ -127,6 +137,49 @@ def text_stream(
         events.append(c.chunk({"content": ""}, finish_reason, usage))
     events.append(DONE)
     return Reply(200, {"content-type": SSE_TYPE}, stream=events, delay=delay, cut_after=cut_after)
+
+
+def tool_call_stream(
+    calls: Sequence[tuple[str, str, str]],
+    *,
+    prompt_tokens: int = 124,
+    completion_tokens: int = 22,
+    text: Sequence[str] = (),
+    model: str = "mistral-small-latest",
+    pieces: int = 0,
+    finish_reason: str = "tool_calls",
+) -> Reply:
+    """Tool calls ``(id, name, arguments_json)`` the way Mistral streams them.
+
+    ``pieces=0`` (Mistral's own shape, stream_tool_call_realcapture.sse): every call whole,
+    side by side in ONE chunk without ``index``, with ``finish_reason`` and usage on it.
+    ``pieces=n``: each call's arguments cut in ``n`` fragments, the calls interleaved
+    (call 0 piece 0, call 1 piece 0, ...), every fragment with its ``index``, id and name
+    on the first only (the incremental shape some models on the API send), then an empty
+    chunk with ``finish_reason`` and usage. ``text`` chunks come before the calls.
+    """
+    c = _Chunks(model)
+    events = [c.chunk({"role": "assistant", "content": ""})]
+    events += [c.chunk({"content": t}) for t in text]
+    usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens + completion_tokens,
+             "completion_tokens": completion_tokens}
+    if pieces <= 0:
+        whole = [{"id": i, "function": {"name": n, "arguments": a}} for i, n, a in calls]
+        events.append(c.chunk({"content": None, "tool_calls": whole}, finish_reason, usage))
+    else:
+        cut = [[a[k * len(a) // pieces:(k + 1) * len(a) // pieces] for k in range(pieces)]
+               for _, _, a in calls]
+        for k in range(pieces):
+            for index, (call_id, name, _) in enumerate(calls):
+                call: dict[str, Any] = {"type": "function", "index": index,
+                                        "function": {"name": name if k == 0 else "",
+                                                     "arguments": cut[index][k]}}
+                if k == 0:
+                    call = {"id": call_id, **call}
+                events.append(c.chunk({"tool_calls": [call], "content": ""}))
+        events.append(c.chunk({"content": ""}, finish_reason, usage))
+    events.append(DONE)
+    return Reply(200, {"content-type": SSE_TYPE}, stream=events)
 
 
 def capture(relpath: str, **faults: Any) -> Reply:
@@ -207,6 +260,27 @@ def _invalid(loc: list[Any], msg: str, type_: str, value: Any) -> Reply:
     return Reply(422, {"content-type": JSON_TYPE}, body)
 
 
+def _refused(message: str, type_: str, code: str | None) -> Reply:
+    """The API's 400 in the documented error format (with the real message where known)."""
+    return Reply(400, {"content-type": JSON_TYPE}, _error_body(message, type_, code))
+
+
+#: Mistral's tool-call id rule (400 ``invalid_function_call`` 3280 otherwise).
+TOOL_CALL_ID = re.compile(r"^[A-Za-z0-9]{9}$")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TOOL_CHOICES = ("auto", "none", "any", "required")
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+PART_TYPES = ("text", "image_url", "document_url", "thinking", "reference", "file",
+              "input_audio")
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def _literal(loc: list[Any], value: Any, allowed: Sequence[str]) -> Reply:
+    options = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
+    return _invalid(loc, f"Input should be {options}", "literal_error", value)
+
+
 def check_body(body: Any, models: frozenset[str] | None = None) -> Reply | None:
     """The real API's 422/400 for a chat-completions body, or None if it is acceptable."""
     if not isinstance(body, dict):
@@ -237,12 +311,210 @@ def check_body(body: Any, models: frozenset[str] | None = None) -> Reply | None:
         if content is not None and not isinstance(content, (str, list)):
             return _invalid(["messages", i, msg["role"], "content"],
                             "Input should be a valid string", "string_type", content)
+        if isinstance(content, list):
+            found = _check_parts(content, ["messages", i, msg["role"], "content"])
+            if found is not None:
+                return found
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         return _invalid(["stream"], "Input should be a valid boolean", "bool_type", stream)
+    for check in (_check_tools, _check_response_format, _check_reasoning, _check_turns):
+        found = check(body)
+        if found is not None:
+            return found
     if models is not None and model not in models:
         return Reply(400, {"content-type": JSON_TYPE},
                      _error_body(f"Invalid model: {model}", "invalid_model", "1500"))
+    return None
+
+
+def _check_parts(parts: list[Any], loc: list[Any]) -> Reply | None:
+    """Content chunks: known types; image_url a URL or a valid base64 data URL of an image
+    type; document_url a URL or a base64 PDF data URL."""
+    for j, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in PART_TYPES:
+            tags = ", ".join(f"'{t}'" for t in PART_TYPES)
+            return _invalid([*loc, j], f"Input tag '{kind}' found using 'type' does not match "
+                            f"any of the expected tags: {tags}", "union_tag_invalid", part)
+        if kind == "text" and not isinstance(part.get("text"), str):
+            return _invalid([*loc, j, "text", "text"], "Field required", "missing", part)
+        if kind == "image_url":
+            url = part.get("image_url")
+            url = url.get("url") if isinstance(url, dict) else url
+            if not isinstance(url, str):
+                return _invalid([*loc, j, "image_url", "image_url"], "Field required",
+                                "missing", part)
+            problem = _data_url_problem(url, IMAGE_TYPES)
+            if problem:  # synthetic wording: the real message for a bad image is not known
+                return _refused(f"Invalid image URL: {problem}", "invalid_request_error",
+                                "3310")
+        if kind == "document_url":
+            url = part.get("document_url")
+            if not isinstance(url, str):
+                return _invalid([*loc, j, "document_url", "document_url"], "Field required",
+                                "missing", part)
+            problem = _data_url_problem(url, ("application/pdf",))
+            if problem:
+                return _refused(f"Invalid document URL: {problem}", "invalid_request_error",
+                                "3310")
+    return None
+
+
+def _data_url_problem(url: str, types: Sequence[str]) -> str:
+    if url.startswith(("http://", "https://")):
+        return ""
+    if not url.startswith("data:"):
+        return "must be an http(s) URL or a data URL"
+    header, comma, payload = url[5:].partition(",")
+    if not comma or not header.endswith(";base64"):
+        return "a data URL must be base64 encoded"
+    media_type = header[: -len(";base64")]
+    if media_type not in types:
+        return f"unsupported media type {media_type!r}; expected one of {', '.join(types)}"
+    try:
+        base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return "the base64 data is invalid"
+    return ""
+
+
+def _check_tools(body: dict[str, Any]) -> Reply | None:
+    """``tools``, ``tool_choice`` and ``parallel_tool_calls`` as the API's schema checks them."""
+    tools = body.get("tools")
+    names: list[str] = []
+    if tools is not None:
+        if not isinstance(tools, list):
+            return _invalid(["tools"], "Input should be a valid list", "list_type", tools)
+        for i, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if not isinstance(function, dict):
+                return _invalid(["tools", i, "function"], "Field required", "missing", tool)
+            if tool.get("type", "function") != "function":
+                return _literal(["tools", i, "type"], tool.get("type"), ("function",))
+            name = function.get("name")
+            if not isinstance(name, str):
+                return _invalid(["tools", i, "function", "name"], "Field required", "missing",
+                                function)
+            if not _FUNCTION_NAME.match(name):
+                return _refused(f"Function name was {name} but must be a-z, A-Z, 0-9, or "
+                                "contain underscores and dashes, with a maximum length of 64.",
+                                "invalid_function_call", "3280")
+            parameters = function.get("parameters")
+            if not isinstance(parameters, dict):
+                return _invalid(["tools", i, "function", "parameters"],
+                                "Input should be a valid dictionary", "dict_type", parameters)
+            if parameters.get("type", "object") != "object":
+                return _refused(f"Function {name}: parameters must be a JSON schema of type "
+                                "object.", "invalid_function_call", "3280")
+            if "strict" in function and not isinstance(function["strict"], bool):
+                return _invalid(["tools", i, "function", "strict"],
+                                "Input should be a valid boolean", "bool_type", function["strict"])
+            if name in names:
+                return _refused(f"Duplicate function name: {name}", "invalid_function_call",
+                                "3280")
+            names.append(name)
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if isinstance(choice, str):
+            if choice not in TOOL_CHOICES:
+                return _literal(["tool_choice", "enum"], choice, TOOL_CHOICES)
+            if choice in ("any", "required") and not names:
+                return _refused("tool_choice requires tools to be set.",
+                                "invalid_request_error", "3051")
+        elif isinstance(choice, dict):
+            function = choice.get("function")
+            name = function.get("name") if isinstance(function, dict) else None
+            if not isinstance(name, str):
+                return _invalid(["tool_choice", "ToolChoice", "function"], "Field required",
+                                "missing", choice)
+            if name not in names:
+                return _refused(f"Tool choice function {name} is not in the tools.",
+                                "invalid_request_error", "3051")
+        else:
+            return _literal(["tool_choice", "enum"], choice, TOOL_CHOICES)
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None and not isinstance(parallel, bool):
+        return _invalid(["parallel_tool_calls"], "Input should be a valid boolean", "bool_type",
+                        parallel)
+    return None
+
+
+def _check_response_format(body: dict[str, Any]) -> Reply | None:
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict):
+        return _invalid(["response_format"], "Input should be a valid dictionary", "dict_type",
+                        fmt)
+    kind = fmt.get("type", "text")
+    if kind not in RESPONSE_FORMATS:
+        return _literal(["response_format", "type"], kind, RESPONSE_FORMATS)
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict):
+            return _invalid(["response_format", "json_schema"], "Field required", "missing",
+                            fmt)
+        for key, kind_name in (("name", "string"), ("schema", "dictionary")):
+            value = spec.get(key)
+            if value is None:
+                return _invalid(["response_format", "json_schema", key], "Field required",
+                                "missing", spec)
+            if not isinstance(value, str if key == "name" else dict):
+                return _invalid(["response_format", "json_schema", key],
+                                f"Input should be a valid {kind_name}",
+                                "string_type" if key == "name" else "dict_type", value)
+    return None
+
+
+def _check_reasoning(body: dict[str, Any]) -> Reply | None:
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        return _literal(["reasoning_effort"], effort, REASONING_EFFORTS)
+    mode = body.get("prompt_mode")
+    if mode is not None and mode != "reasoning":
+        return _literal(["prompt_mode"], mode, ("reasoning",))
+    return None
+
+
+def _check_turns(body: dict[str, Any]) -> Reply | None:
+    """The message order and tool-call ids, with the API's real 400 bodies: every tool-call
+    id 9 letters and digits (3280); a tool result answers a pending call of the assistant
+    turn before it (3230); no user turn right after a tool turn (3230); the last turn is a
+    user or tool turn, or an assistant turn with ``prefix: true``."""
+    pending: set[str] = set()
+    previous = None
+    messages = body["messages"]
+    for msg in messages:
+        role = msg["role"]
+        if role == "assistant":
+            pending = set()
+            for call in msg.get("tool_calls") or ():
+                call_id = call.get("id") if isinstance(call, dict) else None
+                if not isinstance(call_id, str) or not TOOL_CALL_ID.match(call_id):
+                    return _refused(f"Tool call id was {call_id} but must be a-z, A-Z, 0-9, "
+                                    "with a length of 9.", "invalid_function_call", "3280")
+                pending.add(call_id)
+        elif role == "tool":
+            call_id = msg.get("tool_call_id")
+            if call_id is None:
+                return _refused("Tool call id has to be defined.", "invalid_request_error",
+                                None)
+            if not TOOL_CALL_ID.match(str(call_id)):
+                return _refused(f"Tool call id was {call_id} but must be a-z, A-Z, 0-9, "
+                                "with a length of 9.", "invalid_function_call", "3280")
+            if call_id not in pending:
+                return _refused(f"Unexpected tool call id {call_id} in tool results",
+                                "invalid_request_message_order", "3230")
+            pending.discard(call_id)
+        elif role == "user" and previous == "tool":
+            return _refused("Unexpected role 'user' after role 'tool'",
+                            "invalid_request_message_order", "3230")
+        previous = role
+    last = messages[-1]
+    if last["role"] == "assistant" and last.get("prefix") is not True:
+        return _refused("Expected last role User or Tool (or Assistant with prefix True) for "
+                        "serving but got assistant", "invalid_request_message_order", "3230")
     return None
 
 

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.content import Capabilities
 from synapsekit.llm.providers._errors import ErrorTable
 from synapsekit.llm.types import Chunk, Message
 
@@ -30,6 +31,22 @@ class MistralLLM(BaseLLM):
     """Mistral chat completions, streamed; raw SSE parsing over the SDK's response."""
 
     provider: ClassVar[str] = "mistral"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        images=True,
+        image_urls=True,
+        documents=True,
+        tools=True,
+        parallel_tool_calls=True,
+        tool_choices=frozenset({"auto", "none", "required", "name"}),
+        structured="json_schema",
+        reasoning=frozenset({"effort"}),
+        note=(
+            "images as image_url (data: URL or URL), PDFs as document_url (data: URL); "
+            "tool_choice 'required' is sent as 'any'; tool-call ids from other providers "
+            "are mapped to Mistral's 9-character ids; reasoning_effort on Mistral Small 4 / "
+            "Medium 3.5 / Large 4 (none or high), Magistral always reasons"
+        ),
+    )
 
     connection_class = MistralConnection
 

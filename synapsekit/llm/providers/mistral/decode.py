@@ -10,7 +10,10 @@ Wire quirks (tests/wire/mistral): usage rides on the last content chunk, the one
 reasoning models (Magistral) send ``delta.content`` as a list of ``thinking`` parts (each
 holding text parts) and ``text`` parts; ``finish_reason`` ``model_length`` means
 ``length`` and ``error`` is a failure; a stream must end with ``data: [DONE]``; an
-``{"object": "error", ...}`` event mid-stream is an error.
+``{"object": "error", ...}`` event mid-stream is an error. Tool calls: see :class:`_Calls`
+(whole calls without ``index``, or pieces with one). The final chunk carries
+``metadata["raw_finish_reason"]`` and, after thinking, ``provider_data`` (see
+:class:`_Thinking`). Tool-call arguments are passed on as text, never parsed here.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from synapsekit.errors import ServerError
 from synapsekit.llm.providers._errors import ErrorMapper, Failure
 from synapsekit.llm.sse import iter_sse
-from synapsekit.llm.types import Chunk, Usage
+from synapsekit.llm.types import Chunk, ProviderData, ToolCallDelta, Usage
 
 from .errors import describe, request_id
 
@@ -38,6 +41,8 @@ async def parse(response: Any, errors: ErrorMapper) -> AsyncGenerator[Chunk, Non
     usage: dict[str, Any] | None = None
     finish: str | None = None
     done = False
+    calls = _Calls()
+    thinking: _Thinking | None = None
     errors.request_id = request_id(response.headers)
     async for _, data in iter_sse(response.aiter_bytes()):
         if data == _DONE or done:  # read on to the body's end: the connection is reused
@@ -57,10 +62,18 @@ async def parse(response: Any, errors: ErrorMapper) -> AsyncGenerator[Chunk, Non
                 content = delta.get("content")
                 if content:
                     if content.__class__ is str:
+                        if thinking is not None:
+                            thinking.text.append(content)
                         yield Chunk(content)
                     else:  # a list of text / thinking parts (reasoning models)
-                        for chunk in _part_chunks(content):
+                        if thinking is None:
+                            thinking = _Thinking()
+                        for chunk in thinking.chunks(content):
                             yield chunk
+                tool_calls = delta.get("tool_calls")
+                if tool_calls:
+                    for tool_delta in calls.deltas(tool_calls):
+                        yield Chunk(tool_delta=tool_delta)
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         elif choices is None and ("message" in event or "error" in event or "detail" in event):
@@ -75,25 +88,117 @@ async def parse(response: Any, errors: ErrorMapper) -> AsyncGenerator[Chunk, Non
         ))
     if not done:
         raise errors.cut("'data: [DONE]'")
-    if finish is not None:
-        finish = _FINISH.get(finish, finish)
-    yield Chunk(usage=_usage(usage) if usage else None, finish_reason=finish)
+    normal = _FINISH.get(finish, finish) if finish is not None else None
+    if calls.count and normal in (None, "stop"):
+        normal = "tool_calls"  # the answer ends with tool calls, whatever the wire said
+    yield Chunk(
+        usage=_usage(usage) if usage else None,
+        finish_reason=normal,
+        metadata={"raw_finish_reason": finish},
+        provider_data=thinking.provider_data() if thinking is not None else None,
+    )
 
 
-def _part_chunks(parts: list[Any]) -> list[Chunk]:
-    """``[{"type": "thinking", "thinking": [{"type": "text", ...}]}, {"type": "text", ...}]``."""
-    chunks: list[Chunk] = []
-    for part in parts:
-        kind = part.get("type")
-        if kind == "text" and part.get("text"):
-            chunks.append(Chunk(part["text"]))
-        elif kind == "thinking":
-            inner = part.get("thinking")
-            for piece in [inner] if isinstance(inner, str) else inner or ():
-                text = piece if isinstance(piece, str) else piece.get("text")
-                if text:
-                    chunks.append(Chunk(reasoning=text))
-    return chunks
+class _Calls:
+    """Tool-call deltas from ``delta.tool_calls``, indexed by their position in the answer.
+
+    Mistral sends a call whole in one chunk, usually without ``index``
+    (stream_tool_call_realcapture.sse), several calls of one chunk side by side; some
+    models stream a call in pieces, each with its ``index`` and the id only on the first
+    (the SDK's ToolCall defaults ``index`` to 0). So: an id not seen before starts a new
+    call; a piece without an id continues the call of its wire ``index``, or, without
+    one, the last call. A call without any id gets ``call_<index>`` (encode turns it into
+    a 9-character Mistral id when it goes back).
+    """
+
+    __slots__ = ("by_id", "by_wire", "count", "last")
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, int] = {}
+        self.by_wire: dict[int, int] = {}
+        self.count = 0
+        self.last: int | None = None
+
+    def deltas(self, raw: list[Any]) -> list[ToolCallDelta]:
+        out: list[ToolCallDelta] = []
+        for call in raw:
+            function = call.get("function") or {}
+            arguments = function.get("arguments")
+            if arguments is None:
+                arguments = ""
+            elif arguments.__class__ is not str:  # the SDK allows an object
+                arguments = json.dumps(arguments)
+            call_id = call.get("id")
+            if call_id in ("", "null"):
+                call_id = None
+            wire = call.get("index")
+            if call_id is not None and call_id in self.by_id:
+                index = self.by_id[call_id]
+            elif call_id is None and wire is not None and wire in self.by_wire:
+                index = self.by_wire[wire]
+            elif call_id is None and wire is None and self.last is not None:
+                index = self.last
+            else:  # a new call
+                index = self.count
+                self.count += 1
+                call_id = call_id or f"call_{index}"
+                self.by_id[call_id] = index
+                if wire is not None:
+                    self.by_wire[wire] = index
+                self.last = index
+                out.append(ToolCallDelta(index, call_id, function.get("name") or None,
+                                         arguments))
+                continue
+            if wire is not None:
+                self.by_wire[wire] = index
+            self.last = index
+            if arguments:
+                out.append(ToolCallDelta(index, arguments=arguments))
+        return out
+
+
+class _Thinking:
+    """The reasoning of an answer: its chunks, and the native content the next turn may
+    send back (thinking with any ``signature``, then the text), as ``provider_data``."""
+
+    __slots__ = ("reasoning", "signature", "text")
+
+    def __init__(self) -> None:
+        self.reasoning: list[str] = []
+        self.text: list[str] = []
+        self.signature: str | None = None
+
+    def chunks(self, parts: list[Any]) -> list[Chunk]:
+        """``[{"type": "thinking", "thinking": [{"type": "text", ...}]}, {"type": "text"}]``."""
+        chunks: list[Chunk] = []
+        for part in parts:
+            kind = part.get("type")
+            if kind == "text" and part.get("text"):
+                self.text.append(part["text"])
+                chunks.append(Chunk(part["text"]))
+            elif kind == "thinking":
+                if part.get("signature"):
+                    self.signature = part["signature"]
+                inner = part.get("thinking")
+                for piece in [inner] if isinstance(inner, str) else inner or ():
+                    text = piece if isinstance(piece, str) else piece.get("text")
+                    if text:
+                        self.reasoning.append(text)
+                        chunks.append(Chunk(reasoning=text))
+        return chunks
+
+    def provider_data(self) -> ProviderData | None:
+        if not self.reasoning and self.signature is None:
+            return None
+        block: dict[str, Any] = {
+            "type": "thinking", "thinking": [{"type": "text", "text": "".join(self.reasoning)}],
+        }
+        if self.signature is not None:
+            block["signature"] = self.signature
+        content: list[dict[str, Any]] = [block]
+        if self.text:
+            content.append({"type": "text", "text": "".join(self.text)})
+        return {"protocol": "mistral", "content": content}
 
 
 def _usage(raw: dict[str, Any]) -> Usage:
