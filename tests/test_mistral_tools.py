@@ -358,9 +358,23 @@ async def test_structured_output_request_shape(sim: MistralSimulator) -> None:
     assert json.loads(response.text) == {"city": "Paris"}
     assert _body(sim)["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "capital", "schema": schema, "strict": True,
-                        "description": "A city"},
+        "json_schema": {"name": "capital", "schema": {**schema, "additionalProperties": False},
+                        "strict": True, "description": "A city"},
     }
+    nested = {"type": "object", "properties": {"at": {"type": "object", "properties": {
+        "lat": {"type": "number"}}}, "tags": {"type": "array", "items": {"type": "object"}}}}
+    sim.enqueue(text_stream(['{"at": {"lat": 1}, "tags": []}']))
+    await _llm(sim).respond("Where?", response_schema=OutputSchema("place", nested, strict=False))
+    assert _body(sim, 1)["response_format"]["json_schema"] == {
+        "name": "place", "schema": nested, "strict": False}
+    sim.enqueue(text_stream(['{"at": {"lat": 1}, "tags": []}']))
+    await _llm(sim).respond("Where?", response_schema=OutputSchema("place", nested))
+    closed = _body(sim, 2)["response_format"]["json_schema"]["schema"]
+    assert closed["additionalProperties"] is False
+    assert closed["properties"]["at"]["additionalProperties"] is False
+    assert closed["properties"]["tags"]["items"] == {"type": "object",
+                                                     "additionalProperties": False}
+    assert "additionalProperties" not in nested  # the caller's schema is not changed
 
 
 @pytest.mark.parametrize(

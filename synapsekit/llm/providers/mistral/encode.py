@@ -20,7 +20,9 @@ The mapping (Mistral chat completions; the SDK's models are the field names):
   are replaced by :func:`mistral_id`, a digest of the id, the same on the assistant turn
   and on the tool turn answering it, so the pair still matches.
 - ``response_schema`` -> ``response_format: {"type": "json_schema", "json_schema": {"name",
-  "schema", "strict", "description"?}}``.
+  "schema", "strict", "description"?}}``; a strict schema (and a strict tool's parameters)
+  has every object closed with ``additionalProperties: false``, the dialect of the SDK's
+  own ``response_format_from_pydantic_model``.
 - reasoning: models with adjustable reasoning (models.json ``efforts``) get
   ``reasoning_effort`` (``"none"`` off, else the level the model takes: ``"high"`` on
   Mistral Small 4 / Medium 3.5); Magistral (always reasoning) gets ``prompt_mode:
@@ -190,6 +192,7 @@ def tools(given: Sequence[Tool]) -> list[dict[str, Any]]:
             function["description"] = tool.description
         if tool.strict:
             function["strict"] = True
+            function["parameters"] = strict_schema(function["parameters"])
         out.append({"type": "function", "function": function})
     return out
 
@@ -201,11 +204,25 @@ def tool_choice(choice: ToolChoice) -> Any:
 
 
 def response_format(schema: OutputSchema) -> dict[str, Any]:
-    spec: dict[str, Any] = {"name": schema.name, "schema": dict(schema.schema),
-                            "strict": schema.strict}
+    body = strict_schema(schema.schema) if schema.strict else dict(schema.schema)
+    spec: dict[str, Any] = {"name": schema.name, "schema": body, "strict": schema.strict}
     if schema.description:
         spec["description"] = schema.description
     return {"type": "json_schema", "json_schema": spec}
+
+
+def strict_schema(node: Any) -> Any:
+    """A copy of a JSON Schema in Mistral's strict dialect: every object schema closed
+    (``additionalProperties: false`` unless it says otherwise), as the SDK's own
+    ``response_format_from_pydantic_model`` does (``rec_strict_json_schema``)."""
+    if isinstance(node, dict):
+        out = {key: strict_schema(value) for key, value in node.items()}
+        if out.get("type") == "object":
+            out.setdefault("additionalProperties", False)
+        return out
+    if isinstance(node, list):
+        return [strict_schema(value) for value in node]
+    return node
 
 
 def reasoning(rules: RequestRules, config: LLMConfig) -> dict[str, Any]:
