@@ -272,6 +272,24 @@ async def test_two_step_tool_loop_through_respond(sim: MistralSimulator) -> None
     ]
 
 
+async def test_tool_loop_with_thinking_sends_the_thinking_back(sim: MistralSimulator) -> None:
+    sim.enqueue(tool_call_stream([("aB3dE5gH7", "weather", '{"location": "Oslo"}')],
+                                 thinking=["Need the ", "weather."]))
+    sim.enqueue(text_stream(["Cold."]))
+    llm = _llm(sim, tools=[WEATHER], reasoning_effort="high")
+    first = await llm.respond("Weather in Oslo?")
+    assert first.reasoning == "Need the weather."
+    assert first.tool_calls == (ToolCall("aB3dE5gH7", "weather", {"location": "Oslo"}, 0),)
+    second = await llm.respond([{"role": "user", "content": "Weather in Oslo?"}, first.message,
+                                {"role": "tool", "tool_call_id": "aB3dE5gH7", "content": "-5 C"}])
+    assert second.text == "Cold."
+    assistant = _body(sim, 1)["messages"][1]
+    assert assistant["content"] == [
+        {"type": "thinking", "thinking": [{"type": "text", "text": "Need the weather."}]}]
+    assert [c["id"] for c in assistant["tool_calls"]] == ["aB3dE5gH7"]
+    assert _body(sim, 1)["reasoning_effort"] == "high"
+
+
 async def test_other_providers_ids_are_mapped_consistently(sim: MistralSimulator) -> None:
     sim.enqueue(text_stream(["Done."]))
     history: list[dict[str, Any]] = [

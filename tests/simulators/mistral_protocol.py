@@ -148,6 +148,7 @@ def tool_call_stream(
     model: str = "mistral-small-latest",
     pieces: int = 0,
     finish_reason: str = "tool_calls",
+    thinking: Sequence[str] = (),
 ) -> Reply:
     """Tool calls ``(id, name, arguments_json)`` the way Mistral streams them.
 
@@ -156,10 +157,14 @@ def tool_call_stream(
     ``pieces=n``: each call's arguments cut in ``n`` fragments, the calls interleaved
     (call 0 piece 0, call 1 piece 0, ...), every fragment with its ``index``, id and name
     on the first only (the incremental shape some models on the API send), then an empty
-    chunk with ``finish_reason`` and usage. ``text`` chunks come before the calls.
+    chunk with ``finish_reason`` and usage. ``text`` chunks come before the calls, and
+    ``thinking`` chunks (list-shaped content, as stream_thinking_realcapture.sse) before
+    them (a reasoning model deciding to call a tool).
     """
     c = _Chunks(model)
     events = [c.chunk({"role": "assistant", "content": ""})]
+    events += [c.chunk({"content": [{"type": "thinking", "thinking": [
+        {"type": "text", "text": t}]}]}) for t in thinking]
     events += [c.chunk({"content": t}) for t in text]
     usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens + completion_tokens,
              "completion_tokens": completion_tokens}
