@@ -167,7 +167,7 @@ def test_key_is_hex_sha256_of_a_canonical_json_never_containing_the_api_key() ->
 
 def test_key_version_is_part_of_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     before = key_of()
-    assert KEY_VERSION == 2  # 2: credential scope and effective endpoint joined the key
+    assert KEY_VERSION == 3  # 3: tools, parts (by digest), reasoning settings joined the key
     monkeypatch.setattr(key_module, "KEY_VERSION", KEY_VERSION + 1)
     assert key_of() != before
 

@@ -4,16 +4,20 @@ A provider implements one method, :meth:`BaseLLM._stream`: send one request, yie
 :class:`Chunk` s, then one final chunk with usage and finish reason. It never retries,
 sleeps, caches or counts. Everything else is derived here, once::
 
-    stream / generate / *_with_messages / stream_chunks / *_sync
+    stream / generate / respond / *_with_messages / stream_chunks / *_sync
         -> build_messages (validate, add system prompt)
-        -> cache lookup (a hit replays the stored tokens; traced as a hit, zero cost)
+        -> capability check (parts, tools, structured output, reasoning the provider or
+           model cannot take: UnsupportedFeatureError, no request)
+        -> cache lookup (a hit replays the stored answer; traced as a hit, zero cost)
         -> rate limiter (every attempt passes through it)
-        -> provider._stream, retried only before the first token reaches the caller
+        -> provider._stream, retried only before the first token (or tool-call delta)
+           reaches the caller; tool-call deltas assembled per index into ToolCalls
         -> usage recorded (tokens_used, tokens-per-minute correction, TokenTracer + cost)
         -> cache store, only for a complete, normally finished, non-empty answer
         -> final chunk (usage, finish reason, metadata)
 
-``generate()`` is ``"".join(stream())``; there is no second code path. Per-call state
+``generate()`` is ``"".join(stream())`` and ``respond()`` the same stream gathered into a
+:class:`Response`; there is no second code path. Per-call state
 lives in the call (locals of :meth:`_run`), never on the instance, so any number of
 concurrent calls on one object account tokens exactly.
 """
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import importlib
 import inspect
+import json
 import logging
 import threading
 import time
@@ -31,7 +37,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import replace
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from synapsekit.errors import (
     ConfigError,
@@ -40,15 +46,29 @@ from synapsekit.errors import (
     LLMError,
     StreamInterruptedError,
     TimeoutError,
+    ToolCallError,
+    UnsupportedFeatureError,
 )
 from synapsekit.llm import _sync
 from synapsekit.llm.cache import Cache, CachedAnswer, cache_key, credential_scope, open_cache
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.connection import Connection
+from synapsekit.llm.content import Capabilities, check_parts, text_of
 from synapsekit.llm.ratelimit import RateLimiter, estimate_tokens, limiter_for
 from synapsekit.llm.registry import PROVIDERS, strip_provider_prefix
 from synapsekit.llm.retry import backoff_delay, should_retry
-from synapsekit.llm.types import Chunk, Message, MessagesInput, Usage, build_messages
+from synapsekit.llm.types import (
+    FINISH_REASONS,
+    Chunk,
+    Message,
+    MessagesInput,
+    ProviderData,
+    Response,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    build_messages,
+)
 
 if TYPE_CHECKING:
     from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable
@@ -64,9 +84,11 @@ UNCACHED_FINISH = frozenset({"length", "content_filter"})
 T = TypeVar("T")
 
 #: LLMConfig fields a single call may override, e.g. ``generate(p, temperature=0)``.
-CALL_OVERRIDES = frozenset(
-    {"temperature", "top_p", "max_tokens", "stop", "system_prompt", "params"}
-)
+CALL_OVERRIDES = frozenset({
+    "temperature", "top_p", "max_tokens", "stop", "system_prompt", "params",
+    "tools", "tool_choice", "parallel_tool_calls", "response_schema",
+    "reasoning_effort", "reasoning_budget", "cache_prompt",
+})
 
 
 class BaseLLM(ABC):
@@ -77,6 +99,9 @@ class BaseLLM(ABC):
     #: How this provider is reached (SDK client per loop, credential, endpoint): the
     #: protocol module's :class:`~synapsekit.llm.connection.Connection` subclass.
     connection_class: ClassVar[type[Connection]] = Connection
+    #: What this provider's API can take (content parts, tools, structured output,
+    #: reasoning controls); checked before any request. A custom provider: text only.
+    capabilities: ClassVar[Capabilities] = Capabilities()
     #: A custom provider's own ``stream`` / ``stream_with_messages`` (set for it).
     _custom: ClassVar[Mapping[str, Any]] = {}
 
@@ -273,6 +298,100 @@ class BaseLLM(ABC):
         """Blocking :meth:`stream`, for scripts and CLIs."""
         return _sync.iterate_sync(self.stream(prompt, **overrides))
 
+    async def respond(self, messages: MessagesInput, **overrides: Any) -> Response:
+        """The whole answer as a :class:`Response`: text, tool calls (by index), reasoning,
+        usage, normalised finish reason, cost, and ``message`` -- the assistant turn to
+        append to the history (tool calls and ``provider_data`` included). Read from the
+        same stream as :meth:`generate`, buffered, so a stream cut before the end is
+        retried like any transient failure. ``tools=[...]``, ``tool_choice=...`` and the
+        other per-call settings go in ``overrides``."""
+        text: list[str] = []
+        thinking: list[str] = []
+        calls: list[ToolCall] = []
+        final = Chunk()
+        async with aclosing(
+            self._run(messages, overrides, reasoning=True, buffered=True)
+        ) as chunks:
+            async for chunk in chunks:
+                if chunk.text:
+                    text.append(chunk.text)
+                if chunk.reasoning:
+                    thinking.append(chunk.reasoning)
+                if chunk.tool_call is not None:
+                    calls.append(chunk.tool_call)
+                if chunk.usage is not None:
+                    final = chunk
+        usage = final.usage if final.usage is not None else Usage(complete=False)
+        metadata = dict(final.metadata or {})
+        answer = "".join(text)
+        message = Message(role="assistant", content=answer)
+        if calls:
+            message["tool_calls"] = list(calls)
+        if final.provider_data is not None:
+            message["provider_data"] = final.provider_data
+        return Response(
+            text=answer,
+            tool_calls=tuple(calls),
+            reasoning="".join(thinking),
+            usage=usage,
+            finish_reason=final.finish_reason or ("tool_calls" if calls else "stop"),
+            cost_usd=self._cost(usage, cache_hit=bool(metadata.get("cache_hit"))),
+            message=message,
+            metadata=metadata,
+        )
+
+    def respond_sync(self, messages: MessagesInput, **overrides: Any) -> Response:
+        """Blocking :meth:`respond`."""
+        return _sync.run_sync(self.respond(messages, **overrides))
+
+    async def run_tools(
+        self,
+        messages: MessagesInput,
+        *,
+        tools: Any,
+        max_steps: int = 8,
+        **overrides: Any,
+    ) -> Response:
+        """Run the model and the Python tools it asks for until it answers (see
+        :func:`synapsekit.llm.tool_loop.run_tools`); the final :class:`Response` carries
+        the whole ``transcript``."""
+        tool_loop = importlib.import_module("synapsekit.llm.tool_loop")
+        return cast(
+            Response,
+            await tool_loop.run_tools(
+                self, messages, tools=tools, max_steps=max_steps, **overrides
+            ),
+        )
+
+    async def call_with_tools(
+        self, messages: MessagesInput, tools: Any
+    ) -> dict[str, Any]:
+        """SynapseKit's name: one model turn with OpenAI-format tool dicts; returns
+        ``{"content", "tool_calls"}`` (see :func:`synapsekit.llm.tool_loop.call_with_tools`)."""
+        tool_loop = importlib.import_module("synapsekit.llm.tool_loop")
+        return cast(dict[str, Any], await tool_loop.call_with_tools(self, messages, tools))
+
+    async def generate_object(
+        self, messages: MessagesInput, *, schema: Any, retries: int = 2, **overrides: Any
+    ) -> Any:
+        """A validated object of ``schema`` (a pydantic model or a JSON Schema dict),
+        re-asking up to ``retries`` times (see :mod:`synapsekit.llm.structured`)."""
+        structured = importlib.import_module("synapsekit.llm.structured")
+        return await structured.generate_object(
+            self, messages, schema=schema, retries=retries, **overrides
+        )
+
+    def stream_object(
+        self, messages: MessagesInput, *, schema: Any, **overrides: Any
+    ) -> AsyncIterator[Any]:
+        """Partial objects of ``schema`` as the JSON arrives (see
+        :mod:`synapsekit.llm.structured`)."""
+        structured = importlib.import_module("synapsekit.llm.structured")
+        return cast(
+            AsyncIterator[Any],
+            structured.stream_object(self, messages, schema=schema, **overrides),
+        )
+
     async def aclose(self) -> None:
         """Close the SDK clients this object made (one per event loop it was used on; a
         loop's client is also closed when that loop shuts down). The LLM stays usable."""
@@ -306,9 +425,16 @@ class BaseLLM(ABC):
         reasoning: bool,
         buffered: bool = False,
     ) -> AsyncGenerator[Chunk, None]:
-        """The call path. Streams unless ``buffered`` (``generate()``): then nothing reaches
-        the caller before the answer is complete, so a stream cut after tokens is retried
-        like any transient failure, and the text comes as one chunk at the end.
+        """The call path. Streams unless ``buffered`` (``generate()``, ``respond()``): then
+        nothing reaches the caller before the answer is complete, so a stream cut after
+        tokens is retried like any transient failure, and the text comes as one chunk at
+        the end (reasoning, when asked for, as one chunk before it; then the tool calls).
+
+        Tool-call deltas pass on as they arrive (a delta counts as delivered: no retry
+        after it) and are assembled per index (:class:`_Assembly`); a call is parsed when
+        a delta closes it (``done``) or the stream ends, and yielded as
+        ``Chunk(tool_call=...)``. Invalid JSON is a :class:`ToolCallError` raised once the
+        stream has ended (so the call is traced with its usage), never a ``{}``.
 
         Every way out -- the answer, an error, a consumer that leaves early
         (``GeneratorExit``), a cancelled task (also ``wait_for`` expiry) -- leaves exactly
@@ -319,6 +445,7 @@ class BaseLLM(ABC):
         try:
             config = call.config = self._call_config(overrides)
             turns = build_messages(messages, config.system_prompt)
+            self._check_request(turns, config, messages)
             cache = self._cache
             key = (
                 cache_key(config, turns, credential=self._credential, endpoint=self._endpoint)
@@ -328,12 +455,27 @@ class BaseLLM(ABC):
                 hit = await cache.get(key)
                 if hit is not None:
                     call.cache_hit = True
+                    call.tool_calls = len(hit.tool_calls)
+                    if hit.reasoning and reasoning:
+                        call.token()
+                        yield Chunk(reasoning=hit.reasoning)
                     for piece in hit.chunks:
                         call.token()
                         yield Chunk(piece)
+                    for done in hit.tool_calls:
+                        call.token()
+                        if not buffered:
+                            yield Chunk(tool_delta=ToolCallDelta(
+                                done.index, done.id, done.name,
+                                json.dumps(dict(done.arguments), ensure_ascii=False), True,
+                            ))
+                        yield Chunk(tool_call=done)
                     call.finish(Usage())
                     replayed = {**(hit.metadata or {}), "cache_hit": True}
-                    yield Chunk(usage=Usage(), finish_reason=hit.finish_reason, metadata=replayed)
+                    yield Chunk(
+                        usage=Usage(), finish_reason=hit.finish_reason, metadata=replayed,
+                        provider_data=hit.provider_data,
+                    )
                     return
             limiter = self._limiter
             estimate = 0  # tokens reserved per attempt, when a tokens-per-minute limit is set
@@ -342,8 +484,11 @@ class BaseLLM(ABC):
             attempt = 0
             while True:
                 parts: list[str] = []
+                thinking: list[str] = []
+                tools = _Assembly(self.provider, config.model)
                 finish: str | None = None
                 metadata: Mapping[str, Any] | None = None
+                provider_data: ProviderData | None = None
                 call.begin_attempt()
                 if limiter is not None:
                     await limiter.acquire(estimate)
@@ -358,11 +503,21 @@ class BaseLLM(ABC):
                                     call.delivered = True
                                     yield chunk
                             elif chunk.reasoning:
+                                thinking.append(chunk.reasoning)
                                 call.received = True
                                 if reasoning and not buffered:
                                     call.token()
                                     call.delivered = True
                                     yield chunk
+                            delta = chunk.tool_delta
+                            if delta is not None:
+                                call.token()
+                                if not buffered:
+                                    call.delivered = True
+                                    yield Chunk(tool_delta=delta)
+                                closed = tools.add(delta)
+                                if closed is not None and not buffered:
+                                    yield Chunk(tool_call=closed)
                             if chunk.usage is not None:
                                 call.usage = chunk.usage
                                 call.received = True
@@ -370,6 +525,8 @@ class BaseLLM(ABC):
                                 finish = chunk.finish_reason
                             if chunk.metadata is not None:
                                 metadata = chunk.metadata
+                            if chunk.provider_data is not None:
+                                provider_data = chunk.provider_data
                     if finish == "content_filter":
                         raise ContentFilterError(
                             "The provider's content filter stopped the answer.",
@@ -392,19 +549,123 @@ class BaseLLM(ABC):
                     continue
                 usage = call.usage if call.usage is not None else Usage(complete=False)
                 await _settle(limiter, estimate, usage)
+                still_open = tools.close_all()  # closed at the end of the stream, by index
+                calls = tools.calls()
+                call.tool_calls = len(calls)
+                if tools.error is not None:
+                    call.finish(usage, error=type(tools.error).__name__)
+                    raise tools.error
+                finish, metadata = _normalised_finish(finish, metadata, bool(calls))
                 call.finish(usage)
-                if cache is not None and parts and finish not in UNCACHED_FINISH:
+                if (
+                    cache is not None and (parts or calls) and finish not in UNCACHED_FINISH
+                ):
                     # Written in the background: the store never delays the final chunk.
-                    cache.set_in_background(
-                        key, CachedAnswer(tuple(parts), finish, usage, metadata)
-                    )
-                if buffered and parts:
-                    yield Chunk("".join(parts))
-                yield Chunk(usage=usage, finish_reason=finish, metadata=metadata)
+                    cache.set_in_background(key, CachedAnswer(
+                        tuple(parts), finish, usage, metadata,
+                        tool_calls=tuple(calls), reasoning="".join(thinking),
+                        provider_data=provider_data,
+                    ))
+                if buffered:
+                    if reasoning and thinking:
+                        yield Chunk(reasoning="".join(thinking))
+                    if parts:
+                        yield Chunk("".join(parts))
+                    for done in calls:
+                        yield Chunk(tool_call=done)
+                else:
+                    for done in still_open:
+                        yield Chunk(tool_call=done)
+                yield Chunk(
+                    usage=usage, finish_reason=finish, metadata=metadata,
+                    provider_data=provider_data,
+                )
                 return
         except BaseException as exc:  # GeneratorExit and CancelledError included: re-raised
             call.end(exc)
             raise
+
+    def _check_request(
+        self, turns: list[Message], config: LLMConfig, given: MessagesInput
+    ) -> None:
+        """Refuse, before any request, what this provider or model cannot take: content
+        parts, tools and tool turns, a tool_choice, ``parallel_tool_calls=False`` without
+        the switch, a response schema, reasoning settings (``"none"`` / a budget of 0 are
+        always allowed). Reads the class's :attr:`capabilities` and the model's rules
+        (``models.json``: per-model image / document / tool limits, reasoning)."""
+        caps = type(self).capabilities
+        uses_parts = any(not isinstance(t["content"], str) for t in turns)
+        history_tools = any("tool_calls" in t or t["role"] == "tool" for t in turns)
+        effort, budget = config.reasoning_effort, config.reasoning_budget
+        thinks = (effort is not None and effort != "none") or bool(budget)
+        if not (
+            uses_parts or history_tools or thinks or config.tools
+            or config.tool_choice is not None or config.parallel_tool_calls is False
+            or config.response_schema is not None
+        ):
+            return  # a text-only request: nothing to check (the common case, kept cheap)
+        from synapsekit.llm.models import RequestRules, rules_for
+
+        # Per-model rules are the registry's providers' (models.json); a test double or a
+        # custom provider is described by its capabilities alone.
+        rules = (
+            rules_for(self.provider, config) if self.provider in PROVIDERS
+            else RequestRules(reasoning="both")
+        )
+        caps = _limited(caps, rules.images, rules.documents, rules.tools)
+        who = f"{self.provider} (model {config.model!r})"
+        offset = 0 if isinstance(given, str) or len(given) == len(turns) else 1
+        for i, turn in enumerate(turns):
+            where = f"messages[{i - offset}] ({turn['role']})"
+            if isinstance(given, str):
+                where = "The prompt"
+            check_parts(turn["content"], caps, who, where)
+            if not caps.tools and ("tool_calls" in turn or turn["role"] == "tool"):
+                what = "tool calls" if "tool_calls" in turn else "a tool result"
+                raise self._unsupported(f"{where} holds {what}", caps, config)
+        if config.tools and not caps.tools:
+            raise self._unsupported("tools", caps, config)
+        choice = config.tool_choice
+        if choice is not None:
+            name = "name" if isinstance(choice, Mapping) else str(choice)
+            if not caps.tools or name not in caps.tool_choices:
+                raise self._unsupported(
+                    f"tool_choice={choice!r}" if name != "name"
+                    else f"tool_choice={dict(choice)!r} (forcing one tool)",  # type: ignore[arg-type]
+                    caps, config,
+                )
+        if config.parallel_tool_calls is False and not caps.parallel_tool_calls:
+            raise self._unsupported(
+                "parallel_tool_calls=False (it has no switch for parallel calls)", caps, config
+            )
+        if config.response_schema is not None and not caps.structured:
+            raise self._unsupported("a response_schema (structured output)", caps, config)
+        if thinks and (not caps.reasoning or not rules.reasoning):
+            setting = (
+                f"reasoning_effort={effort!r}" if effort is not None and effort != "none"
+                else f"reasoning_budget={budget!r}"
+            )
+            raise self._unsupported(setting, caps, config, model_level=bool(caps.reasoning))
+
+    def _unsupported(
+        self, what: str, caps: Capabilities, config: LLMConfig, *, model_level: bool = False
+    ) -> UnsupportedFeatureError:
+        limit = (
+            f"the model {config.model!r} on {self.provider} takes no reasoning controls"
+            if model_level else f"{self.provider} (model {config.model!r}) does not take {what}"
+        )
+        return UnsupportedFeatureError(
+            f"{what}: {limit}; it accepts: {_accepts(caps)}. Nothing was sent."
+        )
+
+    def _cost(self, usage: Usage, *, cache_hit: bool) -> float | None:
+        """The call's USD cost, as the tracer computes it (0.0 for a cache hit, None for a
+        model without a known price)."""
+        if cache_hit:
+            return 0.0
+        from synapsekit.llm import pricing
+
+        return pricing.priced(self.provider, self.config.model, usage)[0]
 
     async def _text(
         self, messages: MessagesInput, overrides: dict[str, Any]
@@ -477,10 +738,10 @@ async def _custom_stream(
     if "stream_with_messages" in custom and (not single or "stream" not in custom):
         method, argument = custom["stream_with_messages"], [dict(m) for m in messages]
     elif single:
-        method, argument = custom["stream"], turns[0]["content"]
+        method, argument = custom["stream"], text_of(turns[0]["content"])
     else:
         method = custom["stream"]
-        argument = "\n\n".join(f"{m['role']}: {m['content']}" for m in turns)
+        argument = "\n\n".join(f"{m['role']}: {text_of(m['content'])}" for m in turns)
     overrides = {
         name: getattr(config, name)
         for name in sorted(CALL_OVERRIDES)
@@ -514,6 +775,130 @@ async def _custom_stream(
     yield Chunk(usage=usage or Usage(complete=False), finish_reason=finish or "stop")
 
 
+class _Assembly:
+    """The tool calls of one attempt, assembled from deltas per ``index``: id and name from
+    the first delta of an index that carries them, argument fragments concatenated in
+    order; interleaved indexes stay apart. A call is parsed when a delta closes it or when
+    the stream ends (:meth:`close_all`); the first invalid one is kept as ``error``."""
+
+    __slots__ = ("closed", "error", "model", "open", "provider")
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.open: dict[int, tuple[list[str | None], list[str]]] = {}
+        self.closed: dict[int, ToolCall] = {}
+        self.error: ToolCallError | None = None
+
+    def add(self, delta: ToolCallDelta) -> ToolCall | None:
+        """Take one delta; the call it completes (``done``), if any."""
+        index = delta.index
+        entry = self.open.get(index)
+        if entry is None:
+            if index in self.closed:
+                if not (delta.id or delta.name or delta.arguments):
+                    return None  # a second stop for a call already closed
+                # More of a call already closed: a new call, never merged into it.
+                index = max(self.closed.keys() | self.open.keys()) + 1
+            entry = self.open[index] = ([delta.id, delta.name], [])
+        else:
+            head = entry[0]
+            if head[0] is None:
+                head[0] = delta.id
+            if head[1] is None:
+                head[1] = delta.name
+        if delta.arguments:
+            entry[1].append(delta.arguments)
+        return self._close(index) if delta.done else None
+
+    def close_all(self) -> list[ToolCall]:
+        """Close every call still open (the stream ended), by index."""
+        found = [self._close(index) for index in sorted(self.open)]
+        return [call for call in found if call is not None]
+
+    def calls(self) -> list[ToolCall]:
+        return [self.closed[index] for index in sorted(self.closed)]
+
+    def _close(self, index: int) -> ToolCall | None:
+        (call_id, name), fragments = self.open.pop(index)
+        raw = "".join(fragments)
+        call_id = call_id or f"call_{index}"
+        try:
+            arguments = json.loads(raw) if raw.strip() else {}
+        except ValueError as exc:
+            problem = f"not valid JSON ({exc})"
+        else:
+            if isinstance(arguments, dict):
+                if name:
+                    done = self.closed[index] = ToolCall(call_id, name, arguments, index)
+                    return done
+                problem = "a call without a tool name"
+            else:
+                problem = f"a JSON {type(arguments).__name__}, not an object"
+        if self.error is None:
+            shown = raw if len(raw) <= 200 else raw[:200] + "..."
+            self.error = ToolCallError(
+                f"The model called tool {name!r} (id {call_id!r}) with arguments that are "
+                f"{problem}: {shown!r}",
+                raw_arguments=raw, tool_name=name, tool_call_id=call_id,
+                provider=self.provider, model=self.model,
+            )
+        return None
+
+
+def _limited(
+    caps: Capabilities, images: bool | None, documents: bool | None, tools: bool | None
+) -> Capabilities:
+    """The provider's capabilities under one model's limits (None: the provider's say)."""
+    if images is not False and documents is not False and tools is not False:
+        return caps
+    return replace(
+        caps,
+        images=caps.images and images is not False,
+        image_urls=caps.image_urls and images is not False,
+        documents=caps.documents and documents is not False,
+        tools=caps.tools and tools is not False,
+        parallel_tool_calls=caps.parallel_tool_calls and tools is not False,
+        tool_choices=caps.tool_choices if tools is not False else frozenset(),
+    )
+
+
+def _accepts(caps: Capabilities) -> str:
+    """What a provider accepts, in words, for an UnsupportedFeatureError."""
+    found = ["text"]
+    if caps.images:
+        found.append("images" + (" (bytes or URL)" if caps.image_urls else " (bytes)"))
+    if caps.documents:
+        found.append("PDF documents")
+    if caps.tools:
+        order = ("auto", "none", "required", "name")
+        choices = "/".join(c for c in order if c in caps.tool_choices) or "none"
+        switch = ", parallel_tool_calls" if caps.parallel_tool_calls else ""
+        found.append(f"tools (tool_choice {choices}{switch})")
+    if caps.structured:
+        found.append(f"structured output ({caps.structured})")
+    if caps.reasoning:
+        found.append(f"reasoning ({'/'.join(sorted(caps.reasoning))})")
+    return ", ".join(found)
+
+
+def _normalised_finish(
+    finish: str | None, metadata: Mapping[str, Any] | None, has_calls: bool
+) -> tuple[str | None, Mapping[str, Any] | None]:
+    """The finish reason as one of :data:`FINISH_REASONS`: an unknown one (or ``stop``
+    with tool calls) becomes ``tool_calls`` when the answer has calls, else ``stop``; the
+    provider's own value is kept in ``metadata["raw_finish_reason"]`` unless the provider
+    put one there already. None (a provider that reported none) stays None without calls."""
+    if finish is None and not has_calls:
+        return finish, metadata
+    if finish in FINISH_REASONS and not (has_calls and finish == "stop"):
+        return finish, metadata
+    normal = "tool_calls" if has_calls else "stop"
+    if finish is not None and (metadata is None or "raw_finish_reason" not in metadata):
+        metadata = {**(metadata or {}), "raw_finish_reason": finish}
+    return normal, metadata
+
+
 def _accepted(method: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     """The per-call overrides ``method`` can take as keywords."""
     if not overrides:
@@ -534,7 +919,7 @@ class _Call:
 
     __slots__ = (
         "attempt_started", "cache_hit", "config", "delivered", "first_token", "llm",
-        "received", "recorded", "requested", "started", "usage",
+        "received", "recorded", "requested", "started", "tool_calls", "usage",
     )
 
     def __init__(self, llm: BaseLLM, config: LLMConfig) -> None:
@@ -548,6 +933,7 @@ class _Call:
         self.requested = False  # a request was sent to the provider
         self.cache_hit = False
         self.recorded = False
+        self.tool_calls = 0  # of the answer
 
     def begin_attempt(self) -> None:
         self.attempt_started = time.perf_counter()
@@ -605,6 +991,7 @@ class _Call:
             ttft_ms=None if first is None else (first - since) * 1000.0,
             cache_hit=self.cache_hit,
             error=error,
+            tool_calls=self.tool_calls,
         )
 
 

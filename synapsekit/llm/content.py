@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, Union
 
-from synapsekit.errors import InvalidInputError
+from synapsekit.errors import InvalidInputError, UnsupportedFeatureError
 
 __all__ = [
     "IMAGE_TYPES",
@@ -255,7 +255,8 @@ def text_of(content: str | Sequence[Part]) -> str:
 def check_parts(
     content: str | Sequence[Part], caps: Capabilities, provider: str, where: str
 ) -> None:
-    """Refuse, before any request, a part the provider cannot take, naming what it accepts."""
+    """Refuse, before any request, a part the provider cannot take, naming what it accepts
+    (an :class:`~synapsekit.errors.UnsupportedFeatureError`, an InvalidInputError)."""
     if isinstance(content, str):
         return
     for i, part in enumerate(content):
@@ -263,12 +264,12 @@ def check_parts(
         if kind == "text":
             continue
         if kind == "image" and "url" in part and not caps.image_urls and caps.images:
-            raise InvalidInputError(
+            raise UnsupportedFeatureError(
                 f"{where} content[{i}]: {provider} takes images as bytes, not URLs; pass "
                 "{'type': 'image', 'data': <bytes>} (synapsekit does not download for you)."
             )
         if (kind == "image" and not caps.images) or (kind == "document" and not caps.documents):
-            raise InvalidInputError(
+            raise UnsupportedFeatureError(
                 f"{where} content[{i}]: {provider} does not take {kind} parts; it accepts: "
                 f"{_accepted(caps)}."
             )

@@ -14,18 +14,32 @@ from synapsekit._lazy import lazy_getattr
 if TYPE_CHECKING:
     from synapsekit.errors import LedgerError
     from synapsekit.observability.ledger import Ledger, read_ledger
+    from synapsekit.observability.purpose import CallPurpose, call_purpose, current_purpose
     from synapsekit.observability.tracer import CallRecord, TokenTracer, summarize
 
 _LAZY = {
+    "CallPurpose": "synapsekit.observability.purpose",
     "CallRecord": "synapsekit.observability.tracer",
     "Ledger": "synapsekit.observability.ledger",
     "LedgerError": "synapsekit.errors",
     "TokenTracer": "synapsekit.observability.tracer",
+    "call_purpose": "synapsekit.observability.purpose",
+    "current_purpose": "synapsekit.observability.purpose",
     "read_ledger": "synapsekit.observability.ledger",
     "summarize": "synapsekit.observability.tracer",
 }
 
-__all__ = ["CallRecord", "Ledger", "LedgerError", "TokenTracer", "read_ledger", "summarize"]
+__all__ = [
+    "CallPurpose",
+    "CallRecord",
+    "Ledger",
+    "LedgerError",
+    "TokenTracer",
+    "call_purpose",
+    "current_purpose",
+    "read_ledger",
+    "summarize",
+]
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY)

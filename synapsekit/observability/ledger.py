@@ -77,6 +77,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE calls ADD COLUMN price_checked TEXT",
         ),
     ),
+    (
+        "004_tool_calls_purpose",  # tool-call turns; what a call was for (tool loop, re-ask)
+        (
+            "ALTER TABLE calls ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE calls ADD COLUMN purpose TEXT",
+            "ALTER TABLE calls ADD COLUMN step INTEGER",
+            "ALTER TABLE calls ADD COLUMN attempt INTEGER",
+        ),
+    ),
 )
 _COLUMNS = tuple(f.name for f in fields(CallRecord))
 _INSERT = (

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from synapsekit.llm import pricing
+from synapsekit.observability.purpose import current_purpose
 
 if TYPE_CHECKING:
     from synapsekit.llm.types import Usage
@@ -46,7 +47,10 @@ class CallRecord:
     ``wait_for`` expiry), ...
 
     ``price_row`` / ``price_rule`` / ``price_checked`` say where ``cost_usd`` came from
-    (docs/tracing.md, "How cost is computed")."""
+    (docs/tracing.md, "How cost is computed"). ``tool_calls`` is the number of tool calls
+    the answer asked for (a tool-call turn has one or more); ``purpose`` / ``step`` /
+    ``attempt`` say what the call was for (:func:`~synapsekit.observability.call_purpose`:
+    ``"tool_loop"`` step 2, ``"structured_retry"`` attempt 2), None outside any."""
 
     provider: str
     model: str
@@ -71,6 +75,12 @@ class CallRecord:
     price_rule: str | None = None
     #: The date that row was checked (YYYY-MM-DD); None for a user price.
     price_checked: str | None = None
+    #: Tool calls in the answer (0: a text answer).
+    tool_calls: int = 0
+    #: What the call was for (see :mod:`synapsekit.observability.purpose`).
+    purpose: str | None = None
+    step: int | None = None
+    attempt: int | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -113,6 +123,10 @@ class TokenTracer:
         ttft_ms: float | None = None,
         cache_hit: bool = False,
         error: str | None = None,
+        tool_calls: int = 0,
+        purpose: str | None = None,
+        step: int | None = None,
+        attempt: int | None = None,
     ) -> CallRecord:
         """Record one call and return its record (cost 0.0 for a cache hit).
 
@@ -120,6 +134,9 @@ class TokenTracer:
         the keyword form the LLMs use (``provider=, model=, usage=, latency_ms=,
         ttft_ms=, ...``). ``model`` defaults to the tracer's; ``provider`` to the one
         :func:`~synapsekit.detect_provider` picks for the model (it prices the call).
+        ``tool_calls`` counts the answer's tool calls; ``purpose`` / ``step`` /
+        ``attempt`` default to the enclosing :func:`~synapsekit.observability.call_purpose`
+        block's, if any.
         """
         from synapsekit.errors import ConfigError
 
@@ -144,6 +161,10 @@ class TokenTracer:
 
             provider = detect_provider(model)
         cost_usd, quote = (0.0, None) if cache_hit else pricing.priced(provider, model, usage)
+        if purpose is None:
+            current = current_purpose()
+            if current is not None:
+                purpose, step, attempt = current.name, current.step, current.attempt
         entry = CallRecord(
             provider=provider,
             model=model,
@@ -163,6 +184,10 @@ class TokenTracer:
             price_row=None if quote is None else quote.row,
             price_rule=None if quote is None else quote.rule,
             price_checked=None if quote is None else quote.checked,
+            tool_calls=tool_calls,
+            purpose=purpose,
+            step=step,
+            attempt=attempt,
         )
         with self._lock:
             self._records.append(entry)
