@@ -79,22 +79,25 @@ def _llm(sim: GeminiSimulator, **fields: object) -> BaseLLM:
 
 
 @pytest.mark.parametrize(
-    ("wire", "text", "reasoning_chars", "usage"),
+    ("wire", "text", "reasoning_chars", "usage", "finish"),
     [
         # usage: input, output, cached, reasoning. Output = candidates + thoughts.
-        ("gemini/stream_ok.sse", "The capital of Wyoming is **Cheyenne**.\n", 0, (7, 10, 0, 0)),
+        ("gemini/stream_ok.sse", "The capital of Wyoming is **Cheyenne**.\n", 0, (7, 10, 0, 0),
+         "stop"),
         ("gemini/stream_thinking.sse",
          "The sky is blue because tiny gas molecules in Earth's atmosphere scatter blue light "
          "from the sun more efficiently than other colors. Blue light has shorter, smaller "
          "wavelengths, causing it to be scattered in all directions, making the sky appear "
-         "blue to our eyes.", 1133, (10, 48 + 540, 0, 540)),
-        ("gemini/stream_function_call_thinking.sse", "", 765, (38, 6 + 168, 0, 168)),
+         "blue to our eyes.", 1133, (10, 48 + 540, 0, 540), "stop"),
+        # finishReason STOP with a functionCall part: the answer ends with a tool call
+        ("gemini/stream_function_call_thinking.sse", "", 765, (38, 6 + 168, 0, 168),
+         "tool_calls"),
     ],
     ids=["ok", "thinking", "function_call_thinking"],
 )
 async def test_capture_text_usage_and_request(
     sim: GeminiSimulator, wire: str, text: str, reasoning_chars: int,
-    usage: tuple[int, int, int, int],
+    usage: tuple[int, int, int, int], finish: str,
 ) -> None:
     sim.enqueue(capture(wire))
     llm = _llm(sim, system_prompt="Be brief.", max_tokens=77, stop=["END"])
@@ -106,7 +109,8 @@ async def test_capture_text_usage_and_request(
     u = final.usage
     assert u is not None and u.complete
     assert (u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens) == usage
-    assert final.finish_reason == "stop"
+    assert final.finish_reason == finish
+    assert final.metadata is not None and final.metadata["raw_finish_reason"] == "STOP"
     assert llm.tokens_used == {"input": usage[0], "output": usage[1]}
 
     (request,) = sim.requests
@@ -132,7 +136,8 @@ async def test_thinking_capture_keeps_reasoning_apart(sim: GeminiSimulator) -> N
     reasoning = [c.reasoning for c in chunks if c.reasoning]
     assert len(reasoning) == 3 and reasoning[0].startswith("**Exploring Sky Color**")
     assert chunks[-1].metadata == {"response_id": "0J-HaJetAqv0jrEPwu-tsQ0",
-                                   "model_version": "gemini-2.5-flash"}
+                                   "model_version": "gemini-2.5-flash",
+                                   "raw_finish_reason": "STOP"}
     sim.enqueue(capture("gemini/stream_thinking.sse"))
     tokens = [t async for t in _llm(sim).stream("Why is the sky blue?")]
     assert len(tokens) == 2 and not any("Exploring" in t for t in tokens)

@@ -9,12 +9,27 @@ missing key 403. Requests are checked before the scripted queue is consumed (pat
 key, JSON field names, ``contents`` roles and parts), so a client bug shows up as the 4xx the real
 service would return. Only the ``alt=sse`` form is served (the SDK always asks for it).
 
+Beyond text (issue 10), requests are validated the way the Gemini API documents and answers
+them (400 ``INVALID_ARGUMENT`` with a ``google.rpc.Status`` body): ``functionDeclarations`` (names,
+one schema field, object schemas, no duplicates), ``toolConfig.functionCallingConfig``
+(mode, ``allowedFunctionNames`` only with ANY and declared), ``functionResponse`` turns (right
+after a model turn with calls, as many responses as calls, the names and ids of those calls,
+an object ``response``), ``thoughtSignature`` on the first function call of each model step of
+the current turn for Gemini 3 models (a signature this simulator issued, or Google's
+documented placeholder), ``inlineData`` (a supported ``mimeType``, valid base64), ``fileData``
+(``fileUri``), ``thinkingConfig`` (budget ranges per Gemini 2.5 model, ``thinkingLevel``
+refused on 2.5 and checked per Gemini 3 model, never both), and structured output
+(``responseJsonSchema`` an object schema, with ``responseMimeType`` application/json).
+:func:`function_call_stream` builds answers with several (parallel) calls.
+
 Run ``python -m tests.simulators.gemini_protocol --port 0 --tokens 50`` to serve from a separate
 process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -33,6 +48,7 @@ __all__ = [
     "check_embed_body",
     "embeddings",
     "error",
+    "function_call_stream",
     "malformed",
     "rate_limited",
     "stream_error_event",
@@ -247,8 +263,9 @@ def _invalid(message: str) -> Reply:
     return error(400, _status_body(400, message))
 
 
-def check_body(body: Any) -> Reply | None:
-    """The real API's 400s for a GenerateContentRequest, or None if it is acceptable."""
+def check_body(body: Any, model: str = "gemini-2.5-flash") -> Reply | None:
+    """The real API's 400s for a GenerateContentRequest to ``model``, or None if it is
+    acceptable."""
     if not isinstance(body, dict):
         return _invalid("Invalid JSON payload received. Expected an object.")
     body = camel(body)
@@ -267,6 +284,10 @@ def check_body(body: Any) -> Reply | None:
         if not content.get("parts"):
             return _invalid(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must "
                             "not be empty.\n")
+        for j, part in enumerate(content["parts"]):
+            found = _check_part(part, f"contents[{i}].parts[{j}]")
+            if found is not None:
+                return found
     system = body.get("systemInstruction")
     if system is not None and not (isinstance(system, dict) and system.get("parts")):
         return _invalid("* GenerateContentRequest.system_instruction.parts: must not be empty.\n")
@@ -279,7 +300,271 @@ def check_body(body: Any) -> Reply | None:
     if len(stops) > 5:
         return _invalid("* GenerateContentRequest.generation_config.stop_sequences: at most 5 "
                         "stop sequences are allowed\n")
+    return (
+        _check_tools(body)
+        or _check_turns(contents, model)
+        or _check_thinking(config, model)
+        or _check_schema(config)
+    )
+
+
+#: The image and document types the Gemini API reads inline (image understanding, document
+#: processing pages); anything else is "Unsupported MIME type".
+INLINE_TYPES = frozenset({
+    "image/png", "image/jpeg", "image/webp", "image/heic", "image/heif", "application/pdf",
+    "text/plain",
+})
+#: Google's documented placeholder for calls that did not come from Gemini
+#: (ai.google.dev/gemini-api/docs/thought-signatures).
+SKIP_SIGNATURES = frozenset({"skip_thought_signature_validator",
+                             "context_engineering_is_the_way_to_go"})
+#: The signatures this simulator's answers carried: Gemini 3 accepts only those back.
+ISSUED_SIGNATURES: set[str] = set()
+_FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
+_MODES = ("MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED")
+
+
+def _b64(text: Any) -> bytes | None:
+    """Proto JSON bytes: standard or url-safe base64 (padding optional); None if invalid."""
+    if not isinstance(text, str):
+        return None
+    alphabet = text.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(alphabet + "=" * (-len(alphabet) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _check_part(part: Any, where: str) -> Reply | None:
+    if not isinstance(part, dict) or not part:
+        return _invalid(f"Invalid value at '{where}': a Part needs one data field.")
+    inline = part.get("inlineData")
+    if inline is not None:
+        mime = inline.get("mimeType") if isinstance(inline, dict) else None
+        if not mime:
+            return _invalid(f"* GenerateContentRequest.{where}.inline_data.mime_type: "
+                            "mime_type must be specified.\n")
+        if mime not in INLINE_TYPES:
+            return _invalid(f"Unsupported MIME type: {mime}")
+        if _b64(inline.get("data")) in (None, b""):
+            return _invalid(f"Invalid value at '{where}.inline_data.data' (TYPE_BYTES), "
+                            "Base64 decoding failed")
+    file_data = part.get("fileData")
+    if file_data is not None:
+        uri = file_data.get("fileUri") if isinstance(file_data, dict) else None
+        if not isinstance(uri, str) or not uri.startswith(("https://", "http://", "gs://")):
+            return _invalid(f"* GenerateContentRequest.{where}.file_data.file_uri: "
+                            "Invalid or unsupported file uri: " + str(uri))
+    signature = part.get("thoughtSignature")
+    if signature is not None and signature not in SKIP_SIGNATURES and _b64(signature) is None:
+        return _invalid(f"Invalid value at '{where}.thought_signature' (TYPE_BYTES), "
+                        "Base64 decoding failed")
     return None
+
+
+def _check_tools(body: dict[str, Any]) -> Reply | None:
+    names: list[str] = []
+    for i, tool in enumerate(body.get("tools") or ()):
+        for j, declaration in enumerate(tool.get("functionDeclarations") or ()):
+            where = f"GenerateContentRequest.tools[{i}].function_declarations[{j}]"
+            name = declaration.get("name")
+            if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+                return _invalid(
+                    f"* {where}.name: Invalid function name. Must start with a letter or an "
+                    "underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), dots "
+                    "(.), colons (:), or dashes (-), with a maximum length of 64.\n")
+            if name in names:
+                return _invalid(f"* {where}.name: Duplicate function declaration name: {name}\n")
+            names.append(name)
+            if "parameters" in declaration and "parametersJsonSchema" in declaration:
+                return _invalid(f"* {where}: parameters and parameters_json_schema cannot both "
+                                "be set.\n")
+            schema = declaration.get("parametersJsonSchema", declaration.get("parameters"))
+            if schema is not None and (not isinstance(schema, dict)
+                                       or schema.get("type") not in ("object", "OBJECT")):
+                return _invalid(f"* {where}.parameters: the parameters schema must be of type "
+                                "OBJECT.\n")
+    calling = (body.get("toolConfig") or {}).get("functionCallingConfig")
+    if calling is not None:
+        mode = calling.get("mode", "MODE_UNSPECIFIED")
+        if mode not in _MODES:
+            return _invalid("Invalid value at 'tool_config.function_calling_config.mode' "
+                            f'(type.googleapis.com/google.ai.generativelanguage.v1beta.'
+                            f'FunctionCallingConfig.Mode), "{mode}"')
+        allowed = calling.get("allowedFunctionNames")
+        if allowed is not None:
+            if mode not in ("ANY", "VALIDATED"):
+                return _invalid("* GenerateContentRequest.tool_config.function_calling_config."
+                                "allowed_function_names: allowed_function_names should only be "
+                                "set when the Function calling mode is ANY.\n")
+            unknown = [n for n in allowed if n not in names]
+            if unknown:
+                return _invalid("* GenerateContentRequest.tool_config.function_calling_config."
+                                f"allowed_function_names: {unknown[0]} is not a declared "
+                                "function.\n")
+    return None
+
+
+def _calls(content: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in content["parts"] if isinstance(p.get("functionCall"), dict)]
+
+
+def _check_turns(contents: list[dict[str, Any]], model: str) -> Reply | None:
+    """Function responses answer the model turn just before them; on Gemini 3, every model
+    step of the current turn signs its first function call."""
+    for i, content in enumerate(contents):
+        responses = [p["functionResponse"] for p in content["parts"]
+                     if isinstance(p.get("functionResponse"), dict)]
+        if not responses:
+            continue
+        previous = contents[i - 1] if i else None
+        calls = [c["functionCall"] for c in _calls(previous)] if previous else []
+        if previous is None or previous.get("role") != "model" or not calls:
+            return _invalid("Please ensure that function response turn comes immediately after "
+                            "a function call turn.")
+        if len(responses) != len(calls):
+            return _invalid("Please ensure that the number of function response parts is equal "
+                            "to the number of function call parts of the function call turn.")
+        for response in responses:
+            matches = [c for c in calls if c.get("name") == response.get("name")]
+            if not matches:
+                return _invalid(f"* GenerateContentRequest.contents[{i}]: function response "
+                                f"name {response.get('name')!r} matches no function call of "
+                                "the function call turn.\n")
+            if response.get("id") is not None and not any(
+                    c.get("id") == response["id"] for c in matches):
+                return _invalid(f"* GenerateContentRequest.contents[{i}]: function response id "
+                                f"{response['id']!r} matches no function call id.\n")
+            if not isinstance(response.get("response"), dict):
+                return _invalid(f"* GenerateContentRequest.contents[{i}].function_response."
+                                "response: must be a JSON object.\n")
+    if not model.startswith("gemini-3"):
+        return None
+    start = 0  # the current turn begins at the last user turn that is not only responses
+    for i, content in enumerate(contents):
+        if content.get("role", "user") == "user" and any(
+                "functionResponse" not in p for p in content["parts"]):
+            start = i
+    for i in range(start, len(contents)):
+        calls = _calls(contents[i]) if contents[i].get("role") == "model" else []
+        if not calls:
+            continue
+        signature = calls[0].get("thoughtSignature")
+        if signature is None:
+            name = calls[0]["functionCall"].get("name")
+            return _invalid(
+                "Function call is missing a thought_signature in functionCall parts. This is "
+                "required for tools to work correctly, and missing thought_signature may lead "
+                f"to degraded model performance. Additional data, function call `default_api:"
+                f"{name}` , position {i + 1}. Please refer to "
+                "https://ai.google.dev/gemini-api/docs/thought-signatures for more details.")
+        if signature not in SKIP_SIGNATURES and _b64(signature) not in {
+                _b64(s) for s in ISSUED_SIGNATURES}:
+            return _invalid(f"Corrupted thought signature in contents[{i}].")
+    return None
+
+
+#: thinkingBudget ranges (min, max, 0 allowed) per Gemini 2.5 model prefix, longest first;
+#: -1 (dynamic) is allowed everywhere (ai.google.dev/gemini-api/docs/thinking).
+BUDGETS = (("gemini-2.5-flash-lite", 512, 24576, True), ("gemini-2.5-flash", 1, 24576, True),
+           ("gemini-2.5-pro", 128, 32768, False))
+#: thinkingLevel values per Gemini 3 model prefix, first match wins.
+LEVELS = (("gemini-3-flash", "MINIMAL LOW MEDIUM HIGH"),
+          ("gemini-3.1-flash", "MINIMAL LOW MEDIUM HIGH"),
+          ("gemini-3.5-flash", "MINIMAL LOW MEDIUM HIGH"),
+          ("gemini-3.1-pro", "LOW MEDIUM HIGH"), ("gemini-3", "LOW HIGH"))
+
+
+def _check_thinking(config: dict[str, Any], model: str) -> Reply | None:
+    thinking = config.get("thinkingConfig")
+    if not thinking:
+        return None
+    budget, level = thinking.get("thinkingBudget"), thinking.get("thinkingLevel")
+    if budget is not None and level is not None:
+        return _invalid("You can only set only one of thinking budget and thinking level.")
+    if level is not None:
+        levels = next((v.split() for p, v in LEVELS if model.startswith(p)), None)
+        if levels is None:
+            return _invalid("Thinking level is not supported for this model.")
+        if str(level).upper() not in levels:
+            return _invalid(f"Thinking level {level} is not supported for this model. "
+                            f"Supported levels: {', '.join(levels)}.")
+    if budget is not None and model.startswith("gemini-2.5") and budget != -1:
+        low, high, off = next(((lo, hi, z) for p, lo, hi, z in BUDGETS if model.startswith(p)),
+                              (0, 24576, True))
+        if budget == 0 and not off:
+            return _invalid("Budget 0 is invalid. This model only works in thinking mode.")
+        if budget != 0 and not low <= budget <= high:
+            return _invalid(f"The thinking budget {budget} is invalid. Please choose a value "
+                            f"between {low} and {high}.")
+    return None
+
+
+def _check_schema(config: dict[str, Any]) -> Reply | None:
+    schema = config.get("responseJsonSchema")
+    if schema is None:
+        return None
+    if "responseSchema" in config:
+        return _invalid("* GenerateContentRequest.generation_config: response_schema and "
+                        "response_json_schema cannot both be set.\n")
+    if config.get("responseMimeType") != "application/json":
+        return _invalid("* GenerateContentRequest.generation_config.response_mime_type: "
+                        "response_json_schema needs response_mime_type application/json.\n")
+    if not isinstance(schema, dict) or not isinstance(schema.get("type", "object"), str):
+        return _invalid("* GenerateContentRequest.generation_config.response_json_schema: "
+                        "must be a JSON Schema object.\n")
+    return None
+
+
+def function_call_stream(
+    calls: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    ids: Sequence[str] | None = None,
+    signature: str | None = "c2lnbmF0dXJlLW9mLXRoZS1maXJzdC1jYWxs",
+    thoughts: Sequence[str] = (),
+    text: str = "",
+    prompt_tokens: int = 20,
+    model: str = "gemini-3-flash-preview",
+    finish_reason: str = "STOP",
+    one_chunk: bool = False,
+) -> Reply:
+    """An answer with (parallel) function calls: thought summaries, optional text, then one
+    ``functionCall`` part per call (``ids`` as Gemini 3 may send them); only the first call
+    carries ``signature``, as Gemini documents for parallel calls. ``one_chunk`` puts every
+    call in one chunk (else one chunk each)."""
+    if signature is not None:
+        ISSUED_SIGNATURES.add(signature)
+    thoughts_tokens = 10 * len(thoughts)
+    events = [_chunk([{"text": t, "thought": True}], _usage(prompt_tokens, 0, thoughts_tokens),
+                     model) for t in thoughts]
+    if text:
+        events.append(_chunk([{"text": text}], _usage(prompt_tokens, 2, thoughts_tokens), model))
+    parts = []
+    for n, (name, args) in enumerate(calls):
+        call: dict[str, Any] = {"name": name, "args": dict(args)}
+        if ids is not None:
+            call["id"] = ids[n]
+        part: dict[str, Any] = {"functionCall": call}
+        if n == 0 and signature is not None:
+            part["thoughtSignature"] = signature
+        parts.append(part)
+    out = 2 + 5 * len(calls)
+    final = _usage(prompt_tokens, out, thoughts_tokens)
+    if one_chunk:
+        events.append(_chunk(parts, final, model, finish_reason))
+    else:
+        for n, part in enumerate(parts):
+            last = n == len(parts) - 1
+            events.append(_chunk([part], final, model, finish_reason if last else None))
+    return Reply(200, {"content-type": SSE_TYPE}, stream=events)
+
+
+def _capture_signatures(relpath: str) -> None:
+    for found in re.finditer(rb'"thoughtSignature": ?"([^"]+)"', read_wire(relpath)):
+        ISSUED_SIGNATURES.add(found.group(1).decode())
+
+
+_capture_signatures("gemini/stream_function_call_thinking.sse")
 
 
 def _embed_text(request: dict[str, Any]) -> str:
@@ -371,7 +656,7 @@ class GeminiSimulator(Server):
             return _invalid("Invalid JSON payload received. Unexpected token.")
         if match.group(3) == _EMBED:
             return check_embed_body(body, match.group(2))
-        return check_body(body)
+        return check_body(body, match.group(2))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.content import Capabilities
+from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._errors import ErrorTable
 from synapsekit.llm.providers.gemini import decode, encode
 from synapsekit.llm.providers.gemini.connection import OPENED, GeminiConnection
@@ -25,10 +27,23 @@ class GeminiLLM(BaseLLM):
 
     provider: ClassVar[str] = "gemini"
     connection_class = GeminiConnection
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        images=True,
+        image_urls=True,
+        documents=True,
+        tools=True,
+        parallel_tool_calls=False,
+        tool_choices=frozenset({"auto", "none", "required", "name"}),
+        structured="json_schema",
+        reasoning=frozenset({"effort", "budget"}),
+        note="images and PDFs as inlineData; image URLs as fileData (fetched by Google: "
+        "public or signed HTTPS, Gemini 2.5 and later); no parallel-calls switch; reasoning: "
+        "thinkingLevel on Gemini 3, thinkingBudget on Gemini 2.5",
+    )
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
         sdk: Any = self._sdk
-        contents = encode.contents(messages)
+        contents = encode.contents(messages, rules_for(self.provider, config))
         gen_config = encode.generation_config(sdk, self.provider, messages, config)
         models = (await self._client()).genai.aio.models
         opened: list[Any] = []

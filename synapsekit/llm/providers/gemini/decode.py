@@ -7,6 +7,15 @@ fields is the one supported way; bypassing the SDK would mean re-implementing it
 building and auth, which is what we use it for.
 
 Wire quirks: thought-summary parts (``thought: true``) go to ``Chunk.reasoning``;
+function calls arrive whole (``functionCall {name, args, id?}``, args never fragmented): each
+is one ``ToolCallDelta`` with ``done=True``, ``index`` counted across the answer, ``id`` the
+wire's when Gemini sends one, else ``call_<index>`` (the arguments are passed on as JSON text:
+the call path parses them); the answer's parts are kept as they came (``thoughtSignature`` s
+as base64 text) and returned as ``provider_data`` when a signature or a call is among them,
+so the next turn can send them back verbatim; ``finishReason`` STOP with calls is
+"tool_calls", the safety family a ContentFilterError, MALFORMED_FUNCTION_CALL a
+ToolCallError (with ``finishMessage`` as the raw text when the SDK passes it on: google-genai's
+Developer-API converter drops it today);
 ``usageMetadata`` is cumulative on every chunk, so the last one wins; output tokens are
 ``candidatesTokenCount + thoughtsTokenCount`` (thoughts are billed as output and
 ``totalTokenCount`` includes them); there is no terminator, so a stream is complete only when
@@ -16,14 +25,16 @@ safety finish or ``promptFeedback.blockReason`` is a ContentFilterError.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from synapsekit.errors import ContentFilterError
+from synapsekit.errors import ContentFilterError, ToolCallError
 from synapsekit.llm.providers._errors import ErrorMapper
-from synapsekit.llm.types import Chunk, Usage
+from synapsekit.llm.types import Chunk, ProviderData, ToolCallDelta, Usage
 
-__all__ = ["FILTERED", "FINISH_REASONS", "decode"]
+__all__ = ["FILTERED", "FINISH_REASONS", "TOOL_ERRORS", "decode"]
 
 #: finishReason -> the finish reasons every provider uses; others are kept, lower-cased.
 FINISH_REASONS: dict[str, str] = {"STOP": "stop", "MAX_TOKENS": "length"}
@@ -32,15 +43,22 @@ FILTERED = frozenset({
     "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
     "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR",
 })
+#: finishReasons that mean the model's function call could not be taken.
+TOOL_ERRORS = frozenset({"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS"})
 
 
 async def decode(
     stream: AsyncIterator[Any], errors: ErrorMapper, provider: str, model: str
 ) -> AsyncIterator[Chunk]:
-    """Chunks from the SDK's responses; the final chunk carries usage and the finish."""
+    """Chunks from the SDK's responses; the final chunk carries usage, the finish and the
+    parts to send back (``provider_data``)."""
     usage: Any = None
     finish: str | None = None
+    finish_message: str | None = None
     metadata: dict[str, Any] = {}
+    parts: list[dict[str, Any]] = []  # the answer's parts, wire shape, for provider_data
+    calls = 0
+    signed = False
     async for response in stream:
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason:
@@ -60,18 +78,57 @@ async def decode(
         candidate = response.candidates[0]
         content = candidate.content
         for part in (content.parts if content is not None else None) or ():
-            if part.text:
-                yield Chunk(reasoning=part.text) if part.thought else Chunk(part.text)
+            signature = part.thought_signature
+            call = part.function_call
+            if call is not None:
+                args = call.args or {}
+                wire: dict[str, Any] = {"name": call.name, "args": args}
+                if call.id:
+                    wire["id"] = call.id
+                kept: dict[str, Any] = {"functionCall": wire}
+                yield Chunk(tool_delta=ToolCallDelta(
+                    calls, call.id or f"call_{calls}", call.name, json.dumps(args), done=True
+                ))
+                calls += 1
+            elif part.text is not None:
+                text = part.text
+                if text:
+                    yield Chunk(reasoning=text) if part.thought else Chunk(text)
+                last = parts[-1] if parts else None
+                if (signature is None and last is not None and "text" in last
+                        and "thoughtSignature" not in last
+                        and bool(last.get("thought")) == bool(part.thought)):
+                    last["text"] += text  # one part per stretch of text, as the model meant
+                    continue
+                kept = {"text": text, "thought": True} if part.thought else {"text": text}
+            else:
+                continue  # a part we do not send back (executable code, media out...)
+            if signature is not None:
+                kept["thoughtSignature"] = base64.b64encode(signature).decode("ascii")
+                signed = True
+            parts.append(kept)
         if candidate.finish_reason:
             finish = _name(candidate.finish_reason)
+            finish_message = getattr(candidate, "finish_message", None)
     if finish is None:
         raise errors.cut("finishReason")
     if finish in FILTERED:
         raise filtered(finish, provider, model, "answer")
+    if finish in TOOL_ERRORS:
+        raise ToolCallError(
+            f"Gemini could not make the function call ({finish}): {finish_message or ''}".strip(),
+            raw_arguments=finish_message or "", provider=provider, model=model, code=finish,
+        )
+    metadata["raw_finish_reason"] = finish
+    data: ProviderData | None = (
+        {"protocol": "gemini", "content": parts} if signed or calls else None
+    )
     yield Chunk(
         usage=usage_of(usage) if usage is not None else None,
-        finish_reason=FINISH_REASONS.get(finish, finish.lower()),
-        metadata=metadata or None,
+        finish_reason="tool_calls" if calls and finish == "STOP"
+        else FINISH_REASONS.get(finish, finish.lower()),
+        metadata=metadata,
+        provider_data=data,
     )
 
 
