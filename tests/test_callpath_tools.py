@@ -650,3 +650,47 @@ def test_cached_answer_codec_round_trips_and_refuses_a_newer_format() -> None:
     newer["v"] = 99
     with pytest.raises(ValueError):
         decode(json.dumps(newer))
+
+
+# ------------------------------------------------------------------ FakeLLM
+
+
+async def test_fake_llm_scripts_a_tool_loop_with_reasoning_and_provider_data() -> None:
+    from synapsekit.testing import FakeLLM
+
+    first = ToolCall("call_1", "get_weather", {"city": "Paris"})
+    second = ToolCall("call_2", "get_time", {"city": "Oslo"})
+    data = {"protocol": "fake", "content": ["sig"]}
+    llm = FakeLLM([
+        Response("", tool_calls=(first, second), reasoning="Two calls needed.",
+                 message={"role": "assistant", "content": "", "provider_data": data}),
+        "Sunny, 9:00.",
+    ])
+    response = await llm.respond("weather and time?", tools=[WEATHER, CLOCK],
+                                 reasoning_effort="high")
+    assert response.tool_calls == (first, ToolCall("call_2", "get_time", {"city": "Oslo"}, 1))
+    assert response.reasoning == "Two calls needed." and response.finish_reason == "tool_calls"
+    assert response.message["provider_data"] == data
+    assert llm.configs[0].tools == (WEATHER, CLOCK) and llm.configs[0].reasoning_effort == "high"
+    chunks = [c async for c in FakeLLM([first]).stream_chunks("x", tools=[WEATHER])]
+    assert [c.tool_delta for c in chunks if c.tool_delta] == [
+        ToolCallDelta(0, "call_1", "get_weather", '{"city":'),
+        ToolCallDelta(0, None, None, ' "Paris"}'),
+    ]
+    assert [c.tool_call for c in chunks if c.tool_call] == [first]
+    history = ["weather and time?"]
+    final_answer = await llm.respond(
+        [{"role": "user", "content": history[0]}, response.message,
+         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+         {"role": "tool", "tool_call_id": "call_2", "content": "9:00"}],
+        tools=[WEATHER, CLOCK],
+    )
+    assert final_answer.text == "Sunny, 9:00." and final_answer.finish_reason == "stop"
+
+
+def test_fake_llm_refuses_a_reply_it_cannot_play() -> None:
+    from synapsekit.errors import ConfigError
+    from synapsekit.testing import FakeLLM
+
+    with pytest.raises(ConfigError, match="a reply is a str"):
+        FakeLLM([42])  # type: ignore[list-item]

@@ -254,10 +254,12 @@ _TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_
 def summarize(records: Iterable[CallRecord]) -> dict[str, Any]:
     """Totals of ``records``: call count, tokens by kind, latency, cache hits, errors,
     incomplete calls, ``estimated_cost_usd`` (sum of known costs), ``unpriced_calls``
-    (calls whose cost is None) and ``by_model``: the same per model, keyed by model name
-    (``"provider:model"`` when one model name was used on several providers), whose
-    ``cost_usd`` is None if any of its calls is unpriced. Float sums use ``math.fsum``:
-    the result does not depend on the order calls were recorded in."""
+    (calls whose cost is None), ``tool_call_turns`` (answers that asked for tools),
+    ``by_purpose`` (calls per :func:`~synapsekit.observability.call_purpose` name, e.g.
+    ``{"tool_loop": 3, "structured_retry": 1}``) and ``by_model``: the same per model,
+    keyed by model name (``"provider:model"`` when one model name was used on several
+    providers), whose ``cost_usd`` is None if any of its calls is unpriced. Float sums use
+    ``math.fsum``: the result does not depend on the order calls were recorded in."""
     groups: dict[tuple[str, str], list[CallRecord]] = {}
     for entry in records:
         groups.setdefault((entry.provider, entry.model), []).append(entry)
@@ -272,6 +274,8 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, Any]:
         "incomplete_calls": totals["incomplete_calls"],
         "estimated_cost_usd": totals["known_cost_usd"],
         "unpriced_calls": totals["unpriced_calls"],
+        "tool_call_turns": sum(entry.tool_calls > 0 for entry in everything),
+        "by_purpose": _by_purpose(everything),
     }
     models = [model for _, model in groups]
     by_model: dict[str, dict[str, Any]] = {}
@@ -288,6 +292,14 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, Any]:
         }
     result["by_model"] = by_model
     return result
+
+
+def _by_purpose(records: list[CallRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entry in records:
+        if entry.purpose is not None:
+            counts[entry.purpose] = counts.get(entry.purpose, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _total_key(name: str) -> str:
