@@ -44,7 +44,8 @@ class MistralLLM(BaseLLM):
             "images as image_url (data: URL or URL), PDFs as document_url (data: URL); "
             "tool_choice 'required' is sent as 'any'; tool-call ids from other providers "
             "are mapped to Mistral's 9-character ids; reasoning_effort on Mistral Small 4 / "
-            "Medium 3.5 / Large 4 (none or high), Magistral always reasons"
+            "Medium 3.5 (none, high) and Large 4 (none, low, medium, high); Magistral "
+            "always reasons"
         ),
     )
 
