@@ -26,6 +26,7 @@ __all__ = [
     "DETECTION_RULES",
     "PROVIDERS",
     "ProviderSpec",
+    "capabilities_table",
     "detect_provider",
     "fell_through",
     "make_llm",
@@ -345,3 +346,34 @@ def providers_markdown() -> str:
         rules.append(f"| {i} | {shown} | `{provider}` |")
     rules.append(f"| {len(DETECTION_RULES) + 1} | anything else | `{DEFAULT_PROVIDER}` |")
     return "\n".join(rows) + "\n\n" + "\n".join(rules) + "\n"
+
+
+def capabilities_table() -> str:
+    """The capabilities table of docs/providers.md, generated from each provider class's
+    ``capabilities`` (importing a provider module imports no SDK). A test compares the
+    file with this text, so the docs say what the classes say."""
+    rows = [
+        "| provider | images | image URLs | PDF | tools | tool_choice | parallel switch "
+        "| structured output | reasoning | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = ("auto", "none", "required", "name")
+    for spec in PROVIDERS.values():
+        caps = provider_class(spec.name).capabilities
+        choices = ", ".join(
+            f"`{c}`" if c != "name" else "`{name}`" for c in order if c in caps.tool_choices
+        )
+        cells = [
+            f"`{spec.name}`",
+            _yes(caps.images), _yes(caps.image_urls), _yes(caps.documents), _yes(caps.tools),
+            choices or "—", _yes(caps.parallel_tool_calls),
+            f"`{caps.structured}`" if caps.structured else "—",
+            ", ".join(sorted(caps.reasoning)) or "—",
+            caps.note.replace("|", "\\|").replace("\n", " "),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "—"
