@@ -35,6 +35,7 @@ from tests.simulators.mistral_protocol import (
     text_stream,
     tool_call_stream,
 )
+from tests.simulators.server import Reply
 
 KEY = "mist-test-key-0123456789"
 MODEL = "mistral-small-latest"
@@ -158,6 +159,21 @@ async def test_a_call_without_an_id_gets_call_index(sim: MistralSimulator) -> No
     sim.enqueue(tool_call_stream([("", "weather", '{"location": "Oslo"}')]))
     response = await _llm(sim).respond("?", tools=[WEATHER])
     assert response.tool_calls == (ToolCall("call_0", "weather", {"location": "Oslo"}, 0),)
+
+
+async def test_arguments_as_an_object_and_junk_entries(sim: MistralSimulator) -> None:
+    events = [
+        b'data: {"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n',
+        b'data: {"id":"x","choices":[{"index":0,"delta":{"content":null,"tool_calls":['
+        b'"junk",{"id":"aB3dE5gH7","function":{"name":"weather","arguments":'
+        b'{"location":"Bern"}}}]},"finish_reason":"tool_calls"}],'
+        b'"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    sim.enqueue(Reply(200, {"content-type": "text/event-stream"}, stream=events))
+    response = await _llm(sim).respond("?", tools=[WEATHER])
+    assert response.tool_calls == (ToolCall("aB3dE5gH7", "weather", {"location": "Bern"}, 0),)
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (5, 3)
 
 
 async def test_invalid_tool_json_is_a_tool_call_error(sim: MistralSimulator) -> None:

@@ -122,7 +122,11 @@ class _Calls:
     def deltas(self, raw: list[Any]) -> list[ToolCallDelta]:
         out: list[ToolCallDelta] = []
         for call in raw:
-            function = call.get("function") or {}
+            if call.__class__ is not dict:
+                continue  # not a call: nothing to take from it
+            function = call.get("function")
+            if function.__class__ is not dict:
+                function = {}
             arguments = function.get("arguments")
             if arguments is None:
                 arguments = ""
