@@ -448,3 +448,24 @@ async def test_structured_output_request_shape(sim: GeminiSimulator) -> None:
     assert config["responseMimeType"] == "application/json"
     assert config["responseJsonSchema"] == schema
     assert "responseSchema" not in config
+
+
+async def test_generate_object_reasks_after_an_invalid_answer(sim: GeminiSimulator) -> None:
+    """The first answer misses a required field; the re-ask goes with the same native
+    schema mode and the validated object comes from the second answer."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"},
+                                               "population": {"type": "integer"}},
+              "required": ["city", "population"]}
+    sim.enqueue(text_stream(['{"city": "Paris"}']),
+                text_stream(['{"city": "Paris", ', '"population": 2102650}']))
+    found = await _llm(sim).generate_object("Paris?", schema=schema)
+    assert found == {"city": "Paris", "population": 2102650}
+    assert len(sim.requests) == 2
+    for n in (0, 1):
+        config = _body(sim, n)["generationConfig"]
+        assert config["responseMimeType"] == "application/json"
+        assert config["responseJsonSchema"] == schema
+    turns = _body(sim, 1)["contents"]
+    assert [t["role"] for t in turns] == ["user", "model", "user"]
+    assert turns[1]["parts"] == [{"text": '{"city": "Paris"}'}]
+    assert "population" in turns[2]["parts"][0]["text"]  # says what failed

@@ -98,9 +98,9 @@ async def decode(
                 if (signature is None and last is not None and "text" in last
                         and "thoughtSignature" not in last
                         and bool(last.get("thought")) == bool(part.thought)):
-                    last["text"] += text  # one part per stretch of text, as the model meant
+                    last["text"].append(text)  # one part per stretch of text (joined below)
                     continue
-                kept = {"text": text, "thought": True} if part.thought else {"text": text}
+                kept = {"text": [text], "thought": True} if part.thought else {"text": [text]}
             else:
                 continue  # a part we do not send back (executable code, media out...)
             if signature is not None:
@@ -120,9 +120,12 @@ async def decode(
             raw_arguments=finish_message or "", provider=provider, model=model, code=finish,
         )
     metadata["raw_finish_reason"] = finish
-    data: ProviderData | None = (
-        {"protocol": "gemini", "content": parts} if signed or calls else None
-    )
+    data: ProviderData | None = None
+    if signed or calls:  # something the next turn must send back as it came
+        for kept in parts:
+            if "text" in kept:
+                kept["text"] = "".join(kept["text"])
+        data = {"protocol": "gemini", "content": parts}
     yield Chunk(
         usage=usage_of(usage) if usage is not None else None,
         finish_reason="tool_calls" if calls and finish == "STOP"
