@@ -7,7 +7,18 @@ models), finish reason and usage (``billed_units`` and ``tokens``) in ``message-
 ``data: [DONE]``. Errors are ``{"id"?, "message"}`` bodies: 401 and 429 are the documented ones
 from tests/wire/cohere; the other statuses' messages are illustrative, in that shape.
 Requests are checked before the scripted queue is consumed (path, bearer key, model, messages,
-``stream``), so a client bug shows up as the 4xx the real service would return.
+``stream``), so a client bug shows up as the 4xx the real service would return. Beyond text
+(the v2 chat reference and the SDK's request types): content parts (``text``, ``image_url``
+with a data URL of valid base64 image bytes or an http(s) URL; images only to the vision
+models in ``VISION_MODELS``), tool definitions (``type: function``, a valid unique name, an
+object JSON schema), ``tool_choice`` (``REQUIRED`` needs tools, ``NONE``), ``strict_tools``,
+assistant ``tool_calls`` (id, function name, arguments a JSON text) and ``tool`` turns whose
+``tool_call_id`` names a call of an earlier assistant turn, ``response_format``
+(``json_object`` with an object ``json_schema`` whose objects each require a field; not
+together with tools), and ``thinking`` (``enabled`` / ``disabled``, a positive
+``token_budget``). The messages of those 400s are illustrative, in the documented
+``{"id", "message"}`` shape. ``REASONING_MODELS`` names the model ids with thinking, for
+tests.
 
 Run ``python -m tests.simulators.cohere_protocol --port 0 --tokens 50`` to serve from a separate
 process (benchmarks): it prints ``PORT <n>`` and serves until killed.
@@ -15,8 +26,11 @@ process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import json
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,6 +40,8 @@ from .server import Reply, Request, Server, serve_main
 from .wire import read_wire, replay
 
 __all__ = [
+    "REASONING_MODELS",
+    "VISION_MODELS",
     "CohereSimulator",
     "capture",
     "check_body",
@@ -35,6 +51,7 @@ __all__ = [
     "malformed",
     "stream_error_event",
     "text_stream",
+    "tool_stream",
 ]
 
 SSE_TYPE = "text/event-stream"
@@ -44,6 +61,10 @@ ROLES = ("system", "user", "assistant", "tool")
 INPUT_TYPES = ("search_document", "search_query", "classification", "clustering", "image")
 EMBEDDING_TYPES = ("float", "int8", "uint8", "binary", "ubinary", "base64")
 MAX_EMBED_TEXTS = 96
+VISION_MODELS = ("command-a-vision-07-2025", "c4ai-aya-vision-8b", "c4ai-aya-vision-32b")
+REASONING_MODELS = ("command-a-reasoning-08-2025",)
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+_TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 
 def _event(obj: Mapping[str, Any]) -> bytes:
@@ -136,6 +157,53 @@ def capture(relpath: str, *, done: bool = True, **faults: Any) -> Reply:
     return dataclasses.replace(reply, stream=events)
 
 
+def tool_stream(
+    calls: Sequence[tuple[str, str, Sequence[str]]],
+    *,
+    plan: Sequence[str] = (),
+    thinking: Sequence[str] = (),
+    interleave: bool = False,
+    input_tokens: int = 40,
+    output_tokens: int = 20,
+) -> Reply:
+    """A tool-call answer like tests/wire/cohere/stream_tool_call.sse: a thinking block (if
+    any, as in stream_thinking_realcapture.sse), ``tool-plan-delta`` s, then per call
+    (``(id, name, argument fragments)``) ``tool-call-start`` / ``-delta`` s / ``-end``
+    with its ``index``, then ``message-end`` with ``TOOL_CALL``. ``interleave=True``
+    starts every call first and then sends their fragments round-robin (the fragments of
+    parallel calls mixed on the wire, kept apart only by ``index``)."""
+    events = [_start()]
+    if thinking:
+        events += _block(0, "thinking", thinking)
+    events += [_event({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": p}}})
+               for p in plan]
+
+    def start(i: int) -> bytes:
+        call_id, name, _ = calls[i]
+        return _event({"type": "tool-call-start", "index": i, "delta": {"message": {
+            "tool_calls": {"id": call_id, "type": "function",
+                           "function": {"name": name, "arguments": ""}}}}})
+
+    def fragment(i: int, piece: str) -> bytes:
+        return _event({"type": "tool-call-delta", "index": i, "delta": {"message": {
+            "tool_calls": {"function": {"arguments": piece}}}}})
+
+    def end(i: int) -> bytes:
+        return _event({"type": "tool-call-end", "index": i})
+
+    if interleave:
+        events += [start(i) for i in range(len(calls))]
+        longest = max(len(c[2]) for c in calls)
+        for n in range(longest):
+            events += [fragment(i, c[2][n]) for i, c in enumerate(calls) if n < len(c[2])]
+        events += [end(i) for i in range(len(calls))]
+    else:
+        for i, (_, _, pieces) in enumerate(calls):
+            events += [start(i), *(fragment(i, p) for p in pieces), end(i)]
+    events += [_end("TOOL_CALL", usage(input_tokens, output_tokens)), DONE]
+    return Reply(200, {"content-type": SSE_TYPE}, stream=events)
+
+
 _DEFAULT_MESSAGES = {
     400: "invalid request: message must be at least 1 token long or tool results must be "
          "specified.",
@@ -201,12 +269,18 @@ def check_body(body: Any) -> Reply | None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return _invalid("invalid request: messages must be a non-empty list.")
+    model = body["model"]
+    called: set[str] = set()
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             return _invalid(f"invalid request: messages[{i}].role must be one of "
                             "system, user, assistant, tool.")
-        if message["role"] != "tool" and not isinstance(message.get("content"), (str, list)):
-            return _invalid(f"invalid request: messages[{i}].content is required.")
+        rejected = _check_message(i, message, model, called)
+        if rejected is not None:
+            return rejected
+    rejected = _check_tools(body) or _check_format(body) or _check_thinking(body)
+    if rejected is not None:
+        return rejected
     if body.get("stream") is not True:
         return _invalid("simulator: only stream=true is served")
     stops = body.get("stop_sequences") or []
@@ -215,6 +289,198 @@ def check_body(body: Any) -> Reply | None:
     temperature = body.get("temperature")
     if temperature is not None and temperature < 0:  # documented: a non-negative float
         return _invalid("invalid request: temperature must be non-negative.")
+    return None
+
+
+def _check_message(i: int, message: dict[str, Any], model: str, called: set[str]) -> Reply | None:
+    """One turn: content shapes, image parts, tool calls and results (``called`` collects the
+    ids of the tool calls seen so far)."""
+    role, content = message["role"], message.get("content")
+    where = f"messages[{i}]"
+    if role == "tool":
+        call_id = message.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            return _invalid(f"invalid request: {where}.tool_call_id is required.")
+        if call_id not in called:
+            return _invalid(f"invalid request: {where}: tool_call_id {call_id!r} does not "
+                            "match any tool call of a previous assistant message.")
+        if not isinstance(content, (str, list)) or not content:
+            return _invalid(f"invalid request: {where}.content is required for tool messages.")
+        if isinstance(content, list) and not all(
+            isinstance(c, dict) and c.get("type") in ("text", "document") for c in content
+        ):
+            return _invalid(f"invalid request: {where}.content: tool content blocks are "
+                            "'text' or 'document'.")
+        return None
+    if role == "assistant":
+        calls = message.get("tool_calls")
+        if calls is not None:
+            if not isinstance(calls, list) or not calls:
+                return _invalid(f"invalid request: {where}.tool_calls must be a non-empty list.")
+            for j, call in enumerate(calls):
+                function = call.get("function") if isinstance(call, dict) else None
+                if (not isinstance(call.get("id"), str) or call.get("type") != "function"
+                        or not isinstance(function, dict)
+                        or not isinstance(function.get("name"), str)):
+                    return _invalid(f"invalid request: {where}.tool_calls[{j}] needs an id, "
+                                    "type 'function' and function.name.")
+                try:
+                    arguments = json.loads(function.get("arguments", ""))
+                except (TypeError, ValueError):
+                    arguments = None
+                if not isinstance(arguments, dict):
+                    return _invalid(f"invalid request: {where}.tool_calls[{j}].function."
+                                    "arguments must be a JSON object string.")
+                called.add(call["id"])
+            if content is None:
+                return None
+        if not isinstance(content, (str, list)):
+            return _invalid(f"invalid request: {where}.content is required.")
+        if isinstance(content, list) and not all(
+            isinstance(c, dict) and c.get("type") in ("text", "thinking") for c in content
+        ):
+            return _invalid(f"invalid request: {where}.content: assistant content items are "
+                            "'text' or 'thinking'.")
+        return None
+    if not isinstance(content, (str, list)):
+        return _invalid(f"invalid request: {where}.content is required.")
+    if isinstance(content, str) or role != "user":
+        return None
+    for j, item in enumerate(content):
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind == "text" and isinstance(item.get("text"), str):
+            continue
+        if kind != "image_url":
+            return _invalid(f"invalid request: {where}.content[{j}].type must be 'text' or "
+                            "'image_url'.")
+        if model not in VISION_MODELS:
+            return _invalid(f"invalid request: model '{model}' does not support image inputs.")
+        url = (item.get("image_url") or {}).get("url") if isinstance(
+            item.get("image_url"), dict) else None
+        problem = _image_problem(url)
+        if problem:
+            return _invalid(f"invalid request: {where}.content[{j}].image_url.url: {problem}")
+    return None
+
+
+def _image_problem(url: Any) -> str | None:
+    if not isinstance(url, str) or not url:
+        return "a URL is required."
+    if url.startswith(("http://", "https://")):
+        return None
+    header, comma, payload = url.partition(",")
+    if not (url.startswith("data:") and comma and header.endswith(";base64")):
+        return "must be a base64 data URL (data:image/png;base64,...) or an http(s) URL."
+    if header[5:-7] not in IMAGE_TYPES:
+        return f"unsupported image type {header[5:-7]!r}."
+    try:
+        base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return "the data URL is not valid base64."
+    return None
+
+
+def _check_tools(body: dict[str, Any]) -> Reply | None:
+    tools = body.get("tools")
+    choice = body.get("tool_choice")
+    if tools is not None:
+        if not isinstance(tools, list):
+            return _invalid("invalid request: tools must be a list.")
+        names: set[str] = set()
+        for i, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if tool.get("type") != "function" or not isinstance(function, dict):
+                return _invalid(f"invalid request: tools[{i}] must be {{'type': 'function', "
+                                "'function': {...}}.")
+            name = function.get("name")
+            if not isinstance(name, str) or not _TOOL_NAME.match(name):
+                return _invalid(f"invalid request: tools[{i}].function.name {name!r} is not a "
+                                "valid function name.")
+            if name in names:
+                return _invalid(f"invalid request: duplicate tool name {name!r}.")
+            names.add(name)
+            parameters = function.get("parameters")
+            if parameters is not None and (
+                not isinstance(parameters, dict) or parameters.get("type") != "object"
+            ):
+                return _invalid(f"invalid request: tools[{i}].function.parameters must be a "
+                                "JSON schema of type object.")
+    if choice is not None:
+        if choice not in ("REQUIRED", "NONE"):
+            return _invalid(f"invalid request: tool_choice must be one of REQUIRED, NONE; "
+                            f"received {choice!r}.")
+        if choice == "REQUIRED" and not tools:
+            return _invalid("invalid request: tool_choice REQUIRED needs tools.")
+    strict = body.get("strict_tools")
+    if strict is not None and not isinstance(strict, bool):
+        return _invalid("invalid request: strict_tools must be a boolean.")
+    return None
+
+
+def _check_format(body: dict[str, Any]) -> Reply | None:
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object"):
+        return _invalid("invalid request: response_format.type must be 'text' or "
+                        "'json_object'.")
+    if body.get("tools") or body.get("documents"):
+        return _invalid("invalid request: response_format is not supported with tools or "
+                        "documents.")
+    schema = fmt.get("json_schema")
+    if schema is None:
+        return None
+    if fmt["type"] == "text":
+        return _invalid("invalid request: json_schema must not be set when type is 'text'.")
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return _invalid("invalid request: response_format.json_schema: the top-level type "
+                        "must be 'object'.")
+    return _check_schema(schema, "json_schema")
+
+
+def _check_schema(schema: Any, where: str) -> Reply | None:
+    """Cohere's documented schema constraints: objects require at least one field;
+    ``additionalProperties`` / ranges / lengths are unsupported."""
+    if isinstance(schema, list):
+        for i, item in enumerate(schema):
+            rejected = _check_schema(item, f"{where}[{i}]")
+            if rejected is not None:
+                return rejected
+        return None
+    if not isinstance(schema, dict):
+        return None
+    for key in ("additionalProperties", "minLength", "maxLength", "minItems", "maxItems",
+                "minimum", "maximum", "uniqueItems"):
+        if key in schema:
+            return _invalid(f"invalid request: {where}: '{key}' is not supported.")
+    properties = schema.get("properties")
+    if schema.get("type") == "object" and properties and not schema.get("required"):
+        return _invalid(f"invalid request: {where}: every object must have at least one "
+                        "required field.")
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):
+            for name, sub in value.items():
+                rejected = _check_schema(sub, f"{where}.properties.{name}")
+                if rejected is not None:
+                    return rejected
+        elif isinstance(value, (dict, list)):
+            rejected = _check_schema(value, f"{where}.{key}")
+            if rejected is not None:
+                return rejected
+    return None
+
+
+def _check_thinking(body: dict[str, Any]) -> Reply | None:
+    thinking = body.get("thinking")
+    if thinking is None:
+        return None
+    if not isinstance(thinking, dict) or thinking.get("type", "enabled") not in (
+        "enabled", "disabled"
+    ):
+        return _invalid("invalid request: thinking.type must be 'enabled' or 'disabled'.")
+    budget = thinking.get("token_budget")
+    if budget is not None and (type(budget) is not int or budget < 1):
+        return _invalid("invalid request: thinking.token_budget must be a positive integer.")
     return None
 
 

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.content import Capabilities
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._errors import ErrorTable
 from synapsekit.llm.types import Chunk, Message
@@ -29,6 +30,19 @@ class CohereLLM(BaseLLM):
 
     provider: ClassVar[str] = "cohere"
     connection_class = CohereConnection
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        images=True,  # vision models only (Command A Vision, Aya Vision): models.json rows
+        image_urls=True,  # "base64 data URLs and HTTP image URLs" (docs: Image Inputs)
+        documents=False,  # `documents` is RAG grounding text, not PDF files
+        tools=True,
+        parallel_tool_calls=False,  # no switch: the model may call several tools at once
+        tool_choices=frozenset({"auto", "none", "required"}),  # REQUIRED / NONE; no named
+        structured="json_schema",  # response_format json_object + json_schema
+        reasoning=frozenset({"budget"}),  # thinking.token_budget (Command A Reasoning)
+        note="images on vision models only; tool_choice has no named tool and there is no "
+        "parallel-calls switch; no PDFs; response_format not together with tools; "
+        "reasoning is a thinking token budget on reasoning models",
+    )
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
         chat_stream = (await self._client()).with_raw_response.chat_stream
