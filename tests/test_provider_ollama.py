@@ -102,7 +102,8 @@ class Capture:
 
 CAPTURES = [
     Capture("stream_ok.ndjson", MODEL, "The", (26, 282), True, "stop"),
-    Capture("stream_tool_call.ndjson", MODEL, "", (169, 15), True, "stop"),
+    # done_reason "stop" after a tool call: the answer's finish reason is "tool_calls"
+    Capture("stream_tool_call.ndjson", MODEL, "", (169, 15), True, "tool_calls"),
     # /api/generate example re-shaped as chat lines: its done line carries no counts
     Capture("stream_generate_docs.ndjson", "gemma4", "That's a fantastic question!", (0, 0),
             False, "stop"),
@@ -138,7 +139,7 @@ async def test_generate_equals_joined_stream(sim: OllamaSimulator) -> None:
 
 async def test_multi_turn_request_body(sim: OllamaSimulator) -> None:
     llm = _llm(sim.url, system_prompt="Be brief.", temperature=0.7, max_tokens=55,
-               stop=["END", "STOP"], params={"top_k": 20, "seed": 7, "think": True,
+               stop=["END", "STOP"], params={"top_k": 20, "seed": 7, "think": False,
                                              "keep_alive": "5m"},
                headers={"X-Trace": "t-1"})
     answer = await llm.generate_with_messages([
@@ -161,7 +162,7 @@ async def test_multi_turn_request_body(sim: OllamaSimulator) -> None:
     assert body["model"] == MODEL and body["stream"] is True
     assert body["options"] == {"temperature": 0.7, "num_predict": 55, "stop": ["END", "STOP"],
                                "top_k": 20, "seed": 7}
-    assert body["think"] is True and body["keep_alive"] == "5m"  # top-level chat arguments
+    assert body["think"] is False and body["keep_alive"] == "5m"  # top-level chat arguments
 
 
 async def test_thinking_is_kept_apart(sim: OllamaSimulator) -> None:

@@ -9,12 +9,26 @@ object per line (``application/x-ndjson``), the last with ``done: true``, ``done
 and the usage/timing fields (tests/wire/ollama, see its README). With ``api_key`` set it
 acts like ollama.com and wants ``Authorization: Bearer <key>``.
 
+Beyond text, as the server's request types and handlers do (api/types.go, server/routes.go):
+``images`` must be base64 (Go's ``[]byte`` JSON decoding: ``illegal base64 data at input
+byte N``); an assistant's ``tool_calls[].function.arguments`` must be an object (a JSON
+string does not unmarshal into ``ToolCallFunctionArguments``); ``tools`` are ``{"type":
+"function", "function": {"name", ...}}`` with an object ``parameters`` schema; ``format`` is
+``""``, ``"json"`` or a JSON Schema object (``invalid format``); ``think`` is a bool or
+``"high"`` / ``"medium"`` / ``"low"`` (``invalid think value``), and on (true or a level)
+only to the models in ``thinking`` (``"<model>" does not support thinking``: the server adds
+the thinking capability to the ones it checks when ``think`` is on), levels only to
+``gpt-oss``; images
+only to the models in ``vision`` (the message for that one is illustrative).
+
 Run ``python -m tests.simulators.ollama_protocol --port 0 --tokens 50`` to serve from a
 separate process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -32,6 +46,7 @@ __all__ = [
     "malformed",
     "stream_error",
     "text_stream",
+    "tool_stream",
 ]
 
 NDJSON_TYPE = "application/x-ndjson"
@@ -100,6 +115,27 @@ def text_stream(
         lines.append(_final(model, done_reason, prompt_eval_count, n_out))
     return Reply(200, {"content-type": NDJSON_TYPE}, stream=lines, delay=delay,
                  cut_after=cut_after)
+
+
+def tool_stream(
+    calls: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    thinking: Sequence[str] = (),
+    model: str = "llama3.2",
+    prompt_eval_count: int = 169,
+    eval_count: int = 15,
+) -> Reply:
+    """Like tests/wire/ollama/stream_tool_call.ndjson: ``thinking`` lines, one line with
+    every call (``function.name`` / ``function.arguments`` object), then the ``done`` line
+    (``done_reason: stop``, as Ollama sends it after tool calls)."""
+    lines = [_part(model, "", thinking=t) for t in thinking]
+    message = {"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": name, "arguments": dict(arguments)}} for name, arguments in calls
+    ]}
+    lines.append(_line({"model": model, "created_at": _now(), "message": message,
+                        "done": False}))
+    lines.append(_final(model, "stop", prompt_eval_count, eval_count))
+    return Reply(200, {"content-type": NDJSON_TYPE}, stream=lines)
 
 
 def _as_chat(raw: bytes) -> bytes:
@@ -214,6 +250,71 @@ def _bad(message: str, status: int = 400) -> Reply:
     return Reply(status, {"content-type": JSON_TYPE}, _dumps({"error": message}))
 
 
+THINK_LEVELS = ("high", "medium", "low")
+
+
+def _check_message(msg: dict[str, Any]) -> Reply | None:
+    images = msg.get("images")
+    if images is not None:
+        if not isinstance(images, list):
+            return _bad("json: cannot unmarshal into Go struct field Message.messages.images")
+        for image in images:
+            if not isinstance(image, str):
+                return _bad("json: cannot unmarshal into Go struct field Message.messages."
+                            "images of type []uint8")
+            try:
+                base64.b64decode(image, validate=True)
+            except (binascii.Error, ValueError):
+                return _bad("illegal base64 data at input byte 0")
+    calls = msg.get("tool_calls")
+    if calls is not None:
+        if msg.get("role") != "assistant" or not isinstance(calls, list):
+            return _bad("json: cannot unmarshal into Go struct field Message.messages.tool_calls")
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                return _bad("json: cannot unmarshal into Go struct field ToolCall.messages."
+                            "tool_calls.function")
+            if not isinstance(function.get("arguments", {}), dict):
+                kind = type(function["arguments"]).__name__.replace("str", "string")
+                return _bad(f"json: cannot unmarshal {kind} into Go struct field "
+                            "ToolCallFunction.messages.tool_calls.function.arguments of type "
+                            "api.ToolCallFunctionArguments")
+    name = msg.get("tool_name")
+    if name is not None and not isinstance(name, str):
+        return _bad("json: cannot unmarshal into Go struct field Message.messages.tool_name")
+    return None
+
+
+def _check_tools(tools: Any) -> Reply | None:
+    if tools is None:
+        return None
+    if not isinstance(tools, list):
+        return _bad("json: cannot unmarshal into Go struct field ChatRequest.tools")
+    for tool in tools:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or tool.get("type", "function") != "function":
+            return _bad("json: cannot unmarshal into Go struct field ChatRequest.tools")
+        if not isinstance(function.get("name"), str) or not function["name"]:
+            return _bad("invalid tool: function name is required")
+        parameters = function.get("parameters")
+        if parameters is not None and (
+            not isinstance(parameters, dict) or parameters.get("type", "object") != "object"
+            or not isinstance(parameters.get("properties", {}), dict)
+        ):
+            return _bad("json: cannot unmarshal into Go struct field ToolFunction.tools."
+                        "function.parameters")
+    return None
+
+
+def _check_format(body: dict[str, Any]) -> Reply | None:
+    fmt = body.get("format")
+    if fmt is None or fmt in ("", "json") or isinstance(fmt, dict):
+        return None
+    shown = json.dumps(fmt)
+    return _bad(f'invalid format: {json.dumps(shown)}; expected "json" or a valid JSON Schema')
+
+
 def _canonical(name: str) -> str:
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
@@ -224,8 +325,10 @@ class OllamaSimulator(Server):
 
     def __init__(
         self,
-        models: Sequence[str] = ("llama3.2", "qwen3:0.6b", "gemma4"),
+        models: Sequence[str] = ("llama3.2", "qwen3:0.6b", "gemma4", "gpt-oss:20b"),
         *,
+        thinking: Sequence[str] = ("qwen3:0.6b", "gpt-oss:20b"),
+        vision: Sequence[str] = ("gemma4",),
         api_key: str | None = None,
         default: Reply | None = None,
         host: str = "127.0.0.1",
@@ -234,6 +337,8 @@ class OllamaSimulator(Server):
     ) -> None:
         super().__init__(host=host, port=port, record=record)
         self.models = {_canonical(m) for m in models}
+        self.thinking = {_canonical(m) for m in thinking}
+        self.vision = {_canonical(m) for m in vision}
         self.api_key = api_key
         self.default = default or text_stream(["Hello", ",", " world", "!"],
                                               prompt_eval_count=12)
@@ -281,10 +386,26 @@ class OllamaSimulator(Server):
                 return _bad(f"messages[{i}]: invalid role")
             if not isinstance(msg.get("content", ""), str):
                 return _bad(f"json: cannot unmarshal into messages[{i}].content of type string")
+            rejected = _check_message(msg)
+            if rejected is not None:
+                return rejected
         if not isinstance(body.get("stream", True), bool):
             return _bad("json: cannot unmarshal into Go struct field ChatRequest.stream")
+        rejected = _check_tools(body.get("tools")) or _check_format(body)
+        if rejected is not None:
+            return rejected
+        think = body.get("think")
+        if think is not None and not isinstance(think, bool) and think not in THINK_LEVELS:
+            return _bad(f'invalid think value: "{think}" (must be "high", "medium", "low", '
+                        "true, or false)")
         if _canonical(model) not in self.models:
             return error(404, {"error": f'model "{model}" not found, try pulling it first'})
+        if think not in (None, False) and _canonical(model) not in self.thinking:
+            return _bad(f'"{model}" does not support thinking')
+        if isinstance(think, str) and not model.startswith("gpt-oss"):
+            return _bad(f'"{model}" does not support thinking levels; use true or false')
+        if any(m.get("images") for m in messages or ()) and _canonical(model) not in self.vision:
+            return _bad(f'"{model}" does not support image input')
         return None
 
 

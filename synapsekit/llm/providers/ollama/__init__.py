@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.content import Capabilities
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._errors import ErrorTable
 from synapsekit.llm.types import Chunk, Message
@@ -28,6 +29,19 @@ class OllamaLLM(BaseLLM):
 
     provider: ClassVar[str] = "ollama"
     connection_class = OllamaConnection
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        images=True,  # message `images` (base64) for vision models (llava, gemma3, ...)
+        image_urls=False,  # bytes only: the server takes no URL (we never download)
+        documents=False,  # no PDF input
+        tools=True,
+        parallel_tool_calls=False,  # no switch
+        tool_choices=frozenset({"auto"}),  # Ollama has no tool_choice
+        structured="json_schema",  # format: <JSON schema>
+        reasoning=frozenset({"effort"}),  # think: true / false, or gpt-oss's levels
+        note="images as bytes, no URLs or PDFs; no tool_choice (auto only) and no "
+        "parallel-calls switch; tool calls carry no ids (call_<index> synthesised); "
+        "reasoning is think on/off, or low/medium/high on gpt-oss",
+    )
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
         request = encode.request(messages, config, rules_for(self.provider, config))
