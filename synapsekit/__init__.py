@@ -31,6 +31,9 @@ if TYPE_CHECKING:
         TogetherLLM,
     )
     from synapsekit.llm.registry import detect_provider, make_llm
+    from synapsekit.llm.structured import generate_structured
+    from synapsekit.llm.tools import Tool, tool
+    from synapsekit.llm.types import Response, ToolCall
     from synapsekit.observability.tracer import TokenTracer
     from synapsekit.rag.pipeline import RAG
 
@@ -43,6 +46,11 @@ _LAZY = {
     "make_llm": "synapsekit.llm.registry",
     "TokenTracer": "synapsekit.observability.tracer",
     "RAG": "synapsekit.rag.pipeline",
+    "Response": "synapsekit.llm.types",
+    "Tool": "synapsekit.llm.tools",
+    "ToolCall": "synapsekit.llm.types",
+    "generate_structured": "synapsekit.llm.structured",
+    "tool": "synapsekit.llm.tools",
 }
 #: The fifteen provider classes, as on SynapseKit's page (``from synapsekit import
 #: OpenAILLM``); resolved through ``synapsekit.llm``, whose list comes from the registry
@@ -72,11 +80,16 @@ __all__ = [
     "OpenAILLM",
     "OpenRouterLLM",
     "PerplexityLLM",
+    "Response",
     "TogetherLLM",
     "TokenTracer",
+    "Tool",
+    "ToolCall",
     "__version__",
     "detect_provider",
+    "generate_structured",
     "make_llm",
+    "tool",
 ]
 
 
