@@ -372,7 +372,7 @@ async def test_simulator_refuses_bad_inline_data(sim: GeminiSimulator) -> None:
     ("gemini-2.5-flash", {"reasoning_effort": "high"},
      {"thinkingBudget": 24576, "includeThoughts": True}),
     ("gemini-2.5-pro", {"reasoning_effort": "none"},
-     {"thinkingBudget": 128, "includeThoughts": True}),  # 2.5 Pro cannot stop thinking
+     {"thinkingBudget": 128}),  # 2.5 Pro cannot stop thinking: the least, no summaries
     ("gemini-2.5-pro", {"reasoning_budget": 10}, {"thinkingBudget": 128, "includeThoughts": True}),
     ("gemini-2.5-flash-lite", {"reasoning_effort": "minimal"},
      {"thinkingBudget": 1024, "includeThoughts": True}),
@@ -380,8 +380,8 @@ async def test_simulator_refuses_bad_inline_data(sim: GeminiSimulator) -> None:
      {"thinkingBudget": 512, "includeThoughts": True}),
     ("gemini-3-flash-preview", {"reasoning_effort": "medium"},
      {"thinkingLevel": "MEDIUM", "includeThoughts": True}),
-    ("gemini-3-flash-preview", {"reasoning_effort": "none"},
-     {"thinkingLevel": "MINIMAL", "includeThoughts": True}),
+    ("gemini-3-flash-preview", {"reasoning_effort": "none"}, {"thinkingLevel": "MINIMAL"}),
+    ("gemini-3.1-pro-preview", {"reasoning_budget": 0}, {"thinkingLevel": "LOW"}),
     ("gemini-3-pro-preview", {"reasoning_effort": "medium"},
      {"thinkingLevel": "HIGH", "includeThoughts": True}),  # low/high only: ties go up
     ("gemini-3-pro-preview", {"reasoning_effort": "minimal"},
@@ -469,3 +469,43 @@ async def test_generate_object_reasks_after_an_invalid_answer(sim: GeminiSimulat
     assert [t["role"] for t in turns] == ["user", "model", "user"]
     assert turns[1]["parts"] == [{"text": '{"city": "Paris"}'}]
     assert "population" in turns[2]["parts"][0]["text"]  # says what failed
+
+
+async def test_tools_with_a_schema_refused_on_2_5_sent_on_3(sim: GeminiSimulator) -> None:
+    schema = OutputSchema("answer", {"type": "object", "properties": {"a": {"type": "string"}}})
+    with pytest.raises(UnsupportedFeatureError, match="tools together with a response_schema"):
+        await _llm(sim).respond("hi", tools=[NOW], response_schema=schema)
+    assert sim.requests == []
+    sim.enqueue(text_stream(['{"a": "b"}'], model="gemini-3.1-pro-preview"))
+    response = await _llm(sim, "gemini-3.1-pro-preview").respond(
+        "hi", tools=[NOW], response_schema=schema)
+    assert response.text == '{"a": "b"}'
+    body = _body(sim)
+    assert body["generationConfig"]["responseJsonSchema"] == dict(schema.schema)
+    assert body["tools"][0]["functionDeclarations"][0]["name"] == "now"
+
+
+async def test_signed_text_answer_is_replayed_verbatim(sim: GeminiSimulator) -> None:
+    """Gemini 3 signs a text answer on a last, empty part: kept, and sent back as it came."""
+    signature = base64.b64encode(b"text-answer-signature").decode()
+    sim.enqueue(text_stream(["Hel", "lo."], model="gemini-3.1-pro-preview", signature=signature),
+                text_stream(["Fine."]))
+    llm = _llm(sim, "gemini-3.1-pro-preview")
+    first = await llm.respond("Hi")
+    assert first.text == "Hello."
+    assert first.message.get("provider_data") == {"protocol": "gemini", "content": [
+        {"text": "Hello."}, {"text": "", "thoughtSignature": signature}]}
+    await llm.respond([{"role": "user", "content": "Hi"}, first.message,
+                       {"role": "user", "content": "How are you?"}])
+    model_turn = _body(sim, 1)["contents"][1]
+    assert model_turn["role"] == "model" and model_turn["parts"][0] == {"text": "Hello."}
+    sent = model_turn["parts"][1]
+    assert sent["text"] == "" and base64.urlsafe_b64decode(sent["thoughtSignature"]) == (
+        b"text-answer-signature")
+
+
+async def test_other_finish_reasons_are_stop_with_the_raw_kept(sim: GeminiSimulator) -> None:
+    sim.enqueue(text_stream(["Hm"], finish_reason="OTHER"))
+    response = await _llm(sim).respond("hi")
+    assert response.finish_reason == "stop"
+    assert response.metadata["raw_finish_reason"] == "OTHER"

@@ -139,8 +139,10 @@ def text_stream(
     model: str = "gemini-2.5-flash",
     delay: float = 0.0,
     cut_after: int | None = None,
+    signature: str | None = None,
 ) -> Reply:
-    """One chunk per thought summary (``"thought": true``), then one per token.
+    """One chunk per thought summary (``"thought": true``), then one per token; a
+    ``signature`` rides on a last, empty text part, as Gemini 3 signs a text answer.
 
     Usage rides on every chunk and grows as the real API's does (cumulative, so a client that
     sums it is wrong by a lot); the last chunk carries ``finish_reason`` and the final counts:
@@ -160,6 +162,12 @@ def text_stream(
     if not tokens:
         usage = _usage(prompt_tokens, n_out, thoughts_tokens, cached_tokens)
         events.append(_chunk([{"text": ""}], usage, model, finish_reason))
+    if signature is not None:
+        ISSUED_SIGNATURES.add(signature)
+        usage = _usage(prompt_tokens, n_out, thoughts_tokens, cached_tokens)
+        events[-1] = _chunk([{"text": tokens[-1] if tokens else ""}], usage, model)
+        events.append(_chunk([{"text": "", "thoughtSignature": signature}], usage, model,
+                             finish_reason))
     return Reply(200, {"content-type": SSE_TYPE}, stream=events, delay=delay, cut_after=cut_after)
 
 
@@ -304,7 +312,7 @@ def check_body(body: Any, model: str = "gemini-2.5-flash") -> Reply | None:
         _check_tools(body)
         or _check_turns(contents, model)
         or _check_thinking(config, model)
-        or _check_schema(config)
+        or _check_schema(config, bool(body.get("tools")), model)
     )
 
 
@@ -500,10 +508,13 @@ def _check_thinking(config: dict[str, Any], model: str) -> Reply | None:
     return None
 
 
-def _check_schema(config: dict[str, Any]) -> Reply | None:
+def _check_schema(config: dict[str, Any], tools: bool = False, model: str = "") -> Reply | None:
     schema = config.get("responseJsonSchema")
     if schema is None:
         return None
+    if tools and not model.startswith("gemini-3"):
+        return _invalid("Function calling with a response mime type: 'application/json' is "
+                        "unsupported")
     if "responseSchema" in config:
         return _invalid("* GenerateContentRequest.generation_config: response_schema and "
                         "response_json_schema cannot both be set.\n")

@@ -36,7 +36,8 @@ from synapsekit.llm.types import Chunk, ProviderData, ToolCallDelta, Usage
 
 __all__ = ["FILTERED", "FINISH_REASONS", "TOOL_ERRORS", "decode"]
 
-#: finishReason -> the finish reasons every provider uses; others are kept, lower-cased.
+#: finishReason -> the finish reasons every provider uses; any other (OTHER, LANGUAGE...)
+#: is "stop", the raw value kept in ``metadata["raw_finish_reason"]``.
 FINISH_REASONS: dict[str, str] = {"STOP": "stop", "MAX_TOKENS": "length"}
 #: finishReasons that mean a safety or policy filter stopped the answer.
 FILTERED = frozenset({
@@ -129,7 +130,7 @@ async def decode(
     yield Chunk(
         usage=usage_of(usage) if usage is not None else None,
         finish_reason="tool_calls" if calls and finish == "STOP"
-        else FINISH_REASONS.get(finish, finish.lower()),
+        else FINISH_REASONS.get(finish, "stop"),
         metadata=metadata,
         provider_data=data,
     )

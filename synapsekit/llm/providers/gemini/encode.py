@@ -25,7 +25,9 @@ Wire quirks:
 - reasoning: Gemini 2.5 takes ``thinking_budget`` (per-model range, 0 = off where allowed),
   Gemini 3 ``thinking_level``; never both. ``include_thoughts`` so thought summaries stream;
 - structured output: ``response_mime_type`` application/json + ``response_json_schema``
-  (JSON Schema as it is; the OpenAPI-subset ``response_schema`` is not used).
+  (JSON Schema as it is; the OpenAPI-subset ``response_schema`` is not used); with tools
+  only on Gemini 3 (2.5 answers "Function calling with a response mime type:
+  'application/json' is unsupported", so that is refused before sending).
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.models import RequestRules, rules_for
 from synapsekit.llm.types import Message, ToolCall
 
-__all__ = ["PROTOCOL", "SKIP_SIGNATURE", "contents", "generation_config", "thinking_config"]
+__all__ = [
+    "PROTOCOL", "SKIP_SIGNATURE", "contents", "gemini_3", "generation_config", "thinking_config",
+]
 
 PROTOCOL = "gemini"
 #: Google's documented placeholder for a function call that did not come from Gemini
@@ -110,7 +114,7 @@ def _model_parts(message: Message, rules: RequestRules) -> list[dict[str, Any]]:
     parts = _parts(message["content"]) if message["content"] else []
     for n, call in enumerate(sorted(message.get("tool_calls", ()), key=lambda c: c.index)):
         part: dict[str, Any] = {"function_call": {"name": call.name, "args": dict(call.arguments)}}
-        if n == 0 and rules.reasoning == "effort":  # Gemini 3 validates the first call's
+        if n == 0 and gemini_3(rules):  # Gemini 3 validates the first call's signature
             part["thought_signature"] = SKIP_SIGNATURE
         parts.append(part)
     return parts or [{"text": ""}]
@@ -193,16 +197,24 @@ def thinking_config(config: LLMConfig, rules: RequestRules) -> dict[str, Any] | 
         if level == "none":
             if rules.reasoning_off:
                 return {"thinking_budget": 0}
-            level = rules.efforts[0] if rules.efforts else "low"  # the least it thinks
+            # It cannot stop thinking: the least it does, and no thought summaries.
+            return {"thinking_level": (rules.efforts[0] if rules.efforts else "low").upper()}
         return {"thinking_level": str(level).upper(), "include_thoughts": True}
     if rules.reasoning == "budget":
         budget = rules.budget(config)
         if budget == 0:
             if rules.reasoning_off:
                 return {"thinking_budget": 0}
-            budget = rules.budget_min  # the least it thinks (it cannot stop thinking)
+            return {"thinking_budget": rules.budget_min}  # the least it thinks, no summaries
         return {"thinking_budget": budget, "include_thoughts": True}
     return None  # "none" / 0 to a model that does not think: nothing to switch off
+
+
+def gemini_3(rules: RequestRules) -> bool:
+    """Whether the model is a Gemini 3 one: the models whose row takes ``thinkingLevel``
+    (models.json). They validate thought signatures on replayed calls and take tools
+    together with a response schema; Gemini 2.5 does neither."""
+    return rules.reasoning == "effort"
 
 
 def _tools(config: LLMConfig) -> list[dict[str, Any]]:
@@ -254,6 +266,12 @@ def generation_config(sdk: Any, provider: str, messages: list[Message], config: 
     if thinking is not None:
         fields["thinking_config"] = thinking
     schema = config.response_schema
+    if schema is not None and config.tools and not gemini_3(rules):
+        raise UnsupportedFeatureError(
+            f"gemini (model {config.model!r}) does not take tools together with a "
+            "response_schema: Gemini 2.5 refuses function calling with a JSON response "
+            "(Gemini 3 models take both). Nothing was sent."
+        )
     if schema is not None:
         fields["response_mime_type"] = "application/json"
         fields["response_json_schema"] = dict(schema.schema)
