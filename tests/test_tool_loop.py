@@ -299,6 +299,30 @@ async def test_a_text_answer_ends_at_once() -> None:
                                    {"role": "assistant", "content": "No tool needed."}]
 
 
+
+async def test_callable_objects_and_tools_written_by_hand() -> None:
+    class Counter:
+        """Counts."""
+
+        def __init__(self) -> None:
+            self.loop_thread = threading.get_ident()
+            self.ran_in: list[int] = []
+
+        async def __call__(self, step: int) -> int:
+            self.ran_in.append(threading.get_ident())
+            return step + 1
+
+    counter = Counter()
+    by_hand = Tool("count", "Count.", {"type": "object", "properties": {
+        "step": {"type": "integer"}}}, function=counter)
+    sync_lambda = Tool("echo", "Echo.", {"type": "object", "properties": {}},
+                       function=lambda **kw: kw)
+    llm = Scripted([calls(("c", "count", {"step": 1}), ("e", "echo", {"x": [1]})),
+                    answer("2 and x")])
+    response = await llm.run_tools("?", tools=[by_hand, sync_lambda])
+    assert [m["content"] for m in response.transcript[2:4]] == ["2", '{"x": [1]}']
+    assert counter.ran_in == [counter.loop_thread]  # awaited on the loop, not in a thread
+
 # ----------------------------------------------------------------- call_with_tools
 
 OPENAI_TOOLS = [{

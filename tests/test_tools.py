@@ -468,3 +468,31 @@ def test_tool_without_function_kept() -> None:
     assert check_tools([plain, {"type": "function", "function": {"name": "other"}}])[1] == Tool(
         "other", "", {"type": "object", "properties": {}}
     )
+
+
+async def test_partials_and_callable_objects() -> None:
+    import functools
+
+    def scale(value: float, factor: float) -> float:
+        return value * factor
+
+    double = Tool.from_function(functools.partial(scale, factor=2.0), name="double")
+    assert double.parameters == {
+        "type": "object",
+        "properties": {"value": {"type": "number"}, "factor": {"type": "number",
+                                                               "default": 2.0}},
+        "required": ["value"],
+    }
+
+    class Greeter:
+        """Greets."""
+
+        async def __call__(self, name: str) -> str:
+            return f"hi {name}"
+
+    with pytest.raises(ConfigError, match="has no __name__; pass name="):
+        Tool.from_function(Greeter())
+    greet = Tool.from_function(Greeter(), name="greet")
+    assert greet.parameters == {"type": "object", "properties": {"name": {"type": "string"}},
+                                "required": ["name"]}
+    assert greet.function is not None and await greet.function(name="Ann") == "hi Ann"

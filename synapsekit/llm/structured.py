@@ -102,9 +102,9 @@ async def stream_object(
     llm: BaseLLM, messages: MessagesInput, *, schema: Any, **overrides: Any
 ) -> AsyncIterator[Any]:
     """Partial objects (dicts) as the answer's JSON arrives -- each one yielded once, when
-    it differs from the one before; a string still arriving shows as far as it has come, a
-    number only once whole -- then, last, the validated object (a model instance, or the
-    dict). One attempt: an invalid answer raises
+    it differs from the one before (an empty one is not yielded); a string still arriving
+    shows as far as it has come, a number only once whole -- then, last, the validated
+    object (a model instance, or the dict). One attempt: an invalid answer raises
     :class:`~synapsekit.errors.StructuredOutputError` (no re-ask; use
     :func:`generate_object` for that)."""
     spec = _Spec.of(schema)
@@ -126,7 +126,7 @@ async def stream_object(
                 continue
             pieces.append(chunk.text)
             current = partial("".join(pieces))
-            if current is not None and current != last:
+            if current and current != last:  # nothing yet ({} of '{"na') is not a partial
                 last = current
                 yield current
     finally:

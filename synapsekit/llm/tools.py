@@ -105,7 +105,9 @@ class Tool:
             raise ConfigError(f"Tool.from_function: {function!r} is not callable")
         doc = _Docstring(inspect.getdoc(function) or "")
         parameters, convert = function_schema(function, doc.params)
-        tool_name = name if name is not None else getattr(function, "__name__", "")
+        tool_name = name if name is not None else getattr(function, "__name__", None)
+        if tool_name is None:
+            raise ConfigError(f"Tool.from_function: {function!r} has no __name__; pass name=")
         return cls(
             tool_name,
             doc.summary if description is None else description,
@@ -245,7 +247,7 @@ def function_schema(
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"@tool {where}: no signature to read ({exc})") from None
     try:
-        hints = typing.get_type_hints(function, include_extras=True)
+        hints = typing.get_type_hints(_annotated(function), include_extras=True)
     except Exception as exc:  # a NameError / TypeError of an unresolvable annotation
         raise ConfigError(f"@tool {where}: its type hints do not resolve ({exc!r})") from None
     builder = _SchemaBuilder(where)
@@ -288,6 +290,16 @@ def function_schema(
     if builder.defs:
         parameters["$defs"] = builder.defs
     return parameters, convert
+
+
+def _annotated(function: Any) -> Any:
+    """Where ``function``'s annotations are: a partial's function, a callable object's
+    ``__call__``."""
+    while isinstance(function, functools.partial):
+        function = function.func
+    if inspect.isroutine(function) or isinstance(function, type):
+        return function
+    return type(function).__call__
 
 
 _NO_DEFAULT = object()
