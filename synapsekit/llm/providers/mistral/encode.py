@@ -58,6 +58,10 @@ _OWN_ARGS = frozenset({"self", "stream", "retries", "server_url", "timeout_ms", 
 _ID = re.compile(r"^[A-Za-z0-9]{9}$")
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _CHOICES = {"auto": "auto", "none": "none", "required": "any"}
+#: Request fields of the features; an older SDK's ``stream_async`` may lack one (mistralai
+#: 2.0 has no ``reasoning_effort``): then the call is refused, never sent without it.
+_FEATURES = ("tools", "tool_choice", "parallel_tool_calls", "response_format",
+             "reasoning_effort", "prompt_mode")
 
 
 def request(
@@ -90,9 +94,15 @@ def request(
     if config.response_schema is not None:
         body["response_format"] = response_format(config.response_schema)
     body.update(reasoning(rules, config))
+    allowed = param_names(type(client.chat).stream_async)
+    for name in _FEATURES:
+        if name in body and name not in allowed:
+            raise UnsupportedFeatureError(
+                f"{name}: the installed mistralai SDK ({_sdk_version()}) cannot send it; "
+                "upgrade it (pip install -U mistralai). Nothing was sent."
+            )
     params = rules.params(config)
     if params:
-        allowed = param_names(type(client.chat).stream_async)
         unknown = sorted(set(params) - allowed)
         if unknown:
             raise ConfigError(
@@ -240,6 +250,15 @@ def reasoning(rules: RequestRules, config: LLMConfig) -> dict[str, Any]:
     if rules.family.startswith("magistral"):
         return {"prompt_mode": "reasoning"}
     return {"reasoning_effort": effort}
+
+
+def _sdk_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"mistralai {version('mistralai')}"
+    except PackageNotFoundError:  # pragma: no cover - vendored
+        return "mistralai, version unknown"
 
 
 @functools.cache
