@@ -381,3 +381,59 @@ def test_capabilities_say_what_cohere_takes() -> None:
     assert caps.tool_choices == {"auto", "none", "required"}
     assert caps.parallel_tool_calls is False
     assert (caps.structured, caps.reasoning) == ("json_schema", frozenset({"budget"}))
+
+
+async def test_generate_object_reasks_after_an_invalid_answer(sim: CohereSimulator) -> None:
+    from pydantic import BaseModel
+
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    sim.enqueue(text_stream(['{"name": "Ada"}']))
+    sim.enqueue(text_stream(['{"name": "Ada", "age": 36}']))
+    person = await _llm(sim).generate_object("Generate a JSON person.", schema=Person)
+    assert person == Person(name="Ada", age=36)
+    assert len(sim.requests) == 2
+    first, second = _body(sim, 0), _body(sim, 1)
+    assert first["response_format"] == second["response_format"] == {
+        "type": "json_object", "json_schema": _expected_person_schema(),
+    }
+    assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
+    assert second["messages"][1] == {"role": "assistant", "content": '{"name": "Ada"}'}
+    assert "age" in second["messages"][2]["content"]
+
+
+def _expected_person_schema() -> dict[str, Any]:
+    return {
+        "properties": {"name": {"title": "Name", "type": "string"},
+                       "age": {"title": "Age", "type": "integer"}},
+        "required": ["name", "age"], "title": "Person", "type": "object",
+    }
+
+
+async def test_run_tools_runs_both_parallel_calls_and_answers(sim: CohereSimulator) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def sales(day: str) -> dict[str, int]:
+        seen.append(("sales", day))
+        return {"units": 250}
+
+    async def catalog(category: str) -> str:
+        seen.append(("catalog", category))
+        return "3 products"
+
+    tools = [Tool(SALES.name, SALES.description, SALES.parameters, function=sales),
+             Tool(CATALOG.name, CATALOG.description, CATALOG.parameters, function=catalog)]
+    sim.enqueue(capture("cohere/stream_tool_call.sse"))
+    sim.enqueue(text_stream(["250 units; 3 products."]))
+    final = await _llm(sim).run_tools("Sales and electronics?", tools=tools)
+    assert final.text == "250 units; 3 products."
+    assert sorted(seen) == [("catalog", "Electronics"), ("sales", "2023-09-29")]
+    assert [m["role"] for m in final.transcript] == ["user", "assistant", "tool", "tool",
+                                                      "assistant"]
+    tool_turns = [m for m in _body(sim)["messages"] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in tool_turns] == [CALLS[0].id, CALLS[1].id]
+    assert json.loads(tool_turns[0]["content"]) == {"units": 250}
+    assert tool_turns[1]["content"] == "3 products"
+    assert len(sim.requests) == 2

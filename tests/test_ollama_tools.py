@@ -299,3 +299,38 @@ def test_capabilities_say_what_ollama_takes() -> None:
     assert caps.tool_choices == frozenset({"auto"})
     assert caps.parallel_tool_calls is False
     assert (caps.structured, caps.reasoning) == ("json_schema", frozenset({"effort"}))
+
+
+async def test_generate_object_reasks_after_an_invalid_answer(sim: OllamaSimulator) -> None:
+    from pydantic import BaseModel
+
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    sim.enqueue(text_stream(['{"name": "Ada", "age": "old"}']))
+    sim.enqueue(text_stream(['{"name": "Ada", "age": 36}']))
+    person = await _llm(sim).generate_object("A person as JSON.", schema=Person)
+    assert person == Person(name="Ada", age=36)
+    assert len(sim.requests) == 2
+    schema = {"properties": {"name": {"title": "Name", "type": "string"},
+                             "age": {"title": "Age", "type": "integer"}},
+              "required": ["name", "age"], "title": "Person", "type": "object"}
+    assert _body(sim, 0)["format"] == _body(sim, 1)["format"] == schema
+    second = _body(sim, 1)["messages"]
+    assert [m["role"] for m in second] == ["user", "assistant", "user"]
+    assert second[1] == {"role": "assistant", "content": '{"name": "Ada", "age": "old"}'}
+
+
+async def test_run_tools_with_the_capture(sim: OllamaSimulator) -> None:
+    def get_weather(city: str) -> str:
+        return f"{city}: 18 C"
+
+    tool = Tool(WEATHER.name, WEATHER.description, WEATHER.parameters, function=get_weather)
+    sim.enqueue(capture("ollama/stream_tool_call.ndjson"))
+    sim.enqueue(text_stream(["18 C in Tokyo."]))
+    final = await _llm(sim).run_tools("Weather in Tokyo?", tools=[tool])
+    assert final.text == "18 C in Tokyo."
+    assert _body(sim)["messages"][-1] == {"role": "tool", "content": "Tokyo: 18 C",
+                                          "tool_name": "get_weather"}
+    assert len(sim.requests) == 2
