@@ -200,6 +200,23 @@ async def test_model_length_is_length_and_raw_kept(sim: MistralSimulator) -> Non
     assert chunks[-1].metadata == {"raw_finish_reason": "model_length"}
 
 
+async def test_a_cache_hit_replays_tool_calls_and_thinking(
+    sim: MistralSimulator, tmp_path: Any
+) -> None:
+    sim.enqueue(tool_call_stream([("aB3dE5gH7", "weather", '{"location": "Oslo"}')],
+                                 thinking=["Need the weather."]))
+    llm = _llm(sim, tools=[WEATHER], cache=True, cache_backend="sqlite",
+               cache_path=str(tmp_path / "answers.db"))
+    first = await llm.respond("Weather in Oslo?")
+    again = await llm.respond("Weather in Oslo?")
+    assert len(sim.requests) == 1
+    assert again.tool_calls == first.tool_calls == (
+        ToolCall("aB3dE5gH7", "weather", {"location": "Oslo"}, 0),)
+    assert again.reasoning == "Need the weather."
+    assert again.message.get("provider_data") == first.message["provider_data"]
+    assert again.finish_reason == "tool_calls"
+
+
 # --- thinking ----------------------------------------------------------------------------------
 
 
