@@ -24,9 +24,12 @@ The mapping (Mistral chat completions; the SDK's models are the field names):
   has every object closed with ``additionalProperties: false``, the dialect of the SDK's
   own ``response_format_from_pydantic_model``.
 - reasoning: models with adjustable reasoning (models.json ``efforts``) get
-  ``reasoning_effort`` (``"none"`` off, else the level the model takes: ``"high"`` on
-  Mistral Small 4 / Medium 3.5); Magistral (always reasoning) gets ``prompt_mode:
-  "reasoning"`` (its reasoning system prompt) and cannot be switched off.
+  ``reasoning_effort`` (``"none"`` off, else the nearest level the model takes: ``"high"``
+  on Mistral Small 4 / Medium 3.5, low / medium / high on Large 4); Magistral (always
+  reasoning) gets ``prompt_mode: "reasoning"`` (its reasoning system prompt) and cannot be
+  switched off. A budget is turned into a level (``RequestRules.effort``).
+- a field the installed SDK's ``stream_async`` lacks (mistralai 2.0 has no
+  ``reasoning_effort``) is an UnsupportedFeatureError naming the SDK, not a silent drop.
 - an assistant turn whose ``provider_data`` is Mistral's is sent with that content
   verbatim: its ``thinking`` chunks (with any ``signature``) and text, in order.
 """
