@@ -437,3 +437,19 @@ async def test_run_tools_runs_both_parallel_calls_and_answers(sim: CohereSimulat
     assert json.loads(tool_turns[0]["content"]) == {"units": 250}
     assert tool_turns[1]["content"] == "3 products"
     assert len(sim.requests) == 2
+
+
+async def test_strict_tools_are_trimmed_and_their_limits_refused_before_any_request(
+    sim: CohereSimulator,
+) -> None:
+    ranged = Tool("pick", "", {"type": "object", "properties": {
+        "n": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["n"]}, strict=True)
+    sim.enqueue(text_stream(["ok"]))
+    await _llm(sim).respond("x", tools=[ranged])
+    assert _body(sim)["tools"][0]["function"]["parameters"] == {
+        "type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    loose = Tool("maybe", "", {"type": "object", "properties": {"x": {"type": "string"}}},
+                 strict=True)
+    with pytest.raises(InvalidInputError, match="at least one required parameter"):
+        await _llm(sim).respond("x", tools=[loose])
+    assert len(sim.requests) == 1

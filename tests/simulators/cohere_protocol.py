@@ -11,7 +11,8 @@ Requests are checked before the scripted queue is consumed (path, bearer key, mo
 (the v2 chat reference and the SDK's request types): content parts (``text``, ``image_url``
 with a data URL of valid base64 image bytes or an http(s) URL; images only to the vision
 models in ``VISION_MODELS``), tool definitions (``type: function``, a valid unique name, an
-object JSON schema), ``tool_choice`` (``REQUIRED`` needs tools, ``NONE``), ``strict_tools``,
+object JSON schema), ``tool_choice`` (``REQUIRED`` needs tools, ``NONE``), ``strict_tools``
+(every tool with a required parameter, at most 200 fields in all),
 assistant ``tool_calls`` (id, function name, arguments a JSON text) and ``tool`` turns whose
 ``tool_call_id`` names a call of an earlier assistant turn, ``response_format``
 (``json_object`` with an object ``json_schema`` whose objects each require a field; not
@@ -414,6 +415,17 @@ def _check_tools(body: dict[str, Any]) -> Reply | None:
     strict = body.get("strict_tools")
     if strict is not None and not isinstance(strict, bool):
         return _invalid("invalid request: strict_tools must be a boolean.")
+    if strict and tools:  # docs, Structured Outputs (Tools): "Important notes"
+        fields = 0
+        for tool in tools:
+            parameters = tool["function"].get("parameters") or {}
+            if not parameters.get("required"):
+                return _invalid("invalid request: with strict_tools, every tool must have at "
+                                "least one required parameter.")
+            fields += len(parameters.get("properties") or {})
+        if fields > 200:
+            return _invalid("invalid request: with strict_tools, at most 200 fields can be "
+                            "defined across all tools.")
     return None
 
 

@@ -10,9 +10,12 @@
   Cohere's ``documents`` parameter is RAG grounding text, not files.
 - tools: ``{"type": "function", "function": {name, description, parameters}}``;
   ``strict_tools: true`` when any :class:`~synapsekit.llm.tools.Tool` asks to be strict
-  (Cohere's switch is per request, not per tool). ``tool_choice``: ``"required"`` ->
-  ``REQUIRED``, ``"none"`` -> ``NONE``, ``"auto"`` -> left out (Cohere's default; it has
-  no value for it and no way to force one named tool, nor a parallel-calls switch).
+  (Cohere's switch is per request, not per tool; the schemas are then trimmed as for
+  ``response_format`` below, and a tool without a required parameter, or more than 200
+  fields in all, is refused: Cohere's documented strict-mode limits).
+  ``tool_choice``: ``"required"`` -> ``REQUIRED``, ``"none"`` -> ``NONE``, ``"auto"`` ->
+  left out (Cohere's default; it has no value for it and no way to force one named tool,
+  nor a parallel-calls switch).
 - an assistant turn's tool calls go back as ``tool_calls`` (arguments as JSON text), with
   its ``tool_plan`` (and thinking, as a ``thinking`` content item) from
   ``provider_data`` when the turn came from Cohere; a tool result is a ``tool`` turn with
@@ -51,6 +54,8 @@ UNSUPPORTED_SCHEMA_KEYS = frozenset({
 #: The only string formats Cohere's structured outputs take.
 _FORMATS = frozenset({"date-time", "uuid", "date", "time"})
 _TOOL_CHOICES = {"required": "REQUIRED", "none": "NONE"}
+#: Cohere's limit on the fields of all tools of one strict_tools call.
+MAX_STRICT_FIELDS = 200
 
 
 def request(messages: list[Message], config: LLMConfig, rules: RequestRules) -> dict[str, Any]:
@@ -75,11 +80,15 @@ def request(messages: list[Message], config: LLMConfig, rules: RequestRules) -> 
     if config.stop:
         body["stop_sequences"] = list(config.stop)
     if config.tools:
+        strict = any(t.strict for t in config.tools)
+        if strict:
+            _check_strict(config)
         body["tools"] = [
-            {"type": "function", "function": _function(t.name, t.description, t.schema)}
+            {"type": "function", "function": _function(
+                t.name, t.description, _trim(t.schema) if strict else t.schema)}
             for t in config.tools
         ]
-        if any(t.strict for t in config.tools):
+        if strict:
             body["strict_tools"] = True
         choice = config.tool_choice
         if isinstance(choice, str) and choice in _TOOL_CHOICES:
@@ -121,6 +130,24 @@ def _trim(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_trim(item) for item in schema]
     return schema
+
+
+def _check_strict(config: LLMConfig) -> None:
+    """Cohere's documented limits of ``strict_tools``: every tool needs a required
+    parameter, and all tools together at most 200 fields."""
+    for t in config.tools:
+        if not t.schema.get("required"):
+            raise UnsupportedFeatureError(
+                f"cohere: strict tools need at least one required parameter in every tool "
+                f"(Cohere's strict_tools does not take tools with only optional parameters); "
+                f"tool {t.name!r} has none."
+            )
+    fields = sum(len(t.schema.get("properties") or {}) for t in config.tools)
+    if fields > MAX_STRICT_FIELDS:
+        raise UnsupportedFeatureError(
+            f"cohere: strict tools may define at most {MAX_STRICT_FIELDS} fields across all "
+            f"tools of a call; these define {fields}."
+        )
 
 
 def _function(name: str, description: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
