@@ -453,3 +453,17 @@ async def test_strict_tools_are_trimmed_and_their_limits_refused_before_any_requ
     with pytest.raises(InvalidInputError, match="at least one required parameter"):
         await _llm(sim).respond("x", tools=[loose])
     assert len(sim.requests) == 1
+
+
+async def test_a_cache_hit_replays_the_calls_the_plan_and_provider_data(
+    sim: CohereSimulator,
+) -> None:
+    llm = _llm(sim, cache=True)
+    sim.enqueue(capture("cohere/stream_tool_call.sse"))
+    first = await llm.respond("sales?", tools=TOOLS)
+    again = await llm.respond("sales?", tools=TOOLS)
+    assert len(sim.requests) == 1
+    assert again.tool_calls == first.tool_calls == CALLS
+    assert again.reasoning == PLAN
+    assert again.message["provider_data"] == first.message["provider_data"]
+    assert again.finish_reason == "tool_calls"

@@ -334,3 +334,14 @@ async def test_run_tools_with_the_capture(sim: OllamaSimulator) -> None:
     assert _body(sim)["messages"][-1] == {"role": "tool", "content": "Tokyo: 18 C",
                                           "tool_name": "get_weather"}
     assert len(sim.requests) == 2
+
+
+async def test_a_cache_hit_replays_the_call(sim: OllamaSimulator) -> None:
+    llm = _llm(sim, cache=True)
+    sim.enqueue(capture("ollama/stream_tool_call.ndjson"))
+    first = await llm.respond("Weather in Tokyo?", tools=[WEATHER])
+    again = await llm.respond("Weather in Tokyo?", tools=[WEATHER])
+    assert len(sim.requests) == 1
+    assert again.tool_calls == first.tool_calls == (
+        ToolCall("call_0", "get_weather", {"city": "Tokyo"}, 0),)
+    assert again.finish_reason == "tool_calls"
