@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .openai_checks import VENDORS, check_features
 from .server import Reply, Request, Server, serve_main
 from .wire import read_wire, replay
 
@@ -479,10 +480,16 @@ def check_reasoning(body: dict[str, Any], model: str) -> Reply | None:
 
 
 def check_body(
-    body: Any, *, require_model: bool = True, served_model: str | None = None
+    body: Any,
+    *,
+    require_model: bool = True,
+    served_model: str | None = None,
+    vendor: str = "openai",
 ) -> Reply | None:
     """The real API's 400s for a chat-completions body, or None if it is acceptable.
-    ``served_model``: the model behind an Azure deployment (default: the body's model)."""
+    ``served_model``: the model behind an Azure deployment (default: the body's model);
+    ``vendor``: whose rules for tools, parts, structured output and reasoning
+    (:mod:`.openai_checks`)."""
     if not isinstance(body, dict):
         return _invalid(_BAD_JSON)
     model = body.get("model")
@@ -519,7 +526,8 @@ def check_body(
             return _wrong_type("stream_options", "an object", options)
     served = served_model or model
     if isinstance(served, str):
-        return check_reasoning(body, served)
+        rejected = check_reasoning(body, served) if vendor == "openai" else None
+        return rejected or check_features(body, served, vendor, _invalid)
     return None
 
 
@@ -542,11 +550,17 @@ class OpenAISimulator(Server):
         port: int = 0,
         record: bool = True,
         deployments: Mapping[str, str] | None = None,
+        vendor: str = "openai",
     ) -> None:
         """``deployments`` (Azure): deployment name -> the model it serves, for the checks
-        that depend on the model (a deployment not listed serves the model it is named)."""
+        that depend on the model (a deployment not listed serves the model it is named).
+        ``vendor``: which OpenAI-compatible API's request rules to enforce (Groq, DeepSeek,
+        ...: tools, parts, structured output and reasoning values; see openai_checks)."""
         if auth not in ("bearer", "azure"):
             raise ValueError(f"auth must be 'bearer' or 'azure', not {auth!r}")
+        if vendor not in VENDORS:
+            raise ValueError(f"vendor must be one of {', '.join(VENDORS)}, not {vendor!r}")
+        self.vendor = vendor
         super().__init__(host=host, port=port, record=record)
         self.api_key = api_key
         self.auth = auth
@@ -599,7 +613,7 @@ class OpenAISimulator(Server):
         if azure:
             deployment = request.path.split("/")[3]
             served = self.deployments.get(deployment, deployment)
-        return check_body(body, require_model=not azure, served_model=served)
+        return check_body(body, require_model=not azure, served_model=served, vendor=self.vendor)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,8 +4,9 @@ One implementation over the official ``openai`` SDK, in four parts: :mod:`.conne
 (the SDK client per loop, Azure's endpoint), :mod:`.encode` (the request body),
 :mod:`.decode` (the stream -> chunks) and :mod:`.errors` (the error table). A vendor that
 differs only by URL and env var is a row of :data:`synapsekit.llm.registry.PROVIDERS`
-plus a two-line class here; a vendor with a real quirk overrides one attribute (Azure:
-its connection; Perplexity: no usage option, citations kept).
+plus a short class here: its :class:`~.encode.Vendor` (how its API differs, as data: where
+reasoning goes, JSON mode only, what goes back verbatim), its ``capabilities`` (from its
+API docs) and, for Azure, its connection; Perplexity keeps citations as metadata.
 
 The SDK builds and sends the request (its documented low-level ``client.post``: auth,
 Azure's deployment path, typed status errors) and hands back the raw response.
@@ -14,11 +15,13 @@ Azure's deployment path, typed status errors) and hands back the raw response.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from synapsekit.errors import ConfigError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.content import Capabilities
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import ErrorTable
@@ -27,9 +30,9 @@ from synapsekit.llm.providers.openai_compat.connection import (
     AzureConnection,
     OpenAIConnection,
 )
-from synapsekit.llm.providers.openai_compat.decode import parse
+from synapsekit.llm.providers.openai_compat.decode import Wire, parse
 from synapsekit.llm.providers.openai_compat.decode import usage as _usage
-from synapsekit.llm.providers.openai_compat.encode import request
+from synapsekit.llm.providers.openai_compat.encode import Vendor, request
 from synapsekit.llm.providers.openai_compat.errors import error_table
 from synapsekit.llm.types import Chunk, Message
 
@@ -51,24 +54,40 @@ __all__ = [
 ]
 
 
+#: Every tool_choice the chat-completions API takes.
+ALL_CHOICES = frozenset({"auto", "none", "required", "name"})
+#: OpenAI's own API (and Azure's): images as bytes or URLs, PDFs as ``file`` parts.
+OPENAI_CAPS = Capabilities(
+    images=True, image_urls=True, documents=True, tools=True, parallel_tool_calls=True,
+    tool_choices=ALL_CHOICES, structured="json_schema", reasoning=frozenset({"effort"}),
+    note="reasoning_effort on reasoning models (levels per model); PDFs as file parts",
+)
+
+
 class OpenAICompatibleLLM(BaseLLM):
-    """Chat completions over the ``openai`` SDK; vendors subclass with their provider name."""
+    """Chat completions over the ``openai`` SDK; vendors subclass with their provider name,
+    their :class:`~.encode.Vendor` (how their API differs, as data) and capabilities."""
 
     provider: ClassVar[str] = "openai"
     connection_class = OpenAIConnection
-    #: Ask for ``stream_options.include_usage`` (vendors that always send usage: False).
-    usage_option: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = OPENAI_CAPS
+    vendor: ClassVar[Vendor] = Vendor("openai")
     #: Top-level chunk fields kept as call metadata (the last value seen wins).
     metadata_keys: ClassVar[tuple[str, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._wire = Wire(cls.metadata_keys, cls.vendor.name, cls.vendor.carry)
+
+    _wire: ClassVar[Wire] = Wire()
+
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
-        return request(
-            messages, config, rules_for(self.provider, config), usage_option=self.usage_option
-        )
+        return request(messages, config, rules_for(self.provider, config), self.vendor)
 
     async def _stream(
         self, messages: list[Message], config: LLMConfig
     ) -> AsyncGenerator[Chunk, None]:
+        body = self._request(messages, config)  # before the client: a refusal sends nothing
         client = await self._client()
         with self._map_errors(config) as errors:
             # The SDK's low-level post: it builds the request (auth, Azure's deployment
@@ -77,11 +96,11 @@ class OpenAICompatibleLLM(BaseLLM):
             response = await client.post(
                 "/chat/completions",
                 cast_to=http_stack("openai._base_client").response,
-                body=self._request(messages, config),
+                body=body,
                 stream=True,
             )
             try:
-                async for chunk in parse(response, errors, self.metadata_keys):
+                async for chunk in parse(response, errors, self._wire):
                     yield chunk
             finally:
                 await response.aclose()
@@ -95,35 +114,89 @@ class OpenAILLM(OpenAICompatibleLLM):
 
 
 class GroqLLM(OpenAICompatibleLLM):
+    """Groq: reasoning_effort per model (Qwen 3: none/default; gpt-oss: low..high),
+    reasoning streamed in ``delta.reasoning``; vision on the Llama 4 models."""
+
     provider = "groq"
+    vendor = Vendor("groq")
+    capabilities = replace(
+        OPENAI_CAPS, documents=False,
+        note="images on vision models (Llama 4); reasoning_effort per model",
+    )
 
 
 class DeepSeekLLM(OpenAICompatibleLLM):
+    """DeepSeek: no images or documents; JSON mode only (``json_object``, the schema in
+    the instructions); thinking switched by ``thinking.type``; a thinking turn that called
+    tools must send its ``reasoning_content`` back (carried in ``provider_data``)."""
+
     provider = "deepseek"
+    vendor = Vendor("deepseek", reasoning="deepseek", json_only=True,
+                    carry=("reasoning_content",))
+    capabilities = Capabilities(
+        tools=True, tool_choices=ALL_CHOICES, structured="json",
+        reasoning=frozenset({"effort"}),
+        note="text only; JSON mode (json_object); thinking on/off + reasoning_effort",
+    )
 
 
 class OpenRouterLLM(OpenAICompatibleLLM):
+    """OpenRouter: ``reasoning: {effort | max_tokens}``; ``reasoning_details`` carried back
+    verbatim (signed / encrypted reasoning of Anthropic, Gemini, OpenAI models)."""
+
     provider = "openrouter"
+    vendor = Vendor("openrouter", reasoning="openrouter", carry=("reasoning_details",))
+    capabilities = replace(
+        OPENAI_CAPS, reasoning=frozenset({"effort", "budget"}),
+        note="what each routed model takes; reasoning effort or max_tokens budget",
+    )
 
 
 class TogetherLLM(OpenAICompatibleLLM):
     provider = "together"
+    vendor = Vendor("together")
+    capabilities = Capabilities(
+        images=True, image_urls=True, tools=True,
+        tool_choices=frozenset({"auto", "none", "name"}), structured="json_schema",
+        reasoning=frozenset({"effort"}),
+        note="images on vision models; no parallel_tool_calls switch; reasoning_effort "
+        "on gpt-oss",
+    )
 
 
 class FireworksLLM(OpenAICompatibleLLM):
     provider = "fireworks"
+    vendor = Vendor("fireworks")
+    capabilities = Capabilities(
+        images=True, image_urls=True, tools=True, tool_choices=ALL_CHOICES,
+        structured="json_schema", reasoning=frozenset({"effort"}),
+        note="images on vision models; no parallel_tool_calls switch; reasoning_effort "
+        "per model",
+    )
 
 
 class CerebrasLLM(OpenAICompatibleLLM):
     provider = "cerebras"
+    vendor = Vendor("cerebras")
+    capabilities = Capabilities(
+        tools=True, parallel_tool_calls=True, tool_choices=ALL_CHOICES,
+        structured="json_schema", reasoning=frozenset({"effort"}),
+        note="text only; reasoning_effort on gpt-oss (low..high) and GLM (none = off)",
+    )
 
 
 class PerplexityLLM(OpenAICompatibleLLM):
-    """Perplexity sends cumulative usage on every chunk unasked, and citations."""
+    """Perplexity sends cumulative usage on every chunk unasked, and citations; its Sonar
+    API has no function tools."""
 
     provider = "perplexity"
-    usage_option = False
+    vendor = Vendor("perplexity", usage_option=False)
     metadata_keys = ("citations", "search_results")
+    capabilities = Capabilities(
+        images=True, image_urls=True, structured="json_schema",
+        reasoning=frozenset({"effort"}),
+        note="no function tools; reasoning_effort on sonar-reasoning / deep-research",
+    )
 
 
 class AzureOpenAILLM(OpenAICompatibleLLM):
@@ -131,6 +204,11 @@ class AzureOpenAILLM(OpenAICompatibleLLM):
 
     provider = "azure"
     connection_class = AzureConnection
+    vendor = Vendor("azure")
+    capabilities = replace(
+        OPENAI_CAPS, documents=False,
+        note="as OpenAI, per deployment; no PDF file parts on the GA api-version",
+    )
     DEFAULT_API_VERSION: ClassVar[str] = AzureConnection.DEFAULT_API_VERSION
 
     def __init__(self, config: LLMConfig, **options: Any) -> None:
