@@ -1,8 +1,15 @@
 """A local simulator of Mistral's ``POST /v1/chat/completions`` (SSE streaming), and of
 ``POST /v1/embeddings`` (at most 256 inputs per request, as the real API).
 
-It rejects requests the way the real API does (path, Bearer key, FastAPI-style 422 for a body
-that misses required fields) *before* consuming the scripted queue. Stream shapes follow
+It rejects requests the way the real API does *before* consuming the scripted queue: path,
+Bearer key, FastAPI-style 422 for a body its schema refuses (missing fields, a tool_choice
+or reasoning_effort outside the enums, a tool without parameters, a json_schema without
+its schema, an unknown part type) and the API's own 400 bodies (``{"object": "error",
+...}``) for tool-call ids that are not 9 letters and digits (3280), a tool result that
+answers no pending call, a user turn right after a tool turn, a last assistant turn without
+``prefix`` (3230), and invalid image / document data URLs (wording synthetic, see
+:func:`_check_parts`). :func:`tool_call_stream` builds tool-call streams in both shapes the
+API sends (whole calls without ``index``; interleaved pieces with it). Stream shapes follow
 tests/wire/mistral (see its README): one ``data:`` event per chunk, usage on the last content
 chunk (no separate usage chunk), optional ``"p"`` padding, list-shaped ``delta.content`` for
 reasoning, ``data: [DONE]`` at the end. The SDK wants the server root as ``server_url``
