@@ -254,6 +254,7 @@ async def test_temperature_follows_the_api_version(sim: AnthropicSimulator) -> N
     thinking = claude(
         sim,
         headers={"anthropic-version": "2023-06-01"},
+        max_tokens=4096,  # above the budget, as the API requires
         params={"thinking": {"type": "enabled", "budget_tokens": 2048}},
     )
     await thinking.generate("Hi")
@@ -440,8 +441,8 @@ async def test_malformed_event(sim: AnthropicSimulator) -> None:
         ("stop_sequence", "stop"),
         ("max_tokens", "length"),
         ("tool_use", "tool_calls"),
-        ("pause_turn", "pause_turn"),
-        ("model_context_window_exceeded", "model_context_window_exceeded"),
+        ("pause_turn", "stop"),
+        ("model_context_window_exceeded", "length"),
     ],
 )
 async def test_finish_reasons(sim: AnthropicSimulator, stop_reason: str, finish: str) -> None:
@@ -449,6 +450,7 @@ async def test_finish_reasons(sim: AnthropicSimulator, stop_reason: str, finish:
     answer, _, final = await collect(claude(sim))
     assert answer == "ok"
     assert final.finish_reason == finish
+    assert final.metadata is not None and final.metadata["raw_finish_reason"] == stop_reason
 
 
 async def test_refusal_is_content_filter(sim: AnthropicSimulator) -> None:

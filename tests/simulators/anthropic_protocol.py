@@ -6,6 +6,10 @@ scripted queue, so a client bug shows up as the same 4xx the real service return
 being masked by a scripted reply. Stream shapes follow tests/wire/anthropic (see its README);
 captures are replayed byte for byte, one chunk per event.
 
+Tools, content blocks (images, PDFs, tool_use / tool_result pairing), thinking (budget
+rules, signatures this simulator issues and checks), structured-output and cache_control
+rules are in :mod:`.anthropic_rules`; :func:`tool_stream` builds tool-use answers.
+
 Two API versions are understood, as the real API does: ``2023-06-01`` and ``2026-10-21`` (the
 default of anthropic SDK >= 2.0), which rejects ``temperature``/``top_p``/``top_k`` at any value
 ("temperature: Extra inputs are not permitted"). The key is accepted as ``x-api-key`` (the
@@ -27,6 +31,7 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .anthropic_rules import check_features, sign
 from .server import Reply, Request, Server, serve_main
 from .wire import read_wire, replay
 
@@ -36,8 +41,10 @@ __all__ = [
     "check_body",
     "error",
     "malformed",
+    "sign",
     "stream_error_event",
     "text_stream",
+    "tool_stream",
 ]
 
 SSE_TYPE = "text/event-stream; charset=utf-8"
@@ -149,7 +156,7 @@ def text_stream(
             events.append(
                 _event({"type": "content_block_delta", "index": 0, "delta": delta}, pad=pad)
             )
-        signature = {"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b"}
+        signature = {"type": "signature_delta", "signature": sign("".join(thinking))}
         events.append(
             _event({"type": "content_block_delta", "index": 0, "delta": signature}, pad=pad)
         )
@@ -174,6 +181,60 @@ def text_stream(
     if message_stop:
         events.append(_event({"type": "message_stop"}, pad=pad))
     return Reply(200, {"content-type": SSE_TYPE}, stream=events, delay=delay, cut_after=cut_after)
+
+
+def tool_stream(
+    calls: Sequence[tuple[str, str, Sequence[str]]],
+    *,
+    text: Sequence[str] = (),
+    thinking: Sequence[str] = (),
+    redacted: str | None = None,
+    input_tokens: int = 10,
+    output_tokens: int = 40,
+    stop_reason: str = "tool_use",
+    model: str = "claude-sonnet-4-6",
+) -> Reply:
+    """A tool-use answer shaped like tests/wire/anthropic/stream_tool_use.sse: an optional
+    thinking block (``thinking_delta`` pieces, then a ``signature_delta`` this simulator
+    issued: :func:`sign`), an optional ``redacted_thinking`` block, an optional text block,
+    then one ``tool_use`` block per ``(id, name, fragments)`` (``input: {}`` at the start,
+    an empty ``partial_json`` first as the real API sends, then the fragments), then
+    ``message_delta`` (``stop_reason``, cumulative output) and ``message_stop``."""
+    message: dict[str, Any] = {
+        "id": _message_id(), "type": "message", "role": "assistant", "model": model,
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0, "output_tokens": 1},
+    }
+    events = [_event({"type": "message_start", "message": message})]
+    index = 0
+
+    def block(start: dict[str, Any], deltas: list[dict[str, Any]]) -> None:
+        nonlocal index
+        events.append(_event({"type": "content_block_start", "index": index,
+                              "content_block": start}))
+        for delta in deltas:
+            events.append(_event({"type": "content_block_delta", "index": index,
+                                  "delta": delta}))
+        events.append(_event({"type": "content_block_stop", "index": index}))
+        index += 1
+
+    if thinking:
+        block({"type": "thinking", "thinking": "", "signature": ""},
+              [*({"type": "thinking_delta", "thinking": t} for t in thinking),
+               {"type": "signature_delta", "signature": sign("".join(thinking))}])
+    if redacted is not None:
+        block({"type": "redacted_thinking", "data": redacted}, [])
+    if text:
+        block({"type": "text", "text": ""}, [{"type": "text_delta", "text": t} for t in text])
+    for call_id, name, fragments in calls:
+        block({"type": "tool_use", "id": call_id, "name": name, "input": {}},
+              [{"type": "input_json_delta", "partial_json": f} for f in ("", *fragments)])
+    end = {"stop_reason": stop_reason, "stop_sequence": None}
+    events.append(_event({"type": "message_delta", "delta": end,
+                          "usage": {"output_tokens": output_tokens}}))
+    events.append(_event({"type": "message_stop"}))
+    return Reply(200, {"content-type": SSE_TYPE}, stream=events)
 
 
 def capture(relpath: str, **faults: Any) -> Reply:
@@ -317,7 +378,8 @@ def check_body(body: Any, version: str = VERSIONS[-1]) -> Reply | None:
                 "mode. Please consult our documentation at "
                 "https://platform.claude.com/docs/en/build-with-claude/extended-thinking"
             )
-    return None
+    found: Reply | None = check_features(body, _invalid)  # tools, blocks, thinking, cache
+    return found
 
 
 class AnthropicSimulator(Server):

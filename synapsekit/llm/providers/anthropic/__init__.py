@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.content import Capabilities
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import ErrorTable
@@ -34,11 +35,23 @@ class AnthropicLLM(BaseLLM):
 
     provider: ClassVar[str] = "anthropic"
     connection_class = AnthropicConnection
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        images=True,
+        image_urls=True,
+        documents=True,
+        tools=True,
+        parallel_tool_calls=True,  # tool_choice.disable_parallel_tool_use
+        tool_choices=frozenset({"auto", "none", "required", "name"}),
+        structured="json_schema",  # output_config.format; a forced tool on older models
+        reasoning=frozenset({"budget", "effort"}),
+        note="thinking budget_tokens >= 1024 and < max_tokens; effort (adaptive thinking) "
+        "on Claude 4.6 and newer; thinking takes tool_choice auto / none only",
+    )
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
         client = await self._client()
         version = _header(client.default_headers, "anthropic-version")
-        body = encode.request(messages, config, rules_for(self.provider, config), version)
+        plan = encode.request(messages, config, rules_for(self.provider, config), version)
         with self._map_errors(config) as errors:
             # The SDK's low-level post: it builds the request (auth, version headers) and
             # raises typed status errors, but skips create()'s per-call TypedDict transform
@@ -46,11 +59,11 @@ class AnthropicLLM(BaseLLM):
             response = await client.post(
                 "/v1/messages",
                 cast_to=http_stack("anthropic._base_client").response,
-                body=body,
+                body=plan.body,
                 stream=True,
             )
             try:
-                async for chunk in decode.parse(response, errors):
+                async for chunk in decode.parse(response, errors, plan.text_tool):
                     yield chunk
             finally:
                 await response.aclose()
