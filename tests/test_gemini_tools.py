@@ -509,3 +509,51 @@ async def test_other_finish_reasons_are_stop_with_the_raw_kept(sim: GeminiSimula
     response = await _llm(sim).respond("hi")
     assert response.finish_reason == "stop"
     assert response.metadata["raw_finish_reason"] == "OTHER"
+
+
+async def test_run_tools_loop_on_gemini_3(sim: GeminiSimulator) -> None:
+    """run_tools over Gemini 3: the tool runs, its result goes back as a functionResponse
+    with the wire id, and the signed call is replayed (the simulator checks both)."""
+    seen: list[str] = []
+
+    def get_weather(city: str) -> str:
+        seen.append(city)
+        return f"{city}: 14C"
+
+    tool = Tool("get_weather", "Weather in a city.", WEATHER.parameters, function=get_weather)
+    sim.enqueue(function_call_stream([("get_weather", {"city": "Paris"})], ids=["fc-9"]),
+                text_stream(["Paris is mild."], model="gemini-3-flash-preview"))
+    response = await _llm(sim, "gemini-3-flash-preview").run_tools("Weather in Paris?",
+                                                                   tools=[tool])
+    assert response.text == "Paris is mild." and seen == ["Paris"]
+    assert [m["role"] for m in response.transcript] == ["user", "assistant", "tool", "assistant"]
+    sent = _body(sim, 1)["contents"]
+    assert sent[1]["parts"][0]["thoughtSignature"]
+    assert sent[2] == {"role": "user", "parts": [{"functionResponse": {
+        "id": "fc-9", "name": "get_weather", "response": {"result": "Paris: 14C"}}}]}
+
+
+async def test_pydantic_object_and_image_question_with_high_reasoning(
+        sim: GeminiSimulator) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        population: int
+
+    sim.enqueue(text_stream(['{"name": "Oslo", "population": 709037}']),
+                text_stream(["A cat."], thoughts=["Looking at the picture."]))
+    llm = _llm(sim)
+    city = await llm.generate_object("Capital of Norway?", schema=City)
+    assert city == City(name="Oslo", population=709037)
+    schema = _body(sim, 0)["generationConfig"]["responseJsonSchema"]
+    assert schema["properties"]["population"]["type"] == "integer"
+    assert sorted(schema["required"]) == ["name", "population"]
+    answer = await llm.respond([{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image", "data": PNG}]}],
+        reasoning_effort="high")
+    assert (answer.text, answer.reasoning) == ("A cat.", "Looking at the picture.")
+    body = _body(sim, 1)
+    assert body["generationConfig"]["thinkingConfig"] == {
+        "thinkingBudget": 24576, "includeThoughts": True}
+    assert body["contents"][0]["parts"][1]["inlineData"]["mimeType"] == "image/png"
