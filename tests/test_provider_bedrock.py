@@ -40,7 +40,7 @@ from synapsekit.errors import (
     TimeoutError,
 )
 from synapsekit.llm.providers.bedrock import BedrockLLM
-from synapsekit.llm.types import Chunk, Usage
+from synapsekit.llm.types import Chunk, ToolCall, Usage
 from tests.simulators.bedrock_protocol import (
     EVENTSTREAM_TYPE,
     BedrockSimulator,
@@ -184,7 +184,10 @@ async def test_reasoning_capture_keeps_thinking_out_of_the_answer(sim: BedrockSi
 async def test_tool_call_capture_usage_before_message_stop(sim: BedrockSimulator) -> None:
     sim.enqueue(capture("bedrock/stream_tool_call_synthetic.eventstream"))
     chunks = await chunks_of(llm_for(sim))
-    assert [c.text for c in chunks] == [""]
+    assert "".join(c.text for c in chunks) == ""  # the call, not text (tests/test_bedrock_tools)
+    assert [c.tool_call for c in chunks if c.tool_call] == [
+        ToolCall(id="tool-use-id", name="test-tool", arguments={"value": "Sparkle Day"})
+    ]
     assert chunks[-1].usage == Usage(input_tokens=125, output_tokens=45)
     assert chunks[-1].finish_reason == "tool_calls"
 

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
+from .bedrock_converse import check_converse, tool_events
 from .openai_protocol import embedding_vector, token_count
 from .server import Reply, Request, Server, serve_main
 from .wire import read_wire
@@ -49,6 +50,7 @@ __all__ = [
     "split_messages",
     "stream_exception",
     "text_stream",
+    "tool_stream",
 ]
 
 EVENTSTREAM_TYPE = "application/vnd.amazon.eventstream"
@@ -225,6 +227,21 @@ def text_stream(
     return _stream_reply(pieces, delay, cut_after)
 
 
+def tool_stream(
+    calls: Sequence[tuple[str, str, Sequence[str]]],
+    *,
+    text: Sequence[str] = (),
+    stop_reason: str = "tool_use",
+    usage: Mapping[str, int] | None = None,
+) -> Reply:
+    """An answer with tool calls: optional text, then one toolUse block per ``(toolUseId,
+    name, input fragments)`` call (parallel calls are consecutive blocks), messageStop,
+    metadata."""
+    pieces = [event(kind, payload) for kind, payload in
+              tool_events(calls, text=text, stop_reason=stop_reason, usage=usage)]
+    return _stream_reply(pieces, 0.0, None)
+
+
 def stream_exception(
     exception_type: str = "throttlingException",
     message: str = "Too many requests, please wait before trying again.",
@@ -395,8 +412,9 @@ _BAD_SIGNATURE = (
 )
 
 
-def check_body(body: Any) -> Reply | None:
-    """The real service's ValidationExceptions for a Converse body, or None if acceptable."""
+def check_body(body: Any, model: str = "") -> Reply | None:
+    """The real service's ValidationExceptions for a Converse body, or None if acceptable
+    (tools, tool results, images, documents, reasoning: :mod:`.bedrock_converse`)."""
     if not isinstance(body, dict):
         return _validation("Malformed input request, please reformat your input and try again.")
     messages = body.get("messages")
@@ -432,7 +450,8 @@ def check_body(body: Any) -> Reply | None:
             return _validation("1 validation error detected: Value at 'inferenceConfig."
                                "maxTokens' failed to satisfy constraint: Member must have "
                                "value greater than or equal to 1")
-    return None
+    problem = check_converse(body, model)
+    return None if problem is None else _validation(problem)
 
 
 class BedrockSimulator(Server):
@@ -506,7 +525,7 @@ class BedrockSimulator(Server):
             body = json.loads(request.body)
         except ValueError:
             return _validation("Malformed input request, please reformat your input and try again.")
-        return check_body(body)
+        return check_body(body, model)
 
     def _validate_invoke(self, request: Request, model: str) -> Reply | None:
         if request.method != "POST":

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.content import Capabilities
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._errors import ErrorTable
 from synapsekit.llm.providers.bedrock import encode
@@ -33,6 +34,22 @@ class BedrockLLM(BaseLLM):
 
     provider: ClassVar[str] = "bedrock"
     connection_class = BedrockConnection
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        images=True,
+        image_urls=False,
+        documents=True,
+        tools=True,
+        parallel_tool_calls=False,
+        tool_choices=frozenset({"auto", "required", "name"}),
+        structured="json_schema",
+        reasoning=frozenset({"budget", "effort"}),
+        note=(
+            "images as bytes (png, jpeg, gif, webp), PDFs as bytes; tool_choice 'none' does "
+            "not exist on Converse and there is no parallel-calls switch; structured output "
+            "is outputConfig.textFormat on Claude 4.5 / Opus 4.6, a forced tool elsewhere; "
+            "reasoning: Claude thinking budget, Nova 2 / gpt-oss effort levels"
+        ),
+    )
 
     @property
     def region(self) -> str:
@@ -56,7 +73,14 @@ class BedrockLLM(BaseLLM):
                 stream = response["stream"]
                 errors.request_id = response.get("ResponseMetadata", {}).get("RequestId")
                 events = iter(stream)
-                decoder = Decoder()
+                schema = config.response_schema
+                forced = (
+                    encode.forced_tool(schema)
+                    if schema is not None
+                    and not encode.native_schema(config.base_model or config.model)
+                    else None
+                )
+                decoder = Decoder(forced)
                 while True:
                     pending = worker.submit(next, events, None)
                     event = await asyncio.wrap_future(pending)
