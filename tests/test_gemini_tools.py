@@ -314,7 +314,8 @@ async def test_image_and_pdf_bytes_are_inline_data(sim: GeminiSimulator) -> None
         {"type": "text", "text": "What is this?"},
         {"type": "image", "data": PNG},
         {"type": "document", "data": base64.b64encode(PDF).decode()},
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.webp"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.webp?v=2"}},
+        {"type": "image", "url": "https://example.com/render"},
     ]}])
     assert text == "A chart."
     parts = _body(sim)["contents"][0]["parts"]
@@ -323,7 +324,9 @@ async def test_image_and_pdf_bytes_are_inline_data(sim: GeminiSimulator) -> None
     assert base64.urlsafe_b64decode(parts[1]["inlineData"]["data"]) == PNG
     assert parts[2]["inlineData"]["mimeType"] == "application/pdf"
     assert base64.urlsafe_b64decode(parts[2]["inlineData"]["data"]) == PDF
-    assert parts[3] == {"fileData": {"fileUri": "https://example.com/cat.webp"}}
+    assert parts[3] == {"fileData": {"fileUri": "https://example.com/cat.webp?v=2",
+                                     "mimeType": "image/webp"}}  # named by the URL's path
+    assert parts[4] == {"fileData": {"fileUri": "https://example.com/render"}}
 
 
 async def test_gif_is_refused_before_any_request(sim: GeminiSimulator) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import mimetypes
 from collections.abc import Mapping
 from typing import Any
 
@@ -93,8 +94,9 @@ def _parts(content: Any) -> list[dict[str, Any]]:
             parts.append({"text": part["text"]})
         elif "url" in part:
             data: dict[str, Any] = {"file_uri": part["url"]}
-            if part.get("media_type"):
-                data["mime_type"] = part["media_type"]
+            media_type = part.get("media_type") or _url_type(part["url"])
+            if media_type:  # Google's examples name it; the file's own type is sniffed else
+                data["mime_type"] = media_type
             parts.append({"file_data": data})
         elif part["media_type"] not in INLINE_TYPES:
             raise UnsupportedFeatureError(
@@ -105,6 +107,12 @@ def _parts(content: Any) -> list[dict[str, Any]]:
         else:  # image or document bytes
             parts.append({"inline_data": {"mime_type": part["media_type"], "data": part["data"]}})
     return parts
+
+
+def _url_type(url: str) -> str | None:
+    """The image type an URL's path names (``.png``, ``.jpg``...), if it is one Gemini reads."""
+    found = mimetypes.guess_type(url.split("?", 1)[0].split("#", 1)[0])[0]
+    return found if found in INLINE_TYPES else None
 
 
 def _model_parts(message: Message, rules: RequestRules) -> list[dict[str, Any]]:
