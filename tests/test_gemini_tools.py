@@ -560,3 +560,24 @@ async def test_pydantic_object_and_image_question_with_high_reasoning(
     assert body["generationConfig"]["thinkingConfig"] == {
         "thinkingBudget": 24576, "includeThoughts": True}
     assert body["contents"][0]["parts"][1]["inlineData"]["mimeType"] == "image/png"
+
+
+async def test_a_cache_hit_replays_the_call_thoughts_and_signature(
+        sim: GeminiSimulator, tmp_path: Any) -> None:
+    """An SQLite cache hit gives the same call, reasoning and provider_data (the signed parts),
+    so a loop continued from a cached answer is still accepted by Gemini 3."""
+    sim.enqueue(capture(CAPTURE), text_stream(["29 days."], model="gemini-3-flash-preview"))
+    llm = _llm(sim, "gemini-3-flash-preview", tools=[NOW], cache=True, cache_backend="sqlite",
+               cache_path=str(tmp_path / "answers.db"))
+    first = await llm.respond("Days to New Year?")
+    again = await llm.respond("Days to New Year?")
+    assert len(sim.requests) == 1
+    assert again.tool_calls == first.tool_calls
+    assert [(c.id, c.name, dict(c.arguments)) for c in again.tool_calls] == [("call_0", "now", {})]
+    assert again.reasoning == first.reasoning and len(again.reasoning) == 765
+    assert again.message.get("provider_data") == first.message["provider_data"]
+    assert again.finish_reason == "tool_calls"
+    follow = await llm.respond([{"role": "user", "content": "Days to New Year?"},
+                                again.message,
+                                {"role": "tool", "tool_call_id": "call_0", "content": "Dec 2"}])
+    assert follow.text == "29 days." and len(sim.requests) == 2  # accepted: signature intact
