@@ -474,3 +474,63 @@ def test_capabilities_are_declared() -> None:
     assert caps.tool_choices == frozenset({"auto", "required", "name"})
     assert (caps.parallel_tool_calls, caps.structured) == (False, "json_schema")
     assert caps.reasoning == frozenset({"budget", "effort"})
+
+
+# --- run_tools and rich tool results -----------------------------------------------------------
+
+
+async def test_run_tools_parallel_calls_then_answer(sim: BedrockSimulator) -> None:
+    seen: list[str] = []
+
+    def get_weather(city: str) -> dict[str, Any]:
+        seen.append(city)
+        return {"city": city, "temp_c": {"Paris": 18, "Oslo": 4}[city]}
+
+    tool = Tool(WEATHER.name, WEATHER.description, WEATHER.parameters, function=get_weather)
+    sim.enqueue(
+        tool_stream([("tooluse_p", "get_weather", ['{"city": "Paris"}']),
+                     ("tooluse_o", "get_weather", ['{"city": "Oslo"}'])]),
+        tool_stream([], text=["Paris 18 C, Oslo 4 C."], stop_reason="end_turn"),
+    )
+    final = await llm_for(sim).run_tools("Paris and Oslo?", tools=[tool])
+    assert final.text == "Paris 18 C, Oslo 4 C."
+    assert sorted(seen) == ["Oslo", "Paris"]
+    results = bodies(sim)[1]["messages"][2]
+    assert results == {"role": "user", "content": [
+        {"toolResult": {"toolUseId": "tooluse_p",
+                        "content": [{"text": '{"city": "Paris", "temp_c": 18}'}]}},
+        {"toolResult": {"toolUseId": "tooluse_o",
+                        "content": [{"text": '{"city": "Oslo", "temp_c": 4}'}]}},
+    ]}
+    assert len(sim.requests) == 2
+
+
+async def test_tool_result_with_an_image_part(sim: BedrockSimulator) -> None:
+    sim.enqueue(tool_stream([], text=["A chart."], stop_reason="end_turn"))
+    calls = [ToolCall("tooluse_c", "get_weather", {"city": "A"}, 0)]
+    await llm_for(sim).respond([
+        {"role": "user", "content": "chart?"},
+        {"role": "assistant", "content": "Drawing.", "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "tooluse_c", "content": [
+            {"type": "text", "text": "here"}, {"type": "image", "data": PNG}]},
+        {"role": "user", "content": "Describe it."},
+    ], tools=[WEATHER])
+    assert bodies(sim)[0]["messages"][1:] == [
+        {"role": "assistant", "content": [{"text": "Drawing."}, {"toolUse": {
+            "toolUseId": "tooluse_c", "name": "get_weather", "input": {"city": "A"}}}]},
+        {"role": "user", "content": [
+            {"toolResult": {"toolUseId": "tooluse_c", "content": [
+                {"text": "here"}, {"image": {"format": "png", "source": {"bytes": b64(PNG)}}}]}},
+            {"text": "Describe it."},
+        ]},
+    ]
+
+
+@pytest.mark.parametrize(("model", "strict"), [(SONNET_45, True), (HAIKU, None)])
+async def test_strict_tools_only_where_aws_has_them(
+    sim: BedrockSimulator, model: str, strict: bool | None
+) -> None:
+    sim.enqueue(tool_stream([], text=["ok"], stop_reason="end_turn"))
+    tool = Tool(WEATHER.name, WEATHER.description, WEATHER.parameters, strict=True)
+    await llm_for(sim, model).respond("hi", tools=[tool])
+    assert bodies(sim)[0]["toolConfig"]["tools"][0]["toolSpec"].get("strict") == strict

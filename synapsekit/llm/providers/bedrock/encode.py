@@ -21,7 +21,8 @@ Wire rules this module keeps (service model ``bedrock-runtime/2023-09-30``):
   ``reasoningConfig.maxReasoningEffort``, gpt-oss ``reasoning_effort``.
 - Structured output: ``outputConfig.textFormat`` (a JSON Schema as a string) on the models
   AWS lists for it (Claude 4.5 / Opus 4.6), otherwise a forced tool named after the schema
-  whose arguments the decoder turns into text.
+  whose arguments the decoder turns into text. ``Tool.strict`` is sent (toolSpec
+  ``strict``) on those same models only.
 - ``cache_prompt``: ``cachePoint`` blocks after the system prompt, after the tools (Claude)
   and after the turn before the last, on models with prompt caching (Claude 3.5 Haiku,
   3.7 Sonnet and 4.x, Nova 1); other models get no cache points (the answer is the same).
@@ -228,7 +229,7 @@ def _tool_result(message: Message) -> dict[str, Any]:
 def _tool_config(
     config: LLMConfig, thinking: bool, cache: bool, native: bool
 ) -> dict[str, Any] | None:
-    tools: list[dict[str, Any]] = [_spec(t) for t in config.tools or ()]
+    tools: list[dict[str, Any]] = [_spec(t, native) for t in config.tools or ()]
     choice = config.tool_choice
     schema = config.response_schema
     if schema is not None and not native:
@@ -263,11 +264,13 @@ def _tool_config(
     return out
 
 
-def _spec(tool: Tool) -> dict[str, Any]:
+def _spec(tool: Tool, strict_ok: bool) -> dict[str, Any]:
+    """A toolSpec; ``strict`` only where AWS lists strict tool use (the structured-output
+    models): elsewhere the flag is left out and the call path's JSON check still runs."""
     spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": tool.schema}}
     if tool.description:
         spec["description"] = tool.description
-    if tool.strict:
+    if tool.strict and strict_ok:
         spec["strict"] = True
     return {"toolSpec": spec}
 
