@@ -222,6 +222,34 @@ async def test_stream_object_invalid_raises_after_the_partials() -> None:
     assert caught.value.errors == ["age: Field required"]
 
 
+async def test_reask_over_the_openai_sdk_and_simulator(openai_sim: Any) -> None:
+    """generate_object through OpenAILLM, the real SDK and the simulator: the schema goes
+    as response_format json_schema, the re-ask is the next request's last turn."""
+    from synapsekit import make_llm
+    from tests.simulators.openai_protocol import text_stream
+
+    openai_sim.enqueue(text_stream(['{"name": "Ada", ', '"age": "forty"}']),
+                       text_stream(['{"name": "Ada", "age": 36}']))
+    tracer = TokenTracer()
+    llm = make_llm("gpt-4o", api_key="sk-test-key-0123456789", base_url=openai_sim.url,
+                   tracer=tracer)
+    assert await llm.generate_object("Who?", schema=Person) == Person(name="Ada", age=36)
+    bodies = [r.json() for r in openai_sim.requests]
+    assert len(bodies) == 2
+    fmt = bodies[0]["response_format"]
+    assert fmt["type"] == "json_schema"
+    assert fmt["json_schema"]["name"] == "Person"
+    assert fmt["json_schema"]["schema"]["properties"]["age"]["type"] == "integer"
+    assert bodies[1]["messages"][-2:] == [
+        {"role": "assistant", "content": '{"name": "Ada", "age": "forty"}'},
+        {"role": "user", "content": reask_message([
+            "age: Input should be a valid integer, unable to parse string as an integer "
+            "(got 'forty')"])},
+    ]
+    assert [(r.purpose, r.attempt) for r in tracer.records] == [
+        ("structured", 1), ("structured_retry", 2)]
+
+
 async def test_stream_object_marks_only_its_own_call() -> None:
     from synapsekit.observability.purpose import current_purpose
 

@@ -394,3 +394,52 @@ async def test_a_tool_leaving_with_a_base_exception_cancels_its_siblings() -> No
         await llm.run_tools("?", tools=[waits, interrupts])
     assert sibling_cancelled.is_set()
 
+
+# ----------------------------------------------------------------- the real openai SDK
+
+
+async def test_two_step_loop_over_the_openai_sdk_and_simulator(openai_sim: Any) -> None:
+    """The loop through OpenAILLM, the real openai SDK, HTTP and the simulator's request
+    validation: turn 1 replays the real tool-call capture, turn 2 answers text."""
+    from synapsekit import make_llm
+    from tests.simulators.openai_protocol import capture, text_stream
+
+    seen: list[dict[str, Any]] = []
+
+    @tool
+    def get_weather(city: str) -> dict[str, Any]:
+        """Get the current weather in a city."""
+        seen.append({"city": city})
+        return {"city": city, "temp_c": 21}
+
+    openai_sim.enqueue(capture("openai/stream_tool_call.sse"),
+                       text_stream(["It is ", "21 C", "."], prompt_tokens=70))
+    tracer = TokenTracer()
+    llm = make_llm("gpt-4o", api_key=OPENAI_KEY, base_url=openai_sim.url, tracer=tracer)
+    response = await llm.run_tools("Weather in New York City?", tools=[get_weather])
+
+    assert response.text == "It is 21 C."
+    assert seen == [{"city": "New York City"}]
+    call = ToolCall("call_4XzlGBLtUe9dy3GVNV4jhq7h", "get_weather", {"city": "New York City"}, 0)
+    assert response.transcript == [
+        {"role": "user", "content": "Weather in New York City?"},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call.id, "name": "get_weather",
+         "content": '{"city": "New York City", "temp_c": 21}'},
+        {"role": "assistant", "content": "It is 21 C."},
+    ]
+    bodies = [r.json() for r in openai_sim.requests]
+    assert len(bodies) == 2
+    assert bodies[0]["tools"] == [{"type": "function", "function": {
+        "name": "get_weather", "description": "Get the current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}}]
+    assert bodies[1]["messages"][-2:] == [
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": call.id, "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "New York City"}'}}]},
+        {"role": "tool", "tool_call_id": call.id,
+         "content": '{"city": "New York City", "temp_c": 21}'},
+    ]
+    assert [(r.purpose, r.step, r.input_tokens, r.output_tokens) for r in tracer.records] == [
+        ("tool_loop", 1, 44, 16), ("tool_loop", 2, 70, 3)]
