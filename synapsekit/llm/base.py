@@ -512,12 +512,18 @@ class BaseLLM(ABC):
                             delta = chunk.tool_delta
                             if delta is not None:
                                 call.token()
+                                closed = tools.add(delta)
                                 if not buffered:
                                     call.delivered = True
-                                    yield Chunk(tool_delta=delta)
-                                closed = tools.add(delta)
-                                if closed is not None and not buffered:
-                                    yield Chunk(tool_call=closed)
+                                    # The provider's chunk as it is (no copy per fragment),
+                                    # unless it carries more than the delta.
+                                    yield chunk if (
+                                        not chunk.text and chunk.usage is None
+                                        and chunk.finish_reason is None
+                                        and chunk.provider_data is None
+                                    ) else Chunk(tool_delta=delta)
+                                    if closed is not None:
+                                        yield Chunk(tool_call=closed)
                             if chunk.usage is not None:
                                 call.usage = chunk.usage
                                 call.received = True
@@ -794,6 +800,10 @@ class _Assembly:
         """Take one delta; the call it completes (``done``), if any."""
         index = delta.index
         entry = self.open.get(index)
+        if entry is not None and delta.id is None and delta.name is None:  # a fragment
+            if delta.arguments:
+                entry[1].append(delta.arguments)
+            return self._close(index) if delta.done else None
         if entry is None:
             if index in self.closed:
                 if not (delta.id or delta.name or delta.arguments):
