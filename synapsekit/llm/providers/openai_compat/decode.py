@@ -163,10 +163,10 @@ async def parse(
     normal = FINISH.get(finish) if finish is not None else None
     if calls and normal in (None, "stop"):
         normal = "tool_calls"  # an answer that ends with calls, whatever the vendor said
-    if finish is not None:
-        metadata["raw_finish_reason"] = finish
     if normal is None and finish is not None:
         normal = "stop"
+    if finish is not None and finish != normal:  # the vendor's own word, when it differs
+        metadata["raw_finish_reason"] = finish
     if refusal:
         metadata["refusal"] = "".join(refusal)
     yield Chunk(
