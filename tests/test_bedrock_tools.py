@@ -534,3 +534,18 @@ async def test_strict_tools_only_where_aws_has_them(
     tool = Tool(WEATHER.name, WEATHER.description, WEATHER.parameters, strict=True)
     await llm_for(sim, model).respond("hi", tools=[tool])
     assert bodies(sim)[0]["toolConfig"]["tools"][0]["toolSpec"].get("strict") == strict
+
+
+async def test_cache_hit_replays_tool_calls_and_reasoning(sim: BedrockSimulator) -> None:
+    sim.enqueue(capture("bedrock/stream_reasoning.jsonl"),
+                tool_stream([("tooluse_k", "get_weather", ['{"city": "Nice"}'])]))
+    llm = make_llm(SONNET_37, base_url=sim.url, cache=True)
+    first = await llm.respond("strawberry?")
+    again = await llm.respond("strawberry?")
+    assert (again.text, again.reasoning) == (first.text, first.reasoning)
+    assert again.message.get("provider_data") == first.message["provider_data"]
+    call = await llm.respond("Nice?", tools=[WEATHER])
+    replay = await llm.respond("Nice?", tools=[WEATHER])
+    assert replay.tool_calls == call.tool_calls == (
+        ToolCall("tooluse_k", "get_weather", {"city": "Nice"}),)
+    assert len(sim.requests) == 2
