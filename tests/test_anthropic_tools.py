@@ -511,3 +511,76 @@ def test_simulator_counts_cache_breakpoints() -> None:
 
 def test_config_fields_exist() -> None:
     assert LLMConfig(model="m", cache_prompt=True).cache_prompt
+
+
+# ------------------------------------------------- the simulator refuses what the API does
+
+
+def _user(*blocks: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "user", "content": list(blocks)}
+
+
+_PNG64 = base64.b64encode(PNG).decode()
+_USE = {"role": "assistant", "content": [
+    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}]}
+_RESULT = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}
+_TOOL = {"name": "get_weather", "input_schema": {"type": "object"}}
+
+
+@pytest.mark.parametrize(("extra", "messages", "message"), [
+    ({"tools": [{"name": "get weather", "input_schema": {"type": "object"}}]}, None,
+     "tools.0.custom.name: String should match pattern"),
+    ({"tools": [{"name": "t"}]}, None, "tools.0.custom.input_schema: Field required"),
+    ({"tools": [_TOOL, _TOOL]}, None, "Tool names must be unique."),
+    ({"tools": [{**_TOOL, "strict": True, "input_schema": {"type": "object",
+                                                          "properties": {}}}]}, None,
+     "'additionalProperties' must be explicitly set to false"),
+    ({"tools": [_TOOL], "tool_choice": {"type": "required"}}, None,
+     "Input tag does not match any of the expected tags: 'auto', 'any', 'tool', 'none'"),
+    ({"tool_choice": {"type": "any"}}, None,
+     "tool_choice may only be specified while providing tools."),
+    ({"tools": [_TOOL], "tool_choice": {"type": "any"},
+      "thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}, None,
+     "Thinking may not be enabled when tool_choice forces tool use."),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1000}}, None,
+     "budget_tokens: Input should be greater than or equal to 1024"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 2048}, "max_tokens": 2048}, None,
+     "`max_tokens` must be greater than `thinking.budget_tokens`"),
+    ({"output_config": {"effort": "extreme"}}, None, "output_config.effort: Input should be"),
+    ({"output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}}},
+     None, "'additionalProperties' must be explicitly set to false"),
+    ({}, [_user({"type": "image", "source": {"type": "base64", "media_type": "image/bmp",
+                                             "data": _PNG64}})],
+     "media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"),
+    ({}, [_user({"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                             "data": "not base64!"}})],
+     "The image data is not valid base64."),
+    ({}, [_user({"type": "document", "source": {"type": "base64",
+                                                "media_type": "application/pdf",
+                                                "data": _PNG64}})],
+     "The PDF specified was not valid."),
+    ({}, [_user({"type": "text", "text": "q"}), _USE,
+          _user({"type": "text", "text": "first"}, _RESULT)],
+     "`tool_result` blocks must come first"),
+    ({}, [_user({"type": "text", "text": "q"}), _USE, _user({"type": "text", "text": "x"})],
+     "`tool_use` ids were found without `tool_result` blocks immediately after: toolu_1"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048},
+     [_user({"type": "text", "text": "q"}), _USE, _user(_RESULT)],
+     "Expected `thinking` or `redacted_thinking`, but found `tool_use`"),
+    ({}, [_user({"type": "text", "text": "q"}),
+          {"role": "assistant", "content": [{"type": "thinking", "thinking": "x",
+                                             "signature": "made-up"}]}],
+     "Invalid `signature` in `thinking` block"),
+])
+def test_simulator_rejects_like_the_api(
+    extra: dict[str, Any], messages: list[dict[str, Any]] | None, message: str
+) -> None:
+    from tests.simulators.anthropic_protocol import check_body
+
+    sent: dict[str, Any] = {"model": "m", "max_tokens": 10,
+                            "messages": messages or [{"role": "user", "content": "hi"}], **extra}
+    found = check_body(sent)
+    assert found is not None and found.status == 400
+    error = json.loads(found.body)
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert message in error["error"]["message"]
