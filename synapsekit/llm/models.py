@@ -217,6 +217,48 @@ def request_rules(provider: str, model: str) -> RequestRules:
     return RequestRules(**table.defaults, provider=provider, model=model)
 
 
+def rules_table() -> str:
+    """The rows of ``models.json`` as the markdown table docs/models.md shows (kept in step
+    by tests/test_profiles.py; print it with ``python -m synapsekit.llm.models``)."""
+    raw = _raw()
+    defaults = raw["defaults"].get("request", {})
+
+    def names(patterns: list[str]) -> str:
+        return ", ".join(f"`{p}`" for p in patterns)
+
+    def cells(family: str, providers: str, models_: str, exclude: str,
+              request: Mapping[str, Any]) -> str:
+        rules = RequestRules(**{**defaults, **_request_section(family, request)})
+        sampling = "sent" if rules.sampling else "not sent"
+        if rules.reasoning == "":
+            reasoning = "none"
+        else:
+            parts = []
+            if rules.reasoning in ("effort", "both"):
+                parts.append("effort " + "/".join(rules.efforts or ("any",)))
+            if rules.reasoning in ("budget", "both"):
+                top = rules.budget_max if rules.budget_max is not None else "..."
+                parts.append(f"budget {rules.budget_min}-{top}")
+            if not rules.reasoning_off:
+                parts.append("never off")
+            reasoning = "; ".join(parts)
+        limits = [f"no {kind}" for kind in ("images", "documents", "tools")
+                  if getattr(rules, kind) is False]
+        return (f"| {family} | {providers} | {models_} | {exclude} | {sampling} | "
+                f"`{rules.max_tokens_field}` | {reasoning} | {', '.join(limits)} |")
+
+    lines = [
+        "| family | providers | models | except | temperature / top_p | output-length field "
+        "| reasoning | limits |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in raw["models"]:
+        lines.append(cells(row["family"], ", ".join(row["providers"]), names(row["models"]),
+                           names(row.get("exclude", [])), row.get("request", {})))
+    lines.append(cells("default", "any other", "", "", {}))
+    return "\n".join(lines)
+
+
 def model_rows() -> list[dict[str, Any]]:
     """The rows of ``models.json`` as read (for docs and tests)."""
     return [dict(row) for row in _raw()["models"]]
@@ -295,3 +337,7 @@ def _request_section(where: str, section: Mapping[str, Any]) -> dict[str, Any]:
     if "efforts" in found:
         found["efforts"] = tuple(found["efforts"])
     return found
+
+
+if __name__ == "__main__":
+    print(rules_table())
