@@ -102,15 +102,9 @@ async def parse(
                 text = delta.get("content")
                 if text:
                     yield Chunk(text)
-                elif delta.get("refusal"):
-                    refusal.append(delta["refusal"])
-                    yield Chunk(delta["refusal"])
-                thought = delta.get("reasoning_content") or delta.get("reasoning")
-                if thought:
-                    if wire.carry:
-                        reasoning.append(thought)
-                    yield Chunk(reasoning=thought)
-                pieces = delta.get("tool_calls")
+                # The common deltas hold one key ({"content"} / {"tool_calls"}): after it,
+                # nothing else to look up.
+                pieces = delta.get("tool_calls") if not text or len(delta) > 1 else None
                 if pieces:
                     for piece in pieces:
                         function = piece.get("function") or {}
@@ -135,20 +129,29 @@ async def parse(
                         elif fragment:
                             last_call = position
                             yield Chunk(tool_delta=ToolCallDelta(position, arguments=fragment))
-                elif delta.get("function_call"):  # the legacy functions API: one call
-                    function = delta["function_call"]
-                    if "legacy" not in calls:
-                        calls["legacy"] = len(calls)
-                        yield Chunk(tool_delta=ToolCallDelta(
-                            calls["legacy"], f"call_{calls['legacy']}", function.get("name"),
-                            function.get("arguments") or "",
-                        ))
-                    elif function.get("arguments"):
-                        yield Chunk(tool_delta=ToolCallDelta(
-                            calls["legacy"], arguments=function["arguments"]
-                        ))
-                if "reasoning_details" in wire.carry and delta.get("reasoning_details"):
-                    details.extend(delta["reasoning_details"])
+                if len(delta) > 1 or not (text or pieces):
+                    if not text and delta.get("refusal"):
+                        refusal.append(delta["refusal"])
+                        yield Chunk(delta["refusal"])
+                    thought = delta.get("reasoning_content") or delta.get("reasoning")
+                    if thought:
+                        if wire.carry:
+                            reasoning.append(thought)
+                        yield Chunk(reasoning=thought)
+                    if not pieces and delta.get("function_call"):  # legacy: one call
+                        function = delta["function_call"]
+                        if "legacy" not in calls:
+                            calls["legacy"] = len(calls)
+                            yield Chunk(tool_delta=ToolCallDelta(
+                                calls["legacy"], f"call_{calls['legacy']}",
+                                function.get("name"), function.get("arguments") or "",
+                            ))
+                        elif function.get("arguments"):
+                            yield Chunk(tool_delta=ToolCallDelta(
+                                calls["legacy"], arguments=function["arguments"]
+                            ))
+                    if "reasoning_details" in wire.carry and delta.get("reasoning_details"):
+                        details.extend(delta["reasoning_details"])
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         if event.get("usage"):
