@@ -584,3 +584,31 @@ def test_simulator_rejects_like_the_api(
     error = json.loads(found.body)
     assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
     assert message in error["error"]["message"]
+
+
+async def test_server_tool_block_kept_with_its_streamed_input(sim: AnthropicSimulator) -> None:
+    events = list(text_stream(["Searching."]).stream or ())
+    start = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+    extra = [
+        b"event: content_block_start\ndata: " + json.dumps(
+            {"type": "content_block_start", "index": 1, "content_block": start}).encode()
+        + b"\n\n",
+        b"event: content_block_delta\ndata: " + json.dumps(
+            {"type": "content_block_delta", "index": 1, "delta": {
+                "type": "input_json_delta", "partial_json": '{"query": "paris"}'}}).encode()
+        + b"\n\n",
+        b'event: content_block_stop\ndata: {"type":"content_block_stop","index":1}\n\n',
+    ]
+    at = len(events) - 2  # before message_delta, message_stop
+    from tests.simulators.server import Reply
+
+    sim.enqueue(Reply(200, {"content-type": "text/event-stream"},
+                      stream=[*events[:at], *extra, *events[at:]]))
+    response = await claude(sim).respond("Search")
+    assert response.tool_calls == ()  # a server tool is not the caller's to run
+    assert response.text == "Searching."
+    assert response.message["provider_data"]["content"] == [
+        {"type": "text", "text": "Searching."},
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+         "input": {"query": "paris"}},
+    ]

@@ -187,20 +187,28 @@ def _provider_data(blocks: dict[int, _Block], text_tool: str | None) -> Provider
             # The input as the model wrote it; the call path parses it again (one error
             # path: an invalid one is a ToolCallError there) and the encoder sends the
             # turn's parsed tool_calls in its place.
-            raw = "".join(block.pieces)
-            try:
-                arguments = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                arguments = {}
             content.append({
                 "type": "tool_use", "id": start.get("id"), "name": start.get("name"),
-                "input": arguments if isinstance(arguments, dict) else {},
+                "input": _input(block.pieces),
             })
         else:  # redacted_thinking (its data), server tool blocks: as they came
-            content.append(dict(start))
+            item = dict(start)
+            if kind == "server_tool_use" and block.pieces:  # its input streamed as JSON
+                item["input"] = _input(block.pieces)
+            content.append(item)
     if plain:
         return None
     return {"protocol": "anthropic", "content": content}
+
+
+def _input(pieces: list[str]) -> dict[str, Any]:
+    """A streamed tool input as an object ({} when it is not one)."""
+    raw = "".join(pieces)
+    try:
+        found = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def take_usage(usage: dict[str, Any], raw: Any) -> None:
