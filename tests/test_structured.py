@@ -103,6 +103,29 @@ async def test_fenced_answer_is_accepted() -> None:
     assert len(llm.requests) == 1
 
 
+class Profile(BaseModel):
+    name: str
+    nick: str = "none given"
+    best_friend: Person | None = None
+    friends: list[Person] = []
+
+
+async def test_strict_mode_nulls_of_optional_fields_take_the_defaults() -> None:
+    """Strict modes make every property required (optional ones nullable), so a model
+    answers null for "not given"; that must validate against the caller's own model."""
+    llm = Scripted([text('{"name": "Ada", "nick": null, "best_friend": null, '
+                         '"friends": [{"name": "Al", "age": 3}]}')])
+    profile = await llm.generate_object("?", schema=Profile)
+    assert profile == Profile(name="Ada", friends=[Person(name="Al", age=3)])
+    assert len(llm.requests) == 1
+
+
+async def test_a_null_for_a_required_field_is_still_an_error() -> None:
+    llm = Scripted([text('{"name": null}'), text('{"name": "Ada"}')])
+    assert await llm.generate_object("?", schema=Profile) == Profile(name="Ada")
+    assert len(llm.requests) == 2  # the null name was re-asked
+
+
 async def test_cut_answer_says_so() -> None:
     llm = Scripted([text('{"name": "Al", "ag', finish="length")])
     with pytest.raises(StructuredOutputError) as caught:

@@ -263,10 +263,39 @@ class _Spec:
                 f"the answer is not valid JSON: {exc.msg} (line {exc.lineno}, "
                 f"column {exc.colno})"
             ]
+        if self.output.strict:
+            value = _without_strict_nulls(value, self.output.schema, self.output.schema)
         result, errors = self.validate(value)
         if len(errors) > MAX_ERRORS:
             errors = [*errors[:MAX_ERRORS], f"(and {len(errors) - MAX_ERRORS} more)"]
         return result, errors
+
+
+def _without_strict_nulls(value: Any, schema: Any, root: Mapping[str, Any]) -> Any:
+    """``value`` without the ``null`` s of optional properties. A strict mode (OpenAI's)
+    must make every property required, so providers send optional ones as nullable and the
+    model answers ``null`` for "not given"; validated against the caller's own schema
+    (``nick: str = "x"``), that null would fail. Dropping the key gives the default."""
+    if isinstance(schema, Mapping) and isinstance(schema.get("$ref"), str):
+        ref = schema["$ref"]
+        if ref.startswith("#/"):
+            target: Any = root
+            for part in ref[2:].split("/"):
+                target = target.get(part) if isinstance(target, Mapping) else None
+            schema = target
+    if not isinstance(schema, Mapping):
+        return value
+    if isinstance(value, dict) and isinstance(schema.get("properties"), Mapping):
+        required = set(schema.get("required") or ())
+        properties = schema["properties"]
+        return {
+            key: _without_strict_nulls(item, properties.get(key), root)
+            for key, item in value.items()
+            if not (item is None and key in properties and key not in required)
+        }
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        return [_without_strict_nulls(item, schema["items"], root) for item in value]
+    return value
 
 
 def _output(name: str, body: dict[str, Any]) -> OutputSchema:
