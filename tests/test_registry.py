@@ -109,6 +109,7 @@ def test_registry_matches_pyproject_extras() -> None:
     backends = {  # runtime backends and RAG extras, not providers
         "sqlite": {"aiosqlite"}, "redis": {"redis"}, "rag": {"numpy"}, "pdf": {"pypdf"},
         "cli": {"tqdm"},  # the CLI's progress bar
+        "structured": {"jsonschema", "pydantic"},  # generate_object's validators
     }
     for extra, packages in backends.items():
         assert {req.split(">")[0] for req in extras[extra]} == packages
