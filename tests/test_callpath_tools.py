@@ -215,9 +215,13 @@ async def test_no_retry_after_a_tool_delta_reached_the_caller() -> None:
         delta(0, '{"city":', "call_a", "get_weather"), ServerError("cut", provider="scripted"),
     ]
     llm = Scripted(cut, INTERLEAVED, max_retries=3, retry_delay=0)
-    with pytest.raises(StreamInterruptedError):
+    with pytest.raises(StreamInterruptedError) as err:
         await chunks_of(llm, tools=[WEATHER, CLOCK])
     assert len(llm.requests) == 1
+    assert err.value.message == (
+        "The stream failed after 0 characters and fragments of 1 tool call(s) had been "
+        "delivered: cut"
+    )
 
 
 async def test_respond_is_buffered_so_a_cut_tool_stream_is_retried() -> None:

@@ -544,7 +544,10 @@ class BaseLLM(ABC):
                         await _settle(limiter, estimate, Usage())  # nothing was answered
                     if call.delivered or not should_retry(exc, attempt, config.max_retries):
                         if call.delivered or parts:
-                            raise _interrupted(exc, "".join(parts), call.reported()) from exc
+                            raise _interrupted(
+                                exc, "".join(parts), call.reported(),
+                                tool_calls=len(tools.open) + len(tools.closed),
+                            ) from exc
                         raise
                     if call.received:  # answered, maybe billed, then lost: its own record
                         call.lose_attempt(exc)
@@ -1005,9 +1008,12 @@ class _Call:
         )
 
 
-def _interrupted(exc: LLMError, partial: str, usage: Usage) -> StreamInterruptedError:
+def _interrupted(
+    exc: LLMError, partial: str, usage: Usage, *, tool_calls: int = 0
+) -> StreamInterruptedError:
+    calls = f" and fragments of {tool_calls} tool call(s)" if tool_calls else ""
     return StreamInterruptedError(
-        f"The stream failed after {len(partial)} characters had been "
+        f"The stream failed after {len(partial)} characters{calls} had been "
         f"delivered: {exc.message}",
         partial_text=partial,
         usage=usage,
