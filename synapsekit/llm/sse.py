@@ -10,9 +10,14 @@ ignored, an event dispatched at a blank line, an unterminated last event discard
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["iter_sse"]
+if TYPE_CHECKING:
+    from synapsekit.llm.providers._errors import ErrorMapper
+
+__all__ = ["iter_sse", "json_event"]
 
 
 async def iter_sse(body: AsyncIterable[bytes]) -> AsyncIterator[tuple[bytes, bytes]]:
@@ -38,3 +43,23 @@ async def iter_sse(body: AsyncIterable[bytes]) -> AsyncIterator[tuple[bytes, byt
                 data.append(line[6:] if line[5:6] == b" " else line[5:])
             elif line[:6] == b"event:":
                 event = line[6:].strip()
+
+
+_decode = json.JSONDecoder().decode
+
+
+def json_event(data: bytes, errors: ErrorMapper) -> dict[str, Any]:
+    """One event's JSON object. Anything else (not JSON, or JSON that is not an object:
+    ``[]``, ``"x"``, ``null``) is ``errors.malformed``, the same on every protocol: a
+    ServerError, retried while nothing has reached the caller, never skipped.
+
+    Decoded to ``str`` first: ``JSONDecoder.decode(str)`` takes about two thirds of the
+    time of ``json.loads(bytes)`` on a typical 150-byte chunk, which sniffs the encoding
+    each time (this runs once per token)."""
+    try:
+        event = _decode(data.decode())
+    except ValueError:  # UnicodeDecodeError included
+        event = None
+    if type(event) is not dict:
+        raise errors.malformed(repr(data[:200]))
+    return event

@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from synapsekit.llm.providers._errors import ErrorMapper
-from synapsekit.llm.sse import iter_sse
+from synapsekit.llm.sse import iter_sse, json_event
 from synapsekit.llm.types import Chunk, ProviderData, ToolCallDelta, Usage
 
 from .errors import error_event
@@ -75,7 +75,6 @@ async def parse(
     response: Any, errors: ErrorMapper, text_tool: str | None = None
 ) -> AsyncIterator[Chunk]:
     """Chunks from the raw SSE body: the per-token hot path, kept to dict lookups."""
-    loads = json.loads
     usage: dict[str, Any] = {}
     stop: str | None = None
     stop_sequence: Any = None
@@ -85,12 +84,7 @@ async def parse(
     current: _Block | None
     errors.request_id = response.headers.get("request-id")
     async for name, data in iter_sse(response.aiter_bytes()):
-        try:
-            event = loads(data)
-        except ValueError:
-            event = None
-        if type(event) is not dict:
-            raise errors.malformed(repr(data[:200]))
+        event = json_event(data, errors)
         kind = event.get("type")
         if kind == "content_block_delta":
             delta = event.get("delta") or {}

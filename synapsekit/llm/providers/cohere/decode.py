@@ -36,12 +36,11 @@ Tool calls (``stream_tool_call.sse``: two calls, one after the other):
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from synapsekit.llm.providers._errors import ErrorMapper, Failure
-from synapsekit.llm.sse import iter_sse
+from synapsekit.llm.sse import iter_sse, json_event
 from synapsekit.llm.types import Chunk, ToolCallDelta, Usage
 
 __all__ = ["FINISH_REASONS", "chunks"]
@@ -60,7 +59,6 @@ FINISH_REASONS: dict[str, str] = {
 
 async def chunks(response: Any, errors: ErrorMapper) -> AsyncIterator[Chunk]:
     """Chunks from the raw SSE body: the per-token hot path, kept to dict lookups."""
-    loads = json.loads
     end: dict[str, Any] | None = None
     message_id: str | None = None
     plan: list[str] = []
@@ -69,12 +67,7 @@ async def chunks(response: Any, errors: ErrorMapper) -> AsyncIterator[Chunk]:
     async for _, data in iter_sse(response.aiter_bytes()):
         if data == _DONE:  # read on to the body's end: the connection is then reused
             continue
-        try:
-            event = loads(data)
-        except ValueError:
-            event = None
-        if type(event) is not dict:
-            raise errors.malformed(repr(data[:200]))
+        event = json_event(data, errors)
         kind = event.get("type")
         if kind == "content-delta":
             content = ((event.get("delta") or {}).get("message") or {}).get("content") or {}

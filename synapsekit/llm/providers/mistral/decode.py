@@ -24,7 +24,7 @@ from typing import Any
 
 from synapsekit.errors import ServerError
 from synapsekit.llm.providers._errors import ErrorMapper, Failure
-from synapsekit.llm.sse import iter_sse
+from synapsekit.llm.sse import iter_sse, json_event
 from synapsekit.llm.types import Chunk, ProviderData, ToolCallDelta, Usage
 
 from .errors import describe, request_id
@@ -37,7 +37,6 @@ _FINISH = {"model_length": "length"}
 
 async def parse(response: Any, errors: ErrorMapper) -> AsyncGenerator[Chunk, None]:
     """Chunks from the raw SSE body of one answer."""
-    loads = json.loads
     usage: dict[str, Any] | None = None
     finish: str | None = None
     done = False
@@ -48,12 +47,7 @@ async def parse(response: Any, errors: ErrorMapper) -> AsyncGenerator[Chunk, Non
         if data == _DONE or done:  # read on to the body's end: the connection is reused
             done = True
             continue
-        try:
-            event = loads(data)
-        except ValueError:
-            event = None
-        if type(event) is not dict:
-            raise errors.malformed(repr(data[:200]))
+        event = json_event(data, errors)
         choices = event.get("choices")
         if choices:
             choice = choices[0]

@@ -14,21 +14,19 @@ raised as a typed error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
 from synapsekit.llm.providers._errors import ErrorMapper
 from synapsekit.llm.providers.openai_compat.errors import stream_failure
-from synapsekit.llm.sse import iter_sse
+from synapsekit.llm.sse import iter_sse, json_event
 from synapsekit.llm.types import Chunk, ProviderData, ToolCallDelta, Usage
 
 __all__ = ["FINISH", "Wire", "merge_details", "parse", "usage"]
 
 _DONE = b"[DONE]"
 # json.loads(bytes) sniffs the encoding on every call; SSE is UTF-8 by definition.
-_decode_json = json.JSONDecoder().decode
 
 
 #: The vendors' finish reasons -> ours (the raw one is kept in metadata).
@@ -67,7 +65,6 @@ async def parse(
     call) is mapped to 0, 1, ... in order of first appearance, so interleaved parallel
     calls stay apart; the first delta of a call carries its id (``call_<n>`` when the
     vendor sends none) and name. The JSON is never parsed here (the call path does)."""
-    decode = _decode_json
     metadata_keys = wire.metadata_keys
     raw_usage: dict[str, Any] | None = None
     finish: str | None = None
@@ -86,12 +83,7 @@ async def parse(
         if data == _DONE:
             done = True
             continue
-        try:
-            event = decode(data.decode())
-        except ValueError:
-            event = None
-        if type(event) is not dict:
-            raise errors.malformed(repr(data[:200]))
+        event = json_event(data, errors)
         if event.get("error"):
             raise errors.error(stream_failure(event["error"]))
         choices = event.get("choices")
