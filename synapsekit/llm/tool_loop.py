@@ -25,6 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from synapsekit._tasks import gather_or_cancel
 from synapsekit.errors import ConfigError, MaxStepsError
 from synapsekit.llm.content import normalize_parts
 from synapsekit.llm.tools import Tool, check_tools
@@ -95,14 +96,7 @@ async def _run_all(tools: Mapping[str, Tool], calls: Sequence[ToolCall]) -> list
     """The calls of one turn, concurrently; their results in the calls' order. If one of
     them leaves with a BaseException (the loop cancelled, a tool raising CancelledError or
     KeyboardInterrupt), the others are cancelled too: none is left running unawaited."""
-    tasks = [asyncio.ensure_future(run_tool_call(tools, call)) for call in calls]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    return await gather_or_cancel(run_tool_call(tools, call) for call in calls)
 
 
 async def run_tool_call(tools: Mapping[str, Tool], call: ToolCall) -> Message:

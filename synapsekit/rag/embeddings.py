@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from synapsekit._tasks import gather_or_cancel
 from synapsekit.errors import ConfigError, InvalidInputError, LLMError, ServerError
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.registry import PROVIDERS, provider_class, split_provider_prefix
@@ -567,12 +568,5 @@ async def _run_all(calls: list[Callable[[], Awaitable[T]]], limit: int) -> list[
         async with gate:
             return await call()
 
-    tasks = [asyncio.ensure_future(one(call)) for call in calls]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    return await gather_or_cancel(one(call) for call in calls)
 
