@@ -56,8 +56,12 @@ def redis_url(_redis_server: str) -> Iterator[str]:
     """URL of the session's real redis-server, emptied before and after each test."""
     import redis
 
+    from synapsekit.llm.cache.base import _flush_at_exit
+
     client = redis.Redis.from_url(_redis_server)
+    _flush_at_exit()  # an earlier test's background cache write must not land after this
     client.flushdb()
     yield _redis_server
+    _flush_at_exit()
     client.flushdb()
     client.close()
