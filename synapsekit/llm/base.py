@@ -52,11 +52,12 @@ from synapsekit.errors import (
 from synapsekit.llm import _sync
 from synapsekit.llm.cache import Cache, CachedAnswer, cache_key, credential_scope, open_cache
 from synapsekit.llm.config import LLMConfig
-from synapsekit.llm.connection import Connection
+from synapsekit.llm.connection import Connection, ConnectionPool
 from synapsekit.llm.content import Capabilities, check_parts, text_of
 from synapsekit.llm.ratelimit import RateLimiter, estimate_tokens, limiter_for
 from synapsekit.llm.registry import PROVIDERS, strip_provider_prefix
 from synapsekit.llm.retry import backoff_delay, should_retry
+from synapsekit.llm.spend import CallSpend
 from synapsekit.llm.types import (
     FINISH_REASONS,
     Chunk,
@@ -71,6 +72,7 @@ from synapsekit.llm.types import (
 )
 
 if TYPE_CHECKING:
+    from synapsekit.llm.budget import Budget
     from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable
     from synapsekit.observability.tracer import TokenTracer
 
@@ -83,12 +85,17 @@ UNCACHED_FINISH = frozenset({"length", "content_filter"})
 
 T = TypeVar("T")
 
-#: LLMConfig fields a single call may override, e.g. ``generate(p, temperature=0)``.
+#: What a single call may set, e.g. ``generate(p, temperature=0)``: LLMConfig fields, the
+#: call's own credential and endpoint (``api_key``, ``base_url``: see docs/per-call-keys.md)
+#: and its ``budget`` (not a config field: it wins over the LLM's for that call).
 CALL_OVERRIDES = frozenset({
     "temperature", "top_p", "max_tokens", "stop", "system_prompt", "params",
     "tools", "tool_choice", "parallel_tool_calls", "response_schema",
     "reasoning_effort", "reasoning_budget", "cache_prompt",
+    "api_key", "base_url", "budget",
 })
+#: The per-call settings that are not LLMConfig fields.
+_NOT_CONFIG = frozenset({"budget"})
 
 
 class BaseLLM(ABC):
@@ -140,6 +147,7 @@ class BaseLLM(ABC):
         tracer: TokenTracer | None = None,
         cache: Cache | None = None,
         rate_limiter: RateLimiter | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if not isinstance(config, LLMConfig):
             raise ConfigError(
@@ -156,6 +164,7 @@ class BaseLLM(ABC):
                 f"rate_limiter: must be a synapsekit RateLimiter, not "
                 f"{type(rate_limiter).__name__}"
             )
+        _check_budget(budget)
         spec = PROVIDERS.get(self.provider)
         if spec is not None:  # a registered provider, not a test double
             config = self._own_config(config)
@@ -166,6 +175,13 @@ class BaseLLM(ABC):
         self._tokens_lock = threading.Lock()
         #: The SDK, the credential, the endpoint and one SDK client per event loop.
         self.connection = self.connection_class(self.provider, config, spec)
+        #: The connections of per-call keys / base URLs (``generate(p, api_key=...)``).
+        self._pool = ConnectionPool(
+            lambda own: self.connection_class(self.provider, own, spec)
+        )
+        #: The spend limit of every call of this LLM (a call's ``budget=`` wins).
+        self.budget = budget
+        self._given_limiter = rate_limiter is not None
         #: Whose cached answers this LLM may see: the key's fingerprint or the namespace.
         self._credential = credential_scope(self._api_key, config.cache_namespace)
         self._endpoint = self.connection.endpoint
@@ -211,18 +227,34 @@ class BaseLLM(ABC):
         """A context manager translating the SDK's exceptions of one call, at one depth."""
         from synapsekit.llm.providers._errors import NO_TABLE, ErrorMapper
 
+        connection = self._connection_for(config)
         return ErrorMapper(
             self._error_table() or NO_TABLE,
             provider=self.provider,
             model=config.model,
-            endpoint=self.base_url,
+            endpoint=connection.base_url,
             timeout=config.timeout,
-            secret=self._api_key,
+            secret=connection.api_key,
         )
 
-    async def _client(self) -> Any:
-        """This event loop's SDK client (see :meth:`Connection.client`)."""
-        return await self.connection.client()
+    async def _client(self, config: LLMConfig | None = None) -> Any:
+        """This event loop's SDK client for the call's credential and endpoint (see
+        :meth:`Connection.client` and :meth:`_connection_for`)."""
+        return await self._connection_for(config).client()
+
+    def _connection_for(self, config: LLMConfig | None) -> Connection:
+        """The LLM's own connection, unless the call brought its own ``api_key`` or
+        ``base_url``: then the pooled connection of that key and endpoint."""
+        if config is None or config is self.config or (
+            config.api_key == self.config.api_key and config.base_url == self.config.base_url
+        ):
+            return self.connection
+        return self._pool.get(self._connection_config(config))
+
+    def _connection_config(self, config: LLMConfig) -> LLMConfig:
+        """The LLM's config with only the call's key and endpoint: what a pooled connection
+        is built from (timeouts and headers stay the LLM's)."""
+        return replace(self.config, api_key=config.api_key, base_url=config.base_url)
 
     @property
     def base_url(self) -> str | None:
@@ -394,8 +426,10 @@ class BaseLLM(ABC):
 
     async def aclose(self) -> None:
         """Close the SDK clients this object made (one per event loop it was used on; a
-        loop's client is also closed when that loop shuts down). The LLM stays usable."""
+        loop's client is also closed when that loop shuts down), per-call keys' included.
+        The LLM stays usable."""
         await self.connection.aclose()
+        await self._pool.aclose()
 
     def close(self) -> None:
         """Blocking :meth:`aclose`."""
@@ -442,13 +476,26 @@ class BaseLLM(ABC):
         only records (no await) and re-raises, so cancellation and closing propagate.
         """
         call = _Call(self, self.config)
+        leased: Connection | None = None
+        spend: CallSpend | None = None
         try:
+            budget = overrides.get("budget")
+            budget = self.budget if budget is None else budget
             config = call.config = self._call_config(overrides)
             turns = build_messages(messages, config.system_prompt)
             self._check_request(turns, config, messages)
             cache = self._cache
+            credential, endpoint, limiter = self._credential, self._endpoint, self._limiter
+            if config is not self.config and self._connection_for(config) is not self.connection:
+                # The call's own key or endpoint: its pooled connection, held for the call,
+                # scopes the cache and the limiter as an LLM of that key would.
+                leased = await self._pool.lease(self._connection_config(config))
+                credential = credential_scope(leased.api_key, config.cache_namespace)
+                endpoint = leased.endpoint
+                if not self._given_limiter:
+                    limiter = limiter_for(config, self.provider, leased.api_key, endpoint)
             key = (
-                cache_key(config, turns, credential=self._credential, endpoint=self._endpoint)
+                cache_key(config, turns, credential=credential, endpoint=endpoint)
                 if cache is not None else ""
             )
             if cache is not None:
@@ -477,7 +524,8 @@ class BaseLLM(ABC):
                         provider_data=hit.provider_data,
                     )
                     return
-            limiter = self._limiter
+            if budget is not None:  # the worst case, reserved before anything is sent
+                spend = await CallSpend.reserve(budget, self.provider, config, turns)
             estimate = 0  # tokens reserved per attempt, when a tokens-per-minute limit is set
             if limiter is not None and limiter.counts_tokens:
                 estimate = estimate_tokens(turns, config.max_tokens)
@@ -549,6 +597,8 @@ class BaseLLM(ABC):
                                 tool_calls=len(tools.open) + len(tools.closed),
                             ) from exc
                         raise
+                    if spend is not None:
+                        spend.attempt(call.usage, answered=call.received)
                     if call.received:  # answered, maybe billed, then lost: its own record
                         call.lose_attempt(exc)
                     await asyncio.sleep(
@@ -558,6 +608,9 @@ class BaseLLM(ABC):
                     continue
                 usage = call.usage if call.usage is not None else Usage(complete=False)
                 await _settle(limiter, estimate, usage)
+                if spend is not None:
+                    spend.attempt(call.usage, answered=True)
+                    await spend.settle()
                 still_open = tools.close_all()  # closed at the end of the stream, by index
                 calls = tools.calls()
                 call.tool_calls = len(calls)
@@ -592,7 +645,16 @@ class BaseLLM(ABC):
                 return
         except BaseException as exc:  # GeneratorExit and CancelledError included: re-raised
             call.end(exc)
+            if spend is not None and not spend.settled:  # what the attempt reported, else
+                spend.attempt(call.usage, answered=call.received)  # its reservation
+                try:
+                    await spend.settle()
+                except Exception:  # the call's own exception is the one to see
+                    log.exception("settling a %s call's budget failed", self.provider)
             raise
+        finally:
+            if leased is not None:
+                await self._pool.release(leased)
 
     def _check_request(
         self, turns: list[Message], config: LLMConfig, given: MessagesInput
@@ -698,6 +760,9 @@ class BaseLLM(ABC):
             self._tokens["output"] += usage.output_tokens
 
     def _call_config(self, overrides: dict[str, Any]) -> LLMConfig:
+        """The call's config: the LLM's with the call's overrides. A per-call ``api_key``
+        must be a non-empty string and a ``base_url`` an http(s) URL (LLMConfig's check):
+        a ConfigError before any request, never naming the key."""
         if not overrides:
             return self.config
         unknown = set(overrides) - CALL_OVERRIDES
@@ -706,7 +771,12 @@ class BaseLLM(ABC):
                 f"{', '.join(sorted(unknown))}: not a per-call setting; "
                 f"a call may override: {', '.join(sorted(CALL_OVERRIDES))}"
             )
-        return replace(self.config, **overrides)
+        if "api_key" in overrides:
+            _check_call_key(overrides["api_key"])
+        if "budget" in overrides:
+            _check_budget(overrides["budget"])
+        fields = {k: v for k, v in overrides.items() if k not in _NOT_CONFIG}
+        return replace(self.config, **fields) if fields else self.config
 
     # ----------------------------------------------------------------- construction
 
@@ -753,7 +823,7 @@ async def _custom_stream(
         argument = "\n\n".join(f"{m['role']}: {text_of(m['content'])}" for m in turns)
     overrides = {
         name: getattr(config, name)
-        for name in sorted(CALL_OVERRIDES)
+        for name in sorted(CALL_OVERRIDES - _NOT_CONFIG)
         if getattr(config, name) != getattr(self.config, name)
     }
     usage: Usage | None = None
@@ -1023,6 +1093,32 @@ def _interrupted(
         request_id=exc.request_id,
         code=exc.code,
     )
+
+
+def _check_call_key(api_key: Any) -> None:
+    """A per-call key is a non-empty string (``api_key=None`` or ``""`` would silently
+    fall back to the LLM's own key: refused instead)."""
+    if not isinstance(api_key, str):
+        raise ConfigError(
+            f"api_key: a per-call key must be a string, not {type(api_key).__name__}; "
+            "nothing was sent"
+        )
+    if not api_key.strip():
+        raise ConfigError(
+            "api_key: a per-call key must not be empty (leave it out to use the LLM's "
+            "own key); nothing was sent"
+        )
+
+
+def _check_budget(budget: Any) -> None:
+    """A budget is a synapsekit Budget (anything with its async reserve / settle)."""
+    if budget is not None and not (
+        callable(getattr(budget, "reserve", None)) and callable(getattr(budget, "settle", None))
+    ):
+        raise ConfigError(
+            f"budget: must be a synapsekit Budget (e.g. Budget(limit_usd=5.0)), not "
+            f"{type(budget).__name__}"
+        )
 
 
 async def _settle(limiter: RateLimiter | None, estimate: int, usage: Usage) -> None:

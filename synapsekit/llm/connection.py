@@ -8,13 +8,21 @@ this is its own object rather than private methods of the LLM (pydantic-ai's Pro
 split). A provider module subclasses it when building its SDK client needs more than the
 defaults: :meth:`build`, :meth:`close_client`, :attr:`base_url`, :meth:`effective_endpoint`,
 :meth:`keyless`.
+
+A call with its own key or endpoint (``generate(p, api_key=..., base_url=...)``) gets a
+connection of its own from the LLM's :class:`ConnectionPool`, so the credential, the SDK
+client and the endpoint always travel together and one user's key is never sent on
+another's client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import os
+from collections import OrderedDict
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,7 +33,7 @@ if TYPE_CHECKING:
     from synapsekit.llm.config import LLMConfig
     from synapsekit.llm.registry import ProviderSpec
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "ConnectionPool"]
 
 
 class Connection:
@@ -140,3 +148,81 @@ def _import_sdk(spec: ProviderSpec) -> ModuleType:
         return importlib.import_module(spec.import_name)
     except ImportError as exc:
         raise MissingDependencyError(spec.package, spec.extra) from exc
+
+
+class ConnectionPool:
+    """The connections of one LLM's per-call credentials (``generate(p, api_key=...,
+    base_url=...)``): a bounded LRU keyed by (the key's SHA-256, base_url), so a service
+    passing each user's key reuses one SDK client per user and loop instead of building
+    one per call (tens of milliseconds and a new TLS handshake each).
+
+    ``make`` builds a connection for a config. A connection leased by a call in flight is
+    never evicted (closing its client would cut that call's stream): the pool may then
+    hold more than ``size`` until those calls end. An evicted connection's clients are
+    closed at once; :meth:`aclose` closes them all.
+    """
+
+    #: Per-call connections one LLM keeps by default.
+    SIZE: ClassVar[int] = 64
+
+    def __init__(self, make: Callable[[LLMConfig], Connection], size: int | None = None) -> None:
+        self._make = make
+        self.size = self.SIZE if size is None else size
+        self._entries: OrderedDict[tuple[str, str | None], _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, config: LLMConfig) -> Connection:
+        """The connection for ``config``'s key and base_url, built on first use."""
+        return self._entry(config).connection
+
+    async def lease(self, config: LLMConfig) -> Connection:
+        """:meth:`get`, held until :meth:`release`: not evicted while held."""
+        entry = self._entry(config)
+        entry.users += 1
+        await self._trim()
+        return entry.connection
+
+    async def release(self, connection: Connection) -> None:
+        for entry in self._entries.values():
+            if entry.connection is connection:
+                entry.users -= 1
+                break
+        await self._trim()
+
+    async def aclose(self) -> None:
+        """Close every pooled connection's clients (the pool stays usable)."""
+        for entry in list(self._entries.values()):
+            await entry.connection.aclose()
+
+    def _entry(self, config: LLMConfig) -> _Entry:
+        ident = (_digest(config.api_key), config.base_url)
+        entry = self._entries.get(ident)
+        if entry is None:
+            entry = self._entries[ident] = _Entry(self._make(config))
+        self._entries.move_to_end(ident)
+        return entry
+
+    async def _trim(self) -> None:
+        while len(self._entries) > self.size:
+            idle = next((k for k, e in self._entries.items() if e.users <= 0), None)
+            if idle is None:
+                return  # all in use: trimmed when they are released
+            await self._entries.pop(idle).connection.aclose()
+
+
+class _Entry:
+    __slots__ = ("connection", "users")
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.users = 0
+
+
+def _digest(api_key: str | None) -> str:
+    """The pool's name for a key: its whole SHA-256 (a shorter fingerprint could collide
+    and hand one user's client to another)."""
+    if api_key is None:
+        return ""
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()

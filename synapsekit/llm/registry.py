@@ -18,6 +18,7 @@ from synapsekit.errors import ConfigError, MissingAPIKeyError
 
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
+    from synapsekit.llm.budget import Budget
     from synapsekit.llm.cache import Cache
     from synapsekit.llm.config import LLMConfig
     from synapsekit.llm.ratelimit import RateLimiter
@@ -268,6 +269,7 @@ def make_llm(
     tracer: Any = None,
     cache: Cache | bool | None = None,
     rate_limiter: RateLimiter | None = None,
+    budget: Budget | None = None,
     **fields: Any,
 ) -> BaseLLM:
     """Build the LLM for a config, or for a model name plus any LLMConfig fields.
@@ -278,7 +280,9 @@ def make_llm(
     ``cache_*`` fields) or a :class:`~synapsekit.llm.cache.Cache` object to use as it is
     (e.g. one ``MemoryCache`` shared by chosen LLMs); ``rate_limiter`` a
     :class:`~synapsekit.llm.ratelimit.RateLimiter` object used instead of the one built
-    from ``requests_per_minute`` / ``tokens_per_minute``.
+    from ``requests_per_minute`` / ``tokens_per_minute``; ``budget`` a
+    :class:`~synapsekit.llm.budget.Budget` every call reserves its worst case on before it
+    is sent (a call's own ``budget=`` wins).
     """
     from synapsekit.llm.config import LLMConfig
 
@@ -302,7 +306,7 @@ def make_llm(
     assert config.provider is not None
     try:
         return provider_class(config.provider)(
-            config, tracer=tracer, cache=cache, rate_limiter=rate_limiter
+            config, tracer=tracer, cache=cache, rate_limiter=rate_limiter, budget=budget
         )
     except MissingAPIKeyError as exc:
         if not detected:

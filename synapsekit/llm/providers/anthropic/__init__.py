@@ -49,7 +49,7 @@ class AnthropicLLM(BaseLLM):
     )
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
-        client = await self._client()
+        client = await self._client(config)
         version = _header(client.default_headers, "anthropic-version")
         plan = encode.request(messages, config, rules_for(self.provider, config), version)
         with self._map_errors(config) as errors:

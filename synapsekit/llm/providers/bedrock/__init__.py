@@ -61,7 +61,7 @@ class BedrockLLM(BaseLLM):
         return encode.request(messages, config, rules_for(self.provider, config))
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
-        client = await self._client()
+        client = await self._client(config)
         request = self._request(messages, config)
         worker = ThreadPoolExecutor(1, thread_name_prefix="synapsekit-bedrock")
         pending: Future[Any] | None = None

@@ -45,7 +45,7 @@ class CohereLLM(BaseLLM):
     )
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
-        chat_stream = (await self._client()).with_raw_response.chat_stream
+        chat_stream = (await self._client(config)).with_raw_response.chat_stream
         request = encode.request(messages, config, rules_for(self.provider, config))
         with self._map_errors(config) as errors:
             async with chat_stream(**request) as raw:

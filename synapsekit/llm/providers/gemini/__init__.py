@@ -45,7 +45,7 @@ class GeminiLLM(BaseLLM):
         sdk: Any = self._sdk
         contents = encode.contents(messages, rules_for(self.provider, config))
         gen_config = encode.generation_config(sdk, self.provider, messages, config)
-        models = (await self._client()).genai.aio.models
+        models = (await self._client(config)).genai.aio.models
         opened: list[Any] = []
         OPENED.set(opened)
         errors = self._map_errors(config)

@@ -52,7 +52,7 @@ class MistralLLM(BaseLLM):
     connection_class = MistralConnection
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
-        client = await self._client()
+        client = await self._client(config)
         kwargs = request(self.provider, client, messages, config)
         with self._map_errors(config) as errors:
             events = await client.chat.stream_async(**kwargs)

@@ -46,7 +46,7 @@ class OllamaLLM(BaseLLM):
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
         request = encode.request(messages, config, rules_for(self.provider, config))
         with self._map_errors(config) as errors:
-            parts = await (await self._client()).chat(**request)
+            parts = await (await self._client(config)).chat(**request)
             async for chunk in decode.chunks(parts, errors):
                 yield chunk
 

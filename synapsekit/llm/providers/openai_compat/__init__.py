@@ -88,7 +88,7 @@ class OpenAICompatibleLLM(BaseLLM):
         self, messages: list[Message], config: LLMConfig
     ) -> AsyncGenerator[Chunk, None]:
         body = self._request(messages, config)  # before the client: a refusal sends nothing
-        client = await self._client()
+        client = await self._client(config)
         with self._map_errors(config) as errors:
             # The SDK's low-level post: it builds the request (auth, Azure's deployment
             # path) and raises typed status errors, but skips create()'s per-call
