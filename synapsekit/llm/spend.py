@@ -39,11 +39,7 @@ def worst_case_usd(
             return None
         from synapsekit.errors import UnpricedModelError
 
-        raise UnpricedModelError(
-            f"No price is known for {provider} model {config.model!r}, so a budget cannot "
-            "bound its cost; nothing was sent. Register one (pricing.register_price), or "
-            "allow it: Budget(..., allow_unpriced=True)."
-        )
+        raise UnpricedModelError(provider=provider, model=config.model)
     input_tokens = estimate_tokens(turns, 0)
     rates = found.price.at(input_tokens)
     output_rate = max(rates.output, rates.reasoning or 0.0)
