@@ -8,7 +8,7 @@ hit that replays tool calls and the thinking ``provider_data``."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from synapsekit import make_llm
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import ToolCall
+from tests.sim_fixtures import serve
 from tests.simulators.anthropic_protocol import (
     AnthropicSimulator,
     capture,
@@ -36,17 +37,7 @@ class City(BaseModel):
     population: int
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[AnthropicSimulator]:
-    with AnthropicSimulator(KEY) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(_server: AnthropicSimulator) -> Iterator[AnthropicSimulator]:
-    _server.reset()
-    yield _server
-    assert not _server.errors, _server.errors
+_server, sim = serve(lambda: AnthropicSimulator(KEY), check_errors=True)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.providers.cohere import CohereLLM
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk, OutputSchema, ToolCall
+from tests.sim_fixtures import serve, track
 from tests.simulators.cohere_protocol import (
     CohereSimulator,
     capture,
@@ -63,30 +63,13 @@ WIRE_TOOLS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[CohereSimulator]:
-    with CohereSimulator(KEY) as sim:
-        yield sim
-
-
-_made: list[BaseLLM] = []
-
-
-@pytest.fixture
-async def sim(_server: CohereSimulator) -> AsyncIterator[CohereSimulator]:
-    _server.reset()
-    yield _server
-    for llm in _made:
-        await llm.aclose()
-    _made.clear()
-    _server.reset()
+_server, sim = serve(lambda: CohereSimulator(KEY))
 
 
 def _llm(sim: CohereSimulator, model: str = MODEL, **fields: Any) -> BaseLLM:
     llm = make_llm(model, api_key=KEY, base_url=sim.url, system_prompt=None, **fields)
     assert isinstance(llm, CohereLLM)
-    _made.append(llm)
-    return llm
+    return track(llm)
 
 
 def _body(sim: CohereSimulator, n: int = -1) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk, OutputSchema
+from tests.sim_fixtures import serve, track
 from tests.simulators.gemini_protocol import (
     GeminiSimulator,
     camel,
@@ -48,29 +48,12 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[GeminiSimulator]:
-    with GeminiSimulator(KEY) as sim:
-        yield sim
-
-
-_made: list[BaseLLM] = []
-
-
-@pytest.fixture
-async def sim(_server: GeminiSimulator) -> AsyncIterator[GeminiSimulator]:
-    _server.reset()
-    yield _server
-    for llm in _made:
-        await llm.aclose()
-    _made.clear()
-    _server.reset()
+_server, sim = serve(lambda: GeminiSimulator(KEY))
 
 
 def _llm(sim: GeminiSimulator, model: str = "gemini-2.5-flash", **fields: Any) -> BaseLLM:
     llm = make_llm(model, api_key=KEY, base_url=sim.url, **fields)
-    _made.append(llm)
-    return llm
+    return track(llm)
 
 
 def _body(sim: GeminiSimulator, n: int = -1) -> dict[str, Any]:

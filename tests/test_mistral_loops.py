@@ -5,7 +5,7 @@ invalid answer, then a valid re-ask), an image question, ``reasoning_effort="hig
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from synapsekit import make_llm
 from synapsekit.errors import UnsupportedFeatureError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.tools import Tool
+from tests.sim_fixtures import serve
 from tests.simulators.mistral_protocol import MistralSimulator, capture, text_stream
 
 KEY = "mist-test-key-0123456789"
@@ -26,17 +27,7 @@ class City(BaseModel):
     population: int
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[MistralSimulator]:
-    with MistralSimulator(KEY) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(_server: MistralSimulator) -> Iterator[MistralSimulator]:
-    _server.reset()
-    yield _server
-    _server.reset()
+_server, sim = serve(lambda: MistralSimulator(KEY))
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import base64
 import inspect
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -29,6 +28,7 @@ from synapsekit.llm.providers.mistral import MistralLLM
 from synapsekit.llm.providers.mistral.encode import mistral_id
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk, OutputSchema, ToolCall, ToolCallDelta, build_messages
+from tests.sim_fixtures import autoclose, serve, track
 from tests.simulators.mistral_protocol import (
     MistralSimulator,
     capture,
@@ -58,34 +58,16 @@ TIME = Tool("local_time", "The time at a place",
             {"type": "object", "properties": {"city": {"type": "string"}}})
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[MistralSimulator]:
-    with MistralSimulator(KEY) as sim:
-        yield sim
+_server, sim = serve(lambda: MistralSimulator(KEY))
 
 
-@pytest.fixture
-def sim(_server: MistralSimulator) -> Iterator[MistralSimulator]:
-    _server.reset()
-    yield _server
-    _server.reset()
-
-
-_OPEN: list[BaseLLM] = []
-
-
-@pytest.fixture(autouse=True)
-async def _close_llms() -> AsyncIterator[None]:
-    yield
-    while _OPEN:
-        await _OPEN.pop().aclose()
+_closing = autoclose()
 
 
 def _llm(sim: MistralSimulator, model: str = MODEL, **fields: Any) -> BaseLLM:
     fields.setdefault("system_prompt", None)  # exact bodies: no default system turn
     llm = make_llm(model, api_key=KEY, base_url=sim.url, **fields)
-    _OPEN.append(llm)
-    return llm
+    return track(llm)
 
 
 def _body(sim: MistralSimulator, n: int = 0) -> dict[str, Any]:

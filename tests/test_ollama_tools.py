@@ -8,7 +8,6 @@ Exact values come from tests/wire/ollama/stream_tool_call.ndjson (one ``get_weat
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from synapsekit.llm.providers.ollama import OllamaLLM
 from synapsekit.llm.providers.ollama.encode import parameters
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk, OutputSchema, ToolCall
+from tests.sim_fixtures import serve, track
 from tests.simulators.ollama_protocol import OllamaSimulator, capture, text_stream, tool_stream
 
 MODEL = "llama3.2"
@@ -35,29 +35,13 @@ TIME = Tool("get_time", "The time in a city",
             {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[OllamaSimulator]:
-    with OllamaSimulator() as sim:
-        yield sim
-
-
-_made: list[BaseLLM] = []
-
-
-@pytest.fixture
-async def sim(_server: OllamaSimulator) -> AsyncIterator[OllamaSimulator]:
-    _server.reset()
-    yield _server
-    while _made:
-        await _made.pop().aclose()
-    _server.reset()
+_server, sim = serve(lambda: OllamaSimulator())
 
 
 def _llm(sim: OllamaSimulator, model: str = MODEL, **fields: Any) -> BaseLLM:
     llm = make_llm(f"ollama:{model}", base_url=sim.url, system_prompt=None, **fields)
     assert isinstance(llm, OllamaLLM)
-    _made.append(llm)
-    return llm
+    return track(llm)
 
 
 def _body(sim: OllamaSimulator, n: int = -1) -> dict[str, Any]:
@@ -124,7 +108,7 @@ async def test_two_step_tool_loop_is_accepted(sim: OllamaSimulator) -> None:
     ]
 
 
-def test_the_simulator_refuses_string_arguments_like_ollama(_server: OllamaSimulator) -> None:
+def test_the_simulator_refuses_string_arguments_like_ollama(sim: OllamaSimulator) -> None:
     import httpx
 
     body = {"model": MODEL, "messages": [
@@ -132,7 +116,7 @@ def test_the_simulator_refuses_string_arguments_like_ollama(_server: OllamaSimul
         {"role": "assistant", "content": "", "tool_calls": [
             {"function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
     ]}
-    response = httpx.post(f"{_server.url}/api/chat", json=body)
+    response = httpx.post(f"{sim.url}/api/chat", json=body)
     assert response.status_code == 400
     assert "cannot unmarshal string" in response.json()["error"]
 

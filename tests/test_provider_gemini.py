@@ -7,8 +7,6 @@ exception class, and how many requests the simulator saw.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 
 from synapsekit import make_llm
@@ -27,6 +25,7 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.providers.gemini import GeminiLLM
 from synapsekit.llm.types import Chunk
+from tests.sim_fixtures import serve, track
 from tests.simulators.gemini_protocol import (
     GeminiSimulator,
     bad_key,
@@ -49,30 +48,13 @@ TURNS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[GeminiSimulator]:
-    with GeminiSimulator(KEY) as sim:
-        yield sim
-
-
-@pytest.fixture
-async def sim(_server: GeminiSimulator) -> AsyncIterator[GeminiSimulator]:
-    _server.reset()
-    yield _server
-    for llm in _made:  # close each test's clients on the loop that made them
-        await llm.aclose()
-    _made.clear()
-    _server.reset()
-
-
-_made: list[BaseLLM] = []
+_server, sim = serve(lambda: GeminiSimulator(KEY))
 
 
 def _llm(sim: GeminiSimulator, **fields: object) -> BaseLLM:
     fields.setdefault("api_key", KEY)
     llm = make_llm("gemini-2.5-flash", base_url=sim.url, **fields)
-    _made.append(llm)
-    return llm
+    return track(llm)
 
 
 # ------------------------------------------------------------------------ captures, request

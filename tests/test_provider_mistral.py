@@ -7,7 +7,6 @@ token, no token twice, the connection closed when the caller walks away.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -28,6 +27,7 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.providers.mistral import MistralLLM
 from synapsekit.llm.types import Chunk
+from tests.sim_fixtures import autoclose, serve, track
 from tests.simulators.mistral_protocol import (
     MistralSimulator,
     capture,
@@ -42,36 +42,17 @@ KEY = "mist-test-key-0123456789"
 MODEL = "mistral-small-latest"
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[MistralSimulator]:
-    with MistralSimulator(KEY, models=[MODEL, "mistral-large-latest", "magistral-medium-2507",
-                                       "devstral-latest"]) as sim:
-        yield sim
+_server, sim = serve(lambda: MistralSimulator(
+    KEY, models=[MODEL, "mistral-large-latest", "magistral-medium-2507", "devstral-latest"]))
 
 
-@pytest.fixture
-def sim(_server: MistralSimulator) -> Iterator[MistralSimulator]:
-    _server.reset()
-    yield _server
-    _server.reset()
-
-
-_OPEN: list[BaseLLM] = []
-
-
-@pytest.fixture(autouse=True)
-async def _close_llms() -> AsyncIterator[None]:
-    """Close every SDK client a test made, in the test's own event loop."""
-    yield
-    while _OPEN:
-        await _OPEN.pop().aclose()
+_closing = autoclose()
 
 
 def _llm(sim: MistralSimulator | None, model: str = MODEL, **fields: object) -> BaseLLM:
     fields.setdefault("base_url", sim.url if sim else None)
     llm = make_llm(model, api_key=fields.pop("api_key", KEY), **fields)
-    _OPEN.append(llm)
-    return llm
+    return track(llm)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ and the connection closed when the caller walks away.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -27,6 +26,7 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.providers.ollama import OllamaLLM
 from synapsekit.llm.types import Chunk
+from tests.sim_fixtures import autoclose, serve, track
 from tests.simulators.ollama_protocol import (
     OllamaSimulator,
     capture,
@@ -40,47 +40,15 @@ MODEL = "llama3.2"
 CLOUD_KEY = "ollama-cloud-key-0123456789"
 
 
-@pytest.fixture(scope="module")
-def _local() -> Iterator[OllamaSimulator]:
-    with OllamaSimulator(models=[MODEL, "gemma4", "qwen3:0.6b"]) as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def _cloud() -> Iterator[OllamaSimulator]:
-    with OllamaSimulator(models=["gpt-oss:120b"], api_key=CLOUD_KEY) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(_local: OllamaSimulator) -> Iterator[OllamaSimulator]:
-    _local.reset()
-    yield _local
-    _local.reset()
-
-
-@pytest.fixture
-def cloud(_cloud: OllamaSimulator) -> Iterator[OllamaSimulator]:
-    _cloud.reset()
-    yield _cloud
-    _cloud.reset()
-
-
-_OPEN: list[BaseLLM] = []
-
-
-@pytest.fixture(autouse=True)
-async def _close_llms() -> AsyncIterator[None]:
-    """Close every SDK client a test made, in the test's own event loop."""
-    yield
-    while _OPEN:
-        await _OPEN.pop().aclose()
+_local, sim = serve(lambda: OllamaSimulator(models=[MODEL, "gemma4", "qwen3:0.6b"]))
+_cloud, cloud = serve(
+    lambda: OllamaSimulator(models=["gpt-oss:120b"], api_key=CLOUD_KEY), name="cloud")
+_closing = autoclose()
 
 
 def _llm(base_url: str | None, model: str = MODEL, **fields: object) -> BaseLLM:
     llm = make_llm(f"ollama:{model}", base_url=base_url, **fields)
-    _OPEN.append(llm)
-    return llm
+    return track(llm)
 
 
 def _free_port() -> int:

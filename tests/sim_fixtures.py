@@ -1,0 +1,89 @@
+"""Fixtures the per-protocol test files share, written once: one simulator per module,
+reset around each test, and the LLMs a test made closed in that test's own event loop (an
+SDK client is bound to the loop it was built on; closing it from another loop, or leaving it
+to the garbage collector, warns or hangs).
+
+A test module declares its simulator in one line::
+
+    _server, sim = serve(lambda: CohereSimulator(KEY))
+
+and registers each LLM it builds with :func:`track`. A module whose tests also build LLMs
+without the simulator adds ``_closing = autoclose()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
+
+import pytest
+
+from synapsekit import BaseLLM
+
+__all__ = ["autoclose", "close_made", "serve", "track"]
+
+
+class _Resettable(Protocol):
+    def reset(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Resettable)
+L = TypeVar("L", bound=BaseLLM)
+
+_made: list[BaseLLM] = []
+
+
+def track(llm: L) -> L:
+    """Close ``llm`` at the end of the test that made it."""
+    _made.append(llm)
+    return llm
+
+
+async def close_made() -> None:
+    """Close every LLM :func:`track` was given, newest first."""
+    while _made:
+        await _made.pop().aclose()
+
+
+def serve(
+    start: Callable[[], AbstractContextManager[S]],
+    *,
+    name: str = "sim",
+    check_errors: bool = False,
+) -> tuple[Any, Any]:
+    """Two fixtures: the simulator ``start()`` runs, once per module (``_<name>_server``),
+    and ``<name>``, the same simulator reset before and after each test, after the test's
+    tracked LLMs are closed. ``check_errors``: fail a test whose requests the simulator
+    found malformed (``sim.errors``)."""
+    server_name = f"_{name}_server"
+
+    @pytest.fixture(scope="module", name=server_name)
+    def _module_server() -> Iterator[S]:
+        with start() as server:
+            yield server
+
+    @pytest.fixture(name=name)
+    async def _per_test(request: pytest.FixtureRequest) -> AsyncIterator[S]:
+        server: S = request.getfixturevalue(server_name)
+        server.reset()
+        yield server
+        await close_made()
+        if check_errors:
+            errors = getattr(server, "errors", None)
+            assert not errors, errors
+        server.reset()
+
+    return _module_server, _per_test
+
+
+def autoclose() -> Any:
+    """An autouse fixture closing the test's tracked LLMs, for a module whose tests build
+    LLMs without the simulator fixture."""
+
+    @pytest.fixture(autouse=True)
+    async def _closing() -> AsyncIterator[None]:
+        yield
+        await close_made()
+
+    return _closing
