@@ -201,6 +201,26 @@ class ErrorTable:
     special: Callable[[Exception, ErrorMapper], SynapseKitError | None] | None = None
 
 
+def stainless_table(
+    sdk: Any, *, name: str, read: Callable[[Any, ErrorMapper], Failure]
+) -> ErrorTable:
+    """The table of an SDK generated the way openai's and anthropic's are: one
+    ``APIStatusError`` (read by ``read``: the two differ only in their body), an
+    ``APITimeoutError`` and an ``APIConnectionError``, over the HTTP library the SDK's
+    ``_base_client`` imports (``httpx2`` since openai 3 / anthropic 2)."""
+    from synapsekit.llm.providers._common import http_stack
+
+    stack = http_stack(f"{sdk.__name__}._base_client")
+    return ErrorTable(
+        name=name,
+        status=(sdk.APIStatusError,),
+        read=read,
+        timeouts=(sdk.APITimeoutError, *stack.timeouts),
+        transport=(sdk.APIConnectionError, *stack.transport),
+        packages=(sdk.__name__, *stack.packages),
+    )
+
+
 class ErrorMapper:
     """Translates the failures of one call, as a context manager, at one depth.
 

@@ -12,8 +12,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from synapsekit.llm.providers._common import http_stack
-from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
+from synapsekit.llm.providers._errors import (
+    ErrorMapper,
+    ErrorTable,
+    Failure,
+    stainless_table,
+    text,
+)
 
 __all__ = ["error_event", "error_table"]
 
@@ -21,15 +26,7 @@ __all__ = ["error_event", "error_table"]
 @functools.cache
 def error_table(sdk: Any) -> ErrorTable:
     """The anthropic SDK's exceptions; 529 is a ServerError by the status rule (5xx)."""
-    stack = http_stack("anthropic._base_client")
-    return ErrorTable(
-        name="Anthropic",
-        status=(sdk.APIStatusError,),
-        read=_read_status,
-        timeouts=(sdk.APITimeoutError, *stack.timeouts),
-        transport=(sdk.APIConnectionError, *stack.transport),
-        packages=("anthropic", *stack.packages),
-    )
+    return stainless_table(sdk, name="Anthropic", read=_read_status)
 
 
 def _read_status(exc: Any, errors: ErrorMapper) -> Failure:

@@ -11,8 +11,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from synapsekit.llm.providers._common import http_stack
-from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable, Failure, text
+from synapsekit.llm.providers._errors import (
+    ErrorMapper,
+    ErrorTable,
+    Failure,
+    stainless_table,
+    text,
+)
 
 __all__ = ["error_table", "stream_failure"]
 
@@ -20,15 +25,7 @@ __all__ = ["error_table", "stream_failure"]
 @functools.cache
 def error_table(sdk: Any) -> ErrorTable:
     """The openai SDK's exceptions (APIStatusError carries the body's ``error`` object)."""
-    stack = http_stack("openai._base_client")
-    return ErrorTable(
-        name="the OpenAI-protocol API",
-        status=(sdk.APIStatusError,),
-        read=_read_status,
-        timeouts=(sdk.APITimeoutError, *stack.timeouts),
-        transport=(sdk.APIConnectionError, *stack.transport),
-        packages=("openai", *stack.packages),
-    )
+    return stainless_table(sdk, name="the OpenAI-protocol API", read=_read_status)
 
 
 def _read_status(exc: Any, errors: ErrorMapper) -> Failure:
