@@ -4,7 +4,8 @@ Why a data file: prices change more often than code. ``prices.json`` (next to th
 module) holds one list of **price rows** per provider. A row lists the exact model ids
 and aliases it covers (``ids``), its prices in USD per 1,000,000 tokens, the date it was
 checked and where (``checked`` / ``source``, falling back to the provider's), and whether
-the model is retired (kept, so old ledgers still price). It is read lazily, on the first
+the model is retired (``true`` or its shutdown date; the row is kept, so old ledgers still
+price, and the quote says ``retired``). It is read lazily, on the first
 lookup, never at import. docs/tracing.md ("How cost is computed") is the reader's page.
 
 Names are never guessed. A model name (lower-cased) matches a row only when the row lists
@@ -215,7 +216,9 @@ class Quote:
     (``"provider:first id"``, ``"user:model"`` for :func:`register_price`,
     ``"ollama:local"``), ``checked`` the date that row was checked (None for a user
     price), ``rule`` how the name reached it (``"exact"``, ``"bedrock profile us.
-    +10% regional"``, ``"openrouter pass-through"``, ``"azure reported model"``, ...)."""
+    +10% regional"``, ``"openrouter pass-through"``, ``"azure reported model"``, ...).
+    ``retired`` is set for a model the provider no longer serves (its row stays so old
+    ledgers still price); ``retired_on`` is the shutdown date when the data file names one."""
 
     price: Price
     row: str
@@ -223,6 +226,7 @@ class Quote:
     source: str | None = None
     rule: str = "exact"
     retired: bool = False
+    retired_on: str | None = None
 
 
 class UnknownModelPriceWarning(UserWarning):
@@ -240,10 +244,11 @@ class _Row:
     regional_premium: float
     openrouter: tuple[str, ...]
     note: str = ""
+    retired_on: str | None = None
 
     def quote(self, rule: str = "exact", price: Price | None = None) -> Quote:
         return Quote(price or self.price, f"{self.provider}:{self.ids[0]}", self.checked,
-                     self.source, rule, self.retired)
+                     self.source, rule, self.retired, self.retired_on)
 
 
 @dataclass(frozen=True)
@@ -475,6 +480,10 @@ def _row(provider: str, entry: dict[str, Any], meta: Mapping[str, Any]) -> _Row:
     if unknown or not ids or any(name != name.lower() for name in ids):
         raise ValueError(f"{_DATA_FILE}: bad row {provider}/{ids}: fields {sorted(unknown)}")
     request = entry.get("request")
+    retired = entry.get("retired", False)  # true, or the shutdown date "YYYY-MM-DD"
+    if not (isinstance(retired, bool) or _is_date(retired)):
+        raise ValueError(f"{_DATA_FILE}: {provider}/{ids[0]}: retired must be true/false "
+                         f"or a YYYY-MM-DD date, not {retired!r}")
     price = Price(
         input=float(entry["input"]),
         output=float(entry["output"]),
@@ -495,7 +504,8 @@ def _row(provider: str, entry: dict[str, Any], meta: Mapping[str, Any]) -> _Row:
         price=price,
         checked=str(entry.get("checked") or meta["checked"]),
         source=str(entry.get("source") or meta["source"]),
-        retired=bool(entry.get("retired", False)),
+        retired=retired is True or isinstance(retired, str),
+        retired_on=retired if isinstance(retired, str) else None,
         regional_premium=float(entry.get("regional_premium", 0.0)),
         openrouter=tuple(entry.get("openrouter", ())),
         note=str(entry.get("note", "")),
@@ -506,6 +516,11 @@ def _rows() -> Iterator[_Row]:
     """Every packaged row (for docs and the CI cross-check)."""
     for table in _tables().rows.values():
         yield from table
+
+
+def _is_date(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-" and (
+        value[:4] + value[5:7] + value[8:]).isdigit()
 
 
 def _float(value: Any) -> float | None:
