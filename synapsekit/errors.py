@@ -13,6 +13,11 @@ matching words in a message::
     ├── CacheError                           a cache file or server that cannot be used
     ├── LedgerError                          a TokenTracer ledger file that cannot be used
     ├── StoreError                           a RAG store file that cannot be used
+    ├── BudgetError                          a Budget cannot be used or its server is down;
+    │   │                                    nothing was sent
+    │   ├── BudgetExceededError              the call's worst case does not fit the budget;
+    │   │                                    nothing was sent; never retried
+    │   └── UnpricedModelError               no known price for the model under a budget
     └── LLMError                             the provider answered badly or not at all
         ├── AuthenticationError              401: the key was rejected       never retried
         │   └── PermissionDeniedError        403: the key may not do this    never retried
@@ -51,6 +56,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuthenticationError",
+    "BudgetError",
+    "BudgetExceededError",
     "CacheError",
     "ConfigError",
     "ConnectionError",
@@ -74,6 +81,7 @@ __all__ = [
     "SynapseKitError",
     "TimeoutError",
     "ToolCallError",
+    "UnpricedModelError",
     "UnsupportedFeatureError",
     "UnsupportedFileError",
     "error_for_status",
@@ -143,6 +151,74 @@ class LedgerError(SynapseKitError):
 class StoreError(SynapseKitError):
     """A RAG store that cannot be used: a corrupt or foreign file, a newer schema, or an
     embedding model or dimension other than the one the store was built with."""
+
+
+class BudgetError(SynapseKitError):
+    """A :class:`~synapsekit.llm.budget.Budget` refused a call, or cannot be used (a
+    SQLite file from a newer synapsekit, a Redis server that does not answer: a budget
+    fails closed, since a call it cannot count could overspend). Nothing was sent."""
+
+
+class BudgetExceededError(BudgetError):
+    """The call's worst-case cost does not fit: ``spent_usd + reserved_usd +
+    requested_usd > limit_usd`` in the budget's current window. Raised before the
+    request, so nothing was sent and nothing was charged.
+
+    ``limit_type``, ``limit_value`` and ``current`` are SynapseKit's names for the same
+    facts (``"budget"``, ``"per_request"``, ``"daily"`` or ``"per_user"``; the limit; the
+    spend so far), so code written for its ``BudgetExceeded`` reads this one too.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit_usd: float,
+        spent_usd: float,
+        reserved_usd: float,
+        requested_usd: float,
+        name: str = "default",
+        window: str | None = None,
+        limit_type: str = "budget",
+    ) -> None:
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.reserved_usd = reserved_usd
+        self.requested_usd = requested_usd
+        self.name = name
+        self.window = window
+        self.limit_type = limit_type
+        self.limit_value = limit_usd
+        self.current = spent_usd
+        where = f" ({window} UTC)" if window else ""
+        super().__init__(
+            f"Budget {name!r}{where} exceeded: limit {_usd(limit_usd)}, spent "
+            f"{_usd(spent_usd)}, reserved by calls in flight {_usd(reserved_usd)}, this "
+            f"call needs up to {_usd(requested_usd)}; nothing was sent."
+        )
+
+
+class UnpricedModelError(BudgetError):
+    """Under a budget, a model with no known price is refused (its cost cannot be
+    bounded) unless the budget says ``allow_unpriced=True``. Nothing was sent."""
+
+    def __init__(self, *, provider: str | None, model: str | None) -> None:
+        self.provider = provider
+        self.model = model
+        super().__init__(
+            f"No price is known for model {model!r} (provider {provider!r}), so its cost "
+            "cannot be bounded under a budget; nothing was sent. Pass "
+            "Budget(..., allow_unpriced=True) to allow it (its calls then count $0)."
+        )
+
+
+def _usd(amount: float) -> str:
+    """Dollars as a person reads them: cents for amounts of a cent or more, else up to
+    micro-dollars (``$4.90``, ``$0.000125``): a budget counts micro-dollars exactly."""
+    if abs(amount) >= 0.01:
+        text = f"{amount:,.6f}".rstrip("0")
+        whole, _, cents = text.partition(".")
+        return f"${whole}.{cents.ljust(2, '0')}"
+    return f"${amount:.6f}".rstrip("0").rstrip(".") if amount else "$0.00"
 
 
 class LLMError(SynapseKitError):

@@ -1,0 +1,891 @@
+"""Budgets: a spend limit enforced *before* each call, never reported after it.
+
+A call first reserves its worst case (:meth:`Budget.reserve`); if that does not fit
+(``spent + reserved by calls in flight + requested > limit``) it raises
+:class:`~synapsekit.errors.BudgetExceededError` and nothing is sent. After the call the
+reservation is settled to the real cost (:meth:`Budget.settle`), giving back what was not
+used. Reserving is one atomic step, so any number of concurrent calls can never spend
+more than the limit together: under a lock in memory, in one ``BEGIN IMMEDIATE``
+transaction in a SQLite file (every process of the machine), in one Lua script on a
+Redis server (every process of every machine).
+
+Amounts are counted in integer micro-dollars, so a million calls add up without float
+drift; every amount is rounded *up* to the next micro-dollar (after dropping float noise
+below 1e-12), so the counted spend is never below the real one.
+
+Windows are calendar windows in UTC (``"minute"``, ``"hour"``, ``"day"``, ``"month"``;
+None: one window forever), taken from the clock of the process that reserves: the spend
+starts again from zero at each boundary. A reservation belongs to the window it was made
+in and settles there, even when the call ends after the boundary (so the new window
+starts from zero, and a call is never counted twice or in two windows).
+
+A reservation never settled (the process died mid-call) keeps counting, as spent, until
+its window ends: the money may have been spent, so giving it back could overspend.
+After ``reservation_ttl`` seconds it is *reported* as spent rather than reserved; a late
+:meth:`Budget.settle` still replaces it by the real cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from enum import Enum
+from typing import Any
+
+from synapsekit._loops import PerLoop
+from synapsekit._sqlite import Migration, apply_migrations, prepare_location
+from synapsekit.errors import BudgetError, BudgetExceededError, ConfigError, redact
+
+__all__ = [
+    "WINDOWS",
+    "Budget",
+    "BudgetExceeded",
+    "BudgetGuard",
+    "BudgetLimit",
+    "CircuitState",
+    "Reservation",
+    "to_micros",
+    "window_of",
+]
+
+log = logging.getLogger("synapsekit.budget")
+
+#: The windows a budget may count over (None: no reset).
+WINDOWS = (None, "minute", "hour", "day", "month")
+#: Seconds after which an unsettled reservation is reported as spent (it counts either way).
+RESERVATION_TTL = 600.0
+#: Seconds a Redis or SQLite round trip may take before the budget refuses the call.
+TIMEOUT = 2.0
+#: Limits at or above this many micro-dollars (an infinite limit) never refuse.
+_UNLIMITED = 2**62
+_MICRO = Decimal(1_000_000)
+_NOISE = Decimal("1e-12")
+
+Clock = Callable[[], float]
+
+
+def to_micros(usd: float) -> int:
+    """``usd`` as whole micro-dollars, rounded up (float noise below 1e-12 dropped first,
+    so ``0.1 + 0.2`` is 300,000, not 300,001)."""
+    if isinstance(usd, bool) or not isinstance(usd, (int, float)) or math.isnan(usd) or usd < 0:
+        raise ValueError(f"an amount in USD must be a number >= 0, got {usd!r}")
+    if math.isinf(usd):
+        return _UNLIMITED
+    exact = Decimal(repr(float(usd))).quantize(_NOISE, ROUND_HALF_EVEN)
+    return min(int((exact * _MICRO).to_integral_value(ROUND_CEILING)), _UNLIMITED)
+
+
+def _usd(micros: int) -> float:
+    return math.inf if micros >= _UNLIMITED else micros / 1_000_000
+
+
+def window_of(window: str | None, now: float) -> tuple[str, float]:
+    """The calendar window (UTC) that contains ``now``: its name (``"2026-12-02"`` for a
+    day, ``"2026-12"`` for a month, ``"all"`` without a window) and when it ends (unix
+    seconds; infinity without a window)."""
+    if window is None:
+        return "all", math.inf
+    t = datetime.fromtimestamp(now, timezone.utc)
+    if window == "month":
+        year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
+        return t.strftime("%Y-%m"), float(calendar.timegm((year, month, 1, 0, 0, 0)))
+    size, fmt = {"minute": (60, "%Y-%m-%dT%H:%M"), "hour": (3600, "%Y-%m-%dT%H"),
+                 "day": (86400, "%Y-%m-%d")}[window]
+    return t.strftime(fmt), float((int(now) // size + 1) * size)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What :meth:`Budget.reserve` set aside for one call: give it back to
+    :meth:`Budget.settle` or :meth:`Budget.release`."""
+
+    id: str
+    micros: int
+    window: str  # the window it counts in, see window_of
+    expires_at: float  # unix seconds: reported as spent after this
+    what: str = ""
+
+    @property
+    def usd(self) -> float:
+        return _usd(self.micros)
+
+
+@dataclass
+class _Totals:
+    """One window's counters, as micro-dollars."""
+
+    spent: int = 0  # settled
+    held: int = 0  # reserved and not settled (expired ones included)
+    expired: int = 0  # the part of ``held`` past its reservation_ttl (reported as spent)
+
+
+# ------------------------------------------------------------------------- stores
+
+
+class _MemoryStore:
+    """This process only: the counters under a ``threading.Lock``; windows that ended
+    more than a reservation_ttl ago are dropped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[str, tuple[_Totals, dict[str, tuple[int, float]], float]] = {}
+
+    async def reserve(
+        self, r: Reservation, limit: int, ends_at: float, now: float, keep: float
+    ) -> tuple[bool, _Totals]:
+        with self._lock:
+            entry = self._windows.get(r.window)
+            if entry is None:
+                self._windows = {
+                    k: v for k, v in self._windows.items() if v[2] + keep > now
+                }
+                entry = self._windows[r.window] = (_Totals(), {}, ends_at)
+            totals, holds, _ = entry
+            if totals.spent + totals.held + r.micros > limit:
+                return False, self._report(totals, holds, now)
+            totals.held += r.micros
+            holds[r.id] = (r.micros, r.expires_at)
+            return True, self._report(totals, holds, now)
+
+    async def settle(self, r: Reservation, cost: int | None, now: float) -> _Totals | None:
+        with self._lock:
+            entry = self._windows.get(r.window)
+            if entry is None or r.id not in entry[1]:
+                return None
+            totals, holds, _ = entry
+            micros, _ = holds.pop(r.id)
+            totals.held -= micros
+            totals.spent += micros if cost is None else cost
+            return self._report(totals, holds, now)
+
+    async def totals(self, window: str, now: float) -> _Totals:
+        return self.peek(window, now)
+
+    def peek(self, window: str, now: float) -> _Totals:
+        with self._lock:
+            entry = self._windows.get(window)
+            return _Totals() if entry is None else self._report(entry[0], entry[1], now)
+
+    async def clear(self) -> None:
+        with self._lock:
+            self._windows.clear()
+
+    async def aclose(self) -> None:
+        return None
+
+    def describe(self) -> str:
+        return ""
+
+    @staticmethod
+    def _report(totals: _Totals, holds: dict[str, tuple[int, float]], now: float) -> _Totals:
+        expired = sum(m for m, expires in holds.values() if expires <= now) if holds else 0
+        return _Totals(totals.spent, totals.held, expired)
+
+
+def _make_store(budget: Budget, path: str | None, redis_url: str | None, timeout: float) -> Any:
+    if budget.backend == "memory":
+        return _MemoryStore()
+    if budget.backend == "sqlite":
+        return _SQLiteStore(budget.name, path, timeout)
+    return _RedisStore(budget.name, redis_url, timeout)
+
+
+# ------------------------------------------------------------------------- the budget
+
+
+class Budget:
+    """A spend limit in USD over a calendar window, checked before every call.
+
+    ``Budget(limit_usd, *, window=None, backend="memory", path=None, redis_url=None,
+    name="default", allow_unpriced=False, reservation_ttl=600, timeout=2.0)``:
+
+    - ``window``: None (one limit forever), ``"minute"``, ``"hour"``, ``"day"`` or
+      ``"month"``: calendar windows in UTC; the spend resets at each boundary.
+    - ``backend``: ``"memory"`` counts in this object (share the object to share the
+      budget); ``"sqlite"`` in the file ``path`` (default
+      ``$XDG_DATA_HOME/synapsekit/budgets.db``), shared by every process of the machine;
+      ``"redis"`` on the server ``redis_url`` (default ``$REDIS_URL``), shared by every
+      process of every machine. With the file or the server, every Budget of the same
+      ``name`` and ``window`` counts one spend; each checks it against its own
+      ``limit_usd``.
+    - ``allow_unpriced``: a model with no known price is refused under a budget
+      (:class:`~synapsekit.errors.UnpricedModelError`) unless this is True; its calls
+      then count $0.
+    - ``timeout``: seconds one SQLite transaction or Redis round trip may take. A budget
+      fails closed: when its file or server cannot be used, :meth:`reserve` raises
+      :class:`~synapsekit.errors.BudgetError` (nothing is sent), since a call it cannot
+      count could overspend; :meth:`settle` logs a warning and leaves the reservation
+      counting as spent.
+
+    ``spent_usd``, ``reserved_usd`` and ``remaining_usd`` are exact with the memory
+    backend; with SQLite and Redis they are the figures of this object's last
+    reservation, settlement or :meth:`aspent` (other processes' calls since then are not
+    in them); ``await aspent()`` reads the backend.
+    """
+
+    def __init__(
+        self,
+        limit_usd: float,
+        *,
+        window: str | None = None,
+        backend: str = "memory",
+        path: str | None = None,
+        redis_url: str | None = None,
+        name: str = "default",
+        allow_unpriced: bool = False,
+        reservation_ttl: float = RESERVATION_TTL,
+        timeout: float = TIMEOUT,
+        clock: Clock = time.time,
+    ) -> None:
+        try:
+            self._limit = to_micros(limit_usd)
+        except ValueError as exc:
+            raise ConfigError(f"Budget limit_usd: {exc}") from None
+        if window not in WINDOWS:
+            raise ConfigError(
+                f"Budget window: must be None, 'minute', 'hour', 'day' or 'month', got {window!r}"
+            )
+        if backend not in ("memory", "sqlite", "redis"):
+            raise ConfigError(
+                f"Budget backend: must be 'memory', 'sqlite' or 'redis', got {backend!r}"
+            )
+        for label, value in (("reservation_ttl", reservation_ttl), ("timeout", timeout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"Budget {label}: must be > 0 seconds, got {value!r}")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"Budget name: must be a non-empty string, got {name!r}")
+        self.limit_usd = _usd(self._limit)
+        self.window = window
+        self.backend = backend
+        self.name = name
+        self.allow_unpriced = bool(allow_unpriced)
+        self.reservation_ttl = float(reservation_ttl)
+        self._clock = clock
+        self._store = _make_store(self, path, redis_url, float(timeout))
+        self._seen: tuple[str, _Totals] = ("", _Totals())  # last figures read, by window
+
+    # ---- the call path
+
+    async def reserve(self, usd: float, *, what: str = "") -> Reservation:
+        """Set ``usd`` aside for one call, or raise BudgetExceededError (nothing changes
+        then). ``what`` names the call in logs (e.g. ``"openai:gpt-4o-mini"``)."""
+        micros = to_micros(usd)
+        now = self._clock()
+        key, ends_at = window_of(self.window, now)
+        r = Reservation(uuid.uuid4().hex, micros, key, now + self.reservation_ttl, what)
+        ok, totals = await self._store.reserve(r, self._limit, ends_at, now, self.reservation_ttl)
+        self._seen = (key, totals)
+        if not ok:
+            raise self._exceeded(totals, micros, key)
+        return r
+
+    async def settle(self, reservation: Reservation, usd: float | None) -> None:
+        """Replace ``reservation`` by the real cost ``usd`` (None: keep the reserved
+        amount as spent, e.g. a stream cut before its usage arrived). Idempotent: a
+        reservation settles once; later calls change nothing."""
+        cost = None if usd is None else to_micros(usd)
+        try:
+            totals = await self._store.settle(reservation, cost, self._clock())
+        except BudgetError as exc:
+            log.warning("%r: could not settle %s (%s); it keeps counting as spent",
+                        self, reservation.what or "a call", exc)
+            return
+        if totals is not None and reservation.window == self._seen[0]:
+            self._seen = (reservation.window, totals)
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give the whole reservation back: nothing was sent (``settle(r, 0.0)``)."""
+        await self.settle(reservation, 0.0)
+
+    # ---- figures
+
+    @property
+    def spent_usd(self) -> float:
+        """Spent in the current window (unsettled reservations past their ttl included)."""
+        totals = self._current()
+        return _usd(totals.spent + totals.expired)
+
+    @property
+    def reserved_usd(self) -> float:
+        """Reserved by calls in flight in the current window."""
+        totals = self._current()
+        return _usd(totals.held - totals.expired)
+
+    @property
+    def remaining_usd(self) -> float:
+        """What a call could still reserve now: limit - spent - reserved (never < 0)."""
+        totals = self._current()
+        return _usd(max(self._limit - totals.spent - totals.held, 0))
+
+    async def aspent(self) -> float:
+        """Spent in the current window, read from the backend (exact)."""
+        now = self._clock()
+        key, _ = window_of(self.window, now)
+        totals = await self._store.totals(key, now)
+        self._seen = (key, totals)
+        return _usd(totals.spent + totals.expired)
+
+    async def aclose(self) -> None:
+        """Close the backend's connections (each event loop's also close with it)."""
+        await self._store.aclose()
+
+    async def _record(self, usd: float) -> None:
+        """Count ``usd`` as spent whatever the limit (a call made without a reservation)."""
+        now = self._clock()
+        key, ends_at = window_of(self.window, now)
+        r = Reservation(uuid.uuid4().hex, to_micros(usd), key, now, "record")
+        await self._store.reserve(r, _UNLIMITED, ends_at, now, self.reservation_ttl)
+        await self._store.settle(r, None, now)
+
+    def _current(self) -> _Totals:
+        now = self._clock()
+        key, _ = window_of(self.window, now)
+        if isinstance(self._store, _MemoryStore):
+            return self._store.peek(key, now)
+        seen_key, totals = self._seen
+        return totals if seen_key == key else _Totals()
+
+    def _exceeded(
+        self, totals: _Totals, micros: int, key: str, limit_type: str = "budget",
+        limit: int | None = None,
+    ) -> BudgetExceededError:
+        return BudgetExceededError(
+            limit_usd=_usd(self._limit if limit is None else limit),
+            spent_usd=_usd(totals.spent + totals.expired),
+            reserved_usd=_usd(totals.held - totals.expired),
+            requested_usd=_usd(micros),
+            name=self.name,
+            window=None if self.window is None else f"{self.window} {key}",
+            limit_type=limit_type,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(limit_usd={self.limit_usd!r}, window={self.window!r}, "
+            f"backend={self.backend!r}, name={self.name!r}{self._store.describe()})"
+        )
+
+
+# ------------------------------------------------------------------------- SQLite
+
+_SQLITE_MIGRATIONS: tuple[Migration, ...] = (
+    (
+        "m001_budgets",
+        (
+            """CREATE TABLE windows (
+                name TEXT NOT NULL,
+                window TEXT NOT NULL,
+                spent INTEGER NOT NULL,
+                held INTEGER NOT NULL,
+                ends_at REAL NOT NULL,
+                PRIMARY KEY (name, window)
+            )""",
+            """CREATE TABLE holds (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                window TEXT NOT NULL,
+                micros INTEGER NOT NULL,
+                expires_at REAL NOT NULL
+            )""",
+            "CREATE INDEX holds_window ON holds (name, window, expires_at)",
+        ),
+    ),
+)
+
+
+def default_budget_path() -> str:
+    """``$XDG_DATA_HOME/synapsekit/budgets.db``, else ``~/.local/share/synapsekit/...``:
+    spend is data to keep, not a cache to clear."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "synapsekit", "budgets.db")
+
+
+@dataclass
+class _SQLiteConn:
+    connection: Any  # aiosqlite.Connection (optional package, untyped)
+    lock: asyncio.Lock  # one transaction at a time on this loop's connection
+
+
+class _SQLiteStore:
+    """The counters in a SQLite file; each reservation and settlement is one
+    ``BEGIN IMMEDIATE`` transaction (the write lock is taken first, so two processes
+    cannot both read the old spend), through aiosqlite, one connection per event loop."""
+
+    def __init__(self, name: str, path: str | None, timeout: float) -> None:
+        from synapsekit.llm.cache.base import require
+
+        self._aiosqlite = require("aiosqlite", "aiosqlite", "sqlite", "The SQLite budget")
+        self.name = name
+        self.path = os.path.realpath(os.path.expanduser(path or default_budget_path()))
+        self.timeout = timeout
+        self._prepared = False
+        self._prepare_lock = threading.Lock()
+        self._connections: PerLoop[_SQLiteConn] = PerLoop(
+            self._connect, self._disconnect, cross_loop=True
+        )
+
+    def describe(self) -> str:
+        return f", path={self.path!r}"
+
+    async def reserve(
+        self, r: Reservation, limit: int, ends_at: float, now: float, keep: float
+    ) -> tuple[bool, _Totals]:
+        def run(tx: Any) -> Any:
+            return _sqlite_reserve(tx, self.name, r, limit, ends_at, now, keep)
+
+        result: tuple[bool, _Totals] = await self._transaction(run)
+        return result
+
+    async def settle(self, r: Reservation, cost: int | None, now: float) -> _Totals | None:
+        async def run(tx: Any) -> _Totals | None:
+            rows = await tx.execute_fetchall(
+                "DELETE FROM holds WHERE id = ? RETURNING micros", (r.id,)
+            )
+            if not rows:
+                return None
+            micros = int(rows[0][0])
+            await tx.execute(
+                "UPDATE windows SET held = held - ?, spent = spent + ? "
+                "WHERE name = ? AND window = ?",
+                (micros, micros if cost is None else cost, self.name, r.window),
+            )
+            return await _sqlite_totals(tx, self.name, r.window, now)
+
+        result: _Totals | None = await self._transaction(run)
+        return result
+
+    async def totals(self, window: str, now: float) -> _Totals:
+        async def run(tx: Any) -> _Totals:
+            return await _sqlite_totals(tx, self.name, window, now)
+
+        result: _Totals = await self._transaction(run)
+        return result
+
+    async def clear(self) -> None:
+        async def run(tx: Any) -> None:
+            await tx.execute("DELETE FROM holds WHERE name = ?", (self.name,))
+            await tx.execute("DELETE FROM windows WHERE name = ?", (self.name,))
+
+        await self._transaction(run)
+
+    async def aclose(self) -> None:
+        await self._connections.close_all()
+
+    async def _transaction(self, run: Callable[[Any], Any]) -> Any:
+        """``await run(connection)`` inside BEGIN IMMEDIATE ... COMMIT; a lock still
+        held by another process past the busy timeout is retried a few times."""
+        import sqlite3
+
+        from synapsekit.llm.cache.sqlite import BUSY_RETRIES, _busy_pause, _is_busy
+
+        if not self._prepared:
+            await asyncio.to_thread(self._prepare)
+        db = await self._connections.get()
+        async with db.lock:
+            for attempt in range(BUSY_RETRIES):
+                try:
+                    await db.connection.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if _is_busy(exc) and attempt < BUSY_RETRIES - 1:
+                        await asyncio.sleep(_busy_pause(attempt))
+                        continue
+                    raise self._unusable(exc) from exc
+                try:
+                    result = await run(db.connection)
+                except BaseException:
+                    await db.connection.execute("ROLLBACK")
+                    raise
+                await db.connection.execute("COMMIT")
+                return result
+        raise AssertionError("unreachable")
+
+    async def _connect(self) -> _SQLiteConn:
+        from synapsekit.llm.cache.sqlite import _daemon_worker
+
+        connection = self._aiosqlite.connect(
+            self.path, timeout=self.timeout, isolation_level=None
+        )
+        _daemon_worker(connection)
+        await connection
+        await connection.execute("PRAGMA synchronous=NORMAL")
+        return _SQLiteConn(connection, asyncio.Lock())
+
+    async def _disconnect(self, db: _SQLiteConn) -> None:
+        await db.connection.close()
+
+    def _prepare(self) -> None:
+        import sqlite3
+
+        with self._prepare_lock:
+            if self._prepared:
+                return
+            prepare_location(self.path, lambda reason: BudgetError(
+                f"The SQLite budget path {self.path} {reason}"))
+            try:
+                connection = sqlite3.connect(self.path, timeout=self.timeout,
+                                             isolation_level=None)
+                try:
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    connection.execute("BEGIN IMMEDIATE")
+                    try:
+                        apply_migrations(connection, _SQLITE_MIGRATIONS, lambda names: BudgetError(
+                            f"The SQLite budget file {self.path} was written by a newer "
+                            f"synapsekit (migrations {', '.join(names)}); upgrade synapsekit"))
+                    except BaseException:
+                        connection.execute("ROLLBACK")
+                        raise
+                    connection.execute("COMMIT")
+                finally:
+                    connection.close()
+            except sqlite3.Error as exc:
+                raise self._unusable(exc) from exc
+            self._prepared = True
+
+    def _unusable(self, exc: BaseException) -> BudgetError:
+        return BudgetError(f"The SQLite budget file {self.path} cannot be used: {exc}")
+
+
+async def _sqlite_reserve(
+    tx: Any, name: str, r: Reservation, limit: int, ends_at: float, now: float, keep: float
+) -> tuple[bool, _Totals]:
+    rows = await tx.execute_fetchall(
+        "SELECT spent, held FROM windows WHERE name = ? AND window = ?", (name, r.window)
+    )
+    if not rows:
+        # a new window: drop the ones that ended (their late settlements have had `keep`)
+        await tx.execute(
+            "DELETE FROM holds WHERE name = ? AND window IN (SELECT window FROM windows "
+            "WHERE name = ? AND ends_at + ? <= ?)", (name, name, keep, now))
+        await tx.execute(
+            "DELETE FROM windows WHERE name = ? AND ends_at + ? <= ?", (name, keep, now))
+        await tx.execute(
+            "INSERT INTO windows (name, window, spent, held, ends_at) VALUES (?, ?, 0, 0, ?)",
+            (name, r.window, ends_at if math.isfinite(ends_at) else 1e300))
+        spent, held = 0, 0
+    else:
+        spent, held = int(rows[0][0]), int(rows[0][1])
+    if spent + held + r.micros > limit:
+        return False, await _sqlite_totals(tx, name, r.window, now)
+    await tx.execute(
+        "UPDATE windows SET held = held + ? WHERE name = ? AND window = ?",
+        (r.micros, name, r.window))
+    await tx.execute(
+        "INSERT INTO holds (id, name, window, micros, expires_at) VALUES (?, ?, ?, ?, ?)",
+        (r.id, name, r.window, r.micros, r.expires_at))
+    return True, _Totals(spent, held + r.micros, 0)
+
+
+async def _sqlite_totals(tx: Any, name: str, window: str, now: float) -> _Totals:
+    rows = await tx.execute_fetchall(
+        "SELECT w.spent, w.held, (SELECT COALESCE(SUM(h.micros), 0) FROM holds AS h "
+        "WHERE h.name = w.name AND h.window = w.window AND h.expires_at <= ?) "
+        "FROM windows AS w WHERE w.name = ? AND w.window = ?", (now, name, window))
+    if not rows:
+        return _Totals()
+    return _Totals(int(rows[0][0]), int(rows[0][1]), int(rows[0][2]))
+
+
+# ------------------------------------------------------------------------- Redis
+
+# KEYS[1]: the window's hash (fields "spent", "held" and "r:<id>" = "<micros> <expires
+# ms>"). ARGV[1]: "reserve", "settle" or "totals"; ARGV[2]: now (ms). reserve: ARGV[3]
+# id, [4] micros, [5] limit, [6] expires (ms), [7] when the hash may go (ms; "" never).
+# settle: ARGV[3] id, [4] cost (micros; -1 keeps the reservation). Returns {ok, spent,
+# held, expired}; expired (holds past their ttl) is only summed when it is reported.
+_LUA = """
+local k = KEYS[1]
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+local function expired()
+  local sum = 0
+  local all = redis.call('HGETALL', k)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'r:' then
+      local m, e = string.match(all[i + 1], '^(%d+) (%d+)$')
+      if tonumber(e) <= now then sum = sum + tonumber(m) end
+    end
+  end
+  return sum
+end
+local s = redis.call('HMGET', k, 'spent', 'held')
+local spent = tonumber(s[1]) or 0
+local held = tonumber(s[2]) or 0
+if op == 'reserve' then
+  local n = tonumber(ARGV[4])
+  if spent + held + n > tonumber(ARGV[5]) then
+    return {0, spent, held, expired()}
+  end
+  held = redis.call('HINCRBY', k, 'held', n)
+  redis.call('HSET', k, 'r:' .. ARGV[3], ARGV[4] .. ' ' .. ARGV[6])
+  if ARGV[7] ~= '' then redis.call('PEXPIREAT', k, ARGV[7]) end
+  return {1, spent, held, 0}
+elseif op == 'settle' then
+  local v = redis.call('HGET', k, 'r:' .. ARGV[3])
+  if not v then return {0, spent, held, 0} end
+  local m = tonumber(string.match(v, '^(%d+)'))
+  local cost = tonumber(ARGV[4])
+  if cost < 0 then cost = m end
+  redis.call('HDEL', k, 'r:' .. ARGV[3])
+  held = redis.call('HINCRBY', k, 'held', -m)
+  spent = redis.call('HINCRBY', k, 'spent', cost)
+  return {1, spent, held, expired()}
+elseif op == 'clear' then
+  redis.call('DEL', k)
+  return {1, 0, 0, 0}
+end
+return {1, spent, held, expired()}
+"""
+
+#: Redis connections per event loop; more concurrent calls wait for a free one.
+REDIS_CONNECTIONS = 32
+
+
+class _RedisStore:
+    """The counters in one Redis hash per window (``synapsekit:budget:<name>:<window>``),
+    changed only by one Lua script, so every check-and-reserve is atomic on the server.
+    The hash of a window expires a reservation_ttl after the window ends."""
+
+    def __init__(self, name: str, url: str | None, timeout: float) -> None:
+        from synapsekit.llm.cache.base import require
+        from synapsekit.llm.config import redis_url, url_password
+
+        self._redis = require("redis.asyncio", "redis", "redis", "The Redis budget")
+        self.name = name
+        self.url = redis_url(url)
+        self._password = url_password(self.url)
+        self.timeout = timeout
+        self._clients: PerLoop[tuple[Any, Any]] = PerLoop(self._connect, self._disconnect)
+
+    def describe(self) -> str:
+        from synapsekit.llm.config import redact_url
+
+        return f", url={redact_url(self.url)!r}"
+
+    def key(self, window: str) -> str:
+        return f"synapsekit:budget:{self.name}:{window}"
+
+    async def reserve(
+        self, r: Reservation, limit: int, ends_at: float, now: float, keep: float
+    ) -> tuple[bool, _Totals]:
+        drop = "" if math.isinf(ends_at) else str(int((ends_at + keep) * 1000))
+        ok, totals = await self._run(r.window, "reserve", now, r.id, r.micros, limit,
+                                     int(r.expires_at * 1000), drop)
+        return ok, totals
+
+    async def settle(self, r: Reservation, cost: int | None, now: float) -> _Totals | None:
+        ok, totals = await self._run(r.window, "settle", now, r.id, -1 if cost is None else cost)
+        return totals if ok else None
+
+    async def totals(self, window: str, now: float) -> _Totals:
+        return (await self._run(window, "totals", now))[1]
+
+    async def clear(self) -> None:
+        client, _ = await self._clients.get()
+        async for key in client.scan_iter(match=f"synapsekit:budget:{self.name}:*"):
+            await client.delete(key)
+
+    async def aclose(self) -> None:
+        await self._clients.close_all()
+
+    async def _run(self, window: str, op: str, now: float, *args: Any) -> tuple[bool, _Totals]:
+        from redis.exceptions import RedisError
+
+        from synapsekit._redis import within
+
+        _, script = await self._clients.get()
+        try:
+            reply = await within(
+                script(keys=[self.key(window)], args=[op, int(now * 1000), *args]),
+                self.timeout,
+            )
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            reason = (f"no answer within {self.timeout:g} s" if isinstance(
+                exc, asyncio.TimeoutError) and not str(exc) else f"{type(exc).__name__}: {exc}")
+            raise BudgetError(
+                f"The Redis budget {self.name!r} cannot be used ({redact(reason, self._password)})"
+                "; nothing was sent"
+            ) from exc
+        ok, spent, held, expired = (int(x) for x in reply)
+        return bool(ok), _Totals(spent, held, expired)
+
+    async def _connect(self) -> tuple[Any, Any]:
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError
+
+        pool = self._redis.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=REDIS_CONNECTIONS,
+            socket_connect_timeout=self.timeout,
+            socket_timeout=self.timeout,
+            # one retry, for a pooled connection the server closed; never for a timeout
+            retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+        )
+        client = self._redis.Redis.from_pool(pool)
+        return client, client.register_script(_LUA)
+
+    async def _disconnect(self, parts: tuple[Any, Any]) -> None:
+        await parts[0].aclose()
+
+
+# ------------------------------------------------------------------------- SynapseKit names
+
+
+class CircuitState(str, Enum):
+    """SynapseKit's BudgetGuard states: CLOSED (calls go), OPEN (a limit was hit: every
+    call is refused for ``cooldown_seconds``), HALF_OPEN (calls go again; the next one
+    that fits closes it)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True)
+class BudgetLimit:
+    """SynapseKit's limits, all optional, in USD: ``per_request`` (one call's worst
+    case), ``per_user`` (a user's spend per UTC day), ``daily`` (all calls per UTC day)."""
+
+    per_request: float | None = None
+    per_user: float | None = None
+    daily: float | None = None
+
+
+class BudgetGuard(Budget):
+    """SynapseKit's ``BudgetGuard(limits, cooldown_seconds=60)`` as a :class:`Budget`
+    with ``window="day"`` and ``limit_usd=limits.daily`` (unlimited when None), so it can
+    be given to ``make_llm(budget=...)`` like any budget. A reservation above
+    ``per_request`` is refused; ``check_before(cost, user_id=)`` and ``record_spend(cost,
+    user_id=)`` are SynapseKit's manual calls (per-user limits apply to calls that name a
+    user, per UTC day); after a refusal every call is refused for ``cooldown_seconds``
+    (its circuit breaker). Backend keywords (``backend``, ``path``, ``redis_url``,
+    ``name``, ...) are Budget's.
+    """
+
+    def __init__(
+        self, limits: BudgetLimit, cooldown_seconds: float = 60.0, **budget: Any
+    ) -> None:
+        daily = math.inf if limits.daily is None else limits.daily
+        super().__init__(daily, window="day", **budget)
+        self.limits = limits
+        self.cooldown_seconds = float(cooldown_seconds)
+        self._per_request = None if limits.per_request is None else to_micros(limits.per_request)
+        self._budget_args = {k: v for k, v in budget.items() if k != "name"}
+        self._users: dict[str, Budget] = {}
+        self._user_holds: dict[str, tuple[Budget, Reservation]] = {}
+        self._opened_at: float | None = None
+        self._state_lock = threading.Lock()
+
+    @property
+    def circuit_state(self) -> CircuitState:
+        with self._state_lock:
+            if self._opened_at is None:
+                return CircuitState.CLOSED
+            if time.monotonic() - self._opened_at < self.cooldown_seconds:
+                return CircuitState.OPEN
+            return CircuitState.HALF_OPEN
+
+    @property
+    def daily_spend(self) -> float:
+        """SynapseKit's name for :attr:`spent_usd` (the window is the UTC day)."""
+        return self.spent_usd
+
+    async def reserve(
+        self, usd: float, *, what: str = "", user_id: str | None = None
+    ) -> Reservation:
+        micros = to_micros(usd)
+        key, _ = window_of(self.window, self._clock())
+        if self.circuit_state is CircuitState.OPEN:
+            raise self._exceeded(self._current(), micros, key, "circuit_breaker")
+        if self._per_request is not None and micros > self._per_request:
+            self._trip()
+            raise self._exceeded(_Totals(), micros, key, "per_request", self._per_request)
+        try:
+            r = await super().reserve(usd, what=what)
+        except BudgetExceededError as exc:
+            self._trip()
+            exc.limit_type = "daily"
+            raise
+        if user_id is not None and self.limits.per_user is not None:
+            user = self._user(user_id)
+            try:
+                self._user_holds[r.id] = (user, await user.reserve(usd, what=what))
+            except BudgetExceededError as exc:
+                await super().release(r)
+                self._trip()
+                exc.limit_type = "per_user"
+                raise
+        with self._state_lock:
+            self._opened_at = None  # a call that fits closes the breaker
+        return r
+
+    async def settle(self, reservation: Reservation, usd: float | None) -> None:
+        await super().settle(reservation, usd)
+        held = self._user_holds.pop(reservation.id, None)
+        if held is not None:
+            await held[0].settle(held[1], usd)
+
+    def check_before(self, estimated_cost: float, user_id: str | None = None) -> None:
+        """Raise BudgetExceededError (SynapseKit's ``BudgetExceeded``) if
+        ``estimated_cost`` would go over a limit now; counts nothing."""
+        from synapsekit.llm._sync import run_sync
+
+        async def check() -> None:
+            await self.release(await self.reserve(estimated_cost, user_id=user_id))
+
+        run_sync(check())
+
+    def record_spend(self, cost: float, user_id: str | None = None) -> None:
+        """Count ``cost`` as spent, whatever the limits (a call already made)."""
+        from synapsekit.llm._sync import run_sync
+
+        async def record() -> None:
+            await self._record(cost)
+            if user_id is not None and self.limits.per_user is not None:
+                await self._user(user_id)._record(cost)
+
+        run_sync(record())
+
+    def reset(self) -> None:
+        """Forget all spend (every process's, with SQLite or Redis) and close the breaker."""
+        from synapsekit.llm._sync import run_sync
+
+        async def clear() -> None:
+            for budget in (self, *self._users.values()):
+                await budget._store.clear()
+
+        run_sync(clear())
+        self._seen = ("", _Totals())
+        self._user_holds.clear()
+        with self._state_lock:
+            self._opened_at = None
+
+    def _user(self, user_id: str) -> Budget:
+        user = self._users.get(user_id)
+        if user is None:
+            assert self.limits.per_user is not None
+            user = self._users[user_id] = Budget(
+                self.limits.per_user, window="day", name=f"{self.name}/user/{user_id}",
+                **self._budget_args,
+            )
+        return user
+
+    def _trip(self) -> None:
+        with self._state_lock:
+            self._opened_at = time.monotonic()
+
+
+#: SynapseKit's name for :class:`~synapsekit.errors.BudgetExceededError`.
+BudgetExceeded = BudgetExceededError
