@@ -237,3 +237,16 @@ def test_concrete_models_json_ids_are_priced() -> None:
     assert unpriced == []
     # an entry here that gained a price must leave the list
     assert [pid for pid in KNOWINGLY_UNPRICED if pricing.quote(*pid) is not None] == []
+
+
+@pytest.mark.parametrize(("provider", "model"), [
+    ("anthropic", "claude-opus-latest"),      # floating aliases move between models
+    ("gemini", "gemini-flash-latest"),
+    ("openai", "gpt-sol-latest"),
+    ("mistral", "magistral-medium-latest"),
+    ("bedrock", "us-gov.anthropic.claude-opus-5-5"),  # GovCloud bills other prices
+    ("cohere", "command-a-plus-05-2026"),     # no confirmed per-token price
+    ("openrouter", "deepseek/deepseek-v4-pro"),  # OpenRouter's price is not DeepSeek's peak
+])
+def test_names_without_a_confirmed_price_stay_unknown(provider: str, model: str) -> None:
+    assert pricing.quote(provider, model) is None
