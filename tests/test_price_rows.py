@@ -131,6 +131,8 @@ CASES = [
     ("cerebras", "qwen-3.8-27b", _u(1_000, 1_000), "cerebras:qwen-3.8-27b", 0.00248),
     ("together", "deepseek-ai/DeepSeek-V4-Pro-0813", _u(1_000, 1_000),
      "together:deepseek-ai/deepseek-v4-pro-0813", 0.00528),
+    ("fireworks", "accounts/fireworks/models/glm-5p1", _u(10_000, 1_000, cached=5_000),
+     "fireworks:glm-5p1", (5_000 * 1.4 + 5_000 * 0.26 + 1_000 * 4.4) / M),  # 0.0127
     # OpenRouter: vendor pass-through by OpenRouter's dotted name; its own row first
     ("openrouter", "anthropic/claude-opus-5.5", _u(1_000, 1_000), "anthropic:claude-opus-5-5",
      0.024),
