@@ -155,7 +155,8 @@ class _MemoryStore:
                 return False, self._report(totals, holds, now)
             totals.held += r.micros
             holds[r.id] = (r.micros, r.expires_at)
-            return True, self._report(totals, holds, now)
+            # no scan for expired holds here: the figures are read by peek(), not these
+            return True, _Totals(totals.spent, totals.held)
 
     async def settle(self, r: Reservation, cost: int | None, now: float) -> _Totals | None:
         with self._lock:
@@ -166,7 +167,7 @@ class _MemoryStore:
             micros, _ = holds.pop(r.id)
             totals.held -= micros
             totals.spent += micros if cost is None else cost
-            return self._report(totals, holds, now)
+            return _Totals(totals.spent, totals.held)
 
     async def totals(self, window: str, now: float) -> _Totals:
         return self.peek(window, now)
@@ -492,7 +493,10 @@ class _SQLiteStore:
 
         if not self._prepared:
             await asyncio.to_thread(self._prepare)
-        db = await self._connections.get()
+        try:
+            db = await self._connections.get()
+        except (sqlite3.Error, OSError) as exc:
+            raise self._unusable(exc) from exc
         async with db.lock:
             for attempt in range(BUSY_RETRIES):
                 try:
@@ -504,10 +508,15 @@ class _SQLiteStore:
                     raise self._unusable(exc) from exc
                 try:
                     result = await run(db.connection)
-                except BaseException:
+                except BaseException as exc:
                     await db.connection.execute("ROLLBACK")
+                    if isinstance(exc, sqlite3.Error):
+                        raise self._unusable(exc) from exc
                     raise
-                await db.connection.execute("COMMIT")
+                try:
+                    await db.connection.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    raise self._unusable(exc) from exc
                 return result
         raise AssertionError("unreachable")
 
