@@ -222,6 +222,9 @@ class Budget:
     - ``allow_unpriced``: a model with no known price is refused under a budget
       (:class:`~synapsekit.errors.UnpricedModelError`) unless this is True; its calls
       then count $0.
+    - ``reservation_ttl``: seconds after which an unsettled reservation is reported as
+      spent (it counts against the limit either way, until its window ends).
+    - ``clock``: unix seconds now (``time.time``); injectable for tests.
     - ``timeout``: seconds one SQLite transaction or Redis round trip may take. A budget
       fails closed: when its file or server cannot be used, :meth:`reserve` raises
       :class:`~synapsekit.errors.BudgetError` (nothing is sent), since a call it cannot
@@ -675,7 +678,9 @@ class _RedisStore:
         self.url = redis_url(url)
         self._password = url_password(self.url)
         self.timeout = timeout
-        self._clients: PerLoop[tuple[Any, Any]] = PerLoop(self._connect, self._disconnect)
+        self._clients: PerLoop[tuple[Any, Any, asyncio.Semaphore]] = PerLoop(
+            self._connect, self._disconnect
+        )
 
     def describe(self) -> str:
         from synapsekit.llm.config import redact_url
@@ -701,7 +706,7 @@ class _RedisStore:
         return (await self._run(window, "totals", now))[1]
 
     async def clear(self) -> None:
-        client, _ = await self._clients.get()
+        client, _, _ = await self._clients.get()
         async for key in client.scan_iter(match=f"synapsekit:budget:{self.name}:*"):
             await client.delete(key)
 
@@ -713,12 +718,13 @@ class _RedisStore:
 
         from synapsekit._redis import within
 
-        _, script = await self._clients.get()
+        _, script, slots = await self._clients.get()
         try:
-            reply = await within(
-                script(keys=[self.key(window)], args=[op, int(now * 1000), *args]),
-                self.timeout,
-            )
+            async with slots:  # waiting for a free connection is local queueing: not timed
+                reply = await within(
+                    script(keys=[self.key(window)], args=[op, int(now * 1000), *args]),
+                    self.timeout,
+                )
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             reason = (f"no answer within {self.timeout:g} s" if isinstance(
                 exc, asyncio.TimeoutError) and not str(exc) else f"{type(exc).__name__}: {exc}")
@@ -729,7 +735,7 @@ class _RedisStore:
         ok, spent, held, expired = (int(x) for x in reply)
         return bool(ok), _Totals(spent, held, expired)
 
-    async def _connect(self) -> tuple[Any, Any]:
+    async def _connect(self) -> tuple[Any, Any, asyncio.Semaphore]:
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
         from redis.exceptions import ConnectionError
@@ -743,9 +749,9 @@ class _RedisStore:
             retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         )
         client = self._redis.Redis.from_pool(pool)
-        return client, client.register_script(_LUA)
+        return client, client.register_script(_LUA), asyncio.Semaphore(REDIS_CONNECTIONS)
 
-    async def _disconnect(self, parts: tuple[Any, Any]) -> None:
+    async def _disconnect(self, parts: tuple[Any, Any, asyncio.Semaphore]) -> None:
         await parts[0].aclose()
 
 
@@ -820,7 +826,7 @@ class BudgetGuard(Budget):
             raise self._exceeded(self._current(), micros, key, "circuit_breaker")
         if self._per_request is not None and micros > self._per_request:
             self._trip()
-            raise self._exceeded(_Totals(), micros, key, "per_request", self._per_request)
+            raise self._exceeded(self._current(), micros, key, "per_request", self._per_request)
         try:
             r = await super().reserve(usd, what=what)
         except BudgetExceededError as exc:
@@ -831,10 +837,11 @@ class BudgetGuard(Budget):
             user = self._user(user_id)
             try:
                 self._user_holds[r.id] = (user, await user.reserve(usd, what=what))
-            except BudgetExceededError as exc:
+            except BaseException as exc:  # the day's reservation must not outlive it
                 await super().release(r)
-                self._trip()
-                exc.limit_type = "per_user"
+                if isinstance(exc, BudgetExceededError):
+                    self._trip()
+                    exc.limit_type = "per_user"
                 raise
         with self._state_lock:
             self._opened_at = None  # a call that fits closes the breaker
