@@ -238,6 +238,20 @@ async def test_spend_resets_at_the_window_boundary(make: MakeBudget) -> None:
     assert await budget.aspent() == 0.5
 
 
+async def test_a_long_closed_window_is_dropped_and_late_settlements_change_nothing(
+    make: MakeBudget,
+) -> None:
+    clock = Clock()
+    budget = make(1.0, window="minute", clock=clock, reservation_ttl=30)
+    old = await budget.reserve(0.5)
+    clock.now = T0 + 60 + 30  # the minute ended a reservation_ttl ago
+    fresh = await budget.reserve(1.0)  # the old window is dropped (memory, SQLite)
+    await budget.settle(old, 0.9)  # too late, and never into this window
+    assert (await budget.aspent(), budget.reserved_usd) == (0.0, 1.0)
+    await budget.settle(fresh, 0.25)
+    assert await budget.aspent() == 0.25
+
+
 @pytest.mark.parametrize("window", ["hour", "day", "month"])
 async def test_each_window_resets_at_its_boundary(make: MakeBudget, window: str) -> None:
     clock = Clock()
