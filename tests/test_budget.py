@@ -502,3 +502,14 @@ def test_memory_budget_shared_by_threads_and_event_loops_never_overspends() -> N
         thread.join()
     assert sum(accepted) == 333  # floor(1.00 / 0.003) of the 800
     assert budget.reserved_usd == 0.999
+
+
+def test_import_loads_neither_redis_nor_aiosqlite() -> None:
+    code = (
+        "import sys, synapsekit.llm.budget as b; b.Budget(1.0)\n"
+        "print(sorted(m for m in ('redis', 'aiosqlite') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
