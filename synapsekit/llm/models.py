@@ -25,6 +25,15 @@ What a builder does with the rules (:meth:`RequestRules.temperature`,
   in ``params``) is dropped with one
   :class:`UnsupportedParameterWarning` per provider, model and parameter, so a config
   shared by many models keeps working and the change is visible once.
+
+A row holds a ``request`` section (the rules above), a ``limits`` section (the model's
+context window and maximum output, with the ``source`` each figure was read from), or
+both; each section is resolved on its own, by the first matching row that has it, so a
+size row for one model never changes the request rules of its family. :func:`profile`
+joins the two with the provider class's :class:`~synapsekit.llm.content.Capabilities`
+(a model only narrows what its provider's API takes) and the price of
+:func:`synapsekit.llm.pricing.quote` into one :class:`ModelProfile`: what the Router's
+``"cheapest"`` strategy, request validation and docs/models.md are derived from.
 """
 
 from __future__ import annotations
@@ -36,20 +45,34 @@ import re
 import threading
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.content import Capabilities
+    from synapsekit.llm.pricing import Price, Quote
+    from synapsekit.llm.types import Message
 
 __all__ = [
     "SAMPLING_PARAMS",
+    "ModelLimits",
+    "ModelProfile",
+    "RequestNeeds",
     "RequestRules",
     "UnsupportedParameterWarning",
+    "limit_rows",
+    "model_limits",
     "model_rows",
+    "narrowed",
+    "needs_of",
+    "profile",
+    "profile_for",
+    "profiles_table",
     "request_rules",
     "rules_for",
+    "worst_case",
 ]
 
 _DATA_FILE = "models.json"
@@ -87,6 +110,10 @@ class RequestRules:
     images: bool | None = None
     documents: bool | None = None
     tools: bool | None = None
+    #: False: the model has no structured output (no schema mode, no forced tool call).
+    structured: bool | None = None
+    #: False: the model returns at most one tool call per turn.
+    parallel_tools: bool | None = None
     family: str = "default"
     provider: str = ""
     model: str = ""
@@ -211,7 +238,7 @@ def request_rules(provider: str, model: str) -> RequestRules:
     name = model.lower()
     provider = provider.lower()
     for row in table.rows:
-        if provider in row.providers and row.matches(name):
+        if row.request is not None and provider in row.providers and row.matches(name):
             return RequestRules(**{**table.defaults, **row.request},
                                 family=row.family, provider=provider, model=model)
     return RequestRules(**table.defaults, provider=provider, model=model)
@@ -242,7 +269,8 @@ def rules_table() -> str:
             if not rules.reasoning_off:
                 parts.append("never off")
             reasoning = "; ".join(parts)
-        limits = [f"no {kind}" for kind in ("images", "documents", "tools")
+        limits = [f"no {kind.replace('_', ' ')}" for kind in
+                  ("images", "documents", "tools", "structured", "parallel_tools")
                   if getattr(rules, kind) is False]
         return (f"| {family} | {providers} | {models_} | {exclude} | {sampling} | "
                 f"`{rules.max_tokens_field}` | {reasoning} | {', '.join(limits)} |")
@@ -252,7 +280,7 @@ def rules_table() -> str:
         "| reasoning | limits |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for row in raw["models"]:
+    for row in _request_rows(raw):
         lines.append(cells(row["family"], ", ".join(row["providers"]), names(row["models"]),
                            names(row.get("exclude", [])), row.get("request", {})))
     lines.append(cells("default", "any other", "", "", {}))
@@ -260,8 +288,284 @@ def rules_table() -> str:
 
 
 def model_rows() -> list[dict[str, Any]]:
-    """The rows of ``models.json`` as read (for docs and tests)."""
-    return [dict(row) for row in _raw()["models"]]
+    """The rows of ``models.json`` that hold request rules, as read (for docs and tests)."""
+    return [dict(row) for row in _request_rows(_raw())]
+
+
+def limit_rows() -> list[dict[str, Any]]:
+    """The rows of ``models.json`` that hold a ``limits`` section, as read."""
+    return [dict(row) for row in _raw()["models"] if "limits" in row]
+
+
+def _request_rows(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [row for row in raw["models"] if "request" in row]
+
+
+# ----------------------------------------------------------------------- model profiles
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLimits:
+    """A model's sizes as its provider documents them (None: not documented, never a
+    guess), the ``models.json`` row they came from and where that row was read."""
+
+    context_window: int | None
+    max_output: int | None
+    row: str
+    source: str
+    checked: str
+
+
+@functools.lru_cache(maxsize=1024)
+def model_limits(provider: str, model: str) -> ModelLimits | None:
+    """The sizes of ``model`` on ``provider`` (first matching row with ``limits``), or None
+    when no row describes the model."""
+    name, provider = model.lower(), provider.lower()
+    for row in _table().rows:
+        if row.limits is not None and provider in row.providers and row.matches(name):
+            return row.limits
+    return None
+
+
+def narrowed(caps: Capabilities, rules: RequestRules) -> Capabilities:
+    """The provider's capabilities under one model's limits: a model only takes away
+    (``None`` in the rules leaves the provider's say)."""
+    from dataclasses import replace
+
+    images, documents, tools = rules.images, rules.documents, rules.tools
+    if False not in (images, documents, tools, rules.structured):
+        return caps
+    return replace(
+        caps,
+        images=caps.images and images is not False,
+        image_urls=caps.image_urls and images is not False,
+        documents=caps.documents and documents is not False,
+        tools=caps.tools and tools is not False,
+        parallel_tool_calls=caps.parallel_tool_calls and tools is not False,
+        tool_choices=caps.tool_choices if tools is not False else frozenset(),
+        structured=caps.structured if rules.structured is not False else "",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestNeeds:
+    """What one request needs of a model (:func:`needs_of`): its estimated input
+    (:func:`~synapsekit.llm.ratelimit.estimate_tokens`), its output limit, and the features
+    it uses. ``image_urls``: an image is a remote URL (some APIs take bytes only)."""
+
+    input_tokens: int
+    max_tokens: int
+    tools: bool = False
+    images: bool = False
+    documents: bool = False
+    schema: bool = False
+    reasoning: bool = False
+    image_urls: bool = False
+
+
+def needs_of(turns: list[Message], config: LLMConfig) -> RequestNeeds:
+    """The needs of a request of ``turns`` under ``config`` (turns in the canonical or
+    OpenAI part shapes; a tool call or result in the history needs tools too)."""
+    from synapsekit.llm.ratelimit import estimate_tokens
+
+    images = documents = urls = False
+    history_tools = False
+    for turn in turns:
+        if "tool_calls" in turn or turn["role"] == "tool":
+            history_tools = True
+        content = turn["content"]
+        if isinstance(content, str):
+            continue
+        for part in content:
+            kind = part.get("type")
+            if kind in ("image", "image_url"):
+                images = True
+                url = part.get("url") if kind == "image" else part.get("image_url")
+                if isinstance(url, Mapping):
+                    url = url.get("url")
+                urls = urls or (isinstance(url, str) and not url.startswith("data:"))
+            elif kind in ("document", "file"):
+                documents = True
+    effort, budget = config.reasoning_effort, config.reasoning_budget
+    return RequestNeeds(
+        input_tokens=estimate_tokens(turns, 0),
+        max_tokens=config.max_tokens,
+        tools=bool(config.tools) or history_tools,
+        images=images,
+        documents=documents,
+        schema=config.response_schema is not None,
+        reasoning=(effort is not None and effort != "none") or bool(budget),
+        image_urls=urls,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelProfile:
+    """One model on one provider, as data: sizes (``models.json`` ``limits``), what it takes
+    (the provider class's capabilities narrowed by the model's request rules), and its
+    price (:func:`synapsekit.llm.pricing.quote`, never copied). ``known``: a ``limits``
+    row describes the model (else the sizes are None and only the provider's say holds).
+    ``reasoning``: it takes reasoning controls (``reasoning_effort`` / ``_budget``)."""
+
+    provider: str
+    model: str
+    context_window: int | None
+    max_output: int | None
+    tools: bool
+    parallel_tools: bool
+    vision: bool
+    pdf: bool
+    structured: bool
+    reasoning: bool
+    input_usd_per_mtok: float | None
+    output_usd_per_mtok: float | None
+    known: bool
+    image_urls: bool = False
+    family: str = "default"
+    source: str | None = None
+    quote: Quote | None = field(default=None, repr=False, compare=False)
+
+    def why_not(self, needs: RequestNeeds) -> str | None:
+        """None when the model can serve ``needs``, else every reason it cannot, joined by
+        ``"; "``. An unknown size excludes nothing (it is not a guess either way)."""
+        reasons = []
+        if needs.images and not self.vision:
+            reasons.append("takes no images")
+        elif needs.image_urls and not self.image_urls:
+            reasons.append("takes no image URLs (send the image bytes)")
+        if needs.documents and not self.pdf:
+            reasons.append("takes no PDF documents")
+        if needs.tools and not self.tools:
+            reasons.append("takes no tools")
+        if needs.schema and not self.structured:
+            reasons.append("has no structured output")
+        if needs.reasoning and not self.reasoning:
+            reasons.append("takes no reasoning controls")
+        total = needs.input_tokens + needs.max_tokens
+        if self.context_window is not None and total > self.context_window:
+            reasons.append(
+                f"needs ~{needs.input_tokens} input + {needs.max_tokens} max_tokens = {total} "
+                f"tokens, over its {self.context_window}-token context window"
+            )
+        if self.max_output is not None and needs.max_tokens > self.max_output:
+            reasons.append(
+                f"max_tokens={needs.max_tokens} is over its {self.max_output}-token output limit"
+            )
+        return "; ".join(reasons) or None
+
+    def worst_case_usd(self, needs: RequestNeeds) -> float | None:
+        """The most a request of ``needs`` can cost: the estimated input at the input rate
+        plus ``max_tokens`` at the output rate (the reasoning rate when higher), in the
+        tier the input falls in, plus any per-request fee; None for an unpriced model."""
+        if self.quote is None:
+            return None
+        return worst_case(self.quote.price, needs.input_tokens, needs.max_tokens)
+
+
+def worst_case(price: Price, input_tokens: int, max_tokens: int) -> float:
+    """The worst-case USD of ``input_tokens`` in and up to ``max_tokens`` out at ``price``
+    (see :meth:`ModelProfile.worst_case_usd`); the one formula budgets and routing use."""
+    from synapsekit.llm.types import Usage
+
+    rates = price.at(input_tokens)
+    output_rate = max(rates.output, rates.reasoning or 0.0)
+    fee = price.request_fee(Usage(input_tokens, max_tokens))
+    return (input_tokens * rates.input + max_tokens * output_rate) / 1e6 + fee
+
+
+def profile(
+    provider: str, model: str, *, capabilities: Capabilities | None = None
+) -> ModelProfile:
+    """The :class:`ModelProfile` of ``model`` on ``provider``. ``capabilities``: the API's
+    (default: the registry class's; pass ``type(llm).capabilities`` for a provider outside
+    the registry, which otherwise is taken to have none beyond text)."""
+    from synapsekit.llm import pricing
+
+    base = _profile(provider.lower(), model, capabilities)
+    found = pricing.quote(provider, model)  # each call: register_price may change it
+    if found is None:
+        return base
+    return replace(base, quote=found, input_usd_per_mtok=found.price.input,
+                   output_usd_per_mtok=found.price.output)
+
+
+def profile_for(
+    provider: str, config: LLMConfig, *, capabilities: Capabilities | None = None
+) -> ModelProfile:
+    """:func:`profile` of the model ``config`` addresses (``base_model`` when set, the
+    model an Azure deployment serves, else ``model``)."""
+    return profile(provider, config.base_model or config.model, capabilities=capabilities)
+
+
+@functools.lru_cache(maxsize=1024)
+def _profile(provider: str, model: str, capabilities: Capabilities | None) -> ModelProfile:
+    from synapsekit.llm.content import Capabilities
+
+    caps = capabilities
+    if caps is None:
+        from synapsekit.llm.registry import PROVIDERS, provider_class
+
+        caps = provider_class(provider).capabilities if provider in PROVIDERS else Capabilities()
+    rules = request_rules(provider, model)
+    caps = narrowed(caps, rules)
+    limits = model_limits(provider, model)
+    return ModelProfile(
+        provider=provider,
+        model=model,
+        context_window=limits.context_window if limits else None,
+        max_output=limits.max_output if limits else None,
+        tools=caps.tools,
+        parallel_tools=caps.tools and rules.parallel_tools is not False,
+        vision=caps.images,
+        pdf=caps.documents,
+        structured=bool(caps.structured),
+        reasoning=bool(caps.reasoning) and rules.reasoning != "",
+        input_usd_per_mtok=None,
+        output_usd_per_mtok=None,
+        known=limits is not None,
+        image_urls=caps.image_urls,
+        family=rules.family,
+        source=limits.source if limits else None,
+    )
+
+
+def _first_link(source: str) -> str:
+    """The first URL of a row's source as a markdown link (the full text is in the JSON)."""
+    found = re.search(r"https?://([^/\s]+)[^\s;,)]*", source)
+    return f"[{found.group(1)}]({found.group(0).rstrip(':.')})" if found else source.split(";")[0]
+
+
+def profiles_table() -> str:
+    """The ``limits`` rows as the markdown table of docs/models.md ("Model profiles"), one
+    line per row and provider, the profile of the row's first model name; kept in step by
+    tests/test_model_profiles.py (``python -m synapsekit.llm.models profiles``)."""
+
+    def size(value: int | None) -> str:
+        return f"{value:,}" if value is not None else "?"
+
+    def usd(value: float | None) -> str:
+        return f"{value:g}" if value is not None else "?"
+
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "—"
+
+    lines = [
+        "| provider | model | context window | max output | tools | parallel tools | vision "
+        "| PDF | structured | reasoning | $ in / out per MTok | source |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in limit_rows():
+        for provider in row["providers"]:
+            found = profile(provider, row["models"][0])
+            source = _first_link(str(row["source"]))
+            lines.append(
+                f"| {provider} | `{row['models'][0]}` | {size(found.context_window)} | "
+                f"{size(found.max_output)} | {yes(found.tools)} | {yes(found.parallel_tools)} | "
+                f"{yes(found.vision)} | {yes(found.pdf)} | {yes(found.structured)} | "
+                f"{yes(found.reasoning)} | {usd(found.input_usd_per_mtok)} / "
+                f"{usd(found.output_usd_per_mtok)} | {source} |"
+            )
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------- the data file
@@ -273,7 +577,8 @@ class _Row:
     providers: frozenset[str]
     include: re.Pattern[str]
     exclude: re.Pattern[str] | None
-    request: Mapping[str, Any]
+    request: Mapping[str, Any] | None
+    limits: ModelLimits | None
 
     def matches(self, name: str) -> bool:
         return bool(self.include.fullmatch(name)) and not (
@@ -305,12 +610,15 @@ def _table() -> _Table:
     for i, entry in enumerate(raw["models"]):
         where = f"models[{i}] ({entry.get('family', '?')})"
         exclude = [p.lower() for p in entry.get("exclude", [])]
+        if "request" not in entry and "limits" not in entry:
+            raise ValueError(f"{_DATA_FILE}: {where} has neither request nor limits")
         rows.append(_Row(
             family=str(entry["family"]),
             providers=frozenset(p.lower() for p in entry["providers"]),
             include=_patterns([p.lower() for p in entry["models"]]),
             exclude=_patterns(exclude) if exclude else None,
-            request=_request_section(where, entry.get("request", {})),
+            request=_request_section(where, entry["request"]) if "request" in entry else None,
+            limits=_limits_section(where, entry) if "limits" in entry else None,
         ))
     return _Table(defaults=defaults, rows=tuple(rows))
 
@@ -339,5 +647,27 @@ def _request_section(where: str, section: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _limits_section(where: str, entry: Mapping[str, Any]) -> ModelLimits:
+    """A row's ``limits``: known sizes are positive ints, unknown ones null; a row with any
+    figure names where it was read (``source``) and when (``checked``)."""
+    section = entry["limits"]
+    unknown = set(section) - {"context_window", "max_output"}
+    if unknown:
+        raise ValueError(f"{_DATA_FILE}: {where} has unknown limits fields {sorted(unknown)}")
+    sizes: dict[str, int | None] = {}
+    for name in ("context_window", "max_output"):
+        value = section.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value <= 0):
+            raise ValueError(f"{_DATA_FILE}: {where}: {name} must be a positive int or null")
+        sizes[name] = value
+    source, checked = entry.get("source"), entry.get("checked")
+    if not (isinstance(source, str) and source.strip()) or not isinstance(checked, str):
+        raise ValueError(f"{_DATA_FILE}: {where}: a limits row needs its source and checked")
+    return ModelLimits(row=str(entry["family"]), source=source, checked=checked, **sizes)
+
+
 if __name__ == "__main__":
-    print(rules_table())
+    import sys
+
+    print(profiles_table() if sys.argv[1:] == ["profiles"] else rules_table())
