@@ -48,6 +48,7 @@ and anything an API echoes back after "API key provided:".
 from __future__ import annotations
 
 import builtins
+import math
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -212,13 +213,15 @@ class UnpricedModelError(BudgetError):
 
 
 def _usd(amount: float) -> str:
-    """Dollars as a person reads them: cents for amounts of a cent or more, else up to
-    micro-dollars (``$4.90``, ``$0.000125``): a budget counts micro-dollars exactly."""
-    if abs(amount) >= 0.01:
-        text = f"{amount:,.6f}".rstrip("0")
-        whole, _, cents = text.partition(".")
+    """Dollars as a person reads them: cents from a cent up (``$4.90``, ``$0.876544``),
+    three significant digits below (``$0.0000612``)."""
+    if math.isinf(amount):
+        return "no limit"
+    if amount >= 0.01 or amount == 0:
+        whole, _, cents = f"{amount:,.6f}".rstrip("0").partition(".")
         return f"${whole}.{cents.ljust(2, '0')}"
-    return f"${amount:.6f}".rstrip("0").rstrip(".") if amount else "$0.00"
+    digits = min(9, 2 - math.floor(math.log10(amount)))
+    return f"${amount:.{digits}f}".rstrip("0")
 
 
 class LLMError(SynapseKitError):

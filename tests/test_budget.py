@@ -35,7 +35,7 @@ from synapsekit.llm.budget import (
     BudgetGuard,
     BudgetLimit,
     CircuitState,
-    to_micros,
+    to_nanos,
     window_of,
 )
 from tests.redis_server import SLOW_MACHINE
@@ -82,16 +82,20 @@ async def make(
 # ------------------------------------------------------------------------- amounts
 
 
-def test_amounts_are_whole_micro_dollars_rounded_up_without_float_noise() -> None:
-    assert to_micros(0.1 + 0.2) == 300_000  # 0.30000000000000004
-    assert to_micros(1000 * 2.5 / 1e6) == 2_500
-    assert to_micros(0.0000001) == 1  # a tenth of a micro-dollar counts as one
-    assert to_micros(0.0000015) == 2
-    assert to_micros(0) == 0
-    assert to_micros(12.345678) == 12_345_678
+def test_amounts_are_whole_nano_dollars_costs_rounded_up_limits_down() -> None:
+    assert to_nanos(0.1 + 0.2) == 300_000_000  # 0.30000000000000004: the noise is dropped
+    assert to_nanos(1000 * 2.5 / 1e6) == 2_500_000
+    assert to_nanos((12 * 0.15 + 4 * 0.60) / 1e6) == 4_200  # a short gpt-4o-mini call
+    assert to_nanos(0.0000000001) == 1  # a tenth of a nano-dollar counts as one
+    assert to_nanos(0.0000000001, up=False) == 0  # and a limit does not grow by it
+    assert to_nanos(0.00000000151) == 2
+    assert to_nanos(0.00000000151, up=False) == 1
+    assert to_nanos(0) == 0
+    assert to_nanos(12.345678912) == 12_345_678_912
+    assert to_nanos(math.inf) == 2**53  # no limit
     for bad in (-0.01, math.nan, "1", True):
         with pytest.raises(ValueError):
-            to_micros(bad)  # type: ignore[arg-type]
+            to_nanos(bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -132,6 +136,24 @@ def test_bad_settings_are_config_errors() -> None:
             Budget(1.0, **kwargs)
     with pytest.raises(ConfigError, match="limit_usd"):
         Budget(-1.0)
+
+
+def test_a_limit_between_two_nano_dollars_admits_only_what_it_says() -> None:
+    async def run() -> None:
+        worst = (8 * 0.15 + 100 * 0.60) / 1e6  # $0.0000612
+        budget = Budget(worst * 0.999)  # $0.0000611388...
+        with pytest.raises(BudgetExceededError) as info:
+            await budget.reserve(worst)
+        assert str(info.value) == (
+            "Budget 'default' exceeded: limit $0.0000611, spent $0.00, reserved by calls "
+            "in flight $0.00, this call needs up to $0.0000612; nothing was sent."
+        )
+        assert budget.limit_usd == 0.000061138  # rounded down to the nano-dollar
+        with pytest.raises(BudgetExceededError):
+            await budget.reserve(worst * 0.999)  # 61,138.8 nano-dollars: rounded up
+        await budget.reserve(0.000061138)  # exactly the limit fits
+
+    asyncio.run(run())
 
 
 def test_error_classes_sit_under_budget_error() -> None:
@@ -184,7 +206,7 @@ async def test_reserve_refuse_settle_release(make: MakeBudget) -> None:
     assert await budget.aspent() == 1.0
     assert budget.remaining_usd == 0.0
     with pytest.raises(BudgetExceededError):
-        await budget.reserve(0.000001)
+        await budget.reserve(0.000000001)
     zero = await budget.reserve(0.0)  # a call that costs nothing always fits
     await budget.release(zero)
 

@@ -2,7 +2,7 @@
 process of the machine) and a Redis server (every process of every machine).
 
 Both keep, per budget name and window, the settled spend and the sum of open
-reservations as integer micro-dollars, plus one row (or hash field) per open reservation,
+reservations as integer nano-dollars, plus one row (or hash field) per open reservation,
 and change them only in one atomic step per reservation or settlement: a ``BEGIN
 IMMEDIATE`` transaction (the write lock is taken before the spend is read, so two
 processes can never both see the old figure), or one Lua script.
@@ -44,7 +44,7 @@ _SQLITE_MIGRATIONS: tuple[Migration, ...] = (
                 id TEXT PRIMARY KEY,
                 name TEXT NOT NULL,
                 window TEXT NOT NULL,
-                micros INTEGER NOT NULL,
+                nanos INTEGER NOT NULL,
                 expires_at REAL NOT NULL
             )""",
             "CREATE INDEX holds_window ON holds (name, window, expires_at)",
@@ -101,15 +101,15 @@ class SQLiteStore:
     async def settle(self, r: Reservation, cost: int | None, now: float) -> _Totals | None:
         async def run(tx: Any) -> _Totals | None:
             rows = await tx.execute_fetchall(
-                "DELETE FROM holds WHERE id = ? RETURNING micros", (r.id,)
+                "DELETE FROM holds WHERE id = ? RETURNING nanos", (r.id,)
             )
             if not rows:
                 return None
-            micros = int(rows[0][0])
+            nanos = int(rows[0][0])
             await tx.execute(
                 "UPDATE windows SET held = held - ?, spent = spent + ? "
                 "WHERE name = ? AND window = ?",
-                (micros, micros if cost is None else cost, self.name, r.window),
+                (nanos, nanos if cost is None else cost, self.name, r.window),
             )
             return await _sqlite_totals(tx, self.name, r.window, now)
 
@@ -234,20 +234,20 @@ async def _sqlite_reserve(
         spent, held = 0, 0
     else:
         spent, held = int(rows[0][0]), int(rows[0][1])
-    if spent + held + r.micros > limit:
+    if spent + held + r.nanos > limit:
         return False, await _sqlite_totals(tx, name, r.window, now)
     await tx.execute(
         "UPDATE windows SET held = held + ? WHERE name = ? AND window = ?",
-        (r.micros, name, r.window))
+        (r.nanos, name, r.window))
     await tx.execute(
-        "INSERT INTO holds (id, name, window, micros, expires_at) VALUES (?, ?, ?, ?, ?)",
-        (r.id, name, r.window, r.micros, r.expires_at))
-    return True, _Totals(spent, held + r.micros, 0)
+        "INSERT INTO holds (id, name, window, nanos, expires_at) VALUES (?, ?, ?, ?, ?)",
+        (r.id, name, r.window, r.nanos, r.expires_at))
+    return True, _Totals(spent, held + r.nanos, 0)
 
 
 async def _sqlite_totals(tx: Any, name: str, window: str, now: float) -> _Totals:
     rows = await tx.execute_fetchall(
-        "SELECT w.spent, w.held, (SELECT COALESCE(SUM(h.micros), 0) FROM holds AS h "
+        "SELECT w.spent, w.held, (SELECT COALESCE(SUM(h.nanos), 0) FROM holds AS h "
         "WHERE h.name = w.name AND h.window = w.window AND h.expires_at <= ?) "
         "FROM windows AS w WHERE w.name = ? AND w.window = ?", (now, name, window))
     if not rows:
@@ -257,10 +257,10 @@ async def _sqlite_totals(tx: Any, name: str, window: str, now: float) -> _Totals
 
 # ------------------------------------------------------------------------- Redis
 
-# KEYS[1]: the window's hash (fields "spent", "held" and "r:<id>" = "<micros> <expires
+# KEYS[1]: the window's hash (fields "spent", "held" and "r:<id>" = "<nanos> <expires
 # ms>"). ARGV[1]: "reserve", "settle" or "totals"; ARGV[2]: now (ms). reserve: ARGV[3]
-# id, [4] micros, [5] limit, [6] expires (ms), [7] when the hash may go (ms; "" never).
-# settle: ARGV[3] id, [4] cost (micros; -1 keeps the reservation). Returns {ok, spent,
+# id, [4] nanos, [5] limit, [6] expires (ms), [7] when the hash may go (ms; "" never).
+# settle: ARGV[3] id, [4] cost (nanos; -1 keeps the reservation). Returns {ok, spent,
 # held, expired}; expired (holds past their ttl) is only summed when it is reported.
 _LUA = """
 local k = KEYS[1]
@@ -340,7 +340,7 @@ class RedisStore:
         self, r: Reservation, limit: int, ends_at: float, now: float, keep: float
     ) -> tuple[bool, _Totals]:
         drop = "" if math.isinf(ends_at) else str(int((ends_at + keep) * 1000))
-        ok, totals = await self._run(r.window, "reserve", now, r.id, r.micros, limit,
+        ok, totals = await self._run(r.window, "reserve", now, r.id, r.nanos, limit,
                                      int(r.expires_at * 1000), drop)
         return ok, totals
 

@@ -9,9 +9,11 @@ more than the limit together: under a lock in memory, in one ``BEGIN IMMEDIATE``
 transaction in a SQLite file (every process of the machine), in one Lua script on a
 Redis server (every process of every machine).
 
-Amounts are counted in integer micro-dollars, so a million calls add up without float
-drift; every amount is rounded *up* to the next micro-dollar (after dropping float noise
-below 1e-12), so the counted spend is never below the real one.
+Amounts are counted in integer nano-dollars (a short call to a cheap model costs a few
+micro-dollars: micro-dollar steps would overstate it by up to a quarter), so a million
+calls add up without float drift; every cost is rounded *up* to the next nano-dollar and
+a limit *down* (after dropping float noise), so the counted spend is never below the real
+one and a limit never admits more than it says.
 
 Windows are calendar windows in UTC (``"minute"``, ``"hour"``, ``"day"``, ``"month"``;
 None: one window forever), taken from the clock of the process that reserves: the spend
@@ -36,7 +38,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from enum import Enum
 from typing import Any
 
@@ -50,7 +52,7 @@ __all__ = [
     "BudgetLimit",
     "CircuitState",
     "Reservation",
-    "to_micros",
+    "to_nanos",
     "window_of",
 ]
 
@@ -62,27 +64,32 @@ WINDOWS = (None, "minute", "hour", "day", "month")
 RESERVATION_TTL = 600.0
 #: Seconds a Redis or SQLite round trip may take before the budget refuses the call.
 TIMEOUT = 2.0
-#: Limits at or above this many micro-dollars (an infinite limit) never refuse.
-_UNLIMITED = 2**62
-_MICRO = Decimal(1_000_000)
-_NOISE = Decimal("1e-12")
+#: Amounts are counted in nano-dollars up to this (about $9 million): integers that
+#: Redis's Lua numbers (doubles) still hold exactly. A limit at or above it (an infinite
+#: limit) never refuses.
+_UNLIMITED = 2**53
+_NANO = Decimal(10**9)
+#: Floats are read to 12 significant digits first: their noise (0.1 + 0.2 =
+#: 0.30000000000000004) is dropped, and what is lost is at most a relative 5e-13.
+_READ = Context(prec=12, rounding=ROUND_HALF_EVEN)
 
 Clock = Callable[[], float]
 
 
-def to_micros(usd: float) -> int:
-    """``usd`` as whole micro-dollars, rounded up (float noise below 1e-12 dropped first,
-    so ``0.1 + 0.2`` is 300,000, not 300,001)."""
+def to_nanos(usd: float, *, up: bool = True) -> int:
+    """``usd`` as whole nano-dollars, rounded up (``up=False``: down, for a limit), so a
+    counted cost is never below the real one and a limit never above its own: ``0.1 +
+    0.2`` is 300,000,000; $0.0000042 (a short gpt-4o-mini call) is 4,200."""
     if isinstance(usd, bool) or not isinstance(usd, (int, float)) or math.isnan(usd) or usd < 0:
         raise ValueError(f"an amount in USD must be a number >= 0, got {usd!r}")
     if math.isinf(usd):
         return _UNLIMITED
-    exact = Decimal(repr(float(usd))).quantize(_NOISE, ROUND_HALF_EVEN)
-    return min(int((exact * _MICRO).to_integral_value(ROUND_CEILING)), _UNLIMITED)
+    exact = _READ.create_decimal(repr(float(usd))) * _NANO
+    return min(int(exact.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)), _UNLIMITED)
 
 
-def _usd(micros: int) -> float:
-    return math.inf if micros >= _UNLIMITED else micros / 1_000_000
+def _usd(nanos: int) -> float:
+    return math.inf if nanos >= _UNLIMITED else nanos / 1e9
 
 
 def window_of(window: str | None, now: float) -> tuple[str, float]:
@@ -106,19 +113,19 @@ class Reservation:
     :meth:`Budget.settle` or :meth:`Budget.release`."""
 
     id: str
-    micros: int
+    nanos: int
     window: str  # the window it counts in, see window_of
     expires_at: float  # unix seconds: reported as spent after this
     what: str = ""
 
     @property
     def usd(self) -> float:
-        return _usd(self.micros)
+        return _usd(self.nanos)
 
 
 @dataclass
 class _Totals:
-    """One window's counters, as micro-dollars."""
+    """One window's counters, as nano-dollars."""
 
     spent: int = 0  # settled
     held: int = 0  # reserved and not settled (expired ones included)
@@ -147,10 +154,10 @@ class _MemoryStore:
                 }
                 entry = self._windows[r.window] = (_Totals(), {}, ends_at)
             totals, holds, _ = entry
-            if totals.spent + totals.held + r.micros > limit:
+            if totals.spent + totals.held + r.nanos > limit:
                 return False, self._report(totals, holds, now)
-            totals.held += r.micros
-            holds[r.id] = (r.micros, r.expires_at)
+            totals.held += r.nanos
+            holds[r.id] = (r.nanos, r.expires_at)
             # no scan for expired holds here: the figures are read by peek(), not these
             return True, _Totals(totals.spent, totals.held)
 
@@ -160,9 +167,9 @@ class _MemoryStore:
             if entry is None or r.id not in entry[1]:
                 return None
             totals, holds, _ = entry
-            micros, _ = holds.pop(r.id)
-            totals.held -= micros
-            totals.spent += micros if cost is None else cost
+            nanos, _ = holds.pop(r.id)
+            totals.held -= nanos
+            totals.spent += nanos if cost is None else cost
             return _Totals(totals.spent, totals.held)
 
     async def totals(self, window: str, now: float) -> _Totals:
@@ -250,7 +257,7 @@ class Budget:
         clock: Clock = time.time,
     ) -> None:
         try:
-            self._limit = to_micros(limit_usd)
+            self._limit = to_nanos(limit_usd, up=False)
         except ValueError as exc:
             raise ConfigError(f"Budget limit_usd: {exc}") from None
         if window not in WINDOWS:
@@ -281,21 +288,21 @@ class Budget:
     async def reserve(self, usd: float, *, what: str = "") -> Reservation:
         """Set ``usd`` aside for one call, or raise BudgetExceededError (nothing changes
         then). ``what`` names the call in logs (e.g. ``"openai:gpt-4o-mini"``)."""
-        micros = to_micros(usd)
+        nanos = to_nanos(usd)
         now = self._clock()
         key, ends_at = window_of(self.window, now)
-        r = Reservation(uuid.uuid4().hex, micros, key, now + self.reservation_ttl, what)
+        r = Reservation(uuid.uuid4().hex, nanos, key, now + self.reservation_ttl, what)
         ok, totals = await self._store.reserve(r, self._limit, ends_at, now, self.reservation_ttl)
         self._seen = (key, totals)
         if not ok:
-            raise self._exceeded(totals, micros, key)
+            raise self._exceeded(totals, nanos, key)
         return r
 
     async def settle(self, reservation: Reservation, usd: float | None) -> None:
         """Replace ``reservation`` by the real cost ``usd`` (None: keep the reserved
         amount as spent, e.g. a stream cut before its usage arrived). Idempotent: a
         reservation settles once; later calls change nothing."""
-        cost = None if usd is None else to_micros(usd)
+        cost = None if usd is None else to_nanos(usd)
         try:
             totals = await self._store.settle(reservation, cost, self._clock())
         except BudgetError as exc:
@@ -345,7 +352,7 @@ class Budget:
         """Count ``usd`` as spent whatever the limit (a call made without a reservation)."""
         now = self._clock()
         key, ends_at = window_of(self.window, now)
-        r = Reservation(uuid.uuid4().hex, to_micros(usd), key, now, "record")
+        r = Reservation(uuid.uuid4().hex, to_nanos(usd), key, now, "record")
         await self._store.reserve(r, _UNLIMITED, ends_at, now, self.reservation_ttl)
         await self._store.settle(r, None, now)
 
@@ -358,14 +365,14 @@ class Budget:
         return totals if seen_key == key else _Totals()
 
     def _exceeded(
-        self, totals: _Totals, micros: int, key: str, limit_type: str = "budget",
+        self, totals: _Totals, nanos: int, key: str, limit_type: str = "budget",
         limit: int | None = None,
     ) -> BudgetExceededError:
         return BudgetExceededError(
             limit_usd=_usd(self._limit if limit is None else limit),
             spent_usd=_usd(totals.spent + totals.expired),
             reserved_usd=_usd(totals.held - totals.expired),
-            requested_usd=_usd(micros),
+            requested_usd=_usd(nanos),
             name=self.name,
             window=None if self.window is None else f"{self.window} {key}",
             limit_type=limit_type,
@@ -419,7 +426,8 @@ class BudgetGuard(Budget):
         super().__init__(daily, window="day", **budget)
         self.limits = limits
         self.cooldown_seconds = float(cooldown_seconds)
-        self._per_request = None if limits.per_request is None else to_micros(limits.per_request)
+        self._per_request = None if limits.per_request is None else to_nanos(
+            limits.per_request, up=False)
         self._budget_args = {k: v for k, v in budget.items() if k != "name"}
         self._users: dict[str, Budget] = {}
         self._user_holds: dict[str, tuple[Budget, Reservation]] = {}
@@ -443,13 +451,13 @@ class BudgetGuard(Budget):
     async def reserve(
         self, usd: float, *, what: str = "", user_id: str | None = None
     ) -> Reservation:
-        micros = to_micros(usd)
+        nanos = to_nanos(usd)
         key, _ = window_of(self.window, self._clock())
         if self.circuit_state is CircuitState.OPEN:
-            raise self._exceeded(self._current(), micros, key, "circuit_breaker")
-        if self._per_request is not None and micros > self._per_request:
+            raise self._exceeded(self._current(), nanos, key, "circuit_breaker")
+        if self._per_request is not None and nanos > self._per_request:
             self._trip()
-            raise self._exceeded(self._current(), micros, key, "per_request", self._per_request)
+            raise self._exceeded(self._current(), nanos, key, "per_request", self._per_request)
         try:
             r = await super().reserve(usd, what=what)
         except BudgetExceededError as exc:
