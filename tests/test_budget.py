@@ -301,6 +301,44 @@ async def test_a_reservation_never_settled_counts_as_spent(make: MakeBudget) -> 
     assert (await budget.aspent(), budget.remaining_usd) == (0.1, 0.9)
 
 
+async def test_a_cancelled_reserve_or_settle_holds_no_budget(make: MakeBudget) -> None:
+    from synapsekit.llm import budget as module
+
+    async def steps_left_behind_finish() -> None:
+        for _ in range(500):
+            if not module._running:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("a background budget step never finished")
+
+    budget = make(1.0, clock=Clock())
+    cancelled = 0
+    for turns in range(6):  # cancelled at several points of the round trip
+        task = asyncio.ensure_future(budget.reserve(1.0))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            cancelled += 1
+        else:  # it was done before the cancel arrived: the caller has it
+            await budget.release(task.result())
+        await steps_left_behind_finish()
+        assert (await budget.aspent(), budget.reserved_usd) == (0.0, 0.0)
+    assert cancelled >= (1 if budget.backend == "memory" else 3)
+    r = await budget.reserve(0.5)
+    settling = asyncio.ensure_future(budget.settle(r, 0.25))
+    await asyncio.sleep(0)  # started (a memory settlement is done by now)
+    settling.cancel()
+    if budget.backend != "memory":
+        with pytest.raises(asyncio.CancelledError):
+            await settling
+    await steps_left_behind_finish()
+    assert (await budget.aspent(), budget.reserved_usd) == (0.25, 0.0)
+    await budget.reserve(0.75)  # nothing held by the cancelled calls
+
+
 async def test_budgets_of_one_name_share_one_spend(make: MakeBudget) -> None:
     clock = Clock()
     first = make(1.0, window="day", name="team", clock=clock)

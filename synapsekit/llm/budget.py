@@ -29,18 +29,19 @@ After ``reservation_ttl`` seconds it is *reported* as spent rather than reserved
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import logging
 import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from synapsekit.errors import BudgetError, BudgetExceededError, ConfigError
 
@@ -74,6 +75,7 @@ _NANO = Decimal(10**9)
 _READ = Context(prec=12, rounding=ROUND_HALF_EVEN)
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 
 def to_nanos(usd: float, *, up: bool = True) -> int:
@@ -196,6 +198,15 @@ class _MemoryStore:
         return _Totals(totals.spent, totals.held, expired)
 
 
+_running: set[asyncio.Future[Any]] = set()  # background steps, referenced until done
+
+
+def _finished(task: asyncio.Future[Any]) -> None:
+    _running.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a budget step failed: %s", task.exception())
+
+
 def _make_store(budget: Budget, path: str | None, redis_url: str | None, timeout: float) -> Any:
     if budget.backend == "memory":
         return _MemoryStore()
@@ -292,7 +303,20 @@ class Budget:
         now = self._clock()
         key, ends_at = window_of(self.window, now)
         r = Reservation(uuid.uuid4().hex, nanos, key, now + self.reservation_ttl, what)
-        ok, totals = await self._store.reserve(r, self._limit, ends_at, now, self.reservation_ttl)
+        step = self._store.reserve(r, self._limit, ends_at, now, self.reservation_ttl)
+        if isinstance(self._store, _MemoryStore):
+            ok, totals = await step  # no await inside: it cannot be cut half-way
+        else:
+            # Run to the end even if the caller is cancelled meanwhile (a SQLite
+            # transaction cut after its BEGIN would keep the file locked), and then give
+            # the reservation back: a cancelled call must not hold budget all day.
+            task = asyncio.ensure_future(step)
+            try:
+                ok, totals = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                _running.add(task)
+                task.add_done_callback(lambda done: self._undo(done, r))
+                raise
         self._seen = (key, totals)
         if not ok:
             raise self._exceeded(totals, nanos, key)
@@ -302,7 +326,13 @@ class Budget:
         """Replace ``reservation`` by the real cost ``usd`` (None: keep the reserved
         amount as spent, e.g. a stream cut before its usage arrived). Idempotent: a
         reservation settles once; later calls change nothing."""
-        cost = None if usd is None else to_nanos(usd)
+        step = self._settle(reservation, None if usd is None else to_nanos(usd))
+        if isinstance(self._store, _MemoryStore):
+            await step
+        else:  # a settlement the caller's cancellation cuts would hold budget all day
+            await asyncio.shield(self._background(step))
+
+    async def _settle(self, reservation: Reservation, cost: int | None) -> None:
         try:
             totals = await self._store.settle(reservation, cost, self._clock())
         except BudgetError as exc:
@@ -315,6 +345,20 @@ class Budget:
     async def release(self, reservation: Reservation) -> None:
         """Give the whole reservation back: nothing was sent (``settle(r, 0.0)``)."""
         await self.settle(reservation, 0.0)
+
+    def _background(self, step: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+        """``step`` as a task that finishes even if its awaiter is cancelled (kept
+        referenced until then; a failure nobody awaits any more is logged)."""
+        task = asyncio.ensure_future(step)
+        _running.add(task)
+        task.add_done_callback(_finished)
+        return task
+
+    def _undo(self, done: asyncio.Future[tuple[bool, _Totals]], r: Reservation) -> None:
+        """After a cancelled reserve: release the reservation if it was made."""
+        _running.discard(done)
+        if not done.cancelled() and done.exception() is None and done.result()[0]:
+            self._background(self._settle(r, 0))
 
     # ---- figures
 
