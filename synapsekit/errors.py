@@ -191,11 +191,18 @@ class BudgetExceededError(BudgetError):
         self.limit_value = limit_usd
         self.current = spent_usd
         where = f" ({window} UTC)" if window else ""
-        super().__init__(
-            f"Budget {name!r}{where} exceeded: limit {_usd(limit_usd)}, spent "
-            f"{_usd(spent_usd)}, reserved by calls in flight {_usd(reserved_usd)}, this "
-            f"call needs up to {_usd(requested_usd)}; nothing was sent."
-        )
+        needs = f"this call needs up to {_usd(requested_usd)}; nothing was sent."
+        if limit_type == "per_request":
+            text = f"Budget {name!r}: over its per-request limit of {_usd(limit_usd)}: {needs}"
+        elif limit_type == "circuit_breaker":
+            text = (f"Budget {name!r}{where}: refusing every call for a while after one went "
+                    f"over a limit (its circuit breaker is open); spent {_usd(spent_usd)}, "
+                    f"{needs}")
+        else:
+            text = (f"Budget {name!r}{where} exceeded: limit {_usd(limit_usd)}, spent "
+                    f"{_usd(spent_usd)}, reserved by calls in flight {_usd(reserved_usd)}, "
+                    f"{needs}")
+        super().__init__(text)
 
 
 class UnpricedModelError(BudgetError):

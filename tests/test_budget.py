@@ -500,10 +500,15 @@ def test_budget_guard_limits_as_synapsekit_documents_them() -> None:
     with pytest.raises(BudgetExceeded) as info:
         guard.check_before(0.50)
     assert (info.value.limit_type, info.value.limit_value) == ("per_request", 0.10)
+    assert str(info.value) == (
+        "Budget 'default': over its per-request limit of $0.10: this call needs up to "
+        "$0.50; nothing was sent."
+    )
     assert guard.circuit_state is CircuitState.OPEN  # every call refused for the cooldown
     with pytest.raises(BudgetExceeded) as info:
         guard.check_before(0.01)
     assert info.value.limit_type == "circuit_breaker"
+    assert "circuit breaker is open" in str(info.value)
     guard.reset()
     assert guard.circuit_state is CircuitState.CLOSED and guard.daily_spend == 0.0
     for _ in range(10):
