@@ -24,7 +24,9 @@ starts from zero, and a call is never counted twice or in two windows).
 A reservation never settled (the process died mid-call) keeps counting, as spent, until
 its window ends: the money may have been spent, so giving it back could overspend.
 After ``reservation_ttl`` seconds it is *reported* as spent rather than reserved; a late
-:meth:`Budget.settle` still replaces it by the real cost.
+:meth:`Budget.settle` still replaces it by the real cost. A caller *cancelled* while it
+reserves or settles is another case: the step finishes in the background and a
+reservation nobody is left to use is given back.
 """
 
 from __future__ import annotations
