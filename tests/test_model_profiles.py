@@ -223,6 +223,91 @@ def test_why_not_input_and_max_tokens_over_the_context_window() -> None:
         is None
 
 
+def test_why_not_over_a_separate_input_limit() -> None:
+    """Gemini counts input and output apart: 1,048,576 in and 65,535 out on 2.5 Pro, so a
+    full input with the full output is fine, one token more of input is not."""
+    pro = profile("gemini", "gemini-2.5-pro")
+    assert (pro.context_window, pro.max_input, pro.max_output) == (None, 1048576, 65535)
+    assert pro.why_not(_needs(input_tokens=1048576, max_tokens=65535)) is None
+    assert pro.why_not(_needs(input_tokens=1048577, max_tokens=10)) == (
+        "needs ~1048577 input tokens, over its 1048576-token input limit")
+    argon = profile("gemini", "gemini-4-argon")  # one window for input and output
+    assert (argon.context_window, argon.max_input) == (1048576, None)
+    assert argon.why_not(_needs(input_tokens=1000000, max_tokens=48576)) is None
+    assert argon.why_not(_needs(input_tokens=1000000, max_tokens=48577)) == (
+        "needs ~1000000 input + 48577 max_tokens = 1048577 tokens, over its 1048576-token "
+        "context window")
+
+
+def test_input_limit_is_what_a_longer_context_means() -> None:
+    """The most input a model takes at a given max_tokens: its window less the output, its
+    own input limit, the smaller of both; None when neither is known."""
+    assert profile("openai", "gpt-4o").input_limit(16384) == 128000 - 16384
+    assert profile("openai", "gpt-4.1").input_limit(1000) == 1047576 - 1000
+    assert profile("gemini", "gemini-2.5-pro").input_limit(65535) == 1048576
+    assert profile("gemini", "gemini-4-argon").input_limit(65536) == 1048576 - 65536
+    assert profile("openai", "my-fine-tune").input_limit(1000) is None
+    longest = max(["gpt-4o", "gpt-4.1", "gpt-4o-mini"],
+                  key=lambda m: profile("openai", m).input_limit(4096) or 0)
+    assert longest == "gpt-4.1"
+
+
+#: The models people use today: each must have both sizes from a documented source.
+SIZED = [
+    ("openai", "gpt-4o", 128000, 16384), ("openai", "gpt-4o-mini", 128000, 16384),
+    ("openai", "gpt-4.1", 1047576, 32768), ("openai", "gpt-4.1-mini", 1047576, 32768),
+    ("openai", "gpt-4.1-nano-2025-04-14", 1047576, 32768),
+    ("openai", "gpt-5", 400000, 128000), ("openai", "gpt-5-mini", 400000, 128000),
+    ("openai", "gpt-5.4", 1050000, 128000), ("openai", "gpt-5.4-mini", 400000, 128000),
+    ("openai", "gpt-5.5", 1050000, 128000), ("openai", "gpt-6-astra", 1050000, 128000),
+    ("openai", "o3", 200000, 100000), ("openai", "o4-mini", 200000, 100000),
+    ("azure", "gpt-4o-mini", 128000, 16384),
+    ("anthropic", "claude-opus-5", 1000000, 128000),
+    ("anthropic", "claude-sonnet-5", 1000000, 128000),
+    ("anthropic", "claude-opus-5-5", 1000000, 128000),
+    ("anthropic", "claude-haiku-5-5", 1000000, 128000),
+    ("anthropic", "claude-fable-5-1", 1000000, 128000),
+    ("anthropic", "claude-opus-4-6", 1000000, 128000),
+    ("anthropic", "claude-sonnet-4-6", 1000000, 64000),
+    ("anthropic", "claude-opus-4-5-20251101", 200000, 64000),
+    ("anthropic", "claude-haiku-4-5", 200000, 64000),
+    ("gemini", "gemini-4-argon", 1048576, 65536),
+    ("deepseek", "deepseek-v4-pro", 1048576, 393216),
+    ("deepseek", "deepseek-flash", 1048576, 393216),
+    ("cohere", "command-a-03-2025", 256000, 8192), ("cohere", "command-r", 128000, 4000),
+]
+#: Sizes documented in part (the rest unknown, never guessed).
+PARTLY = [
+    ("gemini", "gemini-2.5-flash", None, 65536, 1048576),
+    ("gemini", "gemini-3.1-pro-preview", None, 65536, 1048576),
+    ("gemini", "gemini-3-flash-preview", None, 65536, 1048576),
+    ("gemini", "gemini-2.0-flash", None, 8192, 1048576),
+    ("perplexity", "sonar", 128000, None, None), ("perplexity", "sonar-pro", 200000, None, None),
+    ("groq", "llama-3.3-70b-versatile", 131072, None, None),
+    ("cerebras", "gpt-oss-120b", 131072, None, None),
+    ("mistral", "mistral-large-latest", 256000, None, None),
+]
+
+
+@pytest.mark.parametrize(("provider", "model", "window", "output"), SIZED,
+                         ids=[f"{p}:{m}" for p, m, _, _ in SIZED])
+def test_todays_models_have_their_sizes(provider: str, model: str, window: int,
+                                        output: int) -> None:
+    found = profile(provider, model)
+    assert found.known and found.source
+    assert (found.context_window, found.max_output) == (window, output)
+
+
+@pytest.mark.parametrize(("provider", "model", "window", "output", "inputs"), PARTLY,
+                         ids=[f"{p}:{m}" for p, m, *_ in PARTLY])
+def test_partly_documented_sizes_stay_unknown_where_unknown(
+    provider: str, model: str, window: int | None, output: int | None, inputs: int | None,
+) -> None:
+    found = profile(provider, model)
+    assert found.known
+    assert (found.context_window, found.max_output, found.max_input) == (window, output, inputs)
+
+
 # ----------------------------------------------------------------------- needs_of
 
 

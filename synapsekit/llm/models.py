@@ -314,6 +314,9 @@ class ModelLimits:
     row: str
     source: str
     checked: str
+    #: A separate input limit (Gemini counts input and output apart; OpenAI's gpt-5 takes
+    #: at most 272,000 input tokens of its 400,000 window).
+    max_input: int | None = None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -420,6 +423,7 @@ class ModelProfile:
     input_usd_per_mtok: float | None
     output_usd_per_mtok: float | None
     known: bool
+    max_input: int | None = None
     image_urls: bool = False
     family: str = "default"
     source: str | None = None
@@ -442,6 +446,11 @@ class ModelProfile:
         if needs.reasoning and not self.reasoning:
             reasons.append("takes no reasoning controls")
         total = needs.input_tokens + needs.max_tokens
+        if self.max_input is not None and needs.input_tokens > self.max_input:
+            reasons.append(
+                f"needs ~{needs.input_tokens} input tokens, over its {self.max_input}-token "
+                "input limit"
+            )
         if self.context_window is not None and total > self.context_window:
             reasons.append(
                 f"needs ~{needs.input_tokens} input + {needs.max_tokens} max_tokens = {total} "
@@ -452,6 +461,16 @@ class ModelProfile:
                 f"max_tokens={needs.max_tokens} is over its {self.max_output}-token output limit"
             )
         return "; ".join(reasons) or None
+
+    def input_limit(self, max_tokens: int) -> int | None:
+        """The most input tokens the model takes with ``max_tokens`` of output (its input
+        limit, and its context window less the output), None when neither is known: what
+        to compare when choosing a model with a longer context."""
+        limits = [limit for limit in (
+            self.max_input,
+            None if self.context_window is None else self.context_window - max_tokens,
+        ) if limit is not None]
+        return min(limits) if limits else None
 
     def worst_case_usd(self, needs: RequestNeeds) -> float | None:
         """The most a request of ``needs`` can cost: the estimated input at the input rate
@@ -523,6 +542,7 @@ def _profile(provider: str, model: str, capabilities: Capabilities | None) -> Mo
         input_usd_per_mtok=None,
         output_usd_per_mtok=None,
         known=limits is not None,
+        max_input=limits.max_input if limits else None,
         image_urls=caps.image_urls,
         family=rules.family,
         source=limits.source if limits else None,
@@ -543,6 +563,13 @@ def profiles_table() -> str:
     def size(value: int | None) -> str:
         return f"{value:,}" if value is not None else "?"
 
+    def window(found: ModelProfile) -> str:
+        if found.max_input is None:
+            return size(found.context_window)
+        if found.context_window is None:
+            return f"{size(found.max_input)} in"
+        return f"{size(found.context_window)} ({size(found.max_input)} in)"
+
     def usd(value: float | None) -> str:
         return f"{value:g}" if value is not None else "?"
 
@@ -559,7 +586,7 @@ def profiles_table() -> str:
             found = profile(provider, row["models"][0])
             source = _first_link(str(row["source"]))
             lines.append(
-                f"| {provider} | `{row['models'][0]}` | {size(found.context_window)} | "
+                f"| {provider} | `{row['models'][0]}` | {window(found)} | "
                 f"{size(found.max_output)} | {yes(found.tools)} | {yes(found.parallel_tools)} | "
                 f"{yes(found.vision)} | {yes(found.pdf)} | {yes(found.structured)} | "
                 f"{yes(found.reasoning)} | {usd(found.input_usd_per_mtok)} / "
@@ -651,11 +678,11 @@ def _limits_section(where: str, entry: Mapping[str, Any]) -> ModelLimits:
     """A row's ``limits``: known sizes are positive ints, unknown ones null; a row with any
     figure names where it was read (``source``) and when (``checked``)."""
     section = entry["limits"]
-    unknown = set(section) - {"context_window", "max_output"}
+    unknown = set(section) - {"context_window", "max_output", "max_input"}
     if unknown:
         raise ValueError(f"{_DATA_FILE}: {where} has unknown limits fields {sorted(unknown)}")
     sizes: dict[str, int | None] = {}
-    for name in ("context_window", "max_output"):
+    for name in ("context_window", "max_output", "max_input"):
         value = section.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value <= 0):
