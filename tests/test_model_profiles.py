@@ -426,6 +426,35 @@ async def test_what_the_profile_refuses_never_reaches_the_api(sim: OpenAISimulat
     await gpt4o.aclose()
 
 
+@pytest.mark.parametrize(("spec", "capable"), [
+    ("groq:llama-3.3-70b-versatile", False),  # text in, text out (models.json groq-text-only)
+    ("groq:meta-llama/llama-4-scout-17b-16e-instruct", True),
+])
+async def test_an_image_to_a_text_only_model_sends_nothing(
+    sim: OpenAISimulator, spec: str, capable: bool,
+) -> None:
+    """The issue's example: the profile says why, the call path refuses before any request;
+    the vision model on the same provider gets the same request through."""
+    image: list[Any] = [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image", "data": PNG}]}]
+    llm = make_llm(spec, api_key=API_KEY, base_url=sim.url)
+    provider, model = spec.split(":", 1)
+    reason = profile(provider, model).why_not(needs_of(image, llm.config))
+    try:
+        if capable:
+            assert reason is None
+            sim.enqueue(text_stream(["A", " square."]))
+            assert (await llm.respond(image)).text == "A square."
+            assert len(sim.requests) == 1
+        else:
+            assert reason == "takes no images"
+            with pytest.raises(UnsupportedFeatureError, match="does not take image parts"):
+                await llm.respond(image)
+            assert len(sim.requests) == 0
+    finally:
+        await llm.aclose()
+
+
 @pytest.mark.xfail(strict=True, reason="base.py _check_request does not read the model's "
                    "`structured` rule yet (notes-H6.md: use models.narrowed)")
 async def test_a_schema_to_a_model_without_structured_output_sends_nothing(
