@@ -152,6 +152,10 @@ def test_model_rules_take_away_from_the_provider() -> None:
     assert not profile("mistral", "codestral-2508").pdf  # mistral-text-only
     old = profile("openai", "o1-mini")
     assert (old.vision, old.tools, old.structured, old.parallel_tools) == (False,) * 4
+    mini = profile("openai", "o3-mini")  # tools and schemas, no images
+    assert (mini.vision, mini.tools, mini.structured, mini.family) == (
+        False, True, True, "openai-reasoning")
+    assert request_rules("openai", "o3-mini").efforts == ("low", "medium", "high")
     assert profile("openai", "o3").reasoning and not profile("openai", "gpt-4o").reasoning
 
 
@@ -268,6 +272,9 @@ SIZED = [
     ("anthropic", "claude-haiku-5-5", 1000000, 128000),
     ("anthropic", "claude-fable-5-1", 1000000, 128000),
     ("anthropic", "claude-opus-4-6", 1000000, 128000),
+    ("anthropic", "claude-opus-4-8", 1000000, 128000),
+    ("anthropic", "claude-mythos-5", 1000000, 128000),
+    ("openai", "gpt-5.1", 400000, 128000), ("openai", "gpt-5.2-2025-12-11", 400000, 128000),
     ("anthropic", "claude-sonnet-4-6", 1000000, 64000),
     ("anthropic", "claude-opus-4-5-20251101", 200000, 64000),
     ("anthropic", "claude-haiku-4-5", 200000, 64000),
@@ -282,6 +289,10 @@ PARTLY = [
     ("gemini", "gemini-3.1-pro-preview", None, 65536, 1048576),
     ("gemini", "gemini-3-flash-preview", None, 65536, 1048576),
     ("gemini", "gemini-2.0-flash", None, 8192, 1048576),
+    ("gemini", "gemini-3.8-flash", None, 65536, 1048576),
+    ("gemini", "gemini-2.5-flash-lite", None, 65536, 1048576),
+    ("openai", "gpt-6.1-terra", 1050000, 128000, 922000),  # both limits apply
+    ("openai", "o3-mini", 200000, None, None),
     ("perplexity", "sonar", 128000, None, None), ("perplexity", "sonar-pro", 200000, None, None),
     ("groq", "llama-3.3-70b-versatile", 131072, None, None),
     ("cerebras", "gpt-oss-120b", 131072, None, None),
