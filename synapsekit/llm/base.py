@@ -73,6 +73,7 @@ from synapsekit.llm.types import (
 
 if TYPE_CHECKING:
     from synapsekit.llm.budget import Budget
+    from synapsekit.llm.counting import TokenCount
     from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable
     from synapsekit.observability.tracer import TokenTracer
 
@@ -422,6 +423,19 @@ class BaseLLM(ABC):
         return cast(
             AsyncIterator[Any],
             structured.stream_object(self, messages, schema=schema, **overrides),
+        )
+
+    async def count_tokens(
+        self, messages: MessagesInput, *, tools: Any = None, **overrides: Any
+    ) -> TokenCount:
+        """The input tokens of the request a call with these messages, tools and settings
+        would send (system prompt included), counted by the provider's endpoint where it
+        has one, else locally; ``.exact`` / ``.method`` say how (see
+        :mod:`synapsekit.llm.counting`). Nothing is generated or billed."""
+        counting = importlib.import_module("synapsekit.llm.counting")
+        return cast(
+            "TokenCount",
+            await counting.count_tokens(self, messages, tools=tools, **overrides),
         )
 
     async def aclose(self) -> None:
