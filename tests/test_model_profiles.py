@@ -279,6 +279,10 @@ SIZED = [
     ("anthropic", "claude-opus-4-5-20251101", 200000, 64000),
     ("anthropic", "claude-haiku-4-5", 200000, 64000),
     ("gemini", "gemini-4-argon", 1048576, 65536),
+    ("gemini", "gemini-4-hydrogen", 1048576, 65536),
+    ("anthropic", "claude-opus-4-7", 1000000, 128000),
+    ("bedrock", "us.anthropic.claude-opus-4-7", 1000000, 128000),  # an inference profile
+    ("openai", "gpt-5.6-terra", 1050000, 128000), ("azure", "gpt-5.6-luna", 1050000, 128000),
     ("deepseek", "deepseek-v4-pro", 1048576, 393216),
     ("deepseek", "deepseek-flash", 1048576, 393216),
     ("cohere", "command-a-03-2025", 256000, 8192), ("cohere", "command-r", 128000, 4000),
