@@ -275,7 +275,7 @@ SIZED = [
     ("anthropic", "claude-opus-4-8", 1000000, 128000),
     ("anthropic", "claude-mythos-5", 1000000, 128000),
     ("openai", "gpt-5.1", 400000, 128000), ("openai", "gpt-5.2-2025-12-11", 400000, 128000),
-    ("anthropic", "claude-sonnet-4-6", 1000000, 64000),
+    ("anthropic", "claude-sonnet-4-6", 1000000, 128000),
     ("anthropic", "claude-opus-4-5-20251101", 200000, 64000),
     ("anthropic", "claude-haiku-4-5", 200000, 64000),
     ("gemini", "gemini-4-argon", 1048576, 65536),
