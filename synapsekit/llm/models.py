@@ -314,8 +314,8 @@ class ModelLimits:
     row: str
     source: str
     checked: str
-    #: A separate input limit (Gemini counts input and output apart; OpenAI's gpt-5 takes
-    #: at most 272,000 input tokens of its 400,000 window).
+    #: A separate input limit (Gemini 2.x/3.x count input and output apart; GPT-6.1 Terra
+    #: takes at most 922,000 input tokens of its 1,050,000 window).
     max_input: int | None = None
 
 
@@ -333,8 +333,6 @@ def model_limits(provider: str, model: str) -> ModelLimits | None:
 def narrowed(caps: Capabilities, rules: RequestRules) -> Capabilities:
     """The provider's capabilities under one model's limits: a model only takes away
     (``None`` in the rules leaves the provider's say)."""
-    from dataclasses import replace
-
     images, documents, tools = rules.images, rules.documents, rules.tools
     if False not in (images, documents, tools, rules.structured):
         return caps
