@@ -300,7 +300,8 @@ PARTLY = [
     ("perplexity", "sonar", 128000, None, None), ("perplexity", "sonar-pro", 200000, None, None),
     ("groq", "llama-3.3-70b-versatile", 131072, None, None),
     ("cerebras", "gpt-oss-120b", 131072, None, None),
-    ("mistral", "mistral-large-latest", 256000, None, None),
+    ("mistral", "mistral-large-latest", 262144, None, None),
+    ("mistral", "mistral-medium-latest", 262144, None, None),
 ]
 
 
