@@ -4,6 +4,14 @@ This is the only place a provider is declared. Detection, ``make_llm``, the
 ``synapsekit.llm`` exports, the pip extras (checked against pyproject by a test) and the
 docs table all come from :data:`PROVIDERS` and :data:`DETECTION_RULES`. The module is
 pure data plus two small functions: importing it imports no SDK.
+
+A third-party package adds a provider through the ``synapsekit.providers`` entry point
+(a :class:`ProviderPlugin`, docs/plugins.md). Entry points are read once, lazily: on the
+first lookup of a name the built-in table lacks, the first model name no built-in rule
+matches, or a listing (:func:`all_providers`), never at import, so ``import synapsekit``
+stays light and a process that names only built-in providers never scans them. A plugin
+cannot replace a built-in provider, and one that fails to load is skipped with a
+:class:`ProviderPluginWarning`: the built-in providers keep working.
 """
 
 from __future__ import annotations
@@ -11,6 +19,9 @@ from __future__ import annotations
 import functools
 import importlib
 import re
+import threading
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +36,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DETECTION_RULES",
+    "ENTRY_POINT_GROUP",
     "PROVIDERS",
+    "ProviderPlugin",
+    "ProviderPluginWarning",
     "ProviderSpec",
+    "all_providers",
     "capabilities_table",
     "detect_provider",
+    "detection_rules",
     "fell_through",
     "make_llm",
     "split_provider_prefix",
@@ -48,6 +64,8 @@ class ProviderSpec:
     when no ``base_url`` is configured (the one the SDK itself reads, e.g.
     ``OPENAI_BASE_URL``). synapsekit resolves it and hands the result to the SDK, so the
     endpoint that scopes the cache and the rate limit is the one the requests reach.
+    ``plugin`` is the distribution that registered the provider (None: built in) and
+    ``install_hint`` its install line (built-ins: the synapsekit extra, :attr:`install`).
     """
 
     name: str
@@ -59,10 +77,17 @@ class ProviderSpec:
     base_url: str | None = None
     key_required: bool = True
     base_url_env: str | None = None
+    plugin: str | None = None
+    install_hint: str | None = None
 
     @property
     def extra(self) -> str:
         return self.name
+
+    @property
+    def install(self) -> str:
+        """The pip command that makes this provider usable."""
+        return self.install_hint or f'pip install "synapsekit[{self.extra}]"'
 
 
 def _openai_family(
@@ -115,7 +140,37 @@ _TABLE = (
     _native("ollama", "OllamaLLM", "ollama", "ollama", url="http://localhost:11434",
             url_env="OLLAMA_HOST"),
 )
-PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _TABLE}
+_BUILT_IN: dict[str, ProviderSpec] = {spec.name: spec for spec in _TABLE}
+
+
+class _Providers(Mapping[str, ProviderSpec]):
+    """The built-in providers; looking up a name they lack also finds a plugin provider.
+
+    Iterating (``len``, ``values()``, ``sorted(PROVIDERS)``) gives the fifteen built-in
+    rows only, whatever is installed, so the docs, the extras and the exports derived
+    from it stay fixed; :func:`all_providers` lists the plugins too. Every lookup by name
+    (``PROVIDERS[name]``, ``name in PROVIDERS``, ``.get``) falls back on the plugins,
+    reading the entry points on the first miss, so code that checks a name (LLMConfig,
+    the connections, the embedders) accepts a plugin provider without knowing of plugins.
+    """
+
+    def __getitem__(self, name: str) -> ProviderSpec:
+        spec = _BUILT_IN.get(name)
+        if spec is not None:
+            return spec
+        return _plugins()[0][name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_BUILT_IN)
+
+    def __len__(self) -> int:
+        return len(_BUILT_IN)
+
+    def __repr__(self) -> str:
+        return f"PROVIDERS({', '.join(_BUILT_IN)})"
+
+
+PROVIDERS: Mapping[str, ProviderSpec] = _Providers()
 
 _BEDROCK_VENDORS = "anthropic|amazon|meta|mistral|cohere|ai21|deepseek|writer|qwen|openai"
 
@@ -144,8 +199,10 @@ DETECTION_RULES: tuple[tuple[str, str, str], ...] = (
     ("contains", "/", "openrouter"),
 )
 DEFAULT_PROVIDER = "openai"
-_COMPILED = tuple((kind, re.compile(p) if kind == "regex" else p, prov)
-                  for kind, p, prov in DETECTION_RULES)
+_Rule = tuple[str, str | re.Pattern[str], str]
+_COMPILED: tuple[_Rule, ...] = tuple(
+    (kind, re.compile(p) if kind == "regex" else p, prov) for kind, p, prov in DETECTION_RULES
+)
 
 
 def split_provider_prefix(model: str) -> tuple[str | None, str]:
@@ -180,9 +237,15 @@ def detect_provider(model: str) -> str:
 
 
 def _matched_rule(model: str) -> str | None:
-    """The provider of the first rule ``model`` matches, or None (it falls through)."""
+    """The provider of the first rule ``model`` matches, or None (it falls through).
+    The plugins' rules come after every built-in rule: a plugin cannot take a name from
+    a built-in provider, only claim names that would have fallen through."""
     name = model.lower()
-    for kind, pattern, provider in _COMPILED:
+    return _first_rule(_COMPILED, name) or _first_rule(_plugins()[1], name)
+
+
+def _first_rule(rules: tuple[_Rule, ...], name: str) -> str | None:
+    for kind, pattern, provider in rules:
         if kind == "prefix":
             hit = name.startswith(pattern)  # type: ignore[arg-type]
         elif kind == "contains":
@@ -247,10 +310,13 @@ def provider_class(name: str) -> type[BaseLLM]:
         spec = PROVIDERS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown provider {name!r}; valid providers are: {', '.join(sorted(PROVIDERS))}"
+            f"unknown provider {name!r}; valid providers are: "
+            f"{', '.join(sorted(all_providers()))}"
         ) from None
-    cls: type[BaseLLM] = getattr(importlib.import_module(spec.module), spec.class_name)
-    return cls
+    if spec.plugin is None:
+        cls: type[BaseLLM] = getattr(importlib.import_module(spec.module), spec.class_name)
+        return cls
+    return _plugin_class(spec)
 
 
 def resolve(config: LLMConfig) -> LLMConfig:
@@ -352,17 +418,19 @@ def providers_markdown() -> str:
     return "\n".join(rows) + "\n\n" + "\n".join(rules) + "\n"
 
 
-def capabilities_table() -> str:
+def capabilities_table(*, plugins: bool = False) -> str:
     """The capabilities table of docs/providers.md, generated from each provider class's
     ``capabilities`` (importing a provider module imports no SDK). A test compares the
-    file with this text, so the docs say what the classes say."""
+    file with this text, so the docs say what the classes say. ``plugins=True`` adds a
+    row per installed plugin provider (its note says which distribution), for a user's
+    own view of what is installed; the docs table stays the built-in one."""
     rows = [
         "| provider | images | image URLs | PDF | tools | tool_choice | parallel switch "
         "| structured output | reasoning | note |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = ("auto", "none", "required", "name")
-    for spec in PROVIDERS.values():
+    for spec in (all_providers() if plugins else PROVIDERS).values():
         caps = provider_class(spec.name).capabilities
         choices = ", ".join(
             f"`{c}`" if c != "name" else "`{name}`" for c in order if c in caps.tool_choices
@@ -373,7 +441,8 @@ def capabilities_table() -> str:
             choices or "—", _yes(caps.parallel_tool_calls),
             f"`{caps.structured}`" if caps.structured else "—",
             ", ".join(sorted(caps.reasoning)) or "—",
-            caps.note.replace("|", "\\|").replace("\n", " "),
+            (caps.note if spec.plugin is None else f"plugin {spec.plugin}; {caps.note}")
+            .replace("|", "\\|").replace("\n", " ").rstrip("; "),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
@@ -381,3 +450,167 @@ def capabilities_table() -> str:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "—"
+
+
+# --------------------------------------------------------------------------- plugins
+
+#: The entry-point group a third-party provider registers in (docs/plugins.md).
+ENTRY_POINT_GROUP = "synapsekit.providers"
+_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+class ProviderPluginWarning(UserWarning):
+    """A plugin provider that was not registered: it failed to import, its entry point is
+    not a :class:`ProviderPlugin`, or its name is taken. The message names the entry
+    point and the distribution; the built-in providers are not affected."""
+
+
+@dataclass(frozen=True)
+class ProviderPlugin:
+    """What a ``synapsekit.providers`` entry point names: one provider, as data.
+
+    ``name``: the provider's name (``provider="acme"``, ``"acme:model"``): lower case,
+    not a built-in provider's. ``llm``: its class, a :class:`~synapsekit.llm.base.BaseLLM`
+    subclass whose ``provider`` is ``name``, or ``"module:Class"`` so that the class's
+    module is imported only when the provider is used. ``prefixes`` / ``patterns``: model
+    names it is detected from (``str.startswith`` / ``re.match`` on the lower-cased
+    name), tried after every built-in rule. ``env_vars``: where the key is read, in order;
+    ``key_required`` (default: when there are ``env_vars``). ``base_url`` / ``base_url_env``:
+    the default endpoint and the variable overriding it. ``sdk``: the import name of the
+    SDK its connection loads (``"openai"`` for a class on the OpenAI-compatible one;
+    None: none beyond the plugin itself); ``install``: the pip line that installs what it
+    needs (default ``pip install <its distribution>``).
+    """
+
+    name: str
+    llm: str | type[BaseLLM]
+    prefixes: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    env_vars: tuple[str, ...] = ()
+    key_required: bool | None = None
+    base_url: str | None = None
+    base_url_env: str | None = None
+    sdk: str | None = None
+    install: str | None = None
+
+
+_plugin_lock = threading.Lock()
+_plugin_state: tuple[dict[str, ProviderSpec], tuple[_Rule, ...]] | None = None
+_plugin_classes: dict[str, type[BaseLLM]] = {}
+
+
+def _plugins() -> tuple[dict[str, ProviderSpec], tuple[_Rule, ...]]:
+    """The plugin providers and their detection rules, read from the entry points on the
+    first call (once per process; later calls return the same objects)."""
+    global _plugin_state
+    state = _plugin_state
+    if state is None:
+        with _plugin_lock:
+            if _plugin_state is None:
+                _plugin_state = _load_plugins()
+            state = _plugin_state
+    return state
+
+
+def all_providers() -> dict[str, ProviderSpec]:
+    """Every provider: the built-in ones, then the installed plugins' (``spec.plugin``
+    names the distribution)."""
+    return {**_BUILT_IN, **_plugins()[0]}
+
+
+def detection_rules() -> tuple[tuple[str, str, str], ...]:
+    """:data:`DETECTION_RULES` followed by the plugins' rules, in the order they are
+    tried (a ``provider:model`` prefix or ``provider=`` wins over all of them)."""
+    extra = tuple(
+        (kind, p if isinstance(p, str) else p.pattern, prov) for kind, p, prov in _plugins()[1]
+    )
+    return DETECTION_RULES + extra
+
+
+def _load_plugins() -> tuple[dict[str, ProviderSpec], tuple[_Rule, ...]]:
+    from importlib.metadata import entry_points
+
+    specs: dict[str, ProviderSpec] = {}
+    rules: list[_Rule] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
+        where = f"synapsekit provider plugin {ep.name!r} ({ep.value}) from {dist}"
+        try:
+            # Third-party code: whatever its import raises, the built-ins must keep working.
+            declared = ep.load()
+            spec, own = _spec_of(declared, dist)
+        except Exception as exc:  # reported as a warning, never raised
+            _skip(f"{where} was not loaded: {type(exc).__name__}: {exc}")
+            continue
+        if spec.name in _BUILT_IN:
+            _skip(f"{where} was refused: {spec.name!r} is a built-in provider, which a "
+                  f"plugin cannot replace (give the plugin another name)")
+        elif spec.name in specs:
+            _skip(f"{where} was refused: {spec.name!r} is already registered by "
+                  f"{specs[spec.name].plugin}")
+        else:
+            specs[spec.name] = spec
+            rules.extend(own)
+    return specs, tuple(rules)
+
+
+def _skip(message: str) -> None:
+    warnings.warn(message, ProviderPluginWarning, stacklevel=4)
+
+
+def _spec_of(declared: object, dist: str) -> tuple[ProviderSpec, list[_Rule]]:
+    """The registry row and detection rules of a plugin's declaration; ValueError /
+    TypeError say what is wrong with it."""
+    if not isinstance(declared, ProviderPlugin):
+        raise TypeError(
+            f"the entry point must name a synapsekit.llm.registry.ProviderPlugin, "
+            f"not {type(declared).__name__}"
+        )
+    d = declared
+    if not isinstance(d.name, str) or not _NAME.fullmatch(d.name):
+        raise ValueError(f"name {d.name!r} is not a lower-case provider name ([a-z][a-z0-9_-]*)")
+    if isinstance(d.llm, str):
+        module, sep, cls = d.llm.partition(":")
+        if not (sep and module and cls):
+            raise ValueError(f"llm {d.llm!r} is not 'module:Class'")
+    elif isinstance(d.llm, type):
+        module, cls = d.llm.__module__, d.llm.__qualname__
+    else:
+        raise TypeError(f"llm must be a class or 'module:Class', not {type(d.llm).__name__}")
+    rules: list[_Rule] = [("prefix", p.lower(), d.name) for p in d.prefixes]
+    rules += [("regex", re.compile(p), d.name) for p in d.patterns]  # re.error: a ValueError
+    top = module.split(".")[0]
+    spec = ProviderSpec(
+        d.name, cls, module, d.sdk or top, d.sdk or top, tuple(d.env_vars), d.base_url,
+        key_required=bool(d.env_vars) if d.key_required is None else d.key_required,
+        base_url_env=d.base_url_env, plugin=dist,
+        install_hint=d.install or f"pip install {dist}",
+    )
+    return spec, rules
+
+
+def _plugin_class(spec: ProviderSpec) -> type[BaseLLM]:
+    """A plugin's class, imported and checked on first use: a wrong one is a ConfigError
+    naming the plugin, raised when that provider is used (never for another)."""
+    cls = _plugin_classes.get(spec.name)
+    if cls is not None:
+        return cls
+    from synapsekit.llm.base import BaseLLM
+
+    where = f"provider plugin {spec.name!r} from {spec.plugin}"
+    try:
+        found = getattr(importlib.import_module(spec.module), spec.class_name.split(".")[0])
+        for part in spec.class_name.split(".")[1:]:
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"{where}: cannot import {spec.module}:{spec.class_name} ({exc})"
+        ) from exc
+    if not (isinstance(found, type) and issubclass(found, BaseLLM)):
+        raise ConfigError(f"{where}: {spec.module}:{spec.class_name} is not a BaseLLM subclass")
+    if found.provider != spec.name:
+        raise ConfigError(
+            f"{where}: {spec.class_name}.provider is {found.provider!r}, not {spec.name!r}"
+        )
+    _plugin_classes[spec.name] = found
+    return found
