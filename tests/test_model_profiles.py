@@ -166,7 +166,8 @@ def test_capabilities_of_a_provider_outside_the_registry() -> None:
     caps = Capabilities(images=True, tools=True, structured="json", reasoning=frozenset({"effort"}))
     given = profile("custom", "m", capabilities=caps)
     assert (given.tools, given.vision, given.structured, given.pdf) == (True, True, True, False)
-    assert not given.reasoning  # the default rules take no reasoning controls
+    assert given.reasoning  # its capabilities alone describe it, as the call path checks
+    assert profile("custom", "o1-mini", capabilities=caps).vision  # no registry row applies
 
 
 def test_profile_for_reads_the_azure_base_model() -> None:

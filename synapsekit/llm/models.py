@@ -495,7 +495,8 @@ def profile(
 ) -> ModelProfile:
     """The :class:`ModelProfile` of ``model`` on ``provider``. ``capabilities``: the API's
     (default: the registry class's; pass ``type(llm).capabilities`` for a provider outside
-    the registry, which otherwise is taken to have none beyond text)."""
+    the registry, which otherwise is taken to have none beyond text, and whose models no
+    ``models.json`` row narrows, as in ``BaseLLM._check_request``)."""
     from synapsekit.llm import pricing
 
     base = _profile(provider.lower(), model, capabilities)
@@ -517,13 +518,18 @@ def profile_for(
 @functools.lru_cache(maxsize=1024)
 def _profile(provider: str, model: str, capabilities: Capabilities | None) -> ModelProfile:
     from synapsekit.llm.content import Capabilities
+    from synapsekit.llm.registry import PROVIDERS, provider_class
 
+    known_provider = provider in PROVIDERS
     caps = capabilities
     if caps is None:
-        from synapsekit.llm.registry import PROVIDERS, provider_class
-
-        caps = provider_class(provider).capabilities if provider in PROVIDERS else Capabilities()
-    rules = request_rules(provider, model)
+        caps = provider_class(provider).capabilities if known_provider else Capabilities()
+    # As BaseLLM._check_request: a provider outside the registry (a test double, a custom
+    # class) is described by its capabilities alone; models.json rows are the registry's.
+    rules = (
+        request_rules(provider, model) if known_provider
+        else RequestRules(reasoning="both", provider=provider, model=model)
+    )
     caps = narrowed(caps, rules)
     limits = model_limits(provider, model)
     return ModelProfile(
