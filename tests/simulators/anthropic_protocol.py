@@ -50,6 +50,29 @@ __all__ = [
 SSE_TYPE = "text/event-stream; charset=utf-8"
 JSON_TYPE = "application/json"
 PATH = "/v1/messages"
+#: Token counting: the Messages body without max_tokens / sampling / stream.
+COUNT_PATH = "/v1/messages/count_tokens"
+#: What count_tokens takes (MessageCountTokensParams); anything else is refused.
+COUNT_FIELDS = frozenset({
+    "model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+    "output_format", "cache_control", "mcp_servers", "speed", "context_management",
+})
+
+
+def count_reply(body: Any) -> Reply:
+    """``{"input_tokens": n}`` by the rule of tests/simulators/count_rule.py, or the
+    API's 400 for an extra field (``max_tokens``, ``stream``...) or a missing one."""
+    from .count_rule import json_reply, tokens
+
+    if not isinstance(body, dict):
+        return _invalid("Input should be a valid dictionary")
+    for name in ("model", "messages"):
+        if name not in body:
+            return _invalid(f"{name}: Field required")
+    for name in body:
+        if name not in COUNT_FIELDS:
+            return _invalid(f"{name}: Extra inputs are not permitted")
+    return json_reply({"input_tokens": tokens(body)})
 ROLES = ("user", "assistant")
 #: Top-level request fields the Messages API knows; anything else is "Extra inputs are not
 #: permitted" (so a client sending OpenAI's ``stop`` instead of ``stop_sequences`` gets a 400).
@@ -417,7 +440,7 @@ class AnthropicSimulator(Server):
         return {"request-id": request_id or f"req_sim_{next(self._ids):06d}"}
 
     def validate(self, request: Request) -> Reply | None:
-        if request.path != PATH:
+        if request.path not in (PATH, COUNT_PATH):
             return error(404, _error_body("not_found_error", "Not Found"))
         if request.method != "POST":
             return error(405, _error_body("invalid_request_error", "Method Not Allowed"))
@@ -438,6 +461,8 @@ class AnthropicSimulator(Server):
             body = request.json()
         except ValueError:
             return _invalid("There was an error parsing the body of your request.")
+        if request.path == COUNT_PATH:
+            return count_reply(body)
         return check_body(body, version)
 
 

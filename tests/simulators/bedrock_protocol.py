@@ -57,6 +57,7 @@ EVENTSTREAM_TYPE = "application/vnd.amazon.eventstream"
 JSON_TYPE = "application/json"
 _PATH = re.compile(r"/model/(?P<model>[^/]+)/converse-stream")
 _INVOKE = re.compile(r"/model/(?P<model>[^/]+)/invoke")
+_COUNT = re.compile(r"/model/(?P<model>[^/]+)/count-tokens")
 _TITAN_DIMENSIONS = (256, 512, 1024)
 _COHERE_INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
 _AUTH = re.compile(
@@ -510,6 +511,9 @@ class BedrockSimulator(Server):
     def validate(self, request: Request) -> Reply | None:
         model = self.model_id(request)
         invoked = _INVOKE.fullmatch(request.path)
+        counted = _COUNT.fullmatch(request.path)
+        if model is None and counted is not None:
+            return self._validate_count(request, unquote(counted["model"]))
         if model is None and invoked is not None:
             return self._validate_invoke(request, unquote(invoked["model"]))
         if model is None:
@@ -526,6 +530,34 @@ class BedrockSimulator(Server):
         except ValueError:
             return _validation("Malformed input request, please reformat your input and try again.")
         return check_body(body, model)
+
+    def _validate_count(self, request: Request, model: str) -> Reply | None:
+        """CountTokens: ``{"input": {"converse": {...}}}`` (or ``invokeModel``) for a
+        foundation model id -> ``{"inputTokens": n}`` by tests/simulators/count_rule.py."""
+        from .count_rule import json_reply, tokens
+
+        if request.method != "POST":
+            return error(405, "UnknownOperationException", "Method not allowed")
+        rejected = self._check_auth(request)
+        if rejected is not None:
+            return rejected
+        if not _MODEL_ID.fullmatch(model):
+            return _validation("The provided model identifier is invalid.")
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return _validation("Malformed input request, please reformat your input and try again.")
+        given = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(given, dict) or len(given) != 1:
+            return _validation("input: exactly one of converse or invokeModel must be set")
+        converse = given.get("converse")
+        if converse is not None:
+            extra = set(converse) - {"messages", "system", "toolConfig",
+                                     "additionalModelRequestFields"}
+            if extra:
+                return _validation(f"Unknown parameter in input.converse: {sorted(extra)[0]}")
+            return json_reply({"inputTokens": tokens(converse)})
+        return json_reply({"inputTokens": tokens(given)})
 
     def _validate_invoke(self, request: Request, model: str) -> Reply | None:
         if request.method != "POST":

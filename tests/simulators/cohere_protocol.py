@@ -261,6 +261,24 @@ def _invalid(message: str, status: int = 400) -> Reply:
     return error(status, {"id": str(uuid.uuid4()), "message": message})
 
 
+TOKENIZE_PATH = "/v1/tokenize"
+TOKENIZE_MAX = 65_536
+
+
+def tokenize_reply(body: Any) -> Reply:
+    """``/v1/tokenize``: ``{text, model}`` (1..65,536 characters) -> ``tokens`` and
+    ``token_strings``, one per whitespace-separated word (tests/simulators/count_rule.py)."""
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        return _invalid("invalid request: model must be a string")
+    text = body.get("text")
+    if not isinstance(text, str) or not 1 <= len(text) <= TOKENIZE_MAX:
+        return _invalid(f"invalid request: text must be between 1 and {TOKENIZE_MAX} characters")
+    pieces = text.split()
+    reply = {"tokens": list(range(1, len(pieces) + 1)), "token_strings": pieces,
+             "meta": {"api_version": {"version": "1"}}}
+    return Reply(200, {"content-type": "application/json"}, json.dumps(reply).encode())
+
+
 def check_body(body: Any) -> Reply | None:
     """The real API's 400s for a v2 chat body, or None if it is acceptable."""
     if not isinstance(body, dict):
@@ -559,7 +577,7 @@ class CohereSimulator(Server):
         return self.default
 
     def validate(self, request: Request) -> Reply | None:
-        if request.path not in ("/v2/chat", "/v2/embed"):
+        if request.path not in ("/v2/chat", "/v2/embed", TOKENIZE_PATH):
             return _invalid(f"404 page not found: {request.path}", 404)
         if request.method != "POST":
             return _invalid("method not allowed", 405)
@@ -574,6 +592,8 @@ class CohereSimulator(Server):
             return _invalid("invalid request: could not parse the request body as JSON.")
         if request.path == "/v2/embed":
             return check_embed_body(body)
+        if request.path == TOKENIZE_PATH:
+            return tokenize_reply(body)
         return check_body(body)
 
 

@@ -59,8 +59,9 @@ SSE_TYPE = "text/event-stream"
 JSON_TYPE = "application/json; charset=UTF-8"
 _PATH = re.compile(
     r"/(v1beta|v1)/models/([^/:]+):"
-    r"(streamGenerateContent|generateContent|batchEmbedContents)"
+    r"(streamGenerateContent|generateContent|batchEmbedContents|countTokens)"
 )
+_COUNT = "countTokens"
 _EMBED = "batchEmbedContents"
 MAX_EMBED_REQUESTS = 100
 TASK_TYPES = (
@@ -269,6 +270,33 @@ def blocked_prompt(reason: str = "SAFETY", *, tokens_before: Sequence[str] = ())
 
 def _invalid(message: str) -> Reply:
     return error(400, _status_body(400, message))
+
+
+def count_reply(body: Any, model: str) -> Reply:
+    """countTokens: ``contents`` or a whole ``generateContentRequest`` (never both; the
+    request's ``model`` must be ``models/<the path's model>`` and the request valid),
+    counted by the rule of tests/simulators/count_rule.py (``totalTokens`` and the
+    per-modality detail the API sends)."""
+    from .count_rule import json_reply, tokens
+
+    if not isinstance(body, dict):
+        return _invalid("Invalid JSON payload received.")
+    request = body.get("generateContentRequest")
+    if request is not None and "contents" in body:
+        return _invalid("Only one of contents or generate_content_request may be set.")
+    if request is not None:
+        if request.get("model") != f"models/{model}":
+            return _invalid("generate_content_request.model must match the model in the path.")
+        rejected = check_body({k: v for k, v in request.items() if k != "model"}, model)
+        if rejected is not None:
+            return rejected
+        counted = tokens(request)
+    else:
+        counted = tokens({"contents": body.get("contents", [])})
+    return json_reply({
+        "totalTokens": counted,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": counted}],
+    })
 
 
 def check_body(body: Any, model: str = "gemini-2.5-flash") -> Reply | None:
@@ -667,6 +695,8 @@ class GeminiSimulator(Server):
             return _invalid("Invalid JSON payload received. Unexpected token.")
         if match.group(3) == _EMBED:
             return check_embed_body(body, match.group(2))
+        if match.group(3) == _COUNT:
+            return count_reply(body, match.group(2))
         return check_body(body, match.group(2))
 
 
