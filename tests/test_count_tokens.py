@@ -156,7 +156,9 @@ async def test_gemini_counts_the_whole_generate_request(gemini_sim: GeminiSimula
     assert sent["systemInstruction"] == {"parts": [{"text": SYSTEM}]}
     assert sent["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
     assert sent["contents"] == [{"role": "user", "parts": [{"text": PROMPT}]}]
-    assert count == tokens(sent)
+    assert sent["generationConfig"]["maxOutputTokens"] == 1024  # the generate request's own
+    # "user" 1 + prompt 3 + system 2 + the tool: name 1, description 6, schema 3
+    assert count == tokens(sent) == 16
     plain = await llm.count_tokens(PROMPT)
     sent = gemini_sim.requests[1].json()["generateContentRequest"]
     assert plain == tokens(sent) and "tools" not in sent
@@ -235,8 +237,8 @@ async def test_bedrock_counts_the_converse_input(bedrock_sim: BedrockSimulator) 
     assert converse["system"] == [{"text": SYSTEM}]
     assert converse["messages"] == [{"role": "user", "content": [{"text": PROMPT}]}]
     assert converse["toolConfig"]["tools"][0]["toolSpec"]["name"] == "get_weather"
-    # "user" 1 + prompt 3 + system 2 + tool: name 1, description 6, schema 3, "auto"?
-    assert count == tokens(converse)
+    # "user" 1 + prompt 3 + system 2 + the tool: name 1, description 6, schema 3
+    assert count == tokens(converse) == 16
 
 
 @pytest.mark.usefixtures("aws_env")
