@@ -1,0 +1,476 @@
+"""Router: failover, breakers, strategies and the call path's promises, through the real
+openai SDK over real HTTP against two OpenAI-protocol simulators (``sim_a``, ``sim_b``),
+a dead port, and the session's real redis-server.
+
+The simulators' default answer is "Hello, world!" with 12 input and 4 output tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from synapsekit import make_llm
+from synapsekit.errors import (
+    ConfigError,
+    InvalidRequestError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
+from synapsekit.llm.base import BaseLLM
+from synapsekit.llm.router import (
+    AllMembersFailedError,
+    CostRouter,
+    CostRouterConfig,
+    FallbackChain,
+    FallbackChainConfig,
+    NoCapableMemberError,
+    Router,
+    RouterModelSpec,
+)
+from synapsekit.llm.tools import Tool
+from synapsekit.observability.tracer import TokenTracer
+from tests.conftest import API_KEY
+from tests.simulators.openai_protocol import OpenAISimulator, error, text_stream
+
+ANSWER = "Hello, world!"
+_made: list[Any] = []
+
+
+@pytest.fixture(scope="module")
+def _second_server() -> Iterator[OpenAISimulator]:
+    with OpenAISimulator(API_KEY) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim_a(openai_sim: OpenAISimulator) -> OpenAISimulator:
+    return openai_sim
+
+
+@pytest.fixture
+def sim_b(_second_server: OpenAISimulator) -> Iterator[OpenAISimulator]:
+    _second_server.reset()
+    yield _second_server
+    _second_server.reset()
+
+
+@pytest.fixture(autouse=True)
+async def _close() -> Any:
+    yield
+    while _made:
+        await _made.pop().aclose()
+
+
+def llm(url: str, model: str = "gpt-4o-mini", **fields: Any) -> BaseLLM:
+    fields.setdefault("api_key", API_KEY)
+    made = make_llm(model, base_url=url, retry_delay=0.01, **fields)
+    _made.append(made)
+    return made
+
+
+def router(members: list[Any], strategy: str = "fallback", **options: Any) -> Router:
+    made = Router(members, strategy, **options)
+    _made.append(made)
+    return made
+
+
+def dead_url() -> str:
+    """A local port nobody listens on: connections are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def bodies(sim: OpenAISimulator) -> list[dict[str, Any]]:
+    return [r.json() for r in sim.requests]
+
+
+# ----------------------------------------------------------------- failover
+
+
+async def test_429_then_fallback_one_request_per_member(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    sim_a.enqueue(error(429, headers={"retry-after": "7"}))
+    r = router([llm(sim_a.url), llm(sim_b.url)])
+    assert await r.generate("hi") == ANSWER
+    assert (len(sim_a.requests), len(sim_b.requests)) == (1, 1)
+    health = await r.ahealth()
+    first = health["openai:gpt-4o-mini"]
+    assert first.errors == 1 and first.failures == 1 and first.state == "closed"
+    assert 6.0 < first.cooling_s <= 7.0  # Retry-After honoured: cooled that long
+    # While it cools, the next call goes straight to the second member.
+    assert await r.generate("hi") == ANSWER
+    assert (len(sim_a.requests), len(sim_b.requests)) == (1, 2)
+    assert r.tokens_used == {"input": 24, "output": 8}
+
+
+async def test_a_cut_after_tokens_on_stream_never_reaches_the_second_member(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    sim_a.enqueue(text_stream(["One", " two", " three"], cut_after=3))
+    r = router([llm(sim_a.url), llm(sim_b.url)])
+    got: list[str] = []
+    with pytest.raises(StreamInterruptedError) as caught:
+        async for token in r.stream("hi"):
+            got.append(token)
+    assert got == ["One", " two"]
+    assert caught.value.partial_text == "One two"
+    assert caught.value.message.count("The stream failed") == 1
+    assert len(sim_a.requests) == 1 and sim_b.requests == []
+
+
+async def test_generate_fails_over_a_cut_answer_nothing_was_delivered(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    sim_a.enqueue(text_stream(["One", " two", " three"], cut_after=3))
+    r = router([llm(sim_a.url), llm(sim_b.url)])
+    assert await r.generate("hi") == ANSWER
+    assert (len(sim_a.requests), len(sim_b.requests)) == (1, 1)
+
+
+async def test_5xx_and_a_dead_port_fail_over_the_members_own_retries_first(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    sim_a.enqueue(error(500), error(503))
+    r = router([llm(sim_a.url, max_retries=1), llm(dead_url()), llm(sim_b.url)])
+    assert await r.generate("hi") == ANSWER
+    assert (len(sim_a.requests), len(sim_b.requests)) == (2, 1)  # a retried once, then b
+
+
+async def test_an_invalid_request_is_not_failed_over_unless_configured(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    sim_a.enqueue(error(400))
+    r = router([llm(sim_a.url), llm(sim_b.url)])
+    with pytest.raises(InvalidRequestError):
+        await r.generate("hi")
+    assert (len(sim_a.requests), len(sim_b.requests)) == (1, 0)
+    assert (await r.ahealth())["openai:gpt-4o-mini"].failures == 0  # not the member's fault
+    sim_a.enqueue(error(400))
+    lenient = router([llm(sim_a.url), llm(sim_b.url)], fail_over_invalid=True)
+    assert await lenient.generate("hi") == ANSWER
+    assert (len(sim_a.requests), len(sim_b.requests)) == (2, 1)
+
+
+async def test_every_member_failing_lists_each_failure(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    sim_a.enqueue(error(500))
+    sim_b.enqueue(error(429, headers={"retry-after": "3"}))
+    r = router([llm(sim_a.url), llm(sim_b.url, "gpt-4o")])
+    with pytest.raises(AllMembersFailedError) as caught:
+        await r.generate("hi")
+    exc = caught.value
+    assert list(exc.failures) == ["openai:gpt-4o-mini", "openai:gpt-4o"]
+    assert isinstance(exc.failures["openai:gpt-4o-mini"], ServerError)
+    assert isinstance(exc.failures["openai:gpt-4o"], RateLimitError)
+    assert exc.__cause__ is exc.failures["openai:gpt-4o"]
+    assert exc.retry_after == 3.0 and exc.retryable
+    assert API_KEY not in str(exc) and API_KEY not in repr(r)
+
+
+# ----------------------------------------------------------------- circuit breakers
+
+
+async def test_a_dead_endpoint_opens_the_breaker_then_one_half_open_probe(
+    sim_b: OpenAISimulator,
+) -> None:
+    tracer = TokenTracer()
+    dead = llm(dead_url())
+    r = router([dead, llm(sim_b.url)], failure_threshold=3, cooldown=0.3, tracer=tracer)
+    for _ in range(20):
+        assert await r.generate("hi") == ANSWER
+    health = (await r.ahealth())["openai:gpt-4o-mini"]
+    assert health.state == "open" and health.errors == 3  # tried threshold times, then skipped
+    assert len(sim_b.requests) == 20
+    failed = [rec for rec in tracer.records if rec.error is not None]
+    assert len(failed) == 3 and {rec.error for rec in failed} == {"ConnectionError"}
+    await asyncio.sleep(0.35)
+    assert (await r.ahealth())["openai:gpt-4o-mini"].state == "half_open"
+    answers = await asyncio.gather(*(r.generate("hi") for _ in range(10)))
+    assert answers == [ANSWER] * 10
+    health = (await r.ahealth())["openai:gpt-4o-mini"]
+    assert health.errors == 4 and health.state == "open"  # exactly one probe, which failed
+    assert len([rec for rec in tracer.records if rec.error is not None]) == 4
+
+
+async def test_a_successful_probe_closes_the_breaker(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    sim_a.enqueue(error(500), error(500))
+    r = router([llm(sim_a.url), llm(sim_b.url)], failure_threshold=2, cooldown=0.2)
+    await r.generate("hi")
+    await r.generate("hi")
+    assert (await r.ahealth())["openai:gpt-4o-mini"].state == "open"
+    await r.generate("hi")
+    assert (len(sim_a.requests), len(sim_b.requests)) == (2, 3)
+    await asyncio.sleep(0.25)
+    assert await r.generate("hi") == ANSWER  # the probe, answered by a
+    health = (await r.ahealth())["openai:gpt-4o-mini"]
+    assert (health.state, health.failures, health.successes) == ("closed", 0, 1)
+    assert health.ttft_ms is not None and health.ttft_ms > 0
+    assert (len(sim_a.requests), len(sim_b.requests)) == (3, 3)
+
+
+async def test_two_routers_share_breaker_state_through_redis(
+    sim_b: OpenAISimulator, redis_url: str
+) -> None:
+    dead = dead_url()
+    options: dict[str, Any] = {
+        "failure_threshold": 2, "cooldown": 30.0, "state": "redis", "redis_url": redis_url,
+        "name": "shared-test",
+    }
+    first = router([llm(dead), llm(sim_b.url)], **options)
+    second = router([llm(dead), llm(sim_b.url)], **options)
+    await first.generate("hi")
+    await first.generate("hi")
+    seen = (await second.ahealth())["openai:gpt-4o-mini"]
+    assert (seen.state, seen.errors, seen.failures) == ("open", 2, 2)
+    for _ in range(5):
+        assert await second.generate("hi") == ANSWER  # never tries the dead member
+    assert (await first.ahealth())["openai:gpt-4o-mini"].errors == 2
+    assert len(sim_b.requests) == 7
+    lonely = router([llm(dead), llm(sim_b.url)], failure_threshold=2)  # in-process state
+    await lonely.generate("hi")
+    assert (await lonely.ahealth())["openai:gpt-4o-mini"].errors == 1
+
+
+# ----------------------------------------------------------------- strategies
+
+
+async def test_round_robin_splits_1000_concurrent_calls_evenly(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    a, b = llm(sim_a.url), llm(sim_b.url)
+    r = router([a, b], "round_robin")
+    answers = await asyncio.gather(*(r.generate("hi") for _ in range(1000)))
+    assert answers == [ANSWER] * 1000
+    assert (len(sim_a.requests), len(sim_b.requests)) == (500, 500)
+    assert r.tokens_used == {"input": 12_000, "output": 4_000}
+    assert a.tokens_used == b.tokens_used == {"input": 6_000, "output": 2_000}
+    health = await r.ahealth()
+    assert [h.in_flight for h in health.values()] == [0, 0]
+
+
+async def test_weighted_follows_the_weights(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    r = router([(llm(sim_a.url), 3), (llm(sim_b.url), 1)], "weighted")
+    for _ in range(8):
+        await r.generate("hi")
+    assert (len(sim_a.requests), len(sim_b.requests)) == (6, 2)
+
+
+async def test_least_busy_spreads_concurrent_calls(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    r = router([llm(sim_a.url), llm(sim_b.url)], "least_busy")
+    await asyncio.gather(*(r.generate("hi") for _ in range(10)))
+    assert len(sim_a.requests) + len(sim_b.requests) == 10
+    assert abs(len(sim_a.requests) - len(sim_b.requests)) <= 2
+
+
+async def test_least_latency_prefers_the_faster_member(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    sim_a.default = text_stream(["Hello", ",", " world", "!"], prompt_tokens=12, delay=0.05)
+    try:
+        r = router([llm(sim_a.url), llm(sim_b.url)], "least_latency")
+        for _ in range(6):
+            await r.generate("hi")
+    finally:
+        sim_a.default = text_stream(["Hello", ",", " world", "!"], prompt_tokens=12)
+    health = await r.ahealth()
+    slow, fast = health["openai:gpt-4o-mini"], health["openai:gpt-4o-mini#2"]
+    assert slow.ttft_ms is not None and fast.ttft_ms is not None
+    assert slow.ttft_ms > fast.ttft_ms
+    assert len(sim_a.requests) == 1 and len(sim_b.requests) == 5  # measured once, then avoided
+
+
+async def test_cheapest_picks_gpt_4o_mini_over_gpt_4o(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    r = router([llm(sim_a.url, "gpt-4o"), llm(sim_b.url, "gpt-4o-mini")], "cheapest")
+    response = await r.respond("hi")
+    assert response.text == ANSWER
+    assert (len(sim_a.requests), len(sim_b.requests)) == (0, 1)
+    assert bodies(sim_b)[0]["model"] == "gpt-4o-mini"
+    assert response.metadata["router_member"] == "openai:gpt-4o-mini"
+    assert response.cost_usd == pytest.approx((12 * 0.15 + 4 * 0.60) / 1e6, abs=1e-15)
+    assert r.selected_model == "gpt-4o-mini"
+
+
+WEATHER = Tool(
+    name="weather", description="The weather in a city.",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}},
+                "required": ["city"]},
+)
+
+
+async def test_cheapest_skips_a_member_without_tools_for_a_tool_request(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    # o1-mini ($1.10 / $4.40) is cheaper than gpt-4o ($2.50 / $10) but takes no tools.
+    r = router([llm(sim_a.url, "o1-mini"), llm(sim_b.url, "gpt-4o")], "cheapest")
+    await r.respond("weather in Paris?", tools=[WEATHER])
+    assert (len(sim_a.requests), len(sim_b.requests)) == (0, 1)
+    assert bodies(sim_b)[0]["tools"][0]["function"]["name"] == "weather"
+    await r.generate("hi")  # no tools: the cheaper one
+    assert (len(sim_a.requests), len(sim_b.requests)) == (1, 1)
+
+
+async def test_cheapest_with_no_capable_member_says_why_and_sends_nothing(
+    sim_a: OpenAISimulator,
+) -> None:
+    r = router([llm(sim_a.url, "o1-mini")], "cheapest")
+    with pytest.raises(NoCapableMemberError) as caught:
+        await r.generate("weather?", tools=[WEATHER])
+    assert caught.value.reasons == {"openai:o1-mini": "takes no tools"}
+    assert "Nothing was sent" in str(caught.value)
+    assert sim_a.requests == []
+
+
+# ----------------------------------------------------------------- the call path
+
+
+async def test_a_shared_tracer_counts_each_attempt_once_with_its_member(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    tracer = TokenTracer()
+    sim_a.enqueue(error(503))
+    r = router([llm(sim_a.url, "gpt-4o"), llm(sim_b.url)], tracer=tracer)
+    assert await r.generate("hi") == ANSWER
+    records = tracer.records
+    assert [(rec.provider, rec.model, rec.error) for rec in records] == [
+        ("openai", "gpt-4o", "ServerError"), ("openai", "gpt-4o-mini", None),
+    ]
+    assert records[1].input_tokens == 12 and records[1].output_tokens == 4
+    assert r.tracer is tracer and all(m.tracer is tracer for m in r.members)
+
+
+async def test_a_router_cache_hit_is_traced_once_by_the_router(
+    sim_a: OpenAISimulator,
+) -> None:
+    from synapsekit.llm.cache import MemoryCache
+
+    tracer = TokenTracer()
+    r = router([llm(sim_a.url)], tracer=tracer, cache=MemoryCache())
+    assert await r.generate("hi") == ANSWER
+    await asyncio.sleep(0.05)  # the store runs in the background
+    assert await r.generate("hi") == ANSWER
+    assert len(sim_a.requests) == 1
+    assert [(rec.provider, rec.cache_hit) for rec in tracer.records] == [
+        ("openai", False), ("router", True),
+    ]
+
+
+async def test_the_system_prompt_is_never_doubled(
+    sim_a: OpenAISimulator,
+) -> None:
+    member = llm(sim_a.url, system_prompt="Member prompt.")
+    await router([member]).generate("hi")
+    await router([member], system_prompt="Router prompt.").generate("hi")
+    await router([member]).generate("hi", system_prompt="Call prompt.")
+    systems = [
+        [m["content"] for m in body["messages"] if m["role"] in ("system", "developer")]
+        for body in bodies(sim_a)
+    ]
+    assert systems == [["Member prompt."], ["Router prompt."], ["Call prompt."]]
+
+
+async def test_per_call_overrides_and_keys_reach_the_member(
+    sim_a: OpenAISimulator,
+) -> None:
+    member = llm(sim_a.url, api_key="sk-someone-elses-key")
+    r = router([member])
+    text = await r.generate("hi", temperature=0.7, max_tokens=33, api_key=API_KEY)
+    assert text == ANSWER
+    body = bodies(sim_a)[0]
+    assert body["temperature"] == 0.7 and body["max_completion_tokens"] == 33
+    assert sim_a.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
+
+
+async def test_tools_respond_and_run_tools_through_a_router(
+    sim_a: OpenAISimulator,
+) -> None:
+    from tests.simulators.openai_protocol import capture
+
+    sim_a.enqueue(capture("openai/stream_tool_call.sse"))
+    r = router([llm(sim_a.url)])
+    response = await r.respond("weather in Paris?", tools=[WEATHER])
+    assert len(response.tool_calls) == 1 and response.finish_reason == "tool_calls"
+
+
+def test_the_sync_variants_work(sim_a: OpenAISimulator) -> None:
+    r = Router([make_llm("gpt-4o-mini", api_key=API_KEY, base_url=sim_a.url)])
+    try:
+        assert r.generate_sync("hi") == ANSWER
+        assert "".join(r.stream_sync("hi")) == ANSWER
+        assert r.health()["openai:gpt-4o-mini"].successes == 2
+    finally:
+        r.close()
+
+
+async def test_a_router_budget_is_reserved_at_the_members_prices(
+    sim_a: OpenAISimulator,
+) -> None:
+    from synapsekit.errors import BudgetExceededError
+    from synapsekit.llm.budget import Budget
+
+    worst = (8 * 0.15 + 100 * 0.60) / 1e6  # "hi" + the default system prompt, max_tokens=100
+    budget = Budget(limit_usd=worst * 1.5)
+    r = router([llm(sim_a.url, max_tokens=100)], budget=budget)
+    assert await r.generate("hi") == ANSWER
+    assert budget.spent_usd == pytest.approx((12 * 0.15 + 4 * 0.60) / 1e6, abs=1e-12)
+    tight = Budget(limit_usd=worst / 2)
+    with pytest.raises(BudgetExceededError):
+        await r.generate("hi", budget=tight)
+    assert len(sim_a.requests) == 1
+
+
+# ----------------------------------------------------------------- construction
+
+
+def test_members_from_names_configs_and_pairs() -> None:
+    from synapsekit.llm.config import LLMConfig
+
+    r = Router([LLMConfig(model="gpt-4o-mini", api_key=API_KEY),
+                (LLMConfig(model="claude-sonnet-4-5", api_key=API_KEY), 2)], "weighted")
+    assert [m.provider for m in r.members] == ["openai", "anthropic"]
+    assert repr(r) == (
+        "Router(strategy='weighted', members=[openai:gpt-4o-mini, anthropic:claude-sonnet-4-5])"
+    )
+    with pytest.raises(ConfigError):
+        Router([])
+    with pytest.raises(ConfigError):
+        Router(["gpt-4o"], "fastest")
+    with pytest.raises(ConfigError):
+        Router([("gpt-4o", 0)])
+
+
+async def test_synapsekit_names_fallback_chain_and_cost_router(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    sim_a.enqueue(error(500))
+    chain = FallbackChain(FallbackChainConfig(models=[llm(sim_a.url), llm(sim_b.url)]))
+    _made.append(chain)
+    assert await chain.generate("hi") == ANSWER and chain.strategy == "fallback"
+    cost = CostRouter(CostRouterConfig(models=[
+        RouterModelSpec(model="gpt-4o", api_key=API_KEY, base_url=sim_a.url, quality=0.9),
+        RouterModelSpec(model="gpt-4o-mini", api_key=API_KEY, base_url=sim_b.url, quality=0.8),
+        RouterModelSpec(model="gpt-3.5-turbo", api_key=API_KEY, base_url=sim_b.url,
+                        quality=0.4),
+    ], quality_threshold=0.7))
+    _made.append(cost)
+    assert [m.model for m in cost.members] == ["gpt-4o", "gpt-4o-mini"]
+    assert await cost.generate("hi") == ANSWER
+    assert cost.selected_model == "gpt-4o-mini"
+    assert (len(sim_a.requests), len(sim_b.requests)) == (1, 2)
