@@ -332,12 +332,13 @@ def _usage_line(answer: Answer, model: str) -> str:
 
 
 def _providers(args: argparse.Namespace) -> int:
-    from synapsekit.llm.registry import DETECTION_RULES, PROVIDERS
+    from synapsekit.llm.registry import all_providers, detection_rules
 
-    rows = [("provider", "detected from", "API key from", "install", "installed")]
-    for spec in PROVIDERS.values():
-        patterns = [p for _, p, name in DETECTION_RULES if name == spec.name]
-        shown = [_pattern_text(p) for p in patterns[:3]] + ["…"] * (len(patterns) > 3)
+    rules = detection_rules()  # the plugins' rules too; any plugin that failed has warned
+    rows = [("provider", "detected from", "API key from", "install", "installed", "from")]
+    for spec in all_providers().values():
+        patterns = [(kind, p) for kind, p, name in rules if name == spec.name]
+        shown = [_pattern_text(*k) for k in patterns[:3]] + ["…"] * (len(patterns) > 3)
         detected = ", ".join(shown) or f"{spec.name}:<model>"
         if spec.name == "openai":
             detected = "any other name"
@@ -346,8 +347,9 @@ def _providers(args: argparse.Namespace) -> int:
             spec.name,
             detected,
             " or ".join(spec.env_vars) or ("AWS credentials" if spec.name == "bedrock" else "-"),
-            f'pip install "synapsekit[{spec.extra}]"',
+            spec.install,
             "yes" if installed else "no",
+            f"plugin {spec.plugin}" if spec.plugin else "built-in",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -357,11 +359,13 @@ def _providers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pattern_text(pattern: str) -> str:
-    if pattern == "/":
-        return "vendor/model"
-    if pattern.startswith("(?:"):
-        return "Bedrock ids (anthropic.…, us.meta.…)"
+def _pattern_text(kind: str, pattern: str) -> str:
+    if kind == "contains":
+        return "vendor/model" if pattern == "/" else f"*{pattern}*"
+    if kind == "regex":
+        if pattern.startswith("(?:[a-z]{2,6}"):  # the built-in Bedrock rule
+            return "Bedrock ids (anthropic.…, us.meta.…)"
+        return f"/{pattern}/"
     return pattern + "*"
 
 
