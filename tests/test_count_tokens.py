@@ -341,6 +341,33 @@ def test_chat_framing_of_openai_messages() -> None:
     assert chat_tokens(with_image, words) == (3 + 3 + 1 + 2, False)
 
 
+def test_tiktoken_counts_the_request_body_with_the_encoding(
+    openai_sim: OpenAISimulator,
+) -> None:
+    """The tiktoken path on a real ``tiktoken.Encoding`` (a byte-level one built here, the
+    published files being absent offline): each byte a token."""
+    import tiktoken
+
+    from synapsekit.llm.providers.openai_compat.count import count_with
+
+    encoding = tiktoken.Encoding(
+        "bytes", pat_str=r"\S+|\s+", mergeable_ranks={bytes([i]): i for i in range(256)},
+        special_tokens={},
+    )
+    llm = track(make_llm("openai:gpt-4o", api_key=OPENAI_KEY, base_url=openai_sim.url))
+    config = llm.config
+    turns = build_messages(PROMPT, SYSTEM)
+    text = count_with(encoding, llm, turns, config)
+    # 3 + (3 + "system" 6 + 9) + (3 + "user" 4 + 17)
+    assert (text, text.exact, text.method) == (45, True, "tiktoken bytes")
+    config = llm._call_config({"tools": [WEATHER]})
+    tools = count_with(encoding, llm, turns, config)
+    body = llm._request(turns, config)  # type: ignore[attr-defined]
+    spec = json.dumps(body["tools"], separators=(",", ":"))
+    assert (tools, tools.exact) == (45 + len(spec.encode()), False)
+    assert openai_sim.requests == []
+
+
 async def test_tiktoken_counts_exactly_when_its_file_is_here(openai_sim: OpenAISimulator) -> None:
     encoding = tiktoken_for("gpt-4o")
     if encoding is None:

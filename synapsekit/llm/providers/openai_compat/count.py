@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
     from synapsekit.llm.config import LLMConfig
 
-__all__ = ["count"]
+__all__ = ["EXTRA_INPUT", "count", "count_with"]
 
 #: Body fields that hold input besides the messages (counted as JSON: inexact).
 EXTRA_INPUT = ("tools", "tool_choice", "response_format")
@@ -30,6 +30,13 @@ def count(llm: BaseLLM, turns: list[Message], config: LLMConfig) -> TokenCount:
     encoding = tiktoken_for(config.base_model or config.model)
     if encoding is None:
         return estimate(turns, config)
+    return count_with(encoding, llm, turns, config)
+
+
+def count_with(
+    encoding: Any, llm: BaseLLM, turns: list[Message], config: LLMConfig
+) -> TokenCount:
+    """The count of the request body with a tiktoken ``Encoding``."""
     request: Any = getattr(llm, "_request", None)
     body: dict[str, Any] = request(turns, config) if request is not None else {
         "messages": [dict(t) for t in turns]
