@@ -474,3 +474,40 @@ async def test_synapsekit_names_fallback_chain_and_cost_router(
     assert await cost.generate("hi") == ANSWER
     assert cost.selected_model == "gpt-4o-mini"
     assert (len(sim_a.requests), len(sim_b.requests)) == (1, 2)
+
+
+async def test_each_member_gets_the_users_own_key_for_it(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    r = router([llm(sim_a.url, api_key="sk-service-a"), llm(sim_b.url, "gpt-4o")])
+    # The user's key for the first member is refused: that member fails over, and the
+    # refusal is the key's fault, not the member's (its breaker does not move).
+    assert await r.generate("hi", api_key={"openai:gpt-4o-mini": "sk-bad-user-key"}) == ANSWER
+    assert (len(sim_a.requests), len(sim_b.requests)) == (1, 1)
+    assert sim_a.requests[0].headers["authorization"] == "Bearer sk-bad-user-key"
+    assert sim_b.requests[0].headers["authorization"] == f"Bearer {API_KEY}"  # its own
+    health = (await r.ahealth())["openai:gpt-4o-mini"]
+    assert (health.failures, health.errors) == (0, 0)
+    assert await r.generate("hi", api_key={"openai": API_KEY}) == ANSWER  # by provider
+    assert (len(sim_a.requests), len(sim_b.requests)) == (2, 1)
+    with pytest.raises(ConfigError):
+        await r.generate("hi", api_key={"openai": ""})
+    assert (len(sim_a.requests), len(sim_b.requests)) == (2, 1)
+
+
+async def test_two_users_keys_never_share_a_router_cache_entry(
+    sim_a: OpenAISimulator,
+) -> None:
+    from synapsekit.llm.cache import MemoryCache
+
+    r = router([llm(sim_a.url)], cache=MemoryCache())
+    await r.generate("hi", api_key={"openai": API_KEY})
+    await asyncio.sleep(0.05)
+    await r.generate("hi", api_key={"openai": API_KEY})  # the same user: a hit
+    assert len(sim_a.requests) == 1
+    sim_a.api_key = "sk-second-user"
+    try:
+        await r.generate("hi", api_key={"openai": "sk-second-user"})  # another user: sent
+    finally:
+        sim_a.api_key = API_KEY
+    assert len(sim_a.requests) == 2

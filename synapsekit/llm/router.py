@@ -24,7 +24,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -48,6 +48,7 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM, _check_budget
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Capabilities
+from synapsekit.llm.ratelimit import key_fingerprint
 from synapsekit.llm.router_state import (
     MemberHealth,
     MemoryRouterState,
@@ -130,6 +131,22 @@ class _Route:
     buffered: bool
     ran: bool = False  # a member's call path ran (it traced the attempt)
     served: _Member | None = None
+    keys: dict[str, str] | None = None  # ``api_key={provider or member name: key}``
+
+    def for_member(self, member: _Member) -> dict[str, Any]:
+        """The overrides ``member``'s call gets: a mapping of keys gives each member its
+        own (by member name, else provider); a member not in it uses its own key."""
+        if self.keys is None:
+            return self.overrides
+        found = self.keys.get(member.name) or self.keys.get(member.llm.provider)
+        given = {k: v for k, v in self.overrides.items() if k != "api_key"}
+        if found is not None:
+            given["api_key"] = found
+        return given
+
+    def own_key(self, member: _Member) -> bool:
+        """The call brought its own key for ``member`` (its 401 / 429 are that key's)."""
+        return "api_key" in self.for_member(member)
 
 
 _ROUTE: ContextVar[_Route | None] = ContextVar("synapsekit_route", default=None)
@@ -311,13 +328,22 @@ class Router(BaseLLM):
         ``budget=`` is taken out (the members reserve it); every other override goes both
         to the router's call (its cache key) and to the member's."""
         given = dict(overrides)
+        keys = given.get("api_key")
+        if isinstance(keys, Mapping):
+            keys = _key_map(keys)
+            # The router's own call is scoped (cache) by a fingerprint of the whole set.
+            given["api_key"] = "router-keys:" + key_fingerprint(
+                "\n".join(f"{k}={v}" for k, v in sorted(keys.items()))
+            )
+        else:
+            keys = None
         budget = given.pop("budget", None)
         _check_budget(budget)
         handed = {k: v for k, v in given.items() if k != "system_prompt"}
         budget = self._budget if budget is None else budget
         if budget is not None:
             handed["budget"] = budget
-        route = _Route(self, handed, buffered)
+        route = _Route(self, handed, buffered, keys=keys)
         inner = super()._run(messages, given, reasoning=reasoning, buffered=buffered)
         done = False
         try:
@@ -365,7 +391,8 @@ class Router(BaseLLM):
             passed = False  # a chunk went on to the router's call path
             try:
                 source = member.llm._run(
-                    messages, route.overrides, reasoning=True, buffered=route.buffered
+                    messages, route.for_member(member), reasoning=True,
+                    buffered=route.buffered,
                 )
                 async with aclosing(source) as chunks:
                     async for chunk in chunks:
@@ -384,10 +411,15 @@ class Router(BaseLLM):
                         yield chunk
             except LLMError as exc:
                 counts = isinstance(exc, _MEMBER_FAULTS)
-                await self._state.failure(
-                    member.name, counts=counts,
-                    retry_after=exc.retry_after if isinstance(exc, RateLimitError) else None,
-                )
+                if isinstance(exc, (AuthenticationError, RateLimitError)) and (
+                    route.own_key(member)
+                ):  # the caller's key was refused or is out of quota: not the member's fault
+                    await self._state.release(member.name)
+                else:
+                    await self._state.failure(
+                        member.name, counts=counts,
+                        retry_after=exc.retry_after if isinstance(exc, RateLimitError) else None,
+                    )
                 if isinstance(exc, StreamInterruptedError) and exc.usage is not None and (
                     not passed
                 ):
@@ -461,7 +493,7 @@ class Router(BaseLLM):
         reasons: dict[str, str] = {}
         for i, member in enumerate(self._members):
             llm = member.llm
-            config = llm._call_config(_config_overrides(route.overrides))
+            config = llm._call_config(_config_overrides(route.for_member(member)))
             needs = needs_of(turns, config)
             found = profile_for(llm.provider, config, capabilities=type(llm).capabilities)
             why = found.why_not(needs)
@@ -513,6 +545,19 @@ def _members(given: Sequence[Any], tracer: TokenTracer | None) -> tuple[_Member,
     return tuple(found)
 
 
+def _key_map(keys: Mapping[Any, Any]) -> dict[str, str]:
+    """A per-call ``api_key`` mapping, checked: names to non-empty string keys."""
+    found: dict[str, str] = {}
+    for name, key in keys.items():
+        if not isinstance(name, str) or not isinstance(key, str) or not key.strip():
+            raise ConfigError(
+                f"api_key: a mapping of keys takes provider or member names to non-empty "
+                f"string keys; the entry for {name!r} is not one. Nothing was sent."
+            )
+        found[name] = key
+    return found
+
+
 def _config_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in overrides.items() if k != "budget"}
 
@@ -521,7 +566,7 @@ def _input_limit(member: _Member, route: _Route) -> int | None:
     from synapsekit.llm.models import profile_for
 
     llm = member.llm
-    config = llm._call_config(_config_overrides(route.overrides))
+    config = llm._call_config(_config_overrides(route.for_member(member)))
     found = profile_for(llm.provider, config, capabilities=type(llm).capabilities)
     return found.input_limit(config.max_tokens)
 
