@@ -120,19 +120,19 @@ def estimate(turns: Sequence[Message], config: LLMConfig, *, method: str = ESTIM
     characters / 4, a fixed figure per image or document) plus the tools' JSON the same
     way; marked ``exact=False``. Off by 10-30% for English prose, more for code or CJK."""
     return TokenCount(
-        estimate_tokens(turns, 0) + tool_chars(config) // 4, exact=False, method=method
+        estimate_tokens(turns, 0) + tool_estimate(config), exact=False, method=method
     )
 
 
-def tool_chars(config: LLMConfig) -> int:
-    """Characters of the tools' names, descriptions and schemas, as JSON (rounded up to a
-    multiple of 4 by the caller's division: ceil)."""
+def tool_estimate(config: LLMConfig) -> int:
+    """The tools' names, descriptions and schemas as JSON, at estimate_tokens' rate:
+    ceil(characters / 4)."""
     if not config.tools:
         return 0
     text = json.dumps(
         [[t.name, t.description, dict(t.parameters)] for t in config.tools], separators=(",", ":")
     )
-    return math.ceil(len(text) / 4) * 4
+    return math.ceil(len(text) / 4)
 
 
 def chat_tokens(
