@@ -57,6 +57,16 @@ badname = "broken_plugins:BAD_NAME"
 badregex = "broken_plugins:BAD_REGEX"
 sneaky = "broken_plugins:SNEAKY"
 wrongclass = "broken_plugins:WRONG_CLASS"
+reentrant = "broken_plugins.reentrant:PROVIDER"
+"""
+
+# A plugin whose import itself looks providers up while the entry points are being read.
+_REENTRANT_MODULE = """\
+from synapsekit.llm.registry import ProviderPlugin, detect_provider
+
+SAW = detect_provider("reentrant-1")  # the plugins are not known yet: the default provider
+PROVIDER = ProviderPlugin(name="reentrant", llm="acme_synapsekit.llm:AcmeLLM",
+                          prefixes=("reentrant-",))
 """
 
 _BROKEN_MODULE = """\
@@ -96,6 +106,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shutil.copy(PACKAGE / "_backend.py", broken_src)
     (broken_src / "pyproject.toml").write_text(_BROKEN_PYPROJECT)
     (broken_src / "broken_plugins" / "__init__.py").write_text(_BROKEN_MODULE)
+    (broken_src / "broken_plugins" / "reentrant.py").write_text(_REENTRANT_MODULE)
     broken = base / "broken" / "site"
     broken.parent.mkdir()
     _install(broken_src, broken)
@@ -246,6 +257,8 @@ def test_broken_and_clashing_plugins_are_skipped_with_a_warning(
         except ConfigError as exc:
             OUT["wrongclass"] = str(exc)
         OUT["builtin_after"] = type(make_llm("claude-haiku-4-5", api_key="k")).__name__
+        import broken_plugins.reentrant
+        OUT["reentrant"] = [broken_plugins.reentrant.SAW, detect_provider("reentrant-1")]
     """, [sites["good"], sites["broken"]])
     where = "synapsekit provider plugin {} ({}) from broken-plugins"
     assert out.pop("warnings") == [
@@ -266,7 +279,7 @@ def test_broken_and_clashing_plugins_are_skipped_with_a_warning(
         + " was not loaded: error: missing ), unterminated subpattern at position 0",
     ]
     assert out == {
-        "providers": ["acme", "sneaky", "wrongclass"],
+        "providers": ["acme", "sneaky", "wrongclass", "reentrant"],
         "owner": "acme-synapsekit",
         "openai": ["synapsekit.llm.providers.openai_compat", None],
         "detect": ["anthropic", "sneaky", "openai", "acme"],
@@ -274,4 +287,16 @@ def test_broken_and_clashing_plugins_are_skipped_with_a_warning(
         "wrongclass": "provider plugin 'wrongclass' from broken-plugins: "
                       "broken_plugins:NotAnLLM is not a BaseLLM subclass",
         "builtin_after": "AnthropicLLM",
+        "reentrant": ["openai", "reentrant"],
     }
+
+
+def test_the_docs_example_is_the_tested_package() -> None:
+    """docs/plugins.md shows tests/plugin_pkg's files as they are (its pyproject with a
+    standard build backend instead of the offline one), so the example cannot drift."""
+    page = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    for name in ("__init__.py", "llm.py"):
+        source = (PACKAGE / "acme_synapsekit" / name).read_text(encoding="utf-8")
+        assert f"```python\n{source}```\n" in page, name
+    project = (PACKAGE / "pyproject.toml").read_text(encoding="utf-8").split("[project]\n")[1]
+    assert f"[project]\n{project}```\n" in page

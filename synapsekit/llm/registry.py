@@ -494,22 +494,32 @@ class ProviderPlugin:
     install: str | None = None
 
 
-_plugin_lock = threading.Lock()
+_plugin_lock = threading.RLock()
 _plugin_state: tuple[dict[str, ProviderSpec], tuple[_Rule, ...]] | None = None
+_plugin_loading = False
 _plugin_classes: dict[str, type[BaseLLM]] = {}
 
 
 def _plugins() -> tuple[dict[str, ProviderSpec], tuple[_Rule, ...]]:
     """The plugin providers and their detection rules, read from the entry points on the
-    first call (once per process; later calls return the same objects)."""
-    global _plugin_state
+    first call (once per process; later calls return the same objects). Another thread
+    asking meanwhile waits for the result; a plugin whose own import looks a provider up
+    (the same thread, re-entering) sees the built-in providers only, not a deadlock."""
+    global _plugin_state, _plugin_loading
     state = _plugin_state
-    if state is None:
-        with _plugin_lock:
-            if _plugin_state is None:
-                _plugin_state = _load_plugins()
-            state = _plugin_state
-    return state
+    if state is not None:
+        return state
+    with _plugin_lock:
+        if _plugin_state is not None:
+            return _plugin_state
+        if _plugin_loading:
+            return {}, ()
+        _plugin_loading = True
+        try:
+            _plugin_state = _load_plugins()
+        finally:
+            _plugin_loading = False
+        return _plugin_state
 
 
 def all_providers() -> dict[str, ProviderSpec]:
@@ -532,7 +542,12 @@ def _load_plugins() -> tuple[dict[str, ProviderSpec], tuple[_Rule, ...]]:
 
     specs: dict[str, ProviderSpec] = {}
     rules: list[_Rule] = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    try:
+        found = entry_points(group=ENTRY_POINT_GROUP)
+    except Exception as exc:  # unreadable installed metadata: no plugins, built-ins intact
+        _skip(f"synapsekit provider plugins were not read: {type(exc).__name__}: {exc}")
+        return specs, ()
+    for ep in found:
         dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
         where = f"synapsekit provider plugin {ep.name!r} ({ep.value}) from {dist}"
         try:
