@@ -511,3 +511,25 @@ async def test_two_users_keys_never_share_a_router_cache_entry(
     finally:
         sim_a.api_key = API_KEY
     assert len(sim_a.requests) == 2
+
+
+def test_the_router_service_example_loses_no_request() -> None:
+    """The issue's "done when": three providers, a daily budget, each user's own keys,
+    one provider's outage, no request lost (examples/router_service.py, offline)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    out = subprocess.run([sys.executable, "examples/router_service.py"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "requests: 30, answered: 30, lost: 0"
+    assert "requests each provider received: openai 7, anthropic 16, mistral 10" in lines
+    assert any("openai:gpt-4o-mini" in line and "breaker open" in line and "errors 3" in line
+               for line in lines)
+    # 4 + 10 calls at $0.0000042 (gpt-4o-mini, mistral-small) + 16 at $0.000032 (haiku 4.5)
+    assert lines[-1] == "spent today: $0.000571 of $5.00"
