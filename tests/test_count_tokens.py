@@ -132,6 +132,20 @@ async def test_a_rejected_key_is_an_authentication_error_without_the_key(
     assert count == 9 and paths(anthropic_sim) == ["/v1/messages/count_tokens"] * 2
 
 
+async def test_a_throttled_count_is_a_rate_limit_error_sent_once(
+    anthropic_sim: AnthropicSimulator,
+) -> None:
+    from synapsekit.errors import RateLimitError
+    from tests.simulators.anthropic_protocol import error
+
+    anthropic_sim.enqueue(error(429, headers={"retry-after": "7"}))
+    llm = track(make_llm("claude-sonnet-4-6", api_key=ANTHROPIC_KEY, base_url=anthropic_sim.url))
+    with pytest.raises(RateLimitError) as info:
+        await llm.count_tokens(PROMPT)
+    assert info.value.retry_after == 7.0
+    assert paths(anthropic_sim) == ["/v1/messages/count_tokens"]  # not retried
+
+
 async def test_a_request_the_provider_cannot_take_is_refused_before_sending(
     openai_sim: OpenAISimulator,
 ) -> None:

@@ -461,8 +461,8 @@ class AnthropicSimulator(Server):
             body = request.json()
         except ValueError:
             return _invalid("There was an error parsing the body of your request.")
-        if request.path == COUNT_PATH:
-            return count_reply(body)
+        if request.path == COUNT_PATH:  # a scripted reply (an error) first, if any
+            return None if self._queue else count_reply(body)
         return check_body(body, version)
 
 
