@@ -533,3 +533,68 @@ def test_the_router_service_example_loses_no_request() -> None:
                for line in lines)
     # 4 + 10 calls at $0.0000042 (gpt-4o-mini, mistral-small) + 16 at $0.000032 (haiku 4.5)
     assert lines[-1] == "spent today: $0.000571 of $5.00"
+
+
+async def test_a_context_length_error_goes_to_a_member_with_a_longer_context(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    too_long = error(400, {"error": {
+        "message": "This model's maximum context length is 128000 tokens.",
+        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded",
+    }})
+    sim_a.enqueue(too_long)
+    # gpt-4o has the same 128k window as gpt-4o-mini: skipped; gpt-4.1-mini has ~1M.
+    r = router([llm(sim_a.url), llm(sim_a.url, "gpt-4o"), llm(sim_b.url, "gpt-4.1-mini")])
+    assert await r.generate("a long document ...") == ANSWER
+    assert [b["model"] for b in bodies(sim_a)] == ["gpt-4o-mini"]
+    assert [b["model"] for b in bodies(sim_b)] == ["gpt-4.1-mini"]
+    assert (await r.ahealth())["openai:gpt-4o-mini"].failures == 0  # the request's size
+    sim_a.enqueue(too_long)
+    alone = router([llm(sim_a.url), llm(sim_a.url, "gpt-4o")])
+    with pytest.raises(AllMembersFailedError) as caught:
+        await alone.generate("a long document ...")
+    assert caught.value.skipped == {"openai:gpt-4o": "its context is not longer"}
+
+
+async def test_run_tools_and_generate_object_through_a_router(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    from tests.simulators.openai_protocol import capture
+
+    calls: list[str] = []
+
+    def get_weather(city: str) -> str:
+        calls.append(city)
+        return "sunny"
+
+    tool = Tool(name="get_weather", description="The weather in a city.",
+                parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+                function=get_weather)
+    sim_a.enqueue(error(500))  # the first member is down: the loop runs on the second
+    sim_b.enqueue(capture("openai/stream_tool_call.sse"))
+    r = router([llm(sim_a.url), llm(sim_b.url)], failure_threshold=1, cooldown=60.0)
+    final = await r.run_tools("Weather in New York?", tools=[tool])
+    assert calls == ["New York City"] and final.text == ANSWER
+    assert (len(sim_a.requests), len(sim_b.requests)) == (1, 2)
+    assert [m["role"] for m in bodies(sim_b)[1]["messages"]][-2:] == ["assistant", "tool"]
+    sim_b.enqueue(text_stream(['{"city": ', '"Paris"}']))
+    found = await r.generate_object("Which city?", schema={
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+        "additionalProperties": False,
+    })
+    assert found == {"city": "Paris"}
+    assert bodies(sim_b)[2]["response_format"]["type"] == "json_schema"
+
+
+async def test_a_caller_leaving_the_stream_early_frees_the_member(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    tracer = TokenTracer()
+    r = router([llm(sim_a.url), llm(sim_b.url)], tracer=tracer)
+    stream = r.stream("hi")
+    assert await stream.__anext__() == "Hello"
+    await stream.aclose()
+    health = (await r.ahealth())["openai:gpt-4o-mini"]
+    assert (health.in_flight, health.failures, health.errors) == (0, 0, 0)
+    assert [(rec.provider, rec.error) for rec in tracer.records] == [("openai", "GeneratorExit")]
+    assert sim_b.requests == []
