@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from synapsekit.errors import (
@@ -405,9 +405,11 @@ class Router(BaseLLM):
                                 first = time.perf_counter()
                             passed = True
                         elif chunk.finish_reason is not None or chunk.usage is not None:
-                            chunk = replace(chunk, metadata={
-                                **(chunk.metadata or {}), "router_member": member.name,
-                            })
+                            chunk = Chunk(  # (not dataclasses.replace: 3x the CPU)
+                                usage=chunk.usage, finish_reason=chunk.finish_reason,
+                                metadata={**(chunk.metadata or {}), "router_member": member.name},
+                                provider_data=chunk.provider_data,
+                            )
                         yield chunk
             except LLMError as exc:
                 counts = isinstance(exc, _MEMBER_FAULTS)
