@@ -62,7 +62,8 @@ reentrant = "broken_plugins.reentrant:PROVIDER"
 
 # A plugin whose import itself looks providers up while the entry points are being read.
 _REENTRANT_MODULE = """\
-from synapsekit.llm.registry import ProviderPlugin, detect_provider
+from synapsekit.llm.plugins import ProviderPlugin
+from synapsekit.llm.registry import detect_provider
 
 SAW = detect_provider("reentrant-1")  # the plugins are not known yet: the default provider
 PROVIDER = ProviderPlugin(name="reentrant", llm="acme_synapsekit.llm:AcmeLLM",
@@ -70,7 +71,7 @@ PROVIDER = ProviderPlugin(name="reentrant", llm="acme_synapsekit.llm:AcmeLLM",
 """
 
 _BROKEN_MODULE = """\
-from synapsekit.llm.registry import ProviderPlugin
+from synapsekit.llm.plugins import ProviderPlugin
 
 NOT_A_PLUGIN = {"name": "dicty", "llm": "x:Y"}
 CLASH = ProviderPlugin(name="openai", llm="acme_synapsekit.llm:AcmeLLM", prefixes=("gpt-",))
@@ -151,7 +152,8 @@ def test_entry_points_are_read_on_the_first_miss_only(sites: dict[str, Path]) ->
         from synapsekit.llm import registry
         OUT["after_import"] = registry._plugin_state is not None
         llm = make_llm("claude-sonnet-4-6", api_key="k")  # a built-in rule matches
-        OUT["after_builtin"] = registry._plugin_state is not None
+        OUT["after_builtin"] = [registry._plugin_state is not None,
+                                "synapsekit.llm.plugins" in sys.modules]
         OUT["len"] = len(registry.PROVIDERS)
         OUT["acme"] = registry.detect_provider("acme-large")
         OUT["after_miss"] = registry._plugin_state is not None
@@ -159,7 +161,8 @@ def test_entry_points_are_read_on_the_first_miss_only(sites: dict[str, Path]) ->
         OUT["len_after"] = len(registry.PROVIDERS)
     """, [sites["good"]])
     assert out == {
-        "after_import": False, "after_builtin": False, "len": 15, "acme": "acme",
+        "after_import": False, "after_builtin": [False, False], "len": 15,
+        "acme": "acme",
         "after_miss": True, "class_imported": False, "len_after": 15, "warnings": [],
     }
 
@@ -266,7 +269,7 @@ def test_broken_and_clashing_plugins_are_skipped_with_a_warning(
         + " was not loaded: ModuleNotFoundError: No module named 'broken_plugins.missing'",
         "ProviderPluginWarning: " + where.format("'notaplugin'", "broken_plugins:NOT_A_PLUGIN")
         + " was not loaded: TypeError: the entry point must name a "
-        "synapsekit.llm.registry.ProviderPlugin, not dict",
+        "synapsekit.llm.plugins.ProviderPlugin, not dict",
         "ProviderPluginWarning: " + where.format("'openai'", "broken_plugins:CLASH")
         + " was refused: 'openai' is a built-in provider, which a plugin cannot replace "
         "(give the plugin another name)",

@@ -6,12 +6,13 @@ docs table all come from :data:`PROVIDERS` and :data:`DETECTION_RULES`. The modu
 pure data plus two small functions: importing it imports no SDK.
 
 A third-party package adds a provider through the ``synapsekit.providers`` entry point
-(a :class:`ProviderPlugin`, docs/plugins.md). Entry points are read once, lazily: on the
-first lookup of a name the built-in table lacks, the first model name no built-in rule
-matches, or a listing (:func:`all_providers`), never at import, so ``import synapsekit``
-stays light and a process that names only built-in providers never scans them. A plugin
-cannot replace a built-in provider, and one that fails to load is skipped with a
-:class:`ProviderPluginWarning`: the built-in providers keep working.
+(a :class:`~synapsekit.llm.plugins.ProviderPlugin`, docs/plugins.md). Entry points are
+read once, lazily: on the first lookup of a name the built-in table lacks, the first model
+name no built-in rule matches, or a listing (:func:`all_providers`), never at import, so
+``import synapsekit`` stays light and a process that names only built-in providers never
+scans them. A plugin cannot replace a built-in provider, and one that fails to load is
+skipped with a :class:`~synapsekit.llm.plugins.ProviderPluginWarning`: the built-in
+providers keep working.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import functools
 import importlib
 import re
 import threading
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -36,10 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DETECTION_RULES",
-    "ENTRY_POINT_GROUP",
     "PROVIDERS",
-    "ProviderPlugin",
-    "ProviderPluginWarning",
     "ProviderSpec",
     "all_providers",
     "capabilities_table",
@@ -316,7 +313,9 @@ def provider_class(name: str) -> type[BaseLLM]:
     if spec.plugin is None:
         cls: type[BaseLLM] = getattr(importlib.import_module(spec.module), spec.class_name)
         return cls
-    return _plugin_class(spec)
+    from synapsekit.llm.plugins import plugin_class
+
+    return plugin_class(spec)
 
 
 def resolve(config: LLMConfig) -> LLMConfig:
@@ -454,57 +453,17 @@ def _yes(flag: bool) -> str:
 
 # --------------------------------------------------------------------------- plugins
 
-#: The entry-point group a third-party provider registers in (docs/plugins.md).
-ENTRY_POINT_GROUP = "synapsekit.providers"
-_NAME = re.compile(r"[a-z][a-z0-9_-]*")
-
-
-class ProviderPluginWarning(UserWarning):
-    """A plugin provider that was not registered: it failed to import, its entry point is
-    not a :class:`ProviderPlugin`, or its name is taken. The message names the entry
-    point and the distribution; the built-in providers are not affected."""
-
-
-@dataclass(frozen=True)
-class ProviderPlugin:
-    """What a ``synapsekit.providers`` entry point names: one provider, as data.
-
-    ``name``: the provider's name (``provider="acme"``, ``"acme:model"``): lower case,
-    not a built-in provider's. ``llm``: its class, a :class:`~synapsekit.llm.base.BaseLLM`
-    subclass whose ``provider`` is ``name``, or ``"module:Class"`` so that the class's
-    module is imported only when the provider is used. ``prefixes`` / ``patterns``: model
-    names it is detected from (``str.startswith`` / ``re.match`` on the lower-cased
-    name), tried after every built-in rule. ``env_vars``: where the key is read, in order;
-    ``key_required`` (default: when there are ``env_vars``). ``base_url`` / ``base_url_env``:
-    the default endpoint and the variable overriding it. ``sdk``: the import name of the
-    SDK its connection loads (``"openai"`` for a class on the OpenAI-compatible one;
-    None: none beyond the plugin itself); ``install``: the pip line that installs what it
-    needs (default ``pip install <its distribution>``).
-    """
-
-    name: str
-    llm: str | type[BaseLLM]
-    prefixes: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = ()
-    env_vars: tuple[str, ...] = ()
-    key_required: bool | None = None
-    base_url: str | None = None
-    base_url_env: str | None = None
-    sdk: str | None = None
-    install: str | None = None
-
-
 _plugin_lock = threading.RLock()
 _plugin_state: tuple[dict[str, ProviderSpec], tuple[_Rule, ...]] | None = None
 _plugin_loading = False
-_plugin_classes: dict[str, type[BaseLLM]] = {}
 
 
 def _plugins() -> tuple[dict[str, ProviderSpec], tuple[_Rule, ...]]:
-    """The plugin providers and their detection rules, read from the entry points on the
-    first call (once per process; later calls return the same objects). Another thread
-    asking meanwhile waits for the result; a plugin whose own import looks a provider up
-    (the same thread, re-entering) sees the built-in providers only, not a deadlock."""
+    """The plugin providers and their detection rules (:mod:`synapsekit.llm.plugins`),
+    read from the entry points on the first call (once per process; later calls return
+    the same objects). Another thread asking meanwhile waits for the result; a plugin
+    whose own import looks a provider up (the same thread, re-entering) sees the built-in
+    providers only, not a deadlock."""
     global _plugin_state, _plugin_loading
     state = _plugin_state
     if state is not None:
@@ -516,7 +475,9 @@ def _plugins() -> tuple[dict[str, ProviderSpec], tuple[_Rule, ...]]:
             return {}, ()
         _plugin_loading = True
         try:
-            _plugin_state = _load_plugins()
+            from synapsekit.llm import plugins
+
+            _plugin_state = plugins.load()
         finally:
             _plugin_loading = False
         return _plugin_state
@@ -535,97 +496,3 @@ def detection_rules() -> tuple[tuple[str, str, str], ...]:
         (kind, p if isinstance(p, str) else p.pattern, prov) for kind, p, prov in _plugins()[1]
     )
     return DETECTION_RULES + extra
-
-
-def _load_plugins() -> tuple[dict[str, ProviderSpec], tuple[_Rule, ...]]:
-    from importlib.metadata import entry_points
-
-    specs: dict[str, ProviderSpec] = {}
-    rules: list[_Rule] = []
-    try:
-        found = entry_points(group=ENTRY_POINT_GROUP)
-    except Exception as exc:  # unreadable installed metadata: no plugins, built-ins intact
-        _skip(f"synapsekit provider plugins were not read: {type(exc).__name__}: {exc}")
-        return specs, ()
-    for ep in found:
-        dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
-        where = f"synapsekit provider plugin {ep.name!r} ({ep.value}) from {dist}"
-        try:
-            # Third-party code: whatever its import raises, the built-ins must keep working.
-            declared = ep.load()
-            spec, own = _spec_of(declared, dist)
-        except Exception as exc:  # reported as a warning, never raised
-            _skip(f"{where} was not loaded: {type(exc).__name__}: {exc}")
-            continue
-        if spec.name in _BUILT_IN:
-            _skip(f"{where} was refused: {spec.name!r} is a built-in provider, which a "
-                  f"plugin cannot replace (give the plugin another name)")
-        elif spec.name in specs:
-            _skip(f"{where} was refused: {spec.name!r} is already registered by "
-                  f"{specs[spec.name].plugin}")
-        else:
-            specs[spec.name] = spec
-            rules.extend(own)
-    return specs, tuple(rules)
-
-
-def _skip(message: str) -> None:
-    warnings.warn(message, ProviderPluginWarning, stacklevel=4)
-
-
-def _spec_of(declared: object, dist: str) -> tuple[ProviderSpec, list[_Rule]]:
-    """The registry row and detection rules of a plugin's declaration; ValueError /
-    TypeError say what is wrong with it."""
-    if not isinstance(declared, ProviderPlugin):
-        raise TypeError(
-            f"the entry point must name a synapsekit.llm.registry.ProviderPlugin, "
-            f"not {type(declared).__name__}"
-        )
-    d = declared
-    if not isinstance(d.name, str) or not _NAME.fullmatch(d.name):
-        raise ValueError(f"name {d.name!r} is not a lower-case provider name ([a-z][a-z0-9_-]*)")
-    if isinstance(d.llm, str):
-        module, sep, cls = d.llm.partition(":")
-        if not (sep and module and cls):
-            raise ValueError(f"llm {d.llm!r} is not 'module:Class'")
-    elif isinstance(d.llm, type):
-        module, cls = d.llm.__module__, d.llm.__qualname__
-    else:
-        raise TypeError(f"llm must be a class or 'module:Class', not {type(d.llm).__name__}")
-    rules: list[_Rule] = [("prefix", p.lower(), d.name) for p in d.prefixes]
-    rules += [("regex", re.compile(p), d.name) for p in d.patterns]  # re.error: a ValueError
-    top = module.split(".")[0]
-    spec = ProviderSpec(
-        d.name, cls, module, d.sdk or top, d.sdk or top, tuple(d.env_vars), d.base_url,
-        key_required=bool(d.env_vars) if d.key_required is None else d.key_required,
-        base_url_env=d.base_url_env, plugin=dist,
-        install_hint=d.install or f"pip install {dist}",
-    )
-    return spec, rules
-
-
-def _plugin_class(spec: ProviderSpec) -> type[BaseLLM]:
-    """A plugin's class, imported and checked on first use: a wrong one is a ConfigError
-    naming the plugin, raised when that provider is used (never for another)."""
-    cls = _plugin_classes.get(spec.name)
-    if cls is not None:
-        return cls
-    from synapsekit.llm.base import BaseLLM
-
-    where = f"provider plugin {spec.name!r} from {spec.plugin}"
-    try:
-        found = getattr(importlib.import_module(spec.module), spec.class_name.split(".")[0])
-        for part in spec.class_name.split(".")[1:]:
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(
-            f"{where}: cannot import {spec.module}:{spec.class_name} ({exc})"
-        ) from exc
-    if not (isinstance(found, type) and issubclass(found, BaseLLM)):
-        raise ConfigError(f"{where}: {spec.module}:{spec.class_name} is not a BaseLLM subclass")
-    if found.provider != spec.name:
-        raise ConfigError(
-            f"{where}: {spec.class_name}.provider is {found.provider!r}, not {spec.name!r}"
-        )
-    _plugin_classes[spec.name] = found
-    return found

@@ -1,11 +1,11 @@
 """The Acme provider for synapsekit: the declaration the entry point names.
 
-This module stays light (it imports only the registry's data classes): synapsekit loads
+This module stays light (it imports only synapsekit's plugin declaration): synapsekit loads
 it when it reads the entry points; the class in :mod:`acme_synapsekit.llm` is imported
 only when an Acme LLM is built.
 """
 
-from synapsekit.llm.registry import ProviderPlugin
+from synapsekit.llm.plugins import ProviderPlugin
 
 PROVIDER = ProviderPlugin(
     name="acme",
