@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from synapsekit.llm.cache import MemoryCache, SQLiteCache
 from synapsekit.llm.tools import tool
 from synapsekit.observability.tracer import TokenTracer
 from tests.simulators.anthropic_protocol import AnthropicSimulator
+from tests.simulators.bedrock_protocol import BedrockSimulator
 from tests.simulators.cohere_protocol import CohereSimulator
 from tests.simulators.gemini_protocol import GeminiSimulator
 from tests.simulators.mistral_protocol import MistralSimulator
@@ -36,6 +39,7 @@ from tests.simulators.ollama_protocol import OllamaSimulator
 from tests.simulators.openai_protocol import OpenAISimulator
 from tests.simulators.openai_protocol import text_stream as openai_text
 from tests.simulators.server import Request, Server
+from tests.test_provider_bedrock import TLSProxy
 
 OWNER = "owner-key-0000000000000000"
 ALICE = "alice-key-1111111111111111"
@@ -368,3 +372,55 @@ async def test_a_wrong_per_call_key_is_the_providers_auth_error(
     assert STRANGER not in str(info.value)
     assert await llm.generate("hi") == "Hello, world!"  # the LLM's own key is untouched
     assert keys_seen(case, sim) == [STRANGER, OWNER]
+
+
+# ---------------------------------------------------------------------- Bedrock
+
+
+@pytest.fixture
+def bedrock_tls(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[BedrockSimulator, str]]:
+    """A Bedrock simulator behind TLS (botocore sends a Bedrock API key over HTTPS only)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    for name in ("AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(cert))
+    with BedrockSimulator(api_keys=[BEDROCK_OWNER, BEDROCK_ALICE]) as sim:
+        proxy = TLSProxy(sim.port, cert, key)
+        yield sim, f"https://127.0.0.1:{proxy.port}"
+        proxy.stopped.set()
+
+
+BEDROCK_OWNER = "ABSKb3duZXIta2V5LTAwMDAwMDAwMDAwMDAwMDA="
+BEDROCK_ALICE = "ABSKYWxpY2Uta2V5LTExMTExMTExMTExMTExMTE="
+
+
+async def test_bedrock_takes_a_per_call_bedrock_api_key(
+    bedrock_tls: tuple[BedrockSimulator, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    sim, url = bedrock_tls
+    llm = make_llm("us.anthropic.claude-3-5-haiku-20241022-v1:0", api_key=BEDROCK_OWNER,
+                   base_url=url, max_retries=0)
+    _made.append(llm)
+    caplog.set_level(logging.DEBUG)  # botocore logs every request's headers at DEBUG
+    for key in (BEDROCK_ALICE, None, BEDROCK_ALICE):
+        overrides = {} if key is None else {"api_key": key}
+        assert await llm.generate("hi", **overrides) == "Hello, world!"
+    assert [r.headers["authorization"] for r in sim.requests] == [
+        f"Bearer {BEDROCK_ALICE}", f"Bearer {BEDROCK_OWNER}", f"Bearer {BEDROCK_ALICE}"]
+    assert len(llm._pool) == 1
+    assert BEDROCK_ALICE not in caplog.text
