@@ -598,3 +598,16 @@ async def test_a_caller_leaving_the_stream_early_frees_the_member(
     assert (health.in_flight, health.failures, health.errors) == (0, 0, 0)
     assert [(rec.provider, rec.error) for rec in tracer.records] == [("openai", "GeneratorExit")]
     assert sim_b.requests == []
+
+
+async def test_a_dead_redis_never_stops_a_call_the_process_decides_alone(
+    sim_a: OpenAISimulator, sim_b: OpenAISimulator
+) -> None:
+    dead_redis = dead_url().replace("http://", "redis://").replace("/v1", "/0")
+    sim_a.enqueue(error(500), error(500))
+    r = router([llm(sim_a.url), llm(sim_b.url)], state="redis", redis_url=dead_redis,
+               failure_threshold=2)
+    for _ in range(4):
+        assert await r.generate("hi") == ANSWER
+    assert (len(sim_a.requests), len(sim_b.requests)) == (2, 4)  # opened in-process
+    assert (await r.ahealth())["openai:gpt-4o-mini"].state == "open"

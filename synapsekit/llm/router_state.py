@@ -16,14 +16,21 @@ member for that long whatever the breaker says.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from synapsekit._redis import LIMITER_TIMEOUT, Backoff, within
 
 __all__ = ["MemberHealth", "MemoryRouterState", "RedisRouterState", "RouterState"]
+
+log = logging.getLogger("synapsekit")
 
 #: Weight of the newest time-to-first-token sample in the moving average.
 TTFT_ALPHA = 0.2
@@ -260,12 +267,21 @@ _FIELDS = ("cool_until", "opened_at", "probing", "in_flight", "failures", "error
            "successes", "ttft")
 
 
+class _Down(Exception):
+    """The Redis server did not answer (or is being left alone after failures)."""
+
+
 class RedisRouterState(RouterState):
     """State shared through Redis by every router of the same ``name`` (key
     ``synapsekit:router:<name>:<member>``). Times are the clients' wall clocks
     (``time.time()``), so the processes' clocks must agree to well under a cooldown; a
     member's hash expires ``ttl`` seconds after its last call. ``url`` as the rate
-    limiter takes it (``$REDIS_URL`` by default)."""
+    limiter takes it (``$REDIS_URL`` by default).
+
+    Redis helps the calls, it never stops them: each round trip has the rate limiter's
+    short deadline, and while the server is dead or frozen (then left alone for a
+    doubling back-off, :class:`synapsekit._redis.Backoff`) this process decides with an
+    in-process state of its own."""
 
     def __init__(
         self, failure_threshold: int, cooldown: float, *, url: str | None = None,
@@ -286,49 +302,85 @@ class RedisRouterState(RouterState):
         self._prefix = f"synapsekit:router:{name}:"
         self._ttl = ttl
         self._clock = clock
-        self._clients: dict[int, Any] = {}
+        self._clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._seen: dict[str, tuple[int, float | None]] = {}
+        self._backoff = Backoff()
+        self._local = MemoryRouterState(failure_threshold, cooldown)
 
     def _client(self) -> Any:
-        import asyncio
-
         import redis.asyncio
 
-        loop = id(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
             client = self._clients[loop] = redis.asyncio.Redis.from_url(self._url)
         return client
 
+    async def _call(self, operation: Callable[[Any], Awaitable[Any]]) -> Any:
+        """One round trip under the deadline, or :class:`_Down`."""
+        import redis.exceptions
+
+        if not self._backoff.allow():
+            raise _Down
+        try:
+            found = await within(operation(self._client()), LIMITER_TIMEOUT)
+        except (redis.exceptions.RedisError, OSError, asyncio.TimeoutError) as exc:
+            self._backoff.failed()
+            log.warning("the router's Redis state failed (%s); deciding in-process for "
+                        "%.2fs", type(exc).__name__, self._backoff.window())
+            raise _Down from exc
+        self._backoff.succeeded()
+        return found
+
     async def _eval(self, script: str, member: str, *args: Any) -> Any:
-        return await self._client().eval(script, 1, self._prefix + member, *args)
+        key = self._prefix + member
+        return await self._call(lambda client: client.eval(script, 1, key, *args))
 
     async def acquire(self, member: str) -> str | None:
-        found = await self._eval(
-            _ACQUIRE, member, repr(self._clock()), repr(self.cooldown), self._ttl
-        )
+        try:
+            found = await self._eval(
+                _ACQUIRE, member, repr(self._clock()), repr(self.cooldown), self._ttl
+            )
+        except _Down:
+            return await self._local.acquire(member)
         return None if found is None else found.decode()
 
     async def success(self, member: str, ttft_s: float | None) -> None:
-        await self._eval(
-            _SUCCESS, member, "" if ttft_s is None else repr(ttft_s), repr(TTFT_ALPHA)
-        )
+        try:
+            await self._eval(
+                _SUCCESS, member, "" if ttft_s is None else repr(ttft_s), repr(TTFT_ALPHA)
+            )
+        except _Down:
+            await self._local.success(member, ttft_s)
 
     async def failure(self, member: str, *, counts: bool, retry_after: float | None) -> None:
-        await self._eval(
-            _FAILURE, member, repr(self._clock()), "1" if counts else "0",
-            repr(retry_after) if retry_after else "", self.failure_threshold,
-        )
+        try:
+            await self._eval(
+                _FAILURE, member, repr(self._clock()), "1" if counts else "0",
+                repr(retry_after) if retry_after else "", self.failure_threshold,
+            )
+        except _Down:
+            await self._local.failure(member, counts=counts, retry_after=retry_after)
 
     async def release(self, member: str) -> None:
-        await self._eval(_RELEASE, member)
+        try:
+            await self._eval(_RELEASE, member)
+        except _Down:
+            await self._local.release(member)
 
     async def health(self, members: Sequence[str]) -> list[MemberHealth]:
         now = self._clock()
-        pipe = self._client().pipeline(transaction=False)
-        for name in members:
-            pipe.hmget(self._prefix + name, *_FIELDS)
-        rows = await pipe.execute()
+
+        def read(client: Any) -> Awaitable[Any]:
+            pipe = client.pipeline(transaction=False)
+            for name in members:
+                pipe.hmget(self._prefix + name, *_FIELDS)
+            return cast(Awaitable[Any], pipe.execute())
+
+        try:
+            rows = await self._call(read)
+        except _Down:
+            return await self._local.health(members)
         found = []
         for name, row in zip(members, rows, strict=True):
             b = _Breaker()
@@ -352,6 +404,7 @@ class RedisRouterState(RouterState):
         return self._seen.get(member, (0, None))[1]
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
+        """Close this event loop's client (another loop's goes with that loop)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
             await client.aclose()
