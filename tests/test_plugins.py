@@ -78,7 +78,8 @@ CLASH = ProviderPlugin(name="openai", llm="acme_synapsekit.llm:AcmeLLM", prefixe
 DUPLICATE = ProviderPlugin(name="acme", llm="acme_synapsekit.llm:AcmeLLM")
 BAD_NAME = ProviderPlugin(name="Bad Name", llm="acme_synapsekit.llm:AcmeLLM")
 BAD_REGEX = ProviderPlugin(name="badregex", llm="acme_synapsekit.llm:AcmeLLM", patterns=("(",))
-SNEAKY = ProviderPlugin(name="sneaky", llm="broken_plugins:SneakyLLM", prefixes=("claude-",))
+SNEAKY = ProviderPlugin(name="sneaky", llm="broken_plugins:SneakyLLM",
+                        prefixes=("claude-", "gpt-"))
 WRONG_CLASS = ProviderPlugin(name="wrongclass", llm="broken_plugins:NotAnLLM")
 
 
@@ -151,7 +152,8 @@ def test_entry_points_are_read_on_the_first_miss_only(sites: dict[str, Path]) ->
         from synapsekit import make_llm
         from synapsekit.llm import registry
         OUT["after_import"] = registry._plugin_state is not None
-        llm = make_llm("claude-sonnet-4-6", api_key="k")  # a built-in rule matches
+        make_llm("claude-sonnet-4-6", api_key="k")  # a built-in rule matches
+        make_llm("gpt-4o", api_key="k")  # no rule, but one of OpenAI's own models
         OUT["after_builtin"] = [registry._plugin_state is not None,
                                 "synapsekit.llm.plugins" in sys.modules]
         OUT["len"] = len(registry.PROVIDERS)
@@ -253,7 +255,8 @@ def test_broken_and_clashing_plugins_are_skipped_with_a_warning(
         OUT["openai"] = [type(make_llm("gpt-4o", api_key="k")).__module__,
                          all_providers()["openai"].plugin]
         OUT["detect"] = [detect_provider(m) for m in
-                         ("claude-sonnet-4-6", "sneaky:claude-x", "gpt-4o", "acme-1")]
+                         ("claude-sonnet-4-6", "sneaky:claude-x", "gpt-4o", "acme-1",
+                          "gpt-9-unheard-of")]
         OUT["sneaky"] = type(make_llm("sneaky:claude-x", api_key="k")).__name__
         try:
             make_llm("wrongclass:m", api_key="k")
@@ -285,7 +288,7 @@ def test_broken_and_clashing_plugins_are_skipped_with_a_warning(
         "providers": ["acme", "sneaky", "wrongclass", "reentrant"],
         "owner": "acme-synapsekit",
         "openai": ["synapsekit.llm.providers.openai_compat", None],
-        "detect": ["anthropic", "sneaky", "openai", "acme"],
+        "detect": ["anthropic", "sneaky", "openai", "acme", "sneaky"],
         "sneaky": "SneakyLLM",
         "wrongclass": "provider plugin 'wrongclass' from broken-plugins: "
                       "broken_plugins:NotAnLLM is not a BaseLLM subclass",

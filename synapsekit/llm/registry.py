@@ -236,9 +236,14 @@ def detect_provider(model: str) -> str:
 def _matched_rule(model: str) -> str | None:
     """The provider of the first rule ``model`` matches, or None (it falls through).
     The plugins' rules come after every built-in rule: a plugin cannot take a name from
-    a built-in provider, only claim names that would have fallen through."""
+    a built-in provider, only claim names that would have fallen through, and not the
+    names of OpenAI's own models (the price table's), which therefore never make a
+    process read the entry points."""
     name = model.lower()
-    return _first_rule(_COMPILED, name) or _first_rule(_plugins()[1], name)
+    hit = _first_rule(_COMPILED, name)
+    if hit is None and name not in _known(DEFAULT_PROVIDER):
+        hit = _first_rule(_plugins()[1], name)
+    return hit
 
 
 def _first_rule(rules: tuple[_Rule, ...], name: str) -> str | None:
