@@ -311,3 +311,23 @@ def test_four_processes_on_one_redis_budget_never_overspend(
                                name="h4-four-processes").aspent())
     assert spent == pytest.approx(10 * COST, abs=1e-9)
     assert spent <= limit
+
+
+async def test_an_interrupted_stream_settles_what_the_provider_reported() -> None:
+    """Anthropic reports the input tokens (and 1 output token) in ``message_start``: a
+    stream cut after a token settles those, $3 / $15 per million: (10 x 3 + 1 x 15) / 1e6."""
+    from tests.simulators.anthropic_protocol import AnthropicSimulator
+    from tests.simulators.anthropic_protocol import text_stream as claude_text
+
+    with AnthropicSimulator(API_KEY) as sim:
+        budget = Budget(limit_usd=1.0)
+        llm = make_llm("claude-sonnet-4-6", api_key=API_KEY, base_url=sim.url,
+                       max_tokens=100, budget=budget)
+        _made.append(llm)
+        # message_start, content_block_start, ping, "Hello": then the connection drops
+        sim.enqueue(claude_text(["Hello", ", world!"], input_tokens=10, cut_after=4))
+        with pytest.raises(StreamInterruptedError):
+            [t async for t in llm.stream("hi")]
+        assert len(sim.requests) == 1
+        assert await budget.aspent() == pytest.approx((10 * 3.0 + 1 * 15.0) / 1e6, abs=EXACT)
+        await llm.aclose()
