@@ -611,3 +611,26 @@ async def test_a_dead_redis_never_stops_a_call_the_process_decides_alone(
         assert await r.generate("hi") == ANSWER
     assert (len(sim_a.requests), len(sim_b.requests)) == (2, 4)  # opened in-process
     assert (await r.ahealth())["openai:gpt-4o-mini"].state == "open"
+
+
+async def test_one_half_open_probe_between_two_routers_on_redis(
+    sim_b: OpenAISimulator, redis_url: str
+) -> None:
+    dead = dead_url()
+    options: dict[str, Any] = {
+        "failure_threshold": 1, "cooldown": 0.3, "state": "redis", "redis_url": redis_url,
+        "name": "probe-test",
+    }
+    first = router([llm(dead), llm(sim_b.url)], **options)
+    second = router([llm(dead), llm(sim_b.url)], **options)
+    await first.generate("hi")
+    assert (await second.ahealth())["openai:gpt-4o-mini"].state == "open"
+    await asyncio.sleep(0.35)
+    answers = await asyncio.gather(
+        *(r.generate("hi") for r in (first, second) for _ in range(5))
+    )
+    assert answers == [ANSWER] * 10
+    health = (await first.ahealth())["openai:gpt-4o-mini"]
+    assert (health.errors, health.state, health.in_flight) == (2, "open", 0)  # one probe
+    assert len(sim_b.requests) == 11
+    assert second.health()["openai:gpt-4o-mini"].errors == 2

@@ -286,7 +286,11 @@ class Router(BaseLLM):
         return dict(zip(names, await self._state.health(names), strict=True))
 
     def health(self) -> dict[str, MemberHealth]:
-        """Blocking :meth:`ahealth` (in async code, ``await router.ahealth()``)."""
+        """:meth:`ahealth` from sync code; in-process state answers at once, Redis state
+        blocks for its round trip (in async code, ``await router.ahealth()``)."""
+        if isinstance(self._state, MemoryRouterState):
+            names = [m.name for m in self._members]
+            return dict(zip(names, self._state.snapshot(names), strict=True))
         from synapsekit.llm import _sync
 
         return _sync.run_sync(self.ahealth())

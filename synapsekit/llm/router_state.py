@@ -181,6 +181,10 @@ class MemoryRouterState(RouterState):
             b.probing = False
 
     async def health(self, members: Sequence[str]) -> list[MemberHealth]:
+        return self.snapshot(members)
+
+    def snapshot(self, members: Sequence[str]) -> list[MemberHealth]:
+        """:meth:`health` without an event loop (nothing to wait for in-process)."""
         now = self._clock()
         with self._lock:
             return [_health(name, self._get(name), self.cooldown, now) for name in members]
