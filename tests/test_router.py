@@ -33,6 +33,7 @@ from synapsekit.llm.router import (
     Router,
     RouterModelSpec,
 )
+from synapsekit.llm.router_state import MemoryRouterState, RedisRouterState
 from synapsekit.llm.tools import Tool
 from synapsekit.observability.tracer import TokenTracer
 from tests.conftest import API_KEY
@@ -86,6 +87,16 @@ def dead_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}/v1"
+
+
+class Clock:
+    """A clock the test moves (breaker cooldowns without sleeping)."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def bodies(sim: OpenAISimulator) -> list[dict[str, Any]]:
@@ -185,7 +196,9 @@ async def test_a_dead_endpoint_opens_the_breaker_then_one_half_open_probe(
 ) -> None:
     tracer = TokenTracer()
     dead = llm(dead_url())
-    r = router([dead, llm(sim_b.url)], failure_threshold=3, cooldown=0.3, tracer=tracer)
+    clock = Clock()
+    r = router([dead, llm(sim_b.url)], tracer=tracer,
+               state=MemoryRouterState(3, 30.0, clock=clock))
     for _ in range(20):
         assert await r.generate("hi") == ANSWER
     health = (await r.ahealth())["openai:gpt-4o-mini"]
@@ -193,7 +206,7 @@ async def test_a_dead_endpoint_opens_the_breaker_then_one_half_open_probe(
     assert len(sim_b.requests) == 20
     failed = [rec for rec in tracer.records if rec.error is not None]
     assert len(failed) == 3 and {rec.error for rec in failed} == {"ConnectionError"}
-    await asyncio.sleep(0.35)
+    clock.now += 30.0
     assert (await r.ahealth())["openai:gpt-4o-mini"].state == "half_open"
     answers = await asyncio.gather(*(r.generate("hi") for _ in range(10)))
     assert answers == [ANSWER] * 10
@@ -206,13 +219,14 @@ async def test_a_successful_probe_closes_the_breaker(
     sim_a: OpenAISimulator, sim_b: OpenAISimulator
 ) -> None:
     sim_a.enqueue(error(500), error(500))
-    r = router([llm(sim_a.url), llm(sim_b.url)], failure_threshold=2, cooldown=0.2)
+    clock = Clock()
+    r = router([llm(sim_a.url), llm(sim_b.url)], state=MemoryRouterState(2, 30.0, clock=clock))
     await r.generate("hi")
     await r.generate("hi")
     assert (await r.ahealth())["openai:gpt-4o-mini"].state == "open"
     await r.generate("hi")
     assert (len(sim_a.requests), len(sim_b.requests)) == (2, 3)
-    await asyncio.sleep(0.25)
+    clock.now += 30.0
     assert await r.generate("hi") == ANSWER  # the probe, answered by a
     health = (await r.ahealth())["openai:gpt-4o-mini"]
     assert (health.state, health.failures, health.successes) == ("closed", 0, 1)
@@ -617,15 +631,16 @@ async def test_one_half_open_probe_between_two_routers_on_redis(
     sim_b: OpenAISimulator, redis_url: str
 ) -> None:
     dead = dead_url()
-    options: dict[str, Any] = {
-        "failure_threshold": 1, "cooldown": 0.3, "state": "redis", "redis_url": redis_url,
-        "name": "probe-test",
-    }
-    first = router([llm(dead), llm(sim_b.url)], **options)
-    second = router([llm(dead), llm(sim_b.url)], **options)
+    clock = Clock(1_000_000.0)  # both processes' wall clocks, agreeing
+
+    def shared() -> RedisRouterState:
+        return RedisRouterState(1, 30.0, url=redis_url, name="probe-test", clock=clock)
+
+    first = router([llm(dead), llm(sim_b.url)], state=shared())
+    second = router([llm(dead), llm(sim_b.url)], state=shared())
     await first.generate("hi")
     assert (await second.ahealth())["openai:gpt-4o-mini"].state == "open"
-    await asyncio.sleep(0.35)
+    clock.now += 30.0
     answers = await asyncio.gather(
         *(r.generate("hi") for r in (first, second) for _ in range(5))
     )
