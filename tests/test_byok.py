@@ -202,7 +202,7 @@ async def test_the_call_key_leaks_nowhere(
     shown = [
         caplog.text, repr(llm), str(llm.config), repr(llm.connection),
         str(info.value), repr(info.value), repr(info.value.__dict__),
-        repr(tracer.records), repr(llm._pool.get(llm._connection_config(llm.config))),
+        repr(tracer.records), repr(llm._pool.get(ALICE, llm.config.base_url)),
     ]
     rows = sqlite3.connect(path).execute("SELECT key, value FROM entries").fetchall()
     assert len(rows) == 1
@@ -248,8 +248,7 @@ async def test_one_client_for_a_hundred_calls_with_one_key(world: tuple[Case, An
     for _ in range(100):
         assert await llm.generate("hi", api_key=ALICE) == "Hello, world!"
     assert len(llm._pool) == 1
-    pooled = llm._pool.get(llm._connection_config(llm.config.__class__(
-        model=llm.config.model, api_key=ALICE, base_url=llm.config.base_url)))
+    pooled = llm._pool.get(ALICE, llm.config.base_url)
     assert pooled.open_clients == 1
     assert llm.connection.open_clients == 0  # the LLM's own client was never built
     assert keys_seen(case, sim) == [ALICE] * 100

@@ -178,7 +178,9 @@ class BaseLLM(ABC):
         self.connection = self.connection_class(self.provider, config, spec)
         #: The connections of per-call keys / base URLs (``generate(p, api_key=...)``).
         self._pool = ConnectionPool(
-            lambda own: self.connection_class(self.provider, own, spec)
+            lambda key, url: self.connection_class(
+                self.provider, replace(self.config, api_key=key, base_url=url), spec
+            )
         )
         #: The spend limit of every call of this LLM (a call's ``budget=`` wins).
         self.budget = budget
@@ -250,12 +252,9 @@ class BaseLLM(ABC):
             config.api_key == self.config.api_key and config.base_url == self.config.base_url
         ):
             return self.connection
-        return self._pool.get(self._connection_config(config))
-
-    def _connection_config(self, config: LLMConfig) -> LLMConfig:
-        """The LLM's config with only the call's key and endpoint: what a pooled connection
-        is built from (timeouts and headers stay the LLM's)."""
-        return replace(self.config, api_key=config.api_key, base_url=config.base_url)
+        # Built from the LLM's config with only the key and endpoint changed (timeouts
+        # and headers stay the LLM's), and only on a miss.
+        return self._pool.get(config.api_key, config.base_url)
 
     @property
     def base_url(self) -> str | None:
@@ -503,7 +502,7 @@ class BaseLLM(ABC):
             if config is not self.config and self._connection_for(config) is not self.connection:
                 # The call's own key or endpoint: its pooled connection, held for the call,
                 # scopes the cache and the limiter as an LLM of that key would.
-                leased = await self._pool.lease(self._connection_config(config))
+                leased = await self._pool.lease(config.api_key, config.base_url)
                 credential = credential_scope(leased.api_key, config.cache_namespace)
                 endpoint = leased.endpoint
                 if not self._given_limiter:

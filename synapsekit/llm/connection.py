@@ -156,7 +156,8 @@ class ConnectionPool:
     passing each user's key reuses one SDK client per user and loop instead of building
     one per call (tens of milliseconds and a new TLS handshake each).
 
-    ``make`` builds a connection for a config. A connection leased by a call in flight is
+    ``make(api_key, base_url)`` builds a connection (only on a miss: a lookup builds no
+    config). A connection leased by a call in flight is
     never evicted (closing its client would cut that call's stream): the pool may then
     hold more than ``size`` until those calls end. An evicted connection's clients are
     closed at once; :meth:`aclose` closes them all.
@@ -165,7 +166,9 @@ class ConnectionPool:
     #: Per-call connections one LLM keeps by default.
     SIZE: ClassVar[int] = 64
 
-    def __init__(self, make: Callable[[LLMConfig], Connection], size: int | None = None) -> None:
+    def __init__(
+        self, make: Callable[[str | None, str | None], Connection], size: int | None = None
+    ) -> None:
         self._make = make
         self.size = self.SIZE if size is None else size
         self._entries: OrderedDict[tuple[str, str | None], _Entry] = OrderedDict()
@@ -173,13 +176,13 @@ class ConnectionPool:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, config: LLMConfig) -> Connection:
-        """The connection for ``config``'s key and base_url, built on first use."""
-        return self._entry(config).connection
+    def get(self, api_key: str | None, base_url: str | None) -> Connection:
+        """The connection for ``api_key`` and ``base_url``, built on first use."""
+        return self._entry(api_key, base_url).connection
 
-    async def lease(self, config: LLMConfig) -> Connection:
+    async def lease(self, api_key: str | None, base_url: str | None) -> Connection:
         """:meth:`get`, held until :meth:`release`: not evicted while held."""
-        entry = self._entry(config)
+        entry = self._entry(api_key, base_url)
         entry.users += 1
         await self._trim()
         return entry.connection
@@ -196,11 +199,11 @@ class ConnectionPool:
         for entry in list(self._entries.values()):
             await entry.connection.aclose()
 
-    def _entry(self, config: LLMConfig) -> _Entry:
-        ident = (_digest(config.api_key), config.base_url)
+    def _entry(self, api_key: str | None, base_url: str | None) -> _Entry:
+        ident = (_digest(api_key), base_url)
         entry = self._entries.get(ident)
         if entry is None:
-            entry = self._entries[ident] = _Entry(self._make(config))
+            entry = self._entries[ident] = _Entry(self._make(api_key, base_url))
         self._entries.move_to_end(ident)
         return entry
 
