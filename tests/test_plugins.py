@@ -58,6 +58,20 @@ badregex = "broken_plugins:BAD_REGEX"
 sneaky = "broken_plugins:SNEAKY"
 wrongclass = "broken_plugins:WRONG_CLASS"
 reentrant = "broken_plugins.reentrant:PROVIDER"
+classobj = "broken_plugins.classobj:PROVIDER"
+"""
+
+# A plugin that names its class itself rather than as "module:Class".
+_CLASSOBJ_MODULE = """\
+from acme_synapsekit.llm import AcmeLLM
+from synapsekit.llm.plugins import ProviderPlugin
+
+
+class ClassObjLLM(AcmeLLM):
+    provider = "classobj"
+
+
+PROVIDER = ProviderPlugin(name="classobj", llm=ClassObjLLM, sdk="openai")
 """
 
 # A plugin whose import itself looks providers up while the entry points are being read.
@@ -109,6 +123,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (broken_src / "pyproject.toml").write_text(_BROKEN_PYPROJECT)
     (broken_src / "broken_plugins" / "__init__.py").write_text(_BROKEN_MODULE)
     (broken_src / "broken_plugins" / "reentrant.py").write_text(_REENTRANT_MODULE)
+    (broken_src / "broken_plugins" / "classobj.py").write_text(_CLASSOBJ_MODULE)
     broken = base / "broken" / "site"
     broken.parent.mkdir()
     _install(broken_src, broken)
@@ -265,6 +280,7 @@ def test_broken_and_clashing_plugins_are_skipped_with_a_warning(
         OUT["builtin_after"] = type(make_llm("claude-haiku-4-5", api_key="k")).__name__
         import broken_plugins.reentrant
         OUT["reentrant"] = [broken_plugins.reentrant.SAW, detect_provider("reentrant-1")]
+        OUT["classobj"] = type(make_llm("classobj:m", api_key="k")).__name__
     """, [sites["good"], sites["broken"]])
     where = "synapsekit provider plugin {} ({}) from broken-plugins"
     assert out.pop("warnings") == [
@@ -285,7 +301,7 @@ def test_broken_and_clashing_plugins_are_skipped_with_a_warning(
         + " was not loaded: error: missing ), unterminated subpattern at position 0",
     ]
     assert out == {
-        "providers": ["acme", "sneaky", "wrongclass", "reentrant"],
+        "providers": ["acme", "sneaky", "wrongclass", "reentrant", "classobj"],
         "owner": "acme-synapsekit",
         "openai": ["synapsekit.llm.providers.openai_compat", None],
         "detect": ["anthropic", "sneaky", "openai", "acme", "sneaky"],
@@ -294,6 +310,7 @@ def test_broken_and_clashing_plugins_are_skipped_with_a_warning(
                       "broken_plugins:NotAnLLM is not a BaseLLM subclass",
         "builtin_after": "AnthropicLLM",
         "reentrant": ["openai", "reentrant"],
+        "classobj": "ClassObjLLM",
     }
 
 
