@@ -344,12 +344,20 @@ async def test_cheapest_skips_a_member_without_tools_for_a_tool_request(
 async def test_cheapest_with_no_capable_member_says_why_and_sends_nothing(
     sim_a: OpenAISimulator,
 ) -> None:
-    r = router([llm(sim_a.url, "o1-mini")], "cheapest")
-    with pytest.raises(NoCapableMemberError) as caught:
-        await r.generate("weather?", tools=[WEATHER])
+    import warnings
+
+    tracer = TokenTracer()
+    r = router([llm(sim_a.url, "o1-mini")], "cheapest", tracer=tracer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no unknown-price warning for the router's record
+        with pytest.raises(NoCapableMemberError) as caught:
+            await r.generate("weather?", tools=[WEATHER])
     assert caught.value.reasons == {"openai:o1-mini": "takes no tools"}
     assert "Nothing was sent" in str(caught.value)
     assert sim_a.requests == []
+    assert [(rec.provider, rec.error, rec.total_tokens) for rec in tracer.records] == [
+        ("router", "NoCapableMemberError", 0),
+    ]
 
 
 # ----------------------------------------------------------------- the call path

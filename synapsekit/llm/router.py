@@ -24,11 +24,12 @@ import itertools
 import json
 import threading
 import time
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from synapsekit.errors import (
     AuthenticationError,
@@ -256,9 +257,11 @@ class Router(BaseLLM):
         """The tracer given (members without one use it). Inside a call that reached a
         member, the router's own record is not traced: the member's attempts are."""
         route = _ROUTE.get()
-        if route is not None and route.router is self and route.ran:
-            return None
-        return self._tracer
+        if route is None or route.router is not self or self._tracer is None:
+            return self._tracer
+        if route.ran:
+            return None  # the members traced every attempt
+        return cast("TokenTracer", _OwnRecord(self._tracer))
 
     @tracer.setter
     def tracer(self, tracer: TokenTracer | None) -> None:
@@ -519,6 +522,24 @@ class Router(BaseLLM):
 
 
 _SERVED: ContextVar[_Member | None] = ContextVar("synapsekit_router_served", default=None)
+
+
+class _OwnRecord:
+    """The router's own record of a call no member ran (a hit in the router's cache, or a
+    call no member could take): traced as provider ``"router"``, which has no price row --
+    nothing was billed, so no unknown-price warning is raised for it."""
+
+    __slots__ = ("_tracer",)
+
+    def __init__(self, tracer: TokenTracer) -> None:
+        self._tracer = tracer
+
+    def record(self, **fields: Any) -> Any:
+        from synapsekit.llm.pricing import UnknownModelPriceWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnknownModelPriceWarning)
+            return self._tracer.record(**fields)
 
 
 def _members(given: Sequence[Any], tracer: TokenTracer | None) -> tuple[_Member, ...]:
