@@ -25,6 +25,8 @@ from synapsekit.llm.content import Capabilities
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import ErrorTable
+from synapsekit.llm.providers.openai_compat.agent import PATH as AGENT_PATH
+from synapsekit.llm.providers.openai_compat.agent import agent_request, parse_agent
 from synapsekit.llm.providers.openai_compat.connection import (
     NO_KEY,
     AzureConnection,
@@ -186,17 +188,37 @@ class CerebrasLLM(OpenAICompatibleLLM):
 
 
 class PerplexityLLM(OpenAICompatibleLLM):
-    """Perplexity sends cumulative usage on every chunk unasked, and citations; its Sonar
-    API has no function tools."""
+    """Perplexity through its Agent API (``POST /v1/agent``, see :mod:`.agent`): the Sonar
+    chat-completions endpoint was retired on 2026-09-27. Search results and citations are
+    metadata, the bill Perplexity states is ``metadata["cost"]``; no function tools."""
 
     provider = "perplexity"
     vendor = Vendor("perplexity", usage_option=False)
     metadata_keys = ("citations", "search_results")
     capabilities = Capabilities(
-        images=True, image_urls=True, structured="json_schema",
-        reasoning=frozenset({"effort"}),
-        note="no function tools; reasoning_effort on sonar-reasoning / deep-research",
+        structured="json_schema", reasoning=frozenset({"effort"}),
+        note="Agent API: text in, presets (fast..xhigh) or vendor/model ids; "
+        "sonar ids run perplexity/sonar with web_search",
     )
+
+    def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
+        return agent_request(messages, config, rules_for(self.provider, config))
+
+    async def _stream(
+        self, messages: list[Message], config: LLMConfig
+    ) -> AsyncGenerator[Chunk, None]:
+        body = self._request(messages, config)
+        client = await self._client(config)
+        with self._map_errors(config) as errors:
+            response = await client.post(
+                AGENT_PATH, cast_to=http_stack("openai._base_client").response,
+                body=body, stream=True,
+            )
+            try:
+                async for chunk in parse_agent(response, errors):
+                    yield chunk
+            finally:
+                await response.aclose()
 
 
 class AzureOpenAILLM(OpenAICompatibleLLM):
