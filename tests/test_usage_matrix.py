@@ -322,3 +322,151 @@ async def test_streamed_usage_is_the_bill(provider: str, sims: dict[str, Any]) -
     where = row.priced_as or (provider, row.model.removeprefix(f"{provider}:"))
     assert price_for(*where) == row.price
     assert record.cost_usd == row.cost
+
+
+# ---------------------------------------------------------------------- non-streamed rows
+
+
+@dataclass(frozen=True)
+class Same:
+    """A non-streamed response's usage (``wire_usage``, asserted equal to the file's),
+    replayed by ``reply`` as the provider's stream; ``usage`` is what both must decode to."""
+
+    sim: str
+    model: str
+    nonstream: str  # tests/wire relpath, or the upstream capture named in a README
+    key: str  # where the usage sits in that JSON
+    wire_usage: dict[str, Any] | int
+    reply: Callable[[], Reply]
+    usage: Usage
+
+
+# No non-streamed capture exists for Groq, OpenRouter, Together, Fireworks, Cerebras or
+# Azure (tests/wire INDEX): their rows are the streamed ones above only.
+NON_STREAMED: dict[str, Same] = {
+    "openai": Same(
+        "openai", "openai:gpt-5.4", "openai/nonstream_ok.json", "usage",
+        {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29,
+         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                       "accepted_prediction_tokens": 0,
+                                       "rejected_prediction_tokens": 0}},
+        lambda: openai_protocol.text_stream(["Hello!", " How can I assist you today?"],
+                                            prompt_tokens=19, completion_tokens=10,
+                                            model="gpt-5.4"),
+        Usage(19, 10, model="gpt-5.4"),
+    ),
+    # reasoning_tokens 64 of completion_tokens 87: the stream carries the same object.
+    "openai-reasoning": Same(
+        "openai", "openai:o3-mini", "openai/nonstream_reasoning_o3mini.json", "usage",
+        {"completion_tokens": 87, "completion_tokens_details": {
+            "accepted_prediction_tokens": 0, "audio_tokens": 0, "reasoning_tokens": 64,
+            "rejected_prediction_tokens": 0}, "prompt_tokens": 7,
+         "prompt_tokens_details": {"audio_tokens": 0, "cached_tokens": 0},
+         "total_tokens": 94},
+        lambda: _openai_sse("o3-mini-2025-01-31", ["Paris."],
+                            _nonstream("openai/nonstream_reasoning_o3mini.json")["usage"]),
+        Usage(7, 87, reasoning_tokens=64, model="o3-mini-2025-01-31"),
+    ),
+    # Streamed, the output count arrives in three cumulative message_delta events (2, 4,
+    # 6): taken, not added (adding would give 12).
+    "anthropic": Same(
+        "anthropic", "claude-sonnet-4-5", "anthropic/nonstream_ok.json", "usage",
+        {"input_tokens": 12, "output_tokens": 6},
+        lambda: anthropic_protocol.text_stream(["Hello!"], input_tokens=12, output_tokens=6,
+                                               message_deltas=3, model="claude-sonnet-4-5"),
+        Usage(12, 6),
+    ),
+    "gemini": Same(
+        "gemini", "gemini-2.0-flash", "gemini/nonstream_ok.json", "usageMetadata",
+        {"promptTokenCount": 7, "candidatesTokenCount": 22, "totalTokenCount": 29,
+         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 7}],
+         "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 22}]},
+        lambda: gemini_protocol.text_stream(["Mountain", " View"], prompt_tokens=7,
+                                            candidates_tokens=22, model="gemini-2.0-flash"),
+        Usage(7, 22),
+    ),
+    "cohere": Same(
+        "cohere", "command-r-08-2024", "cohere/nonstream_ok.json", "usage",
+        {"billed_units": {"input_tokens": 5, "output_tokens": 418},
+         "tokens": {"input_tokens": 71, "output_tokens": 418}},
+        lambda: cohere_protocol.text_stream(["LLMs"], usage_obj=cohere_protocol.usage(
+            71, 418, billed_input=5, billed_output=418)),
+        Usage(71, 418, billed_input_tokens=5, billed_output_tokens=418),
+    ),
+    "mistral": Same(
+        "mistral", "mistral-large-latest", "mistral/nonstream_ok.json", "usage",
+        {"prompt_tokens": 11, "completion_tokens": 268, "total_tokens": 279},
+        lambda: mistral_protocol.text_stream(["The", " distance"], prompt_tokens=11,
+                                             completion_tokens=268,
+                                             model="mistral-large-latest"),
+        Usage(11, 268),
+    ),
+    "ollama": Same(
+        "ollama", "ollama:llama3.2", "ollama/nonstream_ok.json", "eval_count", 298,
+        lambda: ollama_protocol.text_stream(["Hello!"], prompt_eval_count=26, eval_count=298),
+        Usage(26, 298),
+    ),
+    # Bedrock's non-streamed Converse usage: inputTokens 22 with both cache counts 0.
+    "bedrock": Same(
+        "bedrock", BEDROCK_MODEL, "bedrock/nonstream_ok.json", "usage",
+        {"cacheReadInputTokenCount": 0, "cacheReadInputTokens": 0,
+         "cacheWriteInputTokenCount": 0, "cacheWriteInputTokens": 0, "inputTokens": 22,
+         "outputTokens": 57, "serverToolUsage": {}, "totalTokens": 79},
+        lambda: bedrock_protocol.text_stream(["Let me count"], input_tokens=22,
+                                             output_tokens=57, cache_read=0, cache_write=0),
+        Usage(22, 57),
+    ),
+}
+#: Perplexity's non-streamed Agent API response (vercel/ai agent-web-search.json @5d9b0b0b,
+#: see tests/wire/openai_compatible/perplexity/README.md; not stored here): another call of
+#: the streamed capture's prompt, with a cache write.
+PERPLEXITY_NONSTREAM_USAGE: dict[str, Any] = {
+    "cost": {"cache_creation_cost": 0.00015, "cache_read_cost": 0.00002, "currency": "USD",
+             "input_cost": 0, "output_cost": 0.00002, "tool_calls_cost": 0.001,
+             "tool_calls_cost_details": {"search_web": 0.001}, "total_cost": 0.00119},
+    "input_tokens": 3007,
+    "input_tokens_details": {"cache_creation_input_tokens": 1224,
+                             "cache_read_input_tokens": 1780, "cached_tokens": 1780},
+    "output_tokens": 36, "output_tokens_details": {"reasoning_tokens": 0},
+    "tool_calls_details": {"search_web": {"cost_usd": 0.001, "invocation": 1}},
+    "total_tokens": 3043,
+}
+
+
+@pytest.mark.parametrize("name", list(NON_STREAMED))
+async def test_streamed_equals_non_streamed(name: str, sims: dict[str, Any]) -> None:
+    row = NON_STREAMED[name]
+    assert _nonstream(row.nonstream)[row.key] == row.wire_usage  # the literal is the file's
+    provider = name.split("-")[0]
+    final, _, _ = await _run(Row(row.sim, row.model, row.reply, row.usage, None, None),
+                             provider, sims)
+    assert final.usage == row.usage
+
+
+async def test_perplexity_streamed_equals_non_streamed(sims: dict[str, Any]) -> None:
+    reply = perplexity_agent.usage_stream(["The official TypeScript website"],
+                                          PERPLEXITY_NONSTREAM_USAGE, model="openai/gpt-6-luna")
+    row = Row("perplexity", "perplexity:fast", lambda: reply,
+              Usage(3007, 36, cached_input_tokens=1780, cache_write_tokens=1224,
+                    model="openai/gpt-6-luna"), None, None)
+    final, _, _ = await _run(row, "perplexity", sims)
+    assert final.usage == row.usage
+    assert final.metadata["cost"]["total_cost"] == 0.00119
+    assert sims["perplexity"].requests[0].json()["preset"] == "fast"
+
+
+async def test_deepseek_cache_hit_is_the_cached_part(sims: dict[str, Any]) -> None:
+    """DeepSeek's own cache fields (no capture with a hit exists; the documented shape):
+    prompt_cache_hit_tokens is the cached part of prompt_tokens, billed at the hit price."""
+    usage = {"prompt_tokens": 1200, "completion_tokens": 50, "total_tokens": 1250,
+             "prompt_cache_hit_tokens": 1024, "prompt_cache_miss_tokens": 176}
+    row = Row("openai", "deepseek:deepseek-chat",
+              lambda: _openai_sse("deepseek-chat", ["Hi"], usage),
+              Usage(1200, 50, cached_input_tokens=1024, model="deepseek-chat"), None, None)
+    final, tracer, _ = await _run(row, "deepseek", sims)
+    assert final.usage == row.usage
+    assert price_for("deepseek", "deepseek-chat") == Price(input=0.28, output=0.42,
+                                                          cached_input=0.028)
+    (record,) = tracer.records
+    assert record.cost_usd == (176 * 0.28 + 1024 * 0.028 + 50 * 0.42) / M
