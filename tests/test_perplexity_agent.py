@@ -1,0 +1,115 @@
+"""Perplexity's Agent API (``POST /v1/agent``; Sonar chat completions were retired on
+2026-09-27): the request our provider sends for each kind of model name, the answer and
+usage of a live capture, typed errors, broken streams. Real openai SDK over real HTTP
+against tests/simulators/perplexity_agent.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from synapsekit import make_llm
+from synapsekit.errors import (
+    AuthenticationError,
+    ConnectionError,
+    InvalidRequestError,
+    StreamInterruptedError,
+)
+from synapsekit.llm.base import BaseLLM
+from synapsekit.llm.types import Usage
+from tests.sim_fixtures import serve, track
+from tests.simulators.perplexity_agent import PerplexityAgentSimulator, usage_stream
+from tests.simulators.server import Reply
+
+KEY = "pplx-agent-key-0123456789"
+ANSWER = ("The official TypeScript website is **typescriptlang.org**; TypeScript is a strongly "
+          "typed programming language that builds on JavaScript and adds syntax for types.[7]")
+
+_server, sim = serve(lambda: PerplexityAgentSimulator(KEY))
+
+
+def _llm(sim: PerplexityAgentSimulator, model: str = "sonar", **fields: object) -> BaseLLM:
+    fields.setdefault("api_key", KEY)
+    return track(make_llm(f"perplexity:{model}", base_url=sim.url, **fields))
+
+
+async def test_capture_text_usage_and_metadata(sim: PerplexityAgentSimulator) -> None:
+    llm = _llm(sim, system_prompt="Be brief.", max_tokens=1024)
+    chunks = [c async for c in llm.stream_chunks(
+        [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
+         {"role": "user", "content": "Q2"}])]
+    assert "".join(c.text for c in chunks) == ANSWER
+    assert "".join(c.reasoning for c in chunks) == "Searching the web...\nFound 10 results\n"
+    final = chunks[-1]
+    assert final.finish_reason == "stop"
+    assert final.usage == Usage(3007, 37, cached_input_tokens=3004, model="openai/gpt-6-luna")
+    assert final.metadata is not None
+    assert final.metadata["cost"]["total_cost"] == 0.00105
+    assert len(final.metadata["citations"]) == 10
+    assert final.metadata["citations"][6] == "https://www.typescriptlang.org/"
+    (request,) = sim.requests
+    assert request.path == "/v1/agent"
+    assert request.json() == {
+        "stream": True, "model": "perplexity/sonar", "tools": [{"type": "web_search"}],
+        "instructions": "Be brief.",
+        "input": [{"type": "message", "role": "user", "content": "Q1"},
+                  {"type": "message", "role": "assistant", "content": "A1"},
+                  {"type": "message", "role": "user", "content": "Q2"}],
+        "max_output_tokens": 1024, "temperature": 0.2,
+    }
+
+
+@pytest.mark.parametrize(("model", "sent"), [
+    ("sonar-pro", {"model": "perplexity/sonar", "tools": [{"type": "web_search"}]}),
+    ("sonar-reasoning-pro", {"model": "perplexity/sonar", "tools": [{"type": "web_search"}]}),
+    ("sonar-deep-research", {"model": "perplexity/sonar", "tools": [{"type": "web_search"}]}),
+    ("fast", {"preset": "fast"}),
+    ("xhigh", {"preset": "xhigh"}),
+    ("perplexity/sonar", {"model": "perplexity/sonar"}),
+    ("openai/gpt-5.5", {"model": "openai/gpt-5.5"}),
+])
+async def test_model_names(sim: PerplexityAgentSimulator, model: str, sent: dict) -> None:
+    assert await _llm(sim, model).generate("hi") == ANSWER
+    body = sim.requests[0].json()
+    assert {k: body[k] for k in ("model", "preset", "tools") if k in body} == sent
+
+
+async def test_bad_key_is_typed(sim: PerplexityAgentSimulator) -> None:
+    with pytest.raises(AuthenticationError):
+        await _llm(sim, api_key="pplx-wrong-0000000000").generate("hi")
+    assert len(sim.requests) == 1  # not retried
+
+
+async def test_in_stream_failure_is_typed(sim: PerplexityAgentSimulator) -> None:
+    failed = (b'data: {"type":"response.created","response":{"status":"in_progress"}}\n\n'
+              b'data: {"type":"response.failed","response":{"status":"failed","error":'
+              b'{"message":"bad preset","type":"invalid_request_error","code":"400"}}}\n\n')
+    sim.enqueue(Reply(200, {"content-type": "text/event-stream"}, stream=[failed]))
+    with pytest.raises(InvalidRequestError):
+        await _llm(sim, max_retries=0).generate("hi")
+
+
+async def test_a_body_without_completed_is_cut(sim: PerplexityAgentSimulator) -> None:
+    cut = usage_stream(["Hi"], {"input_tokens": 3, "output_tokens": 1})
+    pieces = list(cut.stream or ())
+    sim.enqueue(Reply(200, cut.headers, stream=pieces[:1]))  # before any text: retried
+    sim.enqueue(Reply(200, cut.headers, stream=pieces[:-1]))  # after "Hi": not retried
+    with pytest.raises(StreamInterruptedError):
+        await _llm(sim, max_retries=1).generate("hi")
+    assert len(sim.requests) == 2
+
+
+async def test_a_cut_before_text_is_a_connection_error(sim: PerplexityAgentSimulator) -> None:
+    cut = usage_stream(["Hi"], {"input_tokens": 3, "output_tokens": 1})
+    sim.enqueue(Reply(200, cut.headers, stream=list(cut.stream or ())[:1]))
+    with pytest.raises(ConnectionError):
+        await _llm(sim, max_retries=0).generate("hi")
+    assert len(sim.requests) == 1
+
+
+async def test_incomplete_is_length(sim: PerplexityAgentSimulator) -> None:
+    sim.enqueue(usage_stream(["Hi"], {"input_tokens": 3, "output_tokens": 1},
+                             status="incomplete"))
+    final = [c async for c in _llm(sim).stream_chunks("hi")][-1]
+    assert final.finish_reason == "length"
+    assert final.usage == Usage(3, 1, model="perplexity/sonar")
+    assert final.metadata == {"raw_finish_reason": "max_output_tokens"}
