@@ -472,8 +472,6 @@ async def test_an_image_to_a_text_only_model_sends_nothing(
         await llm.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason="base.py _check_request does not read the model's "
-                   "`structured` rule yet (notes-H6.md: use models.narrowed)")
 async def test_a_schema_to_a_model_without_structured_output_sends_nothing(
     sim: OpenAISimulator,
 ) -> None:

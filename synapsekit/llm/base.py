@@ -688,7 +688,7 @@ class BaseLLM(ABC):
             or config.response_schema is not None
         ):
             return  # a text-only request: nothing to check (the common case, kept cheap)
-        from synapsekit.llm.models import RequestRules, rules_for
+        from synapsekit.llm.models import RequestRules, narrowed, rules_for
 
         # Per-model rules are the registry's providers' (models.json); a test double or a
         # custom provider is described by its capabilities alone.
@@ -696,7 +696,7 @@ class BaseLLM(ABC):
             rules_for(self.provider, config) if self.provider in PROVIDERS
             else RequestRules(reasoning="both")
         )
-        caps = _limited(caps, rules.images, rules.documents, rules.tools)
+        caps = narrowed(caps, rules)
         who = f"{self.provider} (model {config.model!r})"
         offset = 0 if isinstance(given, str) or len(given) == len(turns) else 1
         for i, turn in enumerate(turns):
@@ -940,23 +940,6 @@ class _Assembly:
                 provider=self.provider, model=self.model,
             )
         return None
-
-
-def _limited(
-    caps: Capabilities, images: bool | None, documents: bool | None, tools: bool | None
-) -> Capabilities:
-    """The provider's capabilities under one model's limits (None: the provider's say)."""
-    if images is not False and documents is not False and tools is not False:
-        return caps
-    return replace(
-        caps,
-        images=caps.images and images is not False,
-        image_urls=caps.image_urls and images is not False,
-        documents=caps.documents and documents is not False,
-        tools=caps.tools and tools is not False,
-        parallel_tool_calls=caps.parallel_tool_calls and tools is not False,
-        tool_choices=caps.tool_choices if tools is not False else frozenset(),
-    )
 
 
 def _accepts(caps: Capabilities) -> str:

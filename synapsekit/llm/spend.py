@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from synapsekit.llm import pricing
+from synapsekit.llm.models import worst_case
 from synapsekit.llm.ratelimit import estimate_tokens
 from synapsekit.llm.types import Message, Usage
 
@@ -40,11 +41,7 @@ def worst_case_usd(
         from synapsekit.errors import UnpricedModelError
 
         raise UnpricedModelError(provider=provider, model=config.model)
-    input_tokens = estimate_tokens(turns, 0)
-    rates = found.price.at(input_tokens)
-    output_rate = max(rates.output, rates.reasoning or 0.0)
-    fee = found.price.request_fee(Usage(input_tokens, config.max_tokens))
-    return (input_tokens * rates.input + config.max_tokens * output_rate) / 1e6 + fee
+    return worst_case(found.price, estimate_tokens(turns, 0), config.max_tokens)
 
 
 class CallSpend:
