@@ -12,7 +12,15 @@ from synapsekit._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
+    from synapsekit.llm.budget import (
+        Budget,
+        BudgetExceeded,
+        BudgetGuard,
+        BudgetLimit,
+        CircuitState,
+    )
     from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.counting import TokenCount
     from synapsekit.llm.providers.anthropic import AnthropicLLM
     from synapsekit.llm.providers.bedrock import BedrockLLM
     from synapsekit.llm.providers.cohere import CohereLLM
@@ -31,6 +39,14 @@ if TYPE_CHECKING:
         TogetherLLM,
     )
     from synapsekit.llm.registry import detect_provider, make_llm
+    from synapsekit.llm.router import (
+        CostRouter,
+        CostRouterConfig,
+        FallbackChain,
+        FallbackChainConfig,
+        Router,
+        RouterModelSpec,
+    )
     from synapsekit.llm.structured import generate_structured
     from synapsekit.llm.tools import Tool, tool
     from synapsekit.llm.types import Response, ToolCall
@@ -51,6 +67,18 @@ _LAZY = {
     "ToolCall": "synapsekit.llm.types",
     "generate_structured": "synapsekit.llm.structured",
     "tool": "synapsekit.llm.tools",
+    "Budget": "synapsekit.llm.budget",
+    "BudgetExceeded": "synapsekit.llm.budget",
+    "BudgetGuard": "synapsekit.llm.budget",
+    "BudgetLimit": "synapsekit.llm.budget",
+    "CircuitState": "synapsekit.llm.budget",
+    "CostRouter": "synapsekit.llm.router",
+    "CostRouterConfig": "synapsekit.llm.router",
+    "FallbackChain": "synapsekit.llm.router",
+    "FallbackChainConfig": "synapsekit.llm.router",
+    "Router": "synapsekit.llm.router",
+    "RouterModelSpec": "synapsekit.llm.router",
+    "TokenCount": "synapsekit.llm.counting",
 }
 #: The fifteen provider classes, as on SynapseKit's page (``from synapsekit import
 #: OpenAILLM``); resolved through ``synapsekit.llm``, whose list comes from the registry
@@ -68,9 +96,18 @@ __all__ = [
     "AzureOpenAILLM",
     "BaseLLM",
     "BedrockLLM",
+    "Budget",
+    "BudgetExceeded",
+    "BudgetGuard",
+    "BudgetLimit",
     "CerebrasLLM",
+    "CircuitState",
     "CohereLLM",
+    "CostRouter",
+    "CostRouterConfig",
     "DeepSeekLLM",
+    "FallbackChain",
+    "FallbackChainConfig",
     "FireworksLLM",
     "GeminiLLM",
     "GroqLLM",
@@ -81,7 +118,10 @@ __all__ = [
     "OpenRouterLLM",
     "PerplexityLLM",
     "Response",
+    "Router",
+    "RouterModelSpec",
     "TogetherLLM",
+    "TokenCount",
     "TokenTracer",
     "Tool",
     "ToolCall",

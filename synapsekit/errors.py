@@ -9,6 +9,7 @@ matching words in a message::
     │   └── MissingAPIKeyError               no key given and none in the environment
     ├── InvalidInputError (ValueError)       bad messages / prompt, caught before any request
     │   └── UnsupportedFeatureError          a part, tool or setting this provider cannot take
+    │       └── NoCapableMemberError         no Router member can take the request (why each)
     ├── MissingDependencyError (ImportError) provider SDK not installed: names the pip extra
     ├── CacheError                           a cache file or server that cannot be used
     ├── LedgerError                          a TokenTracer ledger file that cannot be used
@@ -36,7 +37,9 @@ matching words in a message::
         │                                    carries the raw text; never retried
         ├── StructuredOutputError            no valid object after the re-asks; carries
         │                                    the last text and what failed
-        └── MaxStepsError                    run_tools used max_steps; carries the transcript
+        ├── MaxStepsError                    run_tools used max_steps; carries the transcript
+        └── AllMembersFailedError            no Router member answered; carries each
+                                             member's failure and why others were skipped
 
 Classification is by HTTP status first; the body's error code only refines it
 (:mod:`synapsekit.llm.providers._errors`, the one mapping layer).
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
     from synapsekit.llm.types import Usage
 
 __all__ = [
+    "AllMembersFailedError",
     "AuthenticationError",
     "BudgetError",
     "BudgetExceededError",
@@ -71,6 +75,7 @@ __all__ = [
     "MaxStepsError",
     "MissingAPIKeyError",
     "MissingDependencyError",
+    "NoCapableMemberError",
     "NotFoundError",
     "PermissionDeniedError",
     "QuotaExceededError",
@@ -126,13 +131,17 @@ class UnsupportedFileError(InvalidInputError):
 class MissingDependencyError(SynapseKitError, ImportError):
     """A provider's SDK is not installed; the message gives the exact pip command."""
 
-    def __init__(self, package: str, extra: str, *, feature: str | None = None) -> None:
+    def __init__(
+        self, package: str, extra: str, *, feature: str | None = None, install: str | None = None
+    ) -> None:
         self.package = package
         self.extra = extra
         needs = feature or f"The {extra!r} provider"
+        #: The command that installs it: the synapsekit extra, or a plugin's own line.
+        self.install = install or f'pip install "synapsekit[{extra}]"'
         super().__init__(
             f"{needs} needs the {package!r} package, which is not installed. "
-            f'Install it with: pip install "synapsekit[{extra}]"'
+            f"Install it with: {self.install}"
         )
 
 
@@ -395,6 +404,41 @@ class MaxStepsError(LLMError):
     def __init__(self, message: str, *, transcript: list[Any], **context: Any) -> None:
         super().__init__(message, **context)
         self.transcript = transcript
+
+
+class AllMembersFailedError(LLMError):
+    """No member answered. ``failures``: member name -> the error it failed with (in the
+    order tried); ``skipped``: member name -> why it was not tried (circuit open, cooling
+    down after a 429, a shorter context). The last failure is ``__cause__``; status, code
+    and ``retry_after`` (the soonest a member is available again) are its, and the error is
+    retryable when the last failure was."""
+
+    def __init__(
+        self, message: str, *, failures: dict[str, LLMError], skipped: dict[str, str],
+        retry_after: float | None = None,
+    ) -> None:
+        last = next(reversed(failures.values()), None) if failures else None
+        super().__init__(
+            message,
+            provider="router",
+            model=None if last is None else last.model,
+            status_code=None if last is None else last.status_code,
+            request_id=None if last is None else last.request_id,
+            retry_after=retry_after,
+            code=None if last is None else last.code,
+        )
+        self.failures = failures
+        self.skipped = skipped
+        self.retryable = last is not None and last.retryable  # type: ignore[misc]
+
+
+class NoCapableMemberError(UnsupportedFeatureError):
+    """No member can take this request (``cheapest``: by its model profile); ``reasons``:
+    member name -> why it was excluded. Nothing was sent."""
+
+    def __init__(self, message: str, *, reasons: dict[str, str]) -> None:
+        super().__init__(message)
+        self.reasons = reasons
 
 
 def error_for_status(

@@ -14,8 +14,10 @@ from synapsekit.llm.registry import PROVIDERS
 
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
+    from synapsekit.llm.budget import Budget
     from synapsekit.llm.config import LLMConfig
     from synapsekit.llm.content import Capabilities
+    from synapsekit.llm.counting import TokenCount
     from synapsekit.llm.providers.openai_compat import (
         AzureOpenAILLM,
         CerebrasLLM,
@@ -29,7 +31,9 @@ if TYPE_CHECKING:
         TogetherLLM,
     )
     from synapsekit.llm.registry import detect_provider, make_llm
-    from synapsekit.llm.structured import generate_structured
+    from synapsekit.llm.router import CostRouter, FallbackChain, Router
+    from synapsekit.llm.structured import generate_object, generate_structured, stream_object
+    from synapsekit.llm.tool_loop import run_tools
     from synapsekit.llm.tools import Tool, tool
     from synapsekit.llm.types import (
         Chunk,
@@ -43,21 +47,29 @@ if TYPE_CHECKING:
 
 _CORE = {
     "BaseLLM": "synapsekit.llm.base",
+    "Budget": "synapsekit.llm.budget",
     "Capabilities": "synapsekit.llm.content",
     "Chunk": "synapsekit.llm.types",
+    "CostRouter": "synapsekit.llm.router",
+    "FallbackChain": "synapsekit.llm.router",
     "LLMConfig": "synapsekit.llm.config",
     "Message": "synapsekit.llm.types",
     "OpenAICompatibleLLM": "synapsekit.llm.providers.openai_compat",
     "OutputSchema": "synapsekit.llm.types",
     "PROVIDERS": "synapsekit.llm.registry",
     "Response": "synapsekit.llm.types",
+    "Router": "synapsekit.llm.router",
+    "TokenCount": "synapsekit.llm.counting",
     "Tool": "synapsekit.llm.tools",
     "ToolCall": "synapsekit.llm.types",
     "ToolCallDelta": "synapsekit.llm.types",
     "Usage": "synapsekit.llm.types",
     "detect_provider": "synapsekit.llm.registry",
+    "generate_object": "synapsekit.llm.structured",
     "generate_structured": "synapsekit.llm.structured",
     "make_llm": "synapsekit.llm.registry",
+    "run_tools": "synapsekit.llm.tool_loop",
+    "stream_object": "synapsekit.llm.structured",
     "tool": "synapsekit.llm.tools",
 }
 _LAZY = {**_CORE, **{spec.class_name: spec.module for spec in PROVIDERS.values()}}

@@ -147,7 +147,7 @@ def _import_sdk(spec: ProviderSpec) -> ModuleType:
     try:
         return importlib.import_module(spec.import_name)
     except ImportError as exc:
-        raise MissingDependencyError(spec.package, spec.extra) from exc
+        raise MissingDependencyError(spec.package, spec.extra, install=spec.install) from exc
 
 
 class ConnectionPool:

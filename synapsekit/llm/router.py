@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from synapsekit.errors import (
+    AllMembersFailedError,
     AuthenticationError,
     ConfigError,
     ConnectionError,
@@ -39,6 +40,7 @@ from synapsekit.errors import (
     ContextLengthError,
     InvalidRequestError,
     LLMError,
+    NoCapableMemberError,
     NotFoundError,
     RateLimitError,
     ServerError,
@@ -78,41 +80,6 @@ _MEMBER_FAULTS = (
 )
 #: The request itself was refused: another member would refuse it too (unless configured).
 _REQUEST_FAULTS = (InvalidRequestError, ContentFilterError)
-
-
-class AllMembersFailedError(LLMError):
-    """No member answered. ``failures``: member name -> the error it failed with (in the
-    order tried); ``skipped``: member name -> why it was not tried (circuit open, cooling
-    down after a 429, a shorter context). The last failure is ``__cause__``; status, code
-    and ``retry_after`` (the soonest a member is available again) are its, and the error is
-    retryable when the last failure was."""
-
-    def __init__(
-        self, message: str, *, failures: dict[str, LLMError], skipped: dict[str, str],
-        retry_after: float | None = None,
-    ) -> None:
-        last = next(reversed(failures.values()), None) if failures else None
-        super().__init__(
-            message,
-            provider="router",
-            model=None if last is None else last.model,
-            status_code=None if last is None else last.status_code,
-            request_id=None if last is None else last.request_id,
-            retry_after=retry_after,
-            code=None if last is None else last.code,
-        )
-        self.failures = failures
-        self.skipped = skipped
-        self.retryable = last is not None and last.retryable  # type: ignore[misc]
-
-
-class NoCapableMemberError(UnsupportedFeatureError):
-    """No member can take this request (``cheapest``: by its model profile); ``reasons``:
-    member name -> why it was excluded. Nothing was sent."""
-
-    def __init__(self, message: str, *, reasons: dict[str, str]) -> None:
-        super().__init__(message)
-        self.reasons = reasons
 
 
 @dataclass(frozen=True, slots=True)
