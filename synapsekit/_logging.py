@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MIN_SECRET", "WARN_INTERVAL", "ThrottledLog", "redact_in_logs"]
+__all__ = ["MIN_SECRET", "WARN_INTERVAL", "ThrottledLog", "forget_in_logs", "redact_in_logs"]
 
 #: Seconds between two warnings of one throttled log.
 WARN_INTERVAL = 60.0
@@ -64,27 +64,60 @@ class ThrottledLog:
 MIN_SECRET = 8
 _REDACTED = "***"
 _secrets_lock = threading.Lock()
-_secrets: set[str] = set()
+#: Each secret in use and how many live SDK clients hold it (per-call keys come and go).
+_secrets: dict[str, int] = {}
 _pattern: re.Pattern[str] | None = None  # alternation of the secrets, longest first
+_stale = False  # the secrets changed since _pattern was compiled
+_installed = False
 
 
 def redact_in_logs(*secrets: str | None) -> None:
-    """Replace each of ``secrets`` with ``***`` in every log record made from now on.
+    """Replace each of ``secrets`` with ``***`` in every log record made from now on,
+    until as many :func:`forget_in_logs` calls have released it (a connection registers
+    its key when it builds an SDK client and releases it when it closes that client).
 
-    Idempotent and cheap to repeat; ``None``, empty and short values are ignored. The
-    message (with its arguments), exception and stack text of a record are checked; a
-    record that holds no secret is left exactly as it was.
+    Cheap to repeat; ``None``, empty and short values are ignored. The message (with its
+    arguments), exception and stack text of a record are checked; a record that holds no
+    secret is left exactly as it was. The pattern is compiled when the next record is
+    made, not per key: a burst of new per-call keys compiles it once.
     """
-    global _pattern
-    new = {s for s in secrets if s and len(s) >= MIN_SECRET} - _secrets
-    if not new:
+    global _stale, _installed
+    held = [s for s in secrets if s and len(s) >= MIN_SECRET]
+    if not held:
         return
     with _secrets_lock:
-        if not _secrets:
+        if not _installed:
             _install_factory()
-        _secrets.update(new)
-        ordered = sorted(_secrets, key=len, reverse=True)
-        _pattern = re.compile("|".join(map(re.escape, ordered)))
+            _installed = True
+        for secret in held:
+            count = _secrets.get(secret, 0)
+            _secrets[secret] = count + 1
+            _stale = _stale or count == 0
+
+
+def forget_in_logs(*secrets: str | None) -> None:
+    """Release secrets :func:`redact_in_logs` registered: one that no live client holds
+    any more is no longer searched for, so a service that sees thousands of users' keys
+    over its life checks each log record against the keys in use, not every key ever."""
+    global _stale
+    with _secrets_lock:
+        for secret in filter(None, secrets):
+            count = _secrets.pop(secret, 0)
+            if count > 1:
+                _secrets[secret] = count - 1
+            elif count == 1:
+                _stale = True
+
+
+def _current_pattern() -> re.Pattern[str] | None:
+    global _pattern, _stale
+    if _stale:
+        with _secrets_lock:
+            if _stale:
+                ordered = sorted(_secrets, key=len, reverse=True)
+                _pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+                _stale = False
+    return _pattern
 
 
 def _install_factory() -> None:
@@ -92,7 +125,7 @@ def _install_factory() -> None:
 
     def make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        pattern = _pattern
+        pattern = _current_pattern()
         if pattern is not None:
             _scrub(record, pattern)
         return record

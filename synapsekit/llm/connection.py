@@ -57,7 +57,7 @@ class Connection:
         self.api_key: str | None = self._resolve_api_key() if spec else config.api_key
         #: The endpoint the requests reach, fixed now: it scopes the cache and the limiter.
         self.endpoint: str | None = self.effective_endpoint()
-        self._clients: PerLoop[Any] = PerLoop(self._open, self.close_client)
+        self._clients: PerLoop[Any] = PerLoop(self._open, self._close)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider!r}, endpoint={self.endpoint!r})"
@@ -124,6 +124,16 @@ class Connection:
         if self.client_blocks:
             return await asyncio.to_thread(self.build)
         return self.build()
+
+    async def _close(self, client: Any) -> None:
+        """Close one client; its key is then no longer searched for in log records (each
+        :meth:`build` registers it with ``redact_in_logs``), unless another client holds it."""
+        from synapsekit._logging import forget_in_logs
+
+        try:
+            await self.close_client(client)
+        finally:
+            forget_in_logs(self.api_key)
 
     def _resolve_api_key(self) -> str | None:
         spec = self.spec
