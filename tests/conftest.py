@@ -27,10 +27,12 @@ def _azure_server() -> Iterator[OpenAISimulator]:
 
 @pytest.fixture
 def openai_sim(_openai_server: OpenAISimulator) -> Iterator[OpenAISimulator]:
-    """The OpenAI-protocol simulator, with its script and records cleared for this test."""
+    """The OpenAI-protocol simulator, with its script and records cleared for this test, and
+    the key it accepts put back after it (a test may accept other keys for a while)."""
     _openai_server.reset()
     yield _openai_server
     _openai_server.reset()
+    _openai_server.api_key = API_KEY
 
 
 @pytest.fixture
@@ -38,6 +40,7 @@ def azure_sim(_azure_server: OpenAISimulator) -> Iterator[OpenAISimulator]:
     _azure_server.reset()
     yield _azure_server
     _azure_server.reset()
+    _azure_server.api_key = API_KEY
 
 
 @pytest.fixture(scope="session")
