@@ -49,7 +49,8 @@ SDKS = {
 @dataclass(frozen=True)
 class Extra:
     model: str
-    protocol: str  # simulator module tests.simulators.<protocol>_protocol; SDKS key
+    protocol: str  # SDKS key; simulator module tests.simulators.<protocol>_protocol
+    simulator: str | None = None  # another simulator module, when the vendor's API differs
 
 
 OPENAI = "openai"
@@ -61,7 +62,7 @@ EXTRAS: dict[str, Extra] = {
     "openrouter": Extra("meta-llama/llama-3.3-70b-instruct", OPENAI),
     "together": Extra("meta-llama/Llama-3.3-70B-Instruct-Turbo", OPENAI),
     "fireworks": Extra("accounts/fireworks/models/llama-v3p1-8b-instruct", OPENAI),
-    "perplexity": Extra("sonar", OPENAI),
+    "perplexity": Extra("sonar", OPENAI, "perplexity_agent"),  # its Agent API, openai SDK
     "cerebras": Extra("llama3.1-8b", OPENAI),
     "anthropic": Extra("claude-sonnet-4-6", "anthropic"),
     "gemini": Extra("gemini-2.5-flash", "gemini"),
@@ -83,6 +84,8 @@ def _simulator(name: str, module: Any) -> Server:
         return module.BedrockSimulator({AWS_ID: AWS_SECRET})  # type: ignore[no-any-return]
     if name == "ollama":
         return module.OllamaSimulator(api_key=KEY)  # type: ignore[no-any-return]
+    if name == "perplexity":
+        return module.PerplexityAgentSimulator(KEY)  # type: ignore[no-any-return]
     cls = {"openai": "OpenAISimulator", "anthropic": "AnthropicSimulator",
            "gemini": "GeminiSimulator", "cohere": "CohereSimulator",
            "mistral": "MistralSimulator"}[EXTRAS[name].protocol]
@@ -94,16 +97,10 @@ def _simulator(name: str, module: Any) -> Server:
 def _answer(name: str, module: Any, cut_after: int | None) -> Reply:
     """The four-token answer with 12 input / 4 output tokens, in the provider's wire format."""
     protocol = EXTRAS[name].protocol
-    if name == "perplexity":
-        # Perplexity sends usage without being asked (it gets no stream_options); the
-        # simulator's text_stream sends usage only when asked, so build its real shape here:
-        # role chunk, one chunk per token, the finish chunk carrying usage, [DONE].
-        c = module._Chunks(EXTRAS[name].model, obfuscation=False)
-        events = [*c.opening(TOKENS),
-                  c.delta({}, "stop", usage=module._usage(INPUT_TOKENS, len(TOKENS))),
-                  module.DONE]
-        return Reply(200, {"content-type": module.SSE_TYPE}, stream=events,
-                     cut_after=cut_after)
+    if name == "perplexity":  # the Agent API's events, usage in response.completed
+        perplexity: Reply = module.text_stream(
+            TOKENS, input_tokens=INPUT_TOKENS, cut_after=cut_after)
+        return perplexity
     count = {"openai": "prompt_tokens", "anthropic": "input_tokens", "gemini": "prompt_tokens",
              "cohere": "input_tokens", "mistral": "prompt_tokens", "bedrock": "input_tokens",
              "ollama": "prompt_eval_count"}[protocol]
@@ -156,7 +153,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def sim(extra: str, aws_env: None) -> Iterator[tuple[Server, Any]]:
-    module = importlib.import_module(f"tests.simulators.{EXTRAS[extra].protocol}_protocol")
+    spec = EXTRAS[extra]
+    module = importlib.import_module(
+        f"tests.simulators.{spec.simulator or spec.protocol + '_protocol'}")
     server = _simulator(extra, module)
     server.start()
     try:
