@@ -236,8 +236,7 @@ async def test_each_class_takes_a_config(
     key = None if provider == "bedrock" else KEY
     llm = cls(LLMConfig(model=model, api_key=key, base_url=server.url))  # type: ignore[attr-defined]
     assert await llm.generate("Hello!") == "Hello, world!"
-    if provider != "perplexity":  # its synthetic stream carries no usage
-        assert llm.tokens_used == {"input": 12, "output": 4}
+    assert llm.tokens_used == {"input": 12, "output": 4}
 
 
 @pytest.mark.parametrize(("model", "provider"), [

@@ -59,6 +59,9 @@ SIMULATORS: dict[str, tuple[str, Callable[[Any], Server]]] = {
     "ollama": ("ollama_protocol", lambda m: m.OllamaSimulator(api_key=KEY)),
     "bedrock": ("bedrock_protocol",
                 lambda m: m.BedrockSimulator({AWS_ID: AWS_SECRET}, api_keys=[KEY])),
+    # Perplexity's Agent API (POST /v1/agent), answering "Hello, world!" as the others do
+    "perplexity": ("perplexity_agent", lambda m: m.PerplexityAgentSimulator(
+        KEY, default=m.text_stream(["Hello", ",", " world", "!"]))),
 }
 # (provider, model, protocol): all fifteen.
 PROVIDERS = [
@@ -69,7 +72,7 @@ PROVIDERS = [
     ("openrouter", "meta-llama/llama-3.3-70b-instruct", "openai"),
     ("together", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "openai"),
     ("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct", "openai"),
-    ("perplexity", "sonar", "openai"),
+    ("perplexity", "sonar", "perplexity"),
     ("cerebras", "llama3.1-8b", "openai"),
     ("anthropic", "claude-sonnet-4-6", "anthropic"),
     ("gemini", "gemini-2.5-flash", "gemini"),

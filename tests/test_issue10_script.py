@@ -36,6 +36,7 @@ from tests.simulators import (
     ollama_protocol,
     openai_protocol,
     openai_streams,
+    perplexity_agent,
 )
 from tests.simulators.server import Reply, Server
 
@@ -158,6 +159,14 @@ BEDROCK = Protocol(
     llm_fields=lambda sim: {"base_url": sim.url},  # AWS credentials: env below
 )
 
+PERPLEXITY = Protocol(  # the Agent API (POST /v1/agent): Sonar chat completions were retired
+    start=lambda _: perplexity_agent.PerplexityAgentSimulator(KEY),
+    text=lambda tokens, _thoughts, _model: perplexity_agent.text_stream(list(tokens)),
+    tool_call=lambda *_: pytest.fail("Perplexity takes no function tools"),
+    image_part=lambda body: pytest.fail("the Agent API takes text only"),
+    image_expected=None,
+)
+
 OLLAMA = Protocol(
     start=lambda _: ollama_protocol.OllamaSimulator(),
     text=lambda tokens, thoughts, model: ollama_protocol.text_stream(
@@ -206,9 +215,10 @@ CASES = [
     Case("fireworks", _openai("fireworks"), "accounts/fireworks/models/gpt-oss-120b",
          "accounts/fireworks/models/llama4-maverick-instruct-basic",
          "accounts/fireworks/models/gpt-oss-120b", ("reasoning_effort",), "high", thinks=False),
-    Case("perplexity", _openai("perplexity"), "sonar", "sonar", "sonar-reasoning-pro",
-         ("reasoning_effort",), "high", thinks=False,
-         unsupported={"tools": r"perplexity \(model 'sonar'\) does not take tools"}),
+    Case("perplexity", PERPLEXITY, "sonar", "sonar", "sonar-reasoning-pro",
+         ("reasoning", "effort"), "high", thinks=False,
+         unsupported={"tools": r"perplexity \(model 'sonar'\) does not take tools",
+                      "image": r"perplexity \(model 'sonar'\) does not take image parts"}),
     Case("cerebras", _openai("cerebras", "reasoning"), "gpt-oss-120b", "gpt-oss-120b",
          "gpt-oss-120b", ("reasoning_effort",), "high",
          unsupported={"image": r"cerebras \(model 'gpt-oss-120b'\) does not take image parts"}),

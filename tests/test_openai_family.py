@@ -1,6 +1,8 @@
-"""The nine OpenAI-protocol providers, each through the real openai SDK over real HTTP.
+"""The eight chat-completions providers, each through the real openai SDK over real HTTP.
 
-One parametrised walk checks parity (captured streams, usage, typed errors) for all nine;
+One parametrised walk checks parity (captured streams, usage, typed errors) for all eight
+(Perplexity, whose Sonar chat completions were retired, speaks its Agent API:
+tests/test_perplexity_agent.py checks the same on ``POST /v1/agent``);
 the tests after it check the call path's promises on the OpenAI row: no token twice,
 retries only before the first token, cancellation closing the connection.
 """
@@ -71,8 +73,6 @@ FAMILY = [
          (9, 3, 0, 0), "stop"),
     Case("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct", None,
          "Hi from Fireworks.", (9, 3, 0, 0), "stop"),
-    Case("perplexity", "sonar", "openai_compatible/perplexity/stream_citations_realcapture.sse",
-         "**EcoVista Day**[1][5]", (11, 434, 0, 0), "stop"),
     Case("cerebras", "zai-glm-4.7", "openai_compatible/cerebras/stream_reasoning_tool_call_"
          "realcapture.sse", "", (322, 104, 256, 97), "tool_calls", reasoning_chars=423),
 ]
@@ -131,11 +131,7 @@ async def test_stream_text_usage_and_request(
     assert body["stream"] is True
     assert body["temperature"] == 0.2 and body["stop"] == ["END"]
     assert body["max_completion_tokens" if case.provider == "openai" else "max_tokens"] == 77
-    if case.provider == "perplexity":
-        assert "stream_options" not in body  # it sends usage unasked
-        assert len(final.metadata["citations"]) == 5  # type: ignore[index]
-    else:
-        assert body["stream_options"] == {"include_usage": True}
+    assert body["stream_options"] == {"include_usage": True}
     if case.provider == "azure":
         assert request.path == f"/openai/deployments/{case.model}/chat/completions"
         assert request.query["api-version"] == "2024-10-21"
@@ -158,16 +154,8 @@ async def test_generate_is_joined_stream(
     llm = _llm(case, sim)
     assert await llm.generate("hi") == "Hello, world!"
     assert [t async for t in llm.stream("hi")] == ["Hello", ",", " world", "!"]
-    if case.provider == "perplexity":
-        # Perplexity sends usage unasked; this synthetic stream (which only sends usage when
-        # asked) has none, and an unreported usage must not be counted as a real 0 + 0.
-        assert llm.tokens_used == {"input": 0, "output": 0}
-        sim.enqueue(text_stream(["x"]))
-        final = [c async for c in llm.stream_chunks("hi")][-1]
-        assert final.usage is not None and final.usage.complete is False
-    else:
-        assert llm.tokens_used == {"input": 24, "output": 8}
-        assert len(sim.requests) == 2
+    assert llm.tokens_used == {"input": 24, "output": 8}
+    assert len(sim.requests) == 2
 
 
 @pytest.mark.parametrize("case", FAMILY, ids=IDS)

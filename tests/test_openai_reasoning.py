@@ -92,14 +92,12 @@ async def _sent(
     ("cerebras:gpt-oss-120b", {"reasoning_effort": "none"}, "reasoning_effort", "low"),
     ("cerebras:zai-glm-4.7", {"reasoning_effort": "high"}, "reasoning_effort", ABSENT),
     ("cerebras:zai-glm-4.7", {"reasoning_effort": "none"}, "reasoning_effort", "none"),
-    # Together / Fireworks / Perplexity where they have it.
+    # Together / Fireworks where they have it (Perplexity's Agent API: test_perplexity_agent).
     ("together:openai/gpt-oss-120b", {"reasoning_effort": "minimal"}, "reasoning_effort", "low"),
     ("fireworks:accounts/fireworks/models/gpt-oss-120b", {"reasoning_effort": "high"},
      "reasoning_effort", "high"),
     ("fireworks:accounts/fireworks/models/deepseek-v4-pro", {"reasoning_effort": "none"},
      "reasoning_effort", "none"),
-    ("perplexity:sonar-reasoning-pro", {"reasoning_effort": "xhigh"}, "reasoning_effort",
-     "high"),
 ])
 async def test_reasoning_setting_as_sent_and_accepted(
     sims: dict[str, OpenAISimulator], spec: str, setting: dict[str, Any], field: str, sent: Any,
@@ -111,7 +109,7 @@ async def test_reasoning_setting_as_sent_and_accepted(
 
 
 @pytest.mark.parametrize("spec", [
-    "openai:gpt-4o", "groq:llama-3.3-70b-versatile", "perplexity:sonar", "cerebras:llama3.1-8b",
+    "openai:gpt-4o", "groq:llama-3.3-70b-versatile", "cerebras:llama3.1-8b",
     "together:meta-llama/Llama-3.3-70B-Instruct-Turbo",
 ])
 async def test_reasoning_on_a_model_without_it_refused_before_any_request(

@@ -68,12 +68,16 @@ PROTOCOLS: dict[str, Protocol] = {
     "ollama": Protocol(
         "ollama_protocol", lambda m: m.OllamaSimulator(api_key=KEY),
         lambda m, cut: m.text_stream(TOKENS, prompt_eval_count=12, cut_after=cut)),
+    "perplexity": Protocol(
+        "perplexity_agent", lambda m: m.PerplexityAgentSimulator(KEY),
+        lambda m, cut: m.text_stream(TOKENS, input_tokens=12, cut_after=cut)),
     "bedrock": Protocol(
         "bedrock_protocol", lambda m: m.BedrockSimulator({AWS_ID: AWS_SECRET}),
         lambda m, cut: m.text_stream(TOKENS, input_tokens=12, cut_after=cut),
         auth_status=403),
 }
-# (provider, model, protocol): the nine OpenAI-protocol vendors share one simulator.
+# (provider, model, protocol): the eight OpenAI-protocol vendors share one simulator;
+# Perplexity speaks its Agent API (``POST /v1/agent``: Sonar chat completions were retired).
 PROVIDERS = [
     ("openai", "gpt-4o-mini", "openai"),
     ("azure", "my-deployment", "azure"),
@@ -82,7 +86,7 @@ PROVIDERS = [
     ("openrouter", "meta-llama/llama-3.3-70b-instruct", "openai"),
     ("together", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "openai"),
     ("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct", "openai"),
-    ("perplexity", "sonar", "openai"),
+    ("perplexity", "sonar", "perplexity"),
     ("cerebras", "llama3.1-8b", "openai"),
     ("anthropic", "claude-sonnet-4-6", "anthropic"),
     ("gemini", "gemini-2.5-flash", "gemini"),
@@ -143,12 +147,9 @@ async def test_same_answer_same_usage(
     assert [t async for t in llm.stream("hi")] == TOKENS
     final = [c async for c in llm.stream_chunks([{"role": "user", "content": "hi"}])][-1]
     assert final.finish_reason == "stop"
-    if provider == "perplexity":  # sends usage unasked; this synthetic stream has none
-        assert final.usage is not None and final.usage.complete is False
-    else:
-        assert final.usage is not None and final.usage.complete
-        assert (final.usage.input_tokens, final.usage.output_tokens) == (12, 4)
-        assert llm.tokens_used == {"input": 24, "output": 8}
+    assert final.usage is not None and final.usage.complete
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (12, 4)
+    assert llm.tokens_used == {"input": 24, "output": 8}
     assert len(server.requests) == 2
     assert "Be brief." in server.requests[0].body.decode()  # the system prompt went out
 
@@ -264,9 +265,7 @@ async def test_same_exact_accounting_under_concurrency(
     server.enqueue(*(proto.ok(module, None) for _ in range(50)))
     answers = await asyncio.gather(*(llm.generate(f"q{i}") for i in range(50)))
     assert answers == [ANSWER] * 50
-    expected = {"input": 0, "output": 0} if provider == "perplexity" else {
-        "input": 50 * 12, "output": 50 * 4}  # perplexity: no usage in this synthetic stream
-    assert llm.tokens_used == expected
+    assert llm.tokens_used == {"input": 50 * 12, "output": 50 * 4}
     assert len(server.requests) == 50
 
 

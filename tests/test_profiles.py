@@ -303,6 +303,8 @@ PROTOCOLS: dict[str, tuple[str, Any, Any]] = {
                lambda m: m.text_stream(TOKENS)),
     "bedrock": ("bedrock_protocol", lambda m: m.BedrockSimulator({AWS_ID: AWS_SECRET}),
                 lambda m: m.text_stream(TOKENS)),
+    "perplexity": ("perplexity_agent", lambda m: m.PerplexityAgentSimulator(KEY),
+                   lambda m: m.text_stream(TOKENS)),  # the Agent API, POST /v1/agent
 }
 PROVIDERS = [
     ("openai", "gpt-4o-mini", "openai"),
@@ -312,7 +314,7 @@ PROVIDERS = [
     ("openrouter", "meta-llama/llama-3.3-70b-instruct", "openai"),
     ("together", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "openai"),
     ("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct", "openai"),
-    ("perplexity", "sonar", "openai"),
+    ("perplexity", "sonar", "perplexity"),
     ("cerebras", "llama3.1-8b", "openai"),
     # Anthropic's current API version takes no temperature at all: pin the older one.
     ("anthropic", "claude-sonnet-4-6", "anthropic"),
@@ -391,7 +393,7 @@ async def test_temperature_none_sends_none(
         await llm.aclose()
     (request,) = server.requests
     body = request.json()
-    assert "messages" in body or "contents" in body  # the request body itself
+    assert {"messages", "contents", "input"} & set(body)  # the request body itself
     if temperature is None:
         assert "temperature" not in _keys(body)
     else:  # the positive control: the same path does send a temperature

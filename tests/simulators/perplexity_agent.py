@@ -10,13 +10,13 @@ a bad key, a Sonar-style body: ``messages`` instead of ``input``, neither ``mode
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .server import Reply, Request, Server
 from .wire import replay
 
-__all__ = ["CAPTURE", "PerplexityAgentSimulator", "capture", "usage_stream"]
+__all__ = ["CAPTURE", "PerplexityAgentSimulator", "capture", "error", "text_stream", "usage_stream"]
 
 SSE_TYPE = "text/event-stream; charset=utf-8"
 JSON_TYPE = "application/json"
@@ -33,10 +33,12 @@ def _event(obj: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
 
-def usage_stream(tokens: list[str], usage: Mapping[str, Any], *, model: str = "perplexity/sonar",
-                 status: str = "completed") -> Reply:
+def usage_stream(tokens: Sequence[str], usage: Mapping[str, Any], *,
+                 model: str = "perplexity/sonar", status: str = "completed",
+                 delay: float = 0.0, cut_after: int | None = None) -> Reply:
     """The capture's event sequence (created, text deltas, completed) with another answer
-    and ``usage``: the same shape, for numbers the capture does not have."""
+    and ``usage``: the same shape, for numbers the capture does not have. ``delay`` /
+    ``cut_after`` as in :class:`~tests.simulators.server.Reply` (pieces are events)."""
     pieces = [_event({"type": "response.created", "sequence_number": 0,
                       "response": {"status": "in_progress", "model": model, "usage": None}})]
     for i, token in enumerate(tokens, 1):
@@ -51,7 +53,51 @@ def usage_stream(tokens: list[str], usage: Mapping[str, Any], *, model: str = "p
         final["incomplete_details"] = {"reason": "max_output_tokens"}
     pieces.append(_event({"type": f"response.{status}", "response": final,
                           "sequence_number": len(tokens) + 1}))
-    return Reply(200, {"content-type": SSE_TYPE}, stream=pieces)
+    return Reply(200, {"content-type": SSE_TYPE}, stream=pieces, delay=delay, cut_after=cut_after)
+
+
+def text_stream(tokens: Sequence[str], *, input_tokens: int = 10, output_tokens: int | None = None,
+                cost: float | None = None, model: str = "perplexity/sonar",
+                delay: float = 0.0, cut_after: int | None = None) -> Reply:
+    """A synthetic answer in the Agent API's stream shape, ``input_tokens`` in and one
+    output token per piece (or ``output_tokens``); ``cost``: the ``usage.cost.total_cost``
+    Perplexity states (omitted when None). The parity walk's script
+    (tests/test_parity.py), with the other protocols' ``text_stream`` arguments."""
+    n_out = len(tokens) if output_tokens is None else output_tokens
+    usage: dict[str, Any] = {
+        "input_tokens": input_tokens, "output_tokens": n_out,
+        "total_tokens": input_tokens + n_out,
+        "input_tokens_details": {"cache_creation_input_tokens": 0,
+                                 "cache_read_input_tokens": 0, "cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    }
+    if cost is not None:
+        usage["cost"] = {"currency": "USD", "total_cost": cost}
+    return usage_stream(tokens, usage, model=model, delay=delay, cut_after=cut_after)
+
+
+def error(status: int, body: Mapping[str, Any] | bytes | None = None, *,
+          headers: Mapping[str, str] | None = None) -> Reply:
+    """A JSON error reply (``{"error": {message, type, code}}``, as :meth:`validate`
+    sends), with extra ``headers`` (``retry-after``)."""
+    if isinstance(body, Mapping):
+        data = json.dumps(dict(body)).encode()
+    elif isinstance(body, bytes):
+        data = body
+    else:
+        message, type_ = _ERRORS.get(status, (f"Simulated error {status}.", "server_error"))
+        data = json.dumps({"error": {"message": message, "type": type_, "code": status}}).encode()
+    return Reply(status, {"content-type": JSON_TYPE, **(headers or {})}, data)
+
+
+_ERRORS = {
+    400: ("Invalid request.", "invalid_request_error"),
+    401: ("Invalid API key", "authentication_error"),
+    402: ("Insufficient credits.", "insufficient_quota"),
+    403: ("Forbidden.", "permission_error"),
+    404: ("Not found.", "not_found"),
+    429: ("Rate limit exceeded.", "rate_limit_error"),
+}
 
 
 def _error(status: int, message: str, type_: str = "invalid_request_error") -> Reply:
@@ -63,16 +109,18 @@ class PerplexityAgentSimulator(Server):
     """``POST /v1/agent`` on a local port; ``url`` is the client's ``base_url`` (the real
     one is ``https://api.perplexity.ai``, without ``/v1``)."""
 
-    def __init__(self, api_key: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, api_key: str, *, host: str = "127.0.0.1", port: int = 0,
+                 default: Reply | None = None) -> None:
         super().__init__(host=host, port=port)
         self.api_key = api_key
+        self.default = default  # the reply when nothing is queued (None: the capture)
 
     @property
     def url(self) -> str:
         return self.base_url
 
     def default_reply(self, request: Request) -> Reply:
-        return capture()
+        return self.default or capture()
 
     def validate(self, request: Request) -> Reply | None:
         if request.path != "/v1/agent":
