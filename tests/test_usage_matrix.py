@@ -20,13 +20,15 @@ Billing rules checked (test_usage_billing.py has Bedrock's cache sums and Cohere
 ``billed_units``; Bedrock input = inputTokens + cache read + cache write; Gemini's
 thoughts are output; Anthropic's ``message_delta`` usage is cumulative (taken, not added);
 OpenAI's ``cached_tokens`` and ``reasoning_tokens`` are parts of prompt/completion;
-DeepSeek's ``prompt_cache_hit_tokens`` is the cached part; Perplexity's Agent API states
-its own bill (``usage.cost``) and it is kept as the call's ``metadata["cost"]``.
+DeepSeek's ``prompt_cache_hit_tokens`` is the cached part; a provider-stated bill wins
+over the price row (``Usage.stated_cost_usd``): Perplexity's Agent API ``usage.cost``
+(also kept as the call's ``metadata["cost"]``) and OpenRouter's ``usage.cost``.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from synapsekit import TokenTracer, make_llm
+from synapsekit import Budget, TokenTracer, make_llm
 from synapsekit.llm.pricing import Price, Tier, price_for
 from synapsekit.llm.types import Usage
 from tests.conftest import API_KEY
@@ -146,7 +148,9 @@ STREAMED: dict[str, Row] = {
         "openai", "openrouter:anthropic/claude-sonnet-4.5",
         lambda: openai_protocol.capture(
             "openai_compatible/openrouter/stream_reasoning_realcapture.sse"),
-        Usage(43, 36, reasoning_tokens=13, model="anthropic/claude-sonnet-4.5"),
+        # OpenRouter states 0.000669 (usage.cost): the row's arithmetic gives the same.
+        Usage(43, 36, reasoning_tokens=13, model="anthropic/claude-sonnet-4.5",
+              stated_cost_usd=0.000669),
         Price(input=3.0, output=15.0, cached_input=0.3, cache_write=3.75, cache_write_1h=6.0,
               tiers=(Tier(200_000, input=6.0, output=22.5, cached_input=0.6, cache_write=7.5,
                           cache_write_1h=12.0),)),
@@ -185,9 +189,10 @@ STREAMED: dict[str, Row] = {
     "perplexity": Row(
         "perplexity", "perplexity:sonar",
         lambda: perplexity_agent.capture(),
-        Usage(3007, 37, cached_input_tokens=3004, model="openai/gpt-6-luna"),
-        # The Sonar row still prices it: 3007 + 37 tokens at $1/M + the $0.005 low-context
-        # request fee = 0.008044, 7.7x the bill (notes-H2: for H1 / the lead; xfail below).
+        Usage(3007, 37, cached_input_tokens=3004, model="openai/gpt-6-luna",
+              stated_cost_usd=0.00105),
+        # The stated bill wins over the Sonar row, which would say 3007 + 37 tokens at $1/M
+        # + the $0.005 low-context request fee = 0.008044, 7.7x the bill.
         Price(input=1.0, output=1.0,
               request_by_search_context=(("low", 0.005), ("medium", 0.008), ("high", 0.012))),
         0.00105,
@@ -304,14 +309,7 @@ async def _run(row: Row, provider: str, sims: dict[str, Any]) -> tuple[Any, Toke
     return chunks[-1], tracer, llm
 
 
-XFAIL = {"perplexity": "the traced cost is the Sonar token price + request fee, not the bill "
-                      "the Agent API states in usage.cost (pricing has no provider-stated cost)"}
-
-
-@pytest.mark.parametrize("provider", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=XFAIL[p])) if p in XFAIL else p
-    for p in STREAMED
-])
+@pytest.mark.parametrize("provider", list(STREAMED))
 async def test_streamed_usage_is_the_bill(provider: str, sims: dict[str, Any]) -> None:
     row = STREAMED[provider]
     final, tracer, _ = await _run(row, provider, sims)
@@ -322,6 +320,10 @@ async def test_streamed_usage_is_the_bill(provider: str, sims: dict[str, Any]) -
     where = row.priced_as or (provider, row.model.removeprefix(f"{provider}:"))
     assert price_for(*where) == row.price
     assert record.cost_usd == row.cost
+    if row.usage.stated_cost_usd is not None:  # the row is still named: where it came from
+        assert record.price_row is not None
+        assert record.price_rule is not None
+        assert record.price_rule.endswith(f"; cost stated by {provider}")
 
 
 # ---------------------------------------------------------------------- non-streamed rows
@@ -449,11 +451,43 @@ async def test_perplexity_streamed_equals_non_streamed(sims: dict[str, Any]) -> 
                                           PERPLEXITY_NONSTREAM_USAGE, model="openai/gpt-6-luna")
     row = Row("perplexity", "perplexity:fast", lambda: reply,
               Usage(3007, 36, cached_input_tokens=1780, cache_write_tokens=1224,
-                    model="openai/gpt-6-luna"), None, None)
-    final, _, _ = await _run(row, "perplexity", sims)
+                    model="openai/gpt-6-luna", stated_cost_usd=0.00119), None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a preset has no price row, but the bill is stated
+        final, tracer, _ = await _run(row, "perplexity", sims)
     assert final.usage == row.usage
     assert final.metadata["cost"]["total_cost"] == 0.00119
     assert sims["perplexity"].requests[0].json()["preset"] == "fast"
+    (record,) = tracer.records
+    assert (record.cost_usd, record.price_row) == (0.00119, None)
+
+
+@pytest.mark.parametrize(("extra", "cost"), [
+    ({"cost": 0.0042, "is_byok": False}, 0.0042),  # the stated bill, not the row's 0.000669
+    ({"cost": 0.0, "is_byok": False}, 0.0),  # stated as nothing: nothing
+    # BYOK: usage.cost is only OpenRouter's fee (the upstream bills the key's owner)
+    ({"cost": 0.00003, "is_byok": True}, (43 * 3.0 + 36 * 15.0) / M),
+    ({}, (43 * 3.0 + 36 * 15.0) / M),  # nothing stated: the row prices it
+])
+async def test_openrouter_stated_cost_wins_over_the_row(
+    extra: dict[str, Any], cost: float, sims: dict[str, Any],
+) -> None:
+    usage = {"prompt_tokens": 43, "completion_tokens": 36, "total_tokens": 79, **extra}
+    model = "anthropic/claude-sonnet-4.5"
+    stated = None if "cost" not in extra or extra.get("is_byok") else extra["cost"]
+    row = Row("openai", f"openrouter:{model}", lambda: _openai_sse(model, ["4"], usage),
+              Usage(43, 36, model=model, stated_cost_usd=stated), None, cost)
+    final, tracer, llm = await _run(row, "openrouter", sims)
+    assert final.usage == row.usage
+    (record,) = tracer.records
+    assert record.cost_usd == cost
+    assert record.price_row == "anthropic:claude-sonnet-4-5"  # still named
+    assert record.price_rule.endswith("; cost stated by openrouter") is (stated is not None)
+    sims["openai"].enqueue(_openai_sse(model, ["4"], usage))
+    budget = Budget(limit_usd=1.0)
+    response = await llm.respond("hi", budget=budget)  # Response.cost_usd: the same priced()
+    assert response.cost_usd == cost
+    assert budget.spent_usd == pytest.approx(cost, abs=1e-9)  # settled with it too
 
 
 async def test_deepseek_cache_hit_is_the_cached_part(sims: dict[str, Any]) -> None:

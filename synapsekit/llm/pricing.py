@@ -301,8 +301,18 @@ def price_for(provider: str, model: str) -> Price | None:
 
 def priced(provider: str, model: str, usage: Usage) -> tuple[float | None, Quote | None]:
     """The USD cost of one call and the quote that priced it; ``(None, None)`` for an
-    unknown model, which warns once per (provider, model) and process."""
+    unknown model, which warns once per (provider, model) and process.
+
+    A provider-stated bill wins: when ``usage.stated_cost_usd`` is set (Perplexity's Agent
+    API, OpenRouter), it is the cost; the quote is still returned, its ``rule`` saying
+    the cost was stated (None when no row lists the model: no warning, the cost is known).
+    """
     found = quote(provider, model, reported_model=usage.model)
+    stated = usage.stated_cost_usd
+    if stated is not None:
+        if found is not None:
+            found = replace(found, rule=f"{found.rule}; cost stated by {provider}")
+        return float(stated), found
     if found is None:
         _warn_unknown(provider, model, usage.model)
         return None, None

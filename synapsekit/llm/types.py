@@ -91,6 +91,11 @@ class Usage:
     ``model`` is the model the response says answered (Azure prices by it: a deployment
     name is not a model); ``search_context_size`` is the size Perplexity reports having
     searched with (it chooses the per-request fee).
+
+    ``stated_cost_usd`` is what the provider says it billed for this call (Perplexity's
+    Agent API ``usage.cost.total_cost``, tool fees included; OpenRouter's ``usage.cost``):
+    when set, it is the call's cost, not the price row's arithmetic (docs/tracing.md).
+    It is not a token count: nothing that sums tokens reads it.
     """
 
     input_tokens: int = 0
@@ -104,6 +109,7 @@ class Usage:
     cache_write_1h_tokens: int = 0
     model: str | None = None
     search_context_size: str | None = None
+    stated_cost_usd: float | None = None
 
     @property
     def total_tokens(self) -> int:

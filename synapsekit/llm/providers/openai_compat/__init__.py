@@ -190,7 +190,8 @@ class CerebrasLLM(OpenAICompatibleLLM):
 class PerplexityLLM(OpenAICompatibleLLM):
     """Perplexity through its Agent API (``POST /v1/agent``, see :mod:`.agent`): the Sonar
     chat-completions endpoint was retired on 2026-09-27. Search results and citations are
-    metadata, the bill Perplexity states is ``metadata["cost"]``; no function tools."""
+    metadata, the bill Perplexity states is ``metadata["cost"]`` and, its ``total_cost``,
+    ``Usage.stated_cost_usd`` (the call's cost); no function tools."""
 
     provider = "perplexity"
     vendor = Vendor("perplexity", usage_option=False)

@@ -12,7 +12,8 @@ Usage: ``input_tokens`` includes ``input_tokens_details.cache_read_input_tokens`
 ``cache_creation_input_tokens`` (3007 = 3004 read + 3 new in the capture), so those are
 its parts, as :class:`~synapsekit.llm.types.Usage` defines them. The bill Perplexity
 states (``usage.cost``: tokens, cache, tool calls such as ``search_web``) is kept as
-``metadata["cost"]``: tool-call fees are not token prices.
+``metadata["cost"]`` and its ``total_cost`` as ``Usage.stated_cost_usd``, which is the
+call's cost (tool-call fees are not token prices).
 """
 
 from __future__ import annotations
@@ -70,8 +71,11 @@ def agent_request(
     top_p = rules.top_p(config)
     if top_p is not None:
         body["top_p"] = top_p
-    if config.reasoning_effort is not None:
-        body["reasoning"] = {"effort": config.reasoning_effort}
+    effort = rules.effort(config)  # clamped to the levels the model's row accepts
+    if effort == "none" and not rules.reasoning_off:
+        effort = next((e for e in rules.efforts if e != "none"), None)
+    if rules.reasoning and effort is not None:
+        body["reasoning"] = {"effort": effort}
     if config.params:
         body.update(config.params)
     return body
@@ -91,7 +95,16 @@ def agent_usage(raw: dict[str, Any], model: Any = None) -> Usage:
         cache_write_tokens=details.get("cache_creation_input_tokens") or 0,
         reasoning_tokens=out.get("reasoning_tokens") or 0,
         model=model if isinstance(model, str) else None,
+        stated_cost_usd=_total_cost(raw.get("cost")),
     )
+
+
+def _total_cost(cost: Any) -> float | None:
+    """``usage.cost.total_cost``: the bill Perplexity states (tokens, cache, tool calls)."""
+    total = cost.get("total_cost") if isinstance(cost, dict) else None
+    if isinstance(total, (int, float)) and not isinstance(total, bool) and total >= 0:
+        return float(total)
+    return None
 
 
 async def parse_agent(response: Any, errors: ErrorMapper) -> AsyncGenerator[Chunk, None]:

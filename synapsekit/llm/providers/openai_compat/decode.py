@@ -212,13 +212,21 @@ def merge_details(fragments: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def usage(raw: dict[str, Any], model: Any = None) -> Usage:
     """The vendor's usage object as :class:`Usage` (cached: OpenAI's details or DeepSeek's
-    ``prompt_cache_hit_tokens``; Perplexity's ``search_context_size`` kept for its fee)."""
+    ``prompt_cache_hit_tokens``; Perplexity's ``search_context_size`` kept for its fee;
+    OpenRouter's stated ``cost`` as ``stated_cost_usd``)."""
     prompt_details = raw.get("prompt_tokens_details") or {}
     output_details = raw.get("completion_tokens_details") or {}
     size = raw.get("search_context_size")  # Perplexity: chooses the per-request fee
+    # OpenRouter states what it billed (``usage.cost``, USD); with BYOK that is only its
+    # fee (the upstream provider bills the key's owner), so the price row prices it then.
+    stated = raw.get("cost")
+    if not isinstance(stated, (int, float)) or isinstance(stated, bool) or stated < 0 \
+            or raw.get("is_byok"):
+        stated = None
     return Usage(
         model=model if isinstance(model, str) else None,
         search_context_size=size if isinstance(size, str) else None,
+        stated_cost_usd=None if stated is None else float(stated),
         input_tokens=raw.get("prompt_tokens") or 0,
         output_tokens=raw.get("completion_tokens") or 0,
         cached_input_tokens=(
