@@ -231,3 +231,31 @@ async def test_a_cached_answer_costs_nothing(sim: PerplexityAgentSimulator) -> N
     assert (first.cost_usd, again.cost_usd) == (0.00105, 0.0)
     assert [r.cost_usd for r in tracer.records] == [0.00105, 0.0]
     assert len(sim.requests) == 1
+
+
+async def test_generate_object_sends_the_schema_as_response_format(
+    sim: PerplexityAgentSimulator,
+) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        population: int
+
+    sim.enqueue(text_stream(['{"name": "Oslo", ', '"population": 709000}']))
+    city = await _llm(sim).generate_object("Oslo?", schema=City)
+    assert city == City(name="Oslo", population=709000)
+    assert len(sim.requests) == 1
+    fmt = sim.requests[0].json()["response_format"]
+    assert fmt["type"] == "json_schema"
+    assert fmt["json_schema"]["name"].isalnum() and 1 <= len(fmt["json_schema"]["name"]) <= 64
+    assert fmt["json_schema"]["schema"]["required"] == ["name", "population"]
+
+
+async def test_the_simulator_refuses_a_schema_name_perplexity_refuses(
+    sim: PerplexityAgentSimulator,
+) -> None:
+    llm = _llm(sim, params={"response_format": {
+        "type": "json_schema", "json_schema": {"name": "my_schema!", "schema": {}}}})
+    with pytest.raises(InvalidRequestError, match="alphanumeric"):
+        await llm.generate("hi")

@@ -146,4 +146,20 @@ class PerplexityAgentSimulator(Server):
             for item in items:
                 if not isinstance(item, dict) or item.get("role") not in ("user", "assistant"):
                     return _error(400, f"Invalid input item: {item!r}")
+        return _check_response_format(body.get("response_format"))
+
+
+def _check_response_format(fmt: Any) -> Reply | None:
+    """``response_format``: ``{"type": "json_schema", "json_schema": {"name", "schema"}}``,
+    the name 1-64 alphanumeric characters (docs.perplexity.ai structured outputs)."""
+    if fmt is None:
         return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return _error(400, "response_format.type must be json_schema")
+    spec = fmt.get("json_schema")
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if not isinstance(name, str) or not (1 <= len(name) <= 64) or not name.isalnum():
+        return _error(400, "response_format.json_schema.name must be 1-64 alphanumeric characters")
+    if not isinstance(spec.get("schema"), dict):
+        return _error(400, "response_format.json_schema.schema must be a JSON schema object")
+    return None

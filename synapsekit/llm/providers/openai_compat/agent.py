@@ -76,9 +76,19 @@ def agent_request(
         effort = next((e for e in rules.efforts if e != "none"), None)
     if rules.reasoning and effort is not None:
         body["reasoning"] = {"effort": effort}
+    schema = config.response_schema
+    if schema is not None:  # docs.perplexity.ai/docs/agent-api/output-control
+        body["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": _schema_name(schema.name), "schema": dict(schema.schema)}}
     if config.params:
         body.update(config.params)
     return body
+
+
+def _schema_name(name: str) -> str:
+    """The Agent API wants a schema name of 1-64 alphanumeric characters."""
+    kept = "".join(c for c in name if c.isascii() and c.isalnum())[:64]
+    return kept or "schema"
 
 
 def agent_usage(raw: dict[str, Any], model: Any = None) -> Usage:
