@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["METHOD", "count", "counted_body"]
 
 METHOD = "anthropic count_tokens"
+_BETA = "token-counting-2024-11-01"
 _SDK_ONLY = frozenset({"self", "extra_headers", "extra_query", "extra_body", "timeout", "betas"})
 
 
@@ -37,7 +38,11 @@ async def count(llm: BaseLLM, turns: list[Message], config: LLMConfig) -> TokenC
     client = await llm._client(config)
     version = _header(client.default_headers, "anthropic-version")
     plan = encode.request(turns, config, rules_for(llm.provider, config), version)
-    method = client.messages.count_tokens
+    method = getattr(client.messages, "count_tokens", None)
+    extra: dict[str, Any] = {}
+    if method is None:  # anthropic < 0.42 has it as a beta (the same endpoint, ?beta=true)
+        method = client.beta.messages.count_tokens
+        extra["betas"] = [_BETA]
     with llm._map_errors(config):
-        found = await method(**counted_body(plan.body, method))
+        found = await method(**counted_body(plan.body, method), **extra)
     return TokenCount(found.input_tokens, exact=True, method=METHOD)
