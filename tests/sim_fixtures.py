@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pytest
 
 from synapsekit import BaseLLM
 
-__all__ = ["autoclose", "close_made", "serve", "track"]
+__all__ = ["AWS_UNSET", "autoclose", "aws_credentials", "close_made", "serve", "track"]
 
 
 class _Resettable(Protocol):
@@ -87,3 +88,28 @@ def autoclose() -> Any:
         await close_made()
 
     return _closing
+
+
+#: AWS settings that would let botocore find credentials or a region other than the test's.
+AWS_UNSET = (
+    "AWS_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK",
+    "AWS_CA_BUNDLE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+
+
+def aws_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, access_key: str, secret_key: str,
+    region: str = "us-east-1",
+) -> None:
+    """AWS's own credential chain (what a Bedrock user has) seeing exactly these keys and
+    this region: environment variables set, every other source -- profiles, config and
+    credential files, container and instance metadata -- switched off."""
+    for name in AWS_UNSET:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))

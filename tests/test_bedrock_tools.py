@@ -27,6 +27,7 @@ from synapsekit.llm.types import (
     Usage,
     build_messages,
 )
+from tests.sim_fixtures import aws_credentials
 from tests.simulators.bedrock_protocol import BedrockSimulator, capture, event, tool_stream
 from tests.simulators.server import Reply
 
@@ -71,14 +72,7 @@ def sim() -> Iterator[BedrockSimulator]:
 def aws_env(
     sim: BedrockSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[None]:
-    for name in ("AWS_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    aws_credentials(monkeypatch, tmp_path, ACCESS_KEY, SECRET_KEY, REGION)
     sim.reset()
     yield
     assert not sim.errors

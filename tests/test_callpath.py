@@ -32,6 +32,7 @@ from synapsekit.llm.ratelimit import MemoryRateLimiter
 from synapsekit.llm.types import Usage
 from synapsekit.observability import CallRecord, TokenTracer
 from tests.conftest import API_KEY
+from tests.sim_fixtures import aws_credentials
 from tests.simulators.openai_protocol import OpenAISimulator, error, text_stream
 
 HELLO = "Hello, world!"  # the simulator's default answer: 12 in, 4 out
@@ -340,15 +341,7 @@ PREFIXES = [
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_REGION",
-                 "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAPARITYTESTKEY000")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "parity/secret/key/0123456789")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    aws_credentials(monkeypatch, tmp_path, "AKIAPARITYTESTKEY000", "parity/secret/key/0123456789")
 
 
 @pytest.mark.parametrize(("args", "fields", "provider", "model"), PREFIXES,

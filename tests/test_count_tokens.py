@@ -26,7 +26,7 @@ from synapsekit.llm.providers.cohere.count import pieces
 from synapsekit.llm.ratelimit import estimate_tokens
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import build_messages
-from tests.sim_fixtures import serve, track
+from tests.sim_fixtures import aws_credentials, serve, track
 from tests.simulators.anthropic_protocol import AnthropicSimulator
 from tests.simulators.bedrock_protocol import BedrockSimulator
 from tests.simulators.cohere_protocol import CohereSimulator
@@ -228,14 +228,7 @@ async def test_cohere_bad_key_is_typed(cohere_sim: CohereSimulator) -> None:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AWS_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    aws_credentials(monkeypatch, tmp_path, ACCESS_KEY, SECRET_KEY, REGION)
 
 
 @pytest.mark.usefixtures("aws_env")

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from synapsekit.llm.registry import PROVIDERS
+from tests.sim_fixtures import aws_credentials
 from tests.simulators.anthropic_protocol import AnthropicSimulator
 from tests.simulators.bedrock_protocol import BedrockSimulator
 from tests.simulators.cohere_protocol import CohereSimulator
@@ -105,15 +106,7 @@ def user_env(
         server = simulators.get(spec.name)
         if spec.base_url_env and server is not None:
             monkeypatch.setenv(spec.base_url_env, server.url)  # type: ignore[attr-defined]
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_REGION",
-                 "AWS_ENDPOINT_URL", "REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    aws_credentials(monkeypatch, tmp_path, AWS_ID, AWS_SECRET)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

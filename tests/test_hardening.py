@@ -38,6 +38,7 @@ from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.providers.bedrock import BedrockConnection, BedrockLLM
 from synapsekit.observability import CallRecord, read_ledger
 from synapsekit.observability.ledger import Ledger
+from tests.sim_fixtures import aws_credentials
 from tests.simulators.bedrock_protocol import EVENTSTREAM_TYPE, event
 from tests.simulators.server import Reply, Server
 from tests.test_provider_bedrock import TLSProxy, no_worker_threads
@@ -100,15 +101,7 @@ def servers() -> Iterator[dict[str, tuple[Server, Any]]]:
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Bedrock's SigV4 credentials through AWS's own chain (the environment)."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_REGION",
-                 "AWS_CA_BUNDLE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    aws_credentials(monkeypatch, tmp_path, AWS_ID, AWS_SECRET)
 
 
 def _sim(servers: dict[str, tuple[Server, Any]], protocol: str) -> tuple[Server, Any]:

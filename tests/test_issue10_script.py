@@ -27,6 +27,7 @@ from synapsekit import make_llm
 from synapsekit.errors import UnsupportedFeatureError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.tools import tool
+from tests.sim_fixtures import aws_credentials
 from tests.simulators import (
     anthropic_protocol,
     bedrock_protocol,
@@ -277,14 +278,7 @@ def servers() -> Iterator[dict[str, Server]]:
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """Bedrock's credentials through the AWS chain (env), nothing from the machine."""
-    for name in ("AWS_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    aws_credentials(monkeypatch, tmp_path, AWS_KEY, AWS_SECRET, AWS_REGION)
 
 
 class Harness:

@@ -30,6 +30,7 @@ from synapsekit.errors import (
     TimeoutError,
 )
 from synapsekit.llm.base import BaseLLM
+from tests.sim_fixtures import aws_credentials
 from tests.simulators.server import Reply, Server
 
 KEY = "parity-key-0123456789"
@@ -116,14 +117,7 @@ def servers() -> Iterator[dict[str, tuple[Server, Any]]]:
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Bedrock's credentials through AWS's own chain (environment, not SDK patching)."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    aws_credentials(monkeypatch, tmp_path, AWS_ID, AWS_SECRET)
 
 
 def _setup(

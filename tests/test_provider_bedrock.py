@@ -41,6 +41,7 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.providers.bedrock import BedrockLLM
 from synapsekit.llm.types import Chunk, ToolCall, Usage
+from tests.sim_fixtures import aws_credentials
 from tests.simulators.bedrock_protocol import (
     EVENTSTREAM_TYPE,
     BedrockSimulator,
@@ -74,16 +75,7 @@ def sim() -> Iterator[BedrockSimulator]:
 def aws_env(
     sim: BedrockSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[None]:
-    for name in ("AWS_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK",
-                 "AWS_CA_BUNDLE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    aws_credentials(monkeypatch, tmp_path, ACCESS_KEY, SECRET_KEY, REGION)
     sim.reset()
     yield
     assert not sim.errors

@@ -45,6 +45,7 @@ from synapsekit.rag.embeddings import (
     make_embedder,
 )
 from tests.conftest import API_KEY as OPENAI_KEY
+from tests.sim_fixtures import aws_credentials
 from tests.simulators import (
     bedrock_protocol,
     cohere_protocol,
@@ -131,14 +132,7 @@ async def sims(
     servers: dict[str, Server], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[dict[str, Server]]:
     """Every simulator reset; AWS credentials and region from a clean environment."""
-    for name in ("AWS_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    aws_credentials(monkeypatch, tmp_path, ACCESS_KEY, SECRET_KEY, REGION)
     for server in servers.values():
         server.reset()
     yield servers

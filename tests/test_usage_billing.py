@@ -18,6 +18,7 @@ import pytest
 from synapsekit import TokenTracer, make_llm
 from synapsekit.llm.pricing import Price, price_for
 from synapsekit.llm.types import Usage
+from tests.sim_fixtures import aws_credentials
 from tests.simulators import bedrock_protocol, cohere_protocol
 from tests.simulators.bedrock_protocol import BedrockSimulator, decode_messages
 from tests.simulators.cohere_protocol import CohereSimulator
@@ -38,14 +39,7 @@ def bedrock() -> Iterator[BedrockSimulator]:
 
 @pytest.fixture
 def aws_env(bedrock: BedrockSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AWS_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    aws_credentials(monkeypatch, tmp_path, ACCESS_KEY, SECRET_KEY)
     bedrock.reset()
 
 

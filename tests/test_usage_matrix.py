@@ -41,6 +41,7 @@ from synapsekit import Budget, TokenTracer, make_llm
 from synapsekit.llm.pricing import Price, Tier, price_for
 from synapsekit.llm.types import Usage
 from tests.conftest import API_KEY
+from tests.sim_fixtures import aws_credentials
 from tests.simulators import (
     anthropic_protocol,
     bedrock_protocol,
@@ -275,14 +276,7 @@ def sims(
     _sims: dict[str, Any], openai_sim: OpenAISimulator, azure_sim: OpenAISimulator,
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> Iterator[dict[str, Any]]:
-    for name in ("AWS_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    aws_credentials(monkeypatch, tmp_path, ACCESS_KEY, SECRET_KEY)
     every = {**_sims, "openai": openai_sim, "azure": azure_sim}
     for server in _sims.values():
         server.reset()
