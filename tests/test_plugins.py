@@ -26,13 +26,25 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tests" / "plugin_pkg"
 
 
+def _pip() -> list[str]:
+    """A pip for this Python version: the test interpreter's own, else its base
+    interpreter's (a venv made by uv has no pip; the package is pure Python, installed
+    without dependencies into a directory of its own, so any pip of this version does)."""
+    for python in dict.fromkeys((sys.executable, getattr(sys, "_base_executable", ""))):
+        if python and subprocess.run(
+            [python, "-m", "pip", "--version"], capture_output=True, timeout=60,
+        ).returncode == 0:
+            return [python, "-m", "pip"]
+    pytest.fail("no pip for this Python: the plugin test installs a real package with it")
+
+
 def _install(source: Path, target: Path) -> None:
     """``pip install`` a copy of ``source`` (pip builds in the tree it is given; the copy
     keeps tests/ clean) into ``target``, offline and without dependencies."""
     copy = target.parent / f"{source.name}-src"
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+        [*_pip(), "install", "--quiet", "--no-deps", "--no-index",
          "--no-build-isolation", "--target", str(target), str(copy)],
         check=True, capture_output=True, text=True, timeout=300,
     )
