@@ -10,14 +10,18 @@ records a migration this version does not know was written by a newer one and is
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import sqlite3
 
-__all__ = ["Migration", "apply_migrations", "prepare_location"]
+__all__ = [
+    "BUSY_RETRIES", "Migration", "apply_migrations", "busy_pause", "daemon_worker", "is_busy",
+    "prepare_location", "sqlite_code",
+]
 
 #: A name and its SQL statements. Never edit a released one; append a new one.
 Migration = tuple[str, tuple[str, ...]]
@@ -57,3 +61,39 @@ def prepare_location(path: str, unusable: Callable[[str], Exception]) -> None:
         os.makedirs(directory, exist_ok=True)
     except OSError as exc:
         raise unusable(f"cannot be used: cannot create {directory}: {exc.strerror or exc}") from exc
+
+
+#: How many times a statement that found the file locked by another process is tried.
+BUSY_RETRIES = 8
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+def sqlite_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def is_busy(exc: BaseException) -> bool:
+    code = sqlite_code(exc)
+    if code is not None:
+        return code in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def busy_pause(attempt: int) -> float:
+    """Seconds before retry ``attempt`` of a statement that found the file busy."""
+    return float(min(0.01 * 2**attempt, 0.5))
+
+
+def daemon_worker(connection: Any) -> None:
+    """Let the interpreter exit with an aiosqlite connection still open.
+
+    aiosqlite (>= 0.22) runs each connection on a non-daemon thread that ends only at
+    ``close()``; a process-wide cache or budget the app never closes would then keep the
+    process from exiting. Every statement here is its own autocommit transaction, so a worker
+    stopped at exit loses at most the write in flight, which SQLite rolls back.
+    """
+    thread = getattr(connection, "_thread", connection)
+    if isinstance(thread, threading.Thread) and not thread.is_alive():
+        thread.daemon = True

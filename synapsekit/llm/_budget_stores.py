@@ -138,7 +138,7 @@ class SQLiteStore:
         held by another process past the busy timeout is retried a few times."""
         import sqlite3
 
-        from synapsekit.llm.cache.sqlite import BUSY_RETRIES, _busy_pause, _is_busy
+        from synapsekit._sqlite import BUSY_RETRIES, busy_pause, is_busy
 
         if not self._prepared:
             await asyncio.to_thread(self._prepare)
@@ -151,8 +151,8 @@ class SQLiteStore:
                 try:
                     await db.connection.execute("BEGIN IMMEDIATE")
                 except sqlite3.OperationalError as exc:
-                    if _is_busy(exc) and attempt < BUSY_RETRIES - 1:
-                        await asyncio.sleep(_busy_pause(attempt))
+                    if is_busy(exc) and attempt < BUSY_RETRIES - 1:
+                        await asyncio.sleep(busy_pause(attempt))
                         continue
                     raise self._unusable(exc) from exc
                 try:
@@ -170,12 +170,12 @@ class SQLiteStore:
         raise AssertionError("unreachable")
 
     async def _connect(self) -> _SQLiteConn:
-        from synapsekit.llm.cache.sqlite import _daemon_worker
+        from synapsekit._sqlite import daemon_worker
 
         connection = self._aiosqlite.connect(
             self.path, timeout=self.timeout, isolation_level=None
         )
-        _daemon_worker(connection)
+        daemon_worker(connection)
         await connection
         await connection.execute("PRAGMA synchronous=NORMAL")
         return _SQLiteConn(connection, asyncio.Lock())

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from synapsekit._loops import PerLoop
-from synapsekit._sqlite import Migration, apply_migrations, prepare_location
+from synapsekit._sqlite import (
+    BUSY_RETRIES,
+    Migration,
+    apply_migrations,
+    busy_pause,
+    daemon_worker,
+    is_busy,
+    prepare_location,
+    sqlite_code,
+)
 from synapsekit.errors import CacheError
 from synapsekit.llm.cache.base import Cache, check_ttl, log, require
 from synapsekit.llm.cache.codec import CachedAnswer, decode, encode
@@ -29,10 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["BUSY_RETRIES", "BUSY_TIMEOUT", "MIGRATIONS", "PURGE_INTERVAL", "SQLiteCache",
            "default_cache_path"]
 
-#: SQLite: how long one statement waits for another process's write lock, and how often
-#: a still-busy statement is retried after that.
+#: SQLite: how long one statement waits for another process's write lock (then it is
+#: retried BUSY_RETRIES times, synapsekit._sqlite).
 BUSY_TIMEOUT = 5.0
-BUSY_RETRIES = 8
 #: SQLite: seconds between two purges of expired rows.
 PURGE_INTERVAL = 60.0
 
@@ -79,7 +87,6 @@ _COUNT_SQL = "SELECT n FROM entry_count WHERE id = 0"
 _PURGE_SQL = "DELETE FROM entries WHERE expires_at <= ?"
 
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
-_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 
 
 def default_cache_path() -> str:
@@ -90,29 +97,12 @@ def default_cache_path() -> str:
     return os.path.join(base, "synapsekit", "llm-cache.db")
 
 
-def _sqlite_code(exc: BaseException) -> int | None:
-    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
-    return code & 0xFF if isinstance(code, int) else None
-
-
 def _is_corrupt(exc: BaseException) -> bool:
-    code = _sqlite_code(exc)
+    code = sqlite_code(exc)
     if code is not None:
         return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
     text = str(exc)
     return "file is not a database" in text or "malformed" in text
-
-
-def _is_busy(exc: BaseException) -> bool:
-    code = _sqlite_code(exc)
-    if code is not None:
-        return code in (_SQLITE_BUSY, _SQLITE_LOCKED)
-    text = str(exc)
-    return "locked" in text or "busy" in text
-
-
-def _busy_pause(attempt: int) -> float:
-    return float(min(0.01 * 2**attempt, 0.5))
 
 
 def _file_identity(path: str) -> tuple[int, int] | None:
@@ -121,19 +111,6 @@ def _file_identity(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
-
-
-def _daemon_worker(connection: Any) -> None:
-    """Let the interpreter exit with an aiosqlite connection still open.
-
-    aiosqlite (>= 0.22) runs each connection on a non-daemon thread that ends only at
-    ``close()``; a process-wide cache the app never closes would then keep the process
-    from exiting. Every statement here is its own autocommit transaction, so a worker
-    stopped at exit loses at most the write in flight, which SQLite rolls back.
-    """
-    thread = getattr(connection, "_thread", connection)
-    if isinstance(thread, threading.Thread) and not thread.is_alive():
-        thread.daemon = True
 
 
 @dataclass
@@ -229,9 +206,9 @@ class SQLiteCache(Cache):
             try:
                 return list(await connection.execute_fetchall(sql, params))
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or attempt == BUSY_RETRIES - 1:
+                if not is_busy(exc) or attempt == BUSY_RETRIES - 1:
                     raise
-            await asyncio.sleep(_busy_pause(attempt))
+            await asyncio.sleep(busy_pause(attempt))
         raise AssertionError("unreachable")
 
     async def _connection(self) -> Any:
@@ -250,7 +227,7 @@ class SQLiteCache(Cache):
         connection = self._aiosqlite.connect(
             self.path, timeout=BUSY_TIMEOUT, isolation_level=None
         )
-        _daemon_worker(connection)
+        daemon_worker(connection)
         await connection
         await connection.execute_fetchall("PRAGMA synchronous=NORMAL")
         return _Db(connection, generation)
@@ -329,11 +306,11 @@ class SQLiteCache(Cache):
                 connection.execute(_PURGE_SQL, (self._clock(),))
                 return int(connection.execute(_COUNT_SQL).fetchone()[0])
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or attempt == BUSY_RETRIES - 1:
+                if not is_busy(exc) or attempt == BUSY_RETRIES - 1:
                     raise
             finally:
                 connection.close()
-            time.sleep(_busy_pause(attempt))
+            time.sleep(busy_pause(attempt))
         raise AssertionError("unreachable")
 
 
