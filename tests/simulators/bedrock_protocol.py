@@ -518,35 +518,35 @@ class BedrockSimulator(Server):
             return self._validate_invoke(request, unquote(invoked["model"]))
         if model is None:
             return error(404, "UnknownOperationException", "Unknown operation")
+        body, refused = self._posted_json(request, model)
+        if refused is not None:
+            return refused
+        return check_body(body, model)
+
+    def _posted_json(self, request: Request, model: str) -> tuple[Any, Reply | None]:
+        """What every runtime operation checks first, as the service does: a POST, a valid
+        signature or key, a well-formed model id, a JSON body."""
         if request.method != "POST":
-            return error(405, "UnknownOperationException", "Method not allowed")
+            return None, error(405, "UnknownOperationException", "Method not allowed")
         rejected = self._check_auth(request)
         if rejected is not None:
-            return rejected
+            return None, rejected
         if not _MODEL_ID.fullmatch(model):
-            return _validation("The provided model identifier is invalid.")
+            return None, _validation("The provided model identifier is invalid.")
         try:
-            body = json.loads(request.body)
+            return json.loads(request.body), None
         except ValueError:
-            return _validation("Malformed input request, please reformat your input and try again.")
-        return check_body(body, model)
+            return None, _validation(
+                "Malformed input request, please reformat your input and try again.")
 
     def _validate_count(self, request: Request, model: str) -> Reply | None:
         """CountTokens: ``{"input": {"converse": {...}}}`` (or ``invokeModel``) for a
         foundation model id -> ``{"inputTokens": n}`` by tests/simulators/count_rule.py."""
         from .count_rule import json_reply, tokens
 
-        if request.method != "POST":
-            return error(405, "UnknownOperationException", "Method not allowed")
-        rejected = self._check_auth(request)
-        if rejected is not None:
-            return rejected
-        if not _MODEL_ID.fullmatch(model):
-            return _validation("The provided model identifier is invalid.")
-        try:
-            body = json.loads(request.body)
-        except ValueError:
-            return _validation("Malformed input request, please reformat your input and try again.")
+        body, refused = self._posted_json(request, model)
+        if refused is not None:
+            return refused
         given = body.get("input") if isinstance(body, dict) else None
         if not isinstance(given, dict) or len(given) != 1:
             return _validation("input: exactly one of converse or invokeModel must be set")
