@@ -110,7 +110,7 @@ def hashed_vector(text: str, dimensions: int = DIMENSIONS) -> list[float]:
 
 
 def sha_vector(text: str) -> list[float]:
-    from tests.simulators.openai_protocol import embedding_vector
+    from synapsekit.testing.simulators.openai_protocol import embedding_vector
 
     return embedding_vector(text, 64)
 

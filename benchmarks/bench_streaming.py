@@ -39,7 +39,7 @@ Workload = Callable[[], Awaitable[str]]
 
 def start_simulator(tokens: int, protocol: str = "openai") -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", f"tests.simulators.{protocol}_protocol", "--port", "0",
+        [sys.executable, "-m", f"synapsekit.testing.simulators.{protocol}_protocol", "--port", "0",
          "--tokens", str(tokens), "--api-key", KEY],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )

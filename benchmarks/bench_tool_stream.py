@@ -1,8 +1,8 @@
 """Client CPU per event of a streamed tool call vs a streamed text answer, and vs the raw SDK.
 
 Two OpenAI-protocol simulators run in separate processes on 127.0.0.1: one streams a text
-answer of N token events (``tests.simulators.openai_protocol --tokens N``), the other one
-tool call whose arguments arrive in N fragments (``tests.simulators.openai_streams
+answer of N token events (``synapsekit.testing.simulators.openai_protocol --tokens N``), the other
+one tool call whose arguments arrive in N fragments (``synapsekit.testing.simulators.openai_streams
 --fragments N``, the shape of the real capture). The same number of events goes through:
 
 - synapsekit, ``stream_chunks()`` of the text answer (every text chunk consumed);
@@ -199,8 +199,12 @@ def main() -> None:
                         help="text tokens / tool-argument fragments per stream")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    text, text_url = start("tests.simulators.openai_protocol", "--tokens", str(args.events))
-    tool, tool_url = start("tests.simulators.openai_streams", "--fragments", str(args.events))
+    text, text_url = start(
+        "synapsekit.testing.simulators.openai_protocol", "--tokens", str(args.events)
+    )
+    tool, tool_url = start(
+        "synapsekit.testing.simulators.openai_streams", "--fragments", str(args.events)
+    )
     try:
         asyncio.run(run(args, text_url, tool_url))
     finally:

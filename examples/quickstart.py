@@ -32,7 +32,7 @@ async def stream_answer(prompt: str, **fields: object) -> None:
 def offline_simulator() -> tuple[object, str, str]:
     """Start the test suite's OpenAI-protocol simulator on 127.0.0.1."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.simulators.openai_protocol import OpenAISimulator, text_stream
+    from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, text_stream
 
     answer = ("Sunlight scatters off the air's molecules, and blue light, with its short "
               "wavelength, scatters the most, so blue reaches your eyes from every direction.")

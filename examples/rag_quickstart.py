@@ -52,7 +52,7 @@ def main() -> int:
     except MissingAPIKeyError as err:
         print(f"\n{err}\n-> no key, so answering from the local simulator instead.\n")
     sys.path.insert(0, str(ROOT))
-    from tests.simulators.openai_protocol import OpenAISimulator, text_stream
+    from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, text_stream
 
     reply = "It retries only before the first token [1]; after that it raises "
     words = (reply + "StreamInterruptedError with the partial text [1].").split(" ")

@@ -41,9 +41,9 @@ async def serve(router: Router, prompt: str) -> tuple[str, str]:
 
 
 async def main() -> None:
-    from tests.simulators.anthropic_protocol import AnthropicSimulator
-    from tests.simulators.mistral_protocol import MistralSimulator
-    from tests.simulators.openai_protocol import OpenAISimulator, error
+    from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator
+    from synapsekit.testing.simulators.mistral_protocol import MistralSimulator
+    from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error
 
     with OpenAISimulator(USER_KEYS["openai"]) as openai_sim, AnthropicSimulator(
         USER_KEYS["anthropic"]

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
 from tests.redis_server import in_ci, redis_server
-from tests.simulators.openai_protocol import OpenAISimulator
 
 API_KEY = "sk-test-key-0123456789"
 

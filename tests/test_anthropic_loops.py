@@ -18,14 +18,14 @@ from synapsekit import make_llm
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import ToolCall
-from tests.sim_fixtures import serve
-from tests.simulators.anthropic_protocol import (
+from synapsekit.testing.simulators.anthropic_protocol import (
     AnthropicSimulator,
     capture,
     sign,
     text_stream,
     tool_stream,
 )
+from tests.sim_fixtures import serve
 
 KEY = "sk-ant-api03-test-0123456789abcdef"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16

@@ -1,6 +1,7 @@
 """Anthropic: tools, tool results, content parts, thinking (budget / adaptive, signatures
 carried back), structured output and prompt caching, with the real ``anthropic`` SDK over
-HTTP to the simulator (tests/simulators/anthropic_protocol.py + anthropic_rules.py), which
+HTTP to the simulator (synapsekit/testing/simulators/anthropic_protocol.py + anthropic_rules.py),
+which
 validates requests the way the real API does. Every assertion is an exact value: names,
 ids, arguments, usage, finish reasons, request bodies and request counts."""
 
@@ -17,7 +18,7 @@ from synapsekit.errors import InvalidRequestError, ToolCallError, UnsupportedFea
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk, OutputSchema, ToolCall, ToolCallDelta
-from tests.simulators.anthropic_protocol import (
+from synapsekit.testing.simulators.anthropic_protocol import (
     AnthropicSimulator,
     capture,
     sign,
@@ -497,7 +498,7 @@ async def test_cache_prompt_never_marks_thinking(sim: AnthropicSimulator) -> Non
 
 
 def test_simulator_counts_cache_breakpoints() -> None:
-    from tests.simulators.anthropic_protocol import check_body
+    from synapsekit.testing.simulators.anthropic_protocol import check_body
 
     mark = {"type": "ephemeral"}
     blocks = [{"type": "text", "text": f"p{i}", "cache_control": mark} for i in range(5)]
@@ -575,7 +576,7 @@ _TOOL = {"name": "get_weather", "input_schema": {"type": "object"}}
 def test_simulator_rejects_like_the_api(
     extra: dict[str, Any], messages: list[dict[str, Any]] | None, message: str
 ) -> None:
-    from tests.simulators.anthropic_protocol import check_body
+    from synapsekit.testing.simulators.anthropic_protocol import check_body
 
     sent: dict[str, Any] = {"model": "m", "max_tokens": 10,
                             "messages": messages or [{"role": "user", "content": "hi"}], **extra}
@@ -600,7 +601,7 @@ async def test_server_tool_block_kept_with_its_streamed_input(sim: AnthropicSimu
         b'event: content_block_stop\ndata: {"type":"content_block_stop","index":1}\n\n',
     ]
     at = len(events) - 2  # before message_delta, message_stop
-    from tests.simulators.server import Reply
+    from synapsekit.testing.simulators.server import Reply
 
     sim.enqueue(Reply(200, {"content-type": "text/event-stream"},
                       stream=[*events[:at], *extra, *events[at:]]))

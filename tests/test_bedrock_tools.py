@@ -1,6 +1,6 @@
 """Bedrock Converse: tools, tool results, images and PDFs, reasoning, structured output and
 cache points -- the real boto3 over HTTP to the simulator, which validates each request the
-way the service does (tests/simulators/bedrock_converse.py) and records it."""
+way the service does (synapsekit/testing/simulators/bedrock_converse.py) and records it."""
 
 from __future__ import annotations
 
@@ -27,9 +27,14 @@ from synapsekit.llm.types import (
     Usage,
     build_messages,
 )
+from synapsekit.testing.simulators.bedrock_protocol import (
+    BedrockSimulator,
+    capture,
+    event,
+    tool_stream,
+)
+from synapsekit.testing.simulators.server import Reply
 from tests.sim_fixtures import aws_credentials
-from tests.simulators.bedrock_protocol import BedrockSimulator, capture, event, tool_stream
-from tests.simulators.server import Reply
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::synapsekit.llm.pricing.UnknownModelPriceWarning"  # Nova 2, gpt-oss, Llama rows

@@ -29,8 +29,8 @@ from synapsekit.llm.cache import MemoryCache
 from synapsekit.llm.providers.openai_compat import OpenAILLM
 from synapsekit.llm.spend import worst_case_usd
 from synapsekit.llm.types import Message
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error, text_stream
 from tests.conftest import API_KEY
-from tests.simulators.openai_protocol import OpenAISimulator, error, text_stream
 
 WORST = (8 * 0.15 + 100 * 0.60) / 1e6
 COST = (12 * 0.15 + 4 * 0.60) / 1e6
@@ -316,8 +316,8 @@ def test_four_processes_on_one_redis_budget_never_overspend(
 async def test_an_interrupted_stream_settles_what_the_provider_reported() -> None:
     """Anthropic reports the input tokens (and 1 output token) in ``message_start``: a
     stream cut after a token settles those, $3 / $15 per million: (10 x 3 + 1 x 15) / 1e6."""
-    from tests.simulators.anthropic_protocol import AnthropicSimulator
-    from tests.simulators.anthropic_protocol import text_stream as claude_text
+    from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator
+    from synapsekit.testing.simulators.anthropic_protocol import text_stream as claude_text
 
     with AnthropicSimulator(API_KEY) as sim:
         budget = Budget(limit_usd=1.0)

@@ -30,15 +30,15 @@ from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.cache import MemoryCache, SQLiteCache
 from synapsekit.llm.tools import tool
 from synapsekit.observability.tracer import TokenTracer
-from tests.simulators.anthropic_protocol import AnthropicSimulator
-from tests.simulators.bedrock_protocol import BedrockSimulator
-from tests.simulators.cohere_protocol import CohereSimulator
-from tests.simulators.gemini_protocol import GeminiSimulator
-from tests.simulators.mistral_protocol import MistralSimulator
-from tests.simulators.ollama_protocol import OllamaSimulator
-from tests.simulators.openai_protocol import OpenAISimulator
-from tests.simulators.openai_protocol import text_stream as openai_text
-from tests.simulators.server import Request, Server
+from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator
+from synapsekit.testing.simulators.bedrock_protocol import BedrockSimulator
+from synapsekit.testing.simulators.cohere_protocol import CohereSimulator
+from synapsekit.testing.simulators.gemini_protocol import GeminiSimulator
+from synapsekit.testing.simulators.mistral_protocol import MistralSimulator
+from synapsekit.testing.simulators.ollama_protocol import OllamaSimulator
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
+from synapsekit.testing.simulators.openai_protocol import text_stream as openai_text
+from synapsekit.testing.simulators.server import Request, Server
 from tests.test_provider_bedrock import TLSProxy
 
 OWNER = "owner-key-0000000000000000"

@@ -39,10 +39,10 @@ from synapsekit.llm.cache import (
     open_cache,
 )
 from synapsekit.llm.types import Usage, build_messages
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
 from tests.conftest import API_KEY
 from tests.redis_faults import frozen_redis
 from tests.redis_server import SLOW_MACHINE
-from tests.simulators.openai_protocol import OpenAISimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWER = CachedAnswer(

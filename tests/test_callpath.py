@@ -31,9 +31,9 @@ from synapsekit.llm.cache import Cache, CachedAnswer, MemoryCache
 from synapsekit.llm.ratelimit import MemoryRateLimiter
 from synapsekit.llm.types import Usage
 from synapsekit.observability import CallRecord, TokenTracer
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error, text_stream
 from tests.conftest import API_KEY
 from tests.sim_fixtures import aws_credentials
-from tests.simulators.openai_protocol import OpenAISimulator, error, text_stream
 
 HELLO = "Hello, world!"  # the simulator's default answer: 12 in, 4 out
 OTHER_KEY = "sk-another-key-9876543210"
@@ -132,8 +132,8 @@ async def test_a_stream_cut_after_tokens_is_one_incomplete_record(
 
 
 async def test_a_failure_keeps_the_partial_usage_the_provider_reported() -> None:
-    from tests.simulators.anthropic_protocol import AnthropicSimulator
-    from tests.simulators.anthropic_protocol import text_stream as claude_stream
+    from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator
+    from synapsekit.testing.simulators.anthropic_protocol import text_stream as claude_stream
 
     tokens = ["Hel", "lo", " wor", "ld"]
     tracer = TokenTracer()
@@ -366,7 +366,7 @@ def test_a_provider_class_strips_only_its_own_prefix() -> None:
 
 
 async def test_ollama_sends_mistral_7b_unchanged() -> None:
-    from tests.simulators.ollama_protocol import OllamaSimulator
+    from synapsekit.testing.simulators.ollama_protocol import OllamaSimulator
 
     with OllamaSimulator(models=("mistral:7b",)) as sim:
         llm = make_llm("ollama:mistral:7b", base_url=sim.url)
@@ -427,8 +427,8 @@ def test_endpoint_defaults_and_variables(
 async def test_each_endpoint_variable_reaches_the_simulator(
     provider: str, no_endpoint_env: pytest.MonkeyPatch
 ) -> None:
-    from tests.simulators.anthropic_protocol import AnthropicSimulator
-    from tests.simulators.ollama_protocol import OllamaSimulator
+    from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator
+    from synapsekit.testing.simulators.ollama_protocol import OllamaSimulator
 
     if provider == "anthropic":
         sim: Any = AnthropicSimulator(API_KEY)
@@ -620,26 +620,26 @@ def protocol_server(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str, 
         server: Any = OpenAISimulator(API_KEY)
         model, client_class = "gpt-4o-mini", "openai.AsyncOpenAI"
     elif name == "anthropic":
-        from tests.simulators.anthropic_protocol import AnthropicSimulator
+        from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator
 
         server, model, client_class = AnthropicSimulator(API_KEY), "claude-sonnet-4-6", \
             "anthropic.AsyncAnthropic"
     elif name == "ollama":
-        from tests.simulators.ollama_protocol import OllamaSimulator
+        from synapsekit.testing.simulators.ollama_protocol import OllamaSimulator
 
         server, model, client_class = OllamaSimulator(), "ollama:llama3.2", "ollama.AsyncClient"
     elif name == "mistral":
-        from tests.simulators.mistral_protocol import MistralSimulator
+        from synapsekit.testing.simulators.mistral_protocol import MistralSimulator
 
         server, model, client_class = MistralSimulator(API_KEY), "mistral-small-latest", \
             "mistralai.Mistral"
     elif name == "cohere":
-        from tests.simulators.cohere_protocol import CohereSimulator
+        from synapsekit.testing.simulators.cohere_protocol import CohereSimulator
 
         server, model, client_class = CohereSimulator(API_KEY), "command-a-03-2025", \
             "cohere.client_v2.AsyncClientV2"
     else:  # boto3: a blocking client, built in a worker thread (client_blocks)
-        from tests.simulators.bedrock_protocol import BedrockSimulator
+        from synapsekit.testing.simulators.bedrock_protocol import BedrockSimulator
 
         request.getfixturevalue("aws_env")
         server = BedrockSimulator({"AKIAPARITYTESTKEY000": "parity/secret/key/0123456789"})

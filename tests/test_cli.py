@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from synapsekit import __version__
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
 from tests.conftest import API_KEY
-from tests.simulators.openai_protocol import OpenAISimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "synapsekit.cli"]

@@ -20,13 +20,13 @@ from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.providers.cohere import CohereLLM
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk, OutputSchema, ToolCall
-from tests.sim_fixtures import serve, track
-from tests.simulators.cohere_protocol import (
+from synapsekit.testing.simulators.cohere_protocol import (
     CohereSimulator,
     capture,
     text_stream,
     tool_stream,
 )
+from tests.sim_fixtures import serve, track
 
 pytestmark = pytest.mark.filterwarnings("ignore::synapsekit.llm.pricing.UnknownModelPriceWarning")
 

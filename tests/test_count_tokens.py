@@ -1,7 +1,8 @@
 """Token counting before a call (issue 13 item 7): ``await llm.count_tokens(...)``.
 
 Each provider's real SDK sends its counting request over HTTP to the simulator, which
-answers by the rule of tests/simulators/count_rule.py (one token per word of the counted
+answers by the rule of synapsekit/testing/simulators/count_rule.py (one token per word of the
+counted
 JSON's string values), so the counts below are exact, and the recorded body shows what was
 counted (system prompt, tools). The chat endpoint is never reached."""
 
@@ -26,13 +27,13 @@ from synapsekit.llm.providers.cohere.count import pieces
 from synapsekit.llm.ratelimit import estimate_tokens
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import build_messages
+from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator
+from synapsekit.testing.simulators.bedrock_protocol import BedrockSimulator
+from synapsekit.testing.simulators.cohere_protocol import CohereSimulator
+from synapsekit.testing.simulators.count_rule import tokens
+from synapsekit.testing.simulators.gemini_protocol import GeminiSimulator
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
 from tests.sim_fixtures import aws_credentials, serve, track
-from tests.simulators.anthropic_protocol import AnthropicSimulator
-from tests.simulators.bedrock_protocol import BedrockSimulator
-from tests.simulators.cohere_protocol import CohereSimulator
-from tests.simulators.count_rule import tokens
-from tests.simulators.gemini_protocol import GeminiSimulator
-from tests.simulators.openai_protocol import OpenAISimulator
 
 ANTHROPIC_KEY = "sk-ant-api03-count-0123456789abcdef"
 GEMINI_KEY = "AIza-count-key-0123456789"
@@ -136,7 +137,7 @@ async def test_a_throttled_count_is_a_rate_limit_error_sent_once(
     anthropic_sim: AnthropicSimulator,
 ) -> None:
     from synapsekit.errors import RateLimitError
-    from tests.simulators.anthropic_protocol import error
+    from synapsekit.testing.simulators.anthropic_protocol import error
 
     anthropic_sim.enqueue(error(429, headers={"retry-after": "7"}))
     llm = track(make_llm("claude-sonnet-4-6", api_key=ANTHROPIC_KEY, base_url=anthropic_sim.url))

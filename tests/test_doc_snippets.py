@@ -31,14 +31,14 @@ from typing import Any
 import pytest
 
 from synapsekit.llm.registry import PROVIDERS
+from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator
+from synapsekit.testing.simulators.bedrock_protocol import BedrockSimulator
+from synapsekit.testing.simulators.cohere_protocol import CohereSimulator
+from synapsekit.testing.simulators.gemini_protocol import GeminiSimulator
+from synapsekit.testing.simulators.ollama_protocol import OllamaSimulator
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
+from synapsekit.testing.simulators.server import Server
 from tests.sim_fixtures import aws_credentials
-from tests.simulators.anthropic_protocol import AnthropicSimulator
-from tests.simulators.bedrock_protocol import BedrockSimulator
-from tests.simulators.cohere_protocol import CohereSimulator
-from tests.simulators.gemini_protocol import GeminiSimulator
-from tests.simulators.ollama_protocol import OllamaSimulator
-from tests.simulators.openai_protocol import OpenAISimulator
-from tests.simulators.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
@@ -144,7 +144,8 @@ def test_snippets_run(page: Path, user_env: Path, capsys: pytest.CaptureFixture[
         print("skipped, marked no-run:", "; ".join(skipped))
 
 
-#: ``python -m tests.simulators.<x>_protocol --port 0``, as docs/testing.md shows it: the
+#: ``python -m synapsekit.testing.simulators.<x>_protocol --port 0``, as docs/testing.md shows it:
+#: the
 #: key each one accepts by default, and how synapsekit is pointed at it.
 COMMANDS = [
     ("openai", "gpt-4o-mini", "sk-test-key", "/v1"),
@@ -168,7 +169,7 @@ def test_simulator_started_as_a_command(
     from synapsekit import make_llm
 
     process = subprocess.Popen(
-        [sys.executable, "-m", f"tests.simulators.{protocol}_protocol", "--port", "0",
+        [sys.executable, "-m", f"synapsekit.testing.simulators.{protocol}_protocol", "--port", "0",
          "--tokens", "3"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )

@@ -30,9 +30,9 @@ from synapsekit.errors import (
 from synapsekit.llm.models import UnsupportedParameterWarning
 from synapsekit.llm.registry import PROVIDERS as REGISTRY
 from synapsekit.llm.types import Chunk, Usage
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
+from synapsekit.testing.simulators.server import Server
 from tests import test_parity
-from tests.simulators.openai_protocol import OpenAISimulator
-from tests.simulators.server import Server
 from tests.test_parity import IDS, KEY, PROVIDERS, _setup
 
 # test_parity's fixtures: every protocol's simulator, and AWS credentials by environment.
@@ -199,7 +199,7 @@ async def test_keyless_openai_compatible_server(monkeypatch: pytest.MonkeyPatch)
 async def test_rag_ollama_override_from_the_page(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.simulators.ollama_protocol import OllamaSimulator
+    from synapsekit.testing.simulators.ollama_protocol import OllamaSimulator
 
     with OllamaSimulator(models=("llama3",)) as sim:
         monkeypatch.setenv("OLLAMA_HOST", sim.url)

@@ -29,8 +29,8 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.providers._common import http_stack
 from synapsekit.llm.providers._errors import classify
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error
 from tests.conftest import API_KEY
-from tests.simulators.openai_protocol import OpenAISimulator, error
 
 # (status, codes, message, expected)
 ROWS: list[tuple[int | None, tuple[str | None, ...], str, type[LLMError]]] = [
@@ -207,7 +207,7 @@ async def test_context_length_through_the_sdk(
     protocol: str, provider: str, model: str, body: dict[str, object]
 ) -> None:
     """Cohere and Ollama say "too long" only in the message of a 400."""
-    module = importlib.import_module(f"tests.simulators.{protocol}")
+    module = importlib.import_module(f"synapsekit.testing.simulators.{protocol}")
     simulator = module.CohereSimulator(API_KEY) if provider == "cohere" else (
         module.OllamaSimulator())
     with simulator as sim:

@@ -24,16 +24,16 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk, OutputSchema
-from tests.sim_fixtures import serve, track
-from tests.simulators.gemini_protocol import (
+from synapsekit.testing.simulators.gemini_protocol import (
     GeminiSimulator,
     camel,
     capture,
     function_call_stream,
     text_stream,
 )
-from tests.simulators.server import Reply
-from tests.simulators.wire import read_wire
+from synapsekit.testing.simulators.server import Reply
+from synapsekit.testing.simulators.wire import read_wire
+from tests.sim_fixtures import serve, track
 
 KEY = "AIza-sim-key-tools"
 CAPTURE = "gemini/stream_function_call_thinking.sse"

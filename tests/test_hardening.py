@@ -1,7 +1,8 @@
 """Hardening: the faults a fault-injection run and real use found, each pinned by a test.
 
 Every test drives the real SDK over real HTTP against the simulator of its wire protocol
-(tests/simulators) and counts what the simulator saw: requests, connections, disconnects.
+(synapsekit/testing/simulators) and counts what the simulator saw: requests, connections,
+disconnects.
 
 - Gemini keeps every system message (all in ``systemInstruction``, in order).
 - A lone surrogate in a prompt, a message or the system prompt is an InvalidInputError
@@ -38,9 +39,9 @@ from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.providers.bedrock import BedrockConnection, BedrockLLM
 from synapsekit.observability import CallRecord, read_ledger
 from synapsekit.observability.ledger import Ledger
+from synapsekit.testing.simulators.bedrock_protocol import EVENTSTREAM_TYPE, event
+from synapsekit.testing.simulators.server import Reply, Server
 from tests.sim_fixtures import aws_credentials
-from tests.simulators.bedrock_protocol import EVENTSTREAM_TYPE, event
-from tests.simulators.server import Reply, Server
 from tests.test_provider_bedrock import TLSProxy, no_worker_threads
 
 #: A distinctive key, accepted by every simulator: it must show up in no log record.
@@ -90,7 +91,7 @@ def servers() -> Iterator[dict[str, tuple[Server, Any]]]:
     started: dict[str, tuple[Server, Any]] = {}
     try:
         for name, (module_name, build) in SIMULATORS.items():
-            module = importlib.import_module(f"tests.simulators.{module_name}")
+            module = importlib.import_module(f"synapsekit.testing.simulators.{module_name}")
             started[name] = (build(module).start(), module)
         yield started
     finally:

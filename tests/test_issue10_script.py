@@ -27,8 +27,7 @@ from synapsekit import make_llm
 from synapsekit.errors import UnsupportedFeatureError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.tools import tool
-from tests.sim_fixtures import aws_credentials
-from tests.simulators import (
+from synapsekit.testing.simulators import (
     anthropic_protocol,
     bedrock_protocol,
     cohere_protocol,
@@ -39,7 +38,8 @@ from tests.simulators import (
     openai_streams,
     perplexity_agent,
 )
-from tests.simulators.server import Reply, Server
+from synapsekit.testing.simulators.server import Reply, Server
+from tests.sim_fixtures import aws_credentials
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::synapsekit.llm.pricing.UnknownModelPriceWarning")

@@ -15,7 +15,7 @@ import pytest
 from synapsekit import _logging, make_llm
 from synapsekit._logging import forget_in_logs, redact_in_logs
 from synapsekit.llm.connection import ConnectionPool
-from tests.simulators.openai_protocol import OpenAISimulator, text_stream
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, text_stream
 
 OWNER = "owner-key-0000000000000000"
 

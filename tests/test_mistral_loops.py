@@ -15,8 +15,8 @@ from synapsekit import make_llm
 from synapsekit.errors import UnsupportedFeatureError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.tools import Tool
+from synapsekit.testing.simulators.mistral_protocol import MistralSimulator, capture, text_stream
 from tests.sim_fixtures import serve
-from tests.simulators.mistral_protocol import MistralSimulator, capture, text_stream
 
 KEY = "mist-test-key-0123456789"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16

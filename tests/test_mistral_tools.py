@@ -28,15 +28,15 @@ from synapsekit.llm.providers.mistral import MistralLLM
 from synapsekit.llm.providers.mistral.encode import mistral_id
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk, OutputSchema, ToolCall, ToolCallDelta, build_messages
-from tests.sim_fixtures import autoclose, serve, track
-from tests.simulators.mistral_protocol import (
+from synapsekit.testing.simulators.mistral_protocol import (
     MistralSimulator,
     capture,
     check_body,
     text_stream,
     tool_call_stream,
 )
-from tests.simulators.server import Reply
+from synapsekit.testing.simulators.server import Reply
+from tests.sim_fixtures import autoclose, serve, track
 
 #: What the installed SDK can send (the floors run has mistralai 2.0: no reasoning_effort,
 #: no ThinkChunk.signature); the newest SDK has both.

@@ -37,8 +37,8 @@ from synapsekit.llm.ratelimit import PART_TOKENS, estimate_tokens
 from synapsekit.llm.registry import PROVIDERS, provider_class
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import OutputSchema, Usage
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, text_stream
 from tests.conftest import API_KEY
-from tests.simulators.openai_protocol import OpenAISimulator, text_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24

@@ -19,8 +19,13 @@ from synapsekit.llm.providers.ollama import OllamaLLM
 from synapsekit.llm.providers.ollama.encode import parameters
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk, OutputSchema, ToolCall
+from synapsekit.testing.simulators.ollama_protocol import (
+    OllamaSimulator,
+    capture,
+    text_stream,
+    tool_stream,
+)
 from tests.sim_fixtures import serve, track
-from tests.simulators.ollama_protocol import OllamaSimulator, capture, text_stream, tool_stream
 
 MODEL = "llama3.2"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 16

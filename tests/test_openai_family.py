@@ -31,8 +31,7 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.types import Chunk
-from tests.conftest import API_KEY
-from tests.simulators.openai_protocol import (
+from synapsekit.testing.simulators.openai_protocol import (
     OpenAISimulator,
     capture,
     error,
@@ -40,6 +39,7 @@ from tests.simulators.openai_protocol import (
     stream_error_event,
     text_stream,
 )
+from tests.conftest import API_KEY
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,14 @@ import pytest
 from synapsekit import make_llm
 from synapsekit.errors import InvalidInputError, UnsupportedFeatureError
 from synapsekit.llm.tools import Tool
+from synapsekit.testing.simulators.openai_checks import check_features
+from synapsekit.testing.simulators.openai_protocol import (
+    OpenAISimulator,
+    _invalid,
+    capture,
+    text_stream,
+)
 from tests.conftest import API_KEY
-from tests.simulators.openai_checks import check_features
-from tests.simulators.openai_protocol import OpenAISimulator, _invalid, capture, text_stream
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF"

@@ -17,11 +17,16 @@ from synapsekit import make_llm
 from synapsekit.errors import InvalidRequestError, UnsupportedFeatureError
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import OutputSchema, ToolCall
+from synapsekit.testing.simulators.openai_checks import check_features
+from synapsekit.testing.simulators.openai_protocol import (
+    OpenAISimulator,
+    _invalid,
+    capture,
+    text_stream,
+)
+from synapsekit.testing.simulators.openai_streams import Call, reasoning_stream
+from synapsekit.testing.simulators.wire import read_wire
 from tests.conftest import API_KEY
-from tests.simulators.openai_checks import check_features
-from tests.simulators.openai_protocol import OpenAISimulator, _invalid, capture, text_stream
-from tests.simulators.openai_streams import Call, reasoning_stream
-from tests.simulators.wire import read_wire
 
 ABSENT = object()
 

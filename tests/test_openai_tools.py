@@ -15,11 +15,16 @@ from synapsekit.errors import InvalidRequestError, ToolCallError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk, ToolCall, ToolCallDelta
+from synapsekit.testing.simulators.openai_checks import check_features
+from synapsekit.testing.simulators.openai_protocol import (
+    OpenAISimulator,
+    _invalid,
+    capture,
+    text_stream,
+)
+from synapsekit.testing.simulators.openai_streams import Call, long_tool_call, tool_stream
+from synapsekit.testing.simulators.server import Reply
 from tests.conftest import API_KEY
-from tests.simulators.openai_checks import check_features
-from tests.simulators.openai_protocol import OpenAISimulator, _invalid, capture, text_stream
-from tests.simulators.openai_streams import Call, long_tool_call, tool_stream
-from tests.simulators.server import Reply
 
 WEATHER = Tool(
     "get_weather", "The weather in a city.",
@@ -233,7 +238,7 @@ async def test_wire_index_from_another_base_and_text_before_calls(sim: OpenAISim
 
 
 async def test_legacy_function_call_is_a_tool_call(sim: OpenAISimulator) -> None:
-    from tests.simulators.openai_protocol import DONE, SSE_TYPE, _Chunks
+    from synapsekit.testing.simulators.openai_protocol import DONE, SSE_TYPE, _Chunks
 
     c = _Chunks("gpt-4o", obfuscation=False)
     events = [c.delta({"role": "assistant", "content": None,
@@ -249,7 +254,7 @@ async def test_legacy_function_call_is_a_tool_call(sim: OpenAISimulator) -> None
 
 
 async def test_refusal_is_text_and_metadata(sim: OpenAISimulator) -> None:
-    from tests.simulators.openai_protocol import DONE, SSE_TYPE, _Chunks
+    from synapsekit.testing.simulators.openai_protocol import DONE, SSE_TYPE, _Chunks
 
     c = _Chunks("gpt-4o", obfuscation=False)
     events = [c.delta({"role": "assistant", "content": None, "refusal": ""}),

@@ -30,8 +30,8 @@ from synapsekit.errors import (
     TimeoutError,
 )
 from synapsekit.llm.base import BaseLLM
+from synapsekit.testing.simulators.server import Reply, Server
 from tests.sim_fixtures import aws_credentials
-from tests.simulators.server import Reply, Server
 
 KEY = "parity-key-0123456789"
 AWS_ID, AWS_SECRET = "AKIAPARITYTESTKEY000", "parity/secret/key/0123456789"
@@ -104,7 +104,7 @@ def servers() -> Iterator[dict[str, tuple[Server, Any]]]:
     started: dict[str, tuple[Server, Any]] = {}
     try:
         for name, proto in PROTOCOLS.items():
-            module = importlib.import_module(f"tests.simulators.{proto.module}")
+            module = importlib.import_module(f"synapsekit.testing.simulators.{proto.module}")
             server = proto.start(module)
             server.start()
             started[name] = (server, module)

@@ -1,7 +1,7 @@
 """Perplexity's Agent API (``POST /v1/agent``; Sonar chat completions were retired on
 2026-09-27): the request our provider sends for each kind of model name, the answer and
 usage of a live capture, typed errors, broken streams. Real openai SDK over real HTTP
-against tests/simulators/perplexity_agent.py."""
+against synapsekit/testing/simulators/perplexity_agent.py."""
 
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.types import Usage
-from tests.sim_fixtures import serve, track
-from tests.simulators.perplexity_agent import (
+from synapsekit.testing.simulators.perplexity_agent import (
     PerplexityAgentSimulator,
     error,
     text_stream,
     usage_stream,
 )
-from tests.simulators.server import Reply
+from synapsekit.testing.simulators.server import Reply
+from tests.sim_fixtures import serve, track
 
 KEY = "pplx-agent-key-0123456789"
 ANSWER = ("The official TypeScript website is **typescriptlang.org**; TypeScript is a strongly "

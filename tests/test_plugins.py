@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, text_stream
 from tests.conftest import API_KEY
-from tests.simulators.openai_protocol import OpenAISimulator, text_stream
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tests" / "plugin_pkg"

@@ -23,10 +23,10 @@ from synapsekit import LLMConfig, make_llm
 from synapsekit.errors import ConfigError, InvalidRequestError
 from synapsekit.llm import models
 from synapsekit.llm.models import RequestRules, UnsupportedParameterWarning, request_rules
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, check_body, text_stream
+from synapsekit.testing.simulators.server import Server
 from tests.conftest import API_KEY
 from tests.sim_fixtures import aws_credentials
-from tests.simulators.openai_protocol import OpenAISimulator, check_body, text_stream
-from tests.simulators.server import Server
 
 REASONING = ("openai-reasoning", False, "max_completion_tokens")
 OPENAI = ("openai", True, "max_completion_tokens")
@@ -332,7 +332,7 @@ def servers() -> Iterator[dict[str, tuple[Server, Any]]]:
     started: dict[str, tuple[Server, Any]] = {}
     try:
         for name, (module_name, start, _) in PROTOCOLS.items():
-            module = importlib.import_module(f"tests.simulators.{module_name}")
+            module = importlib.import_module(f"synapsekit.testing.simulators.{module_name}")
             server = start(module)
             server.start()
             started[name] = (server, module)

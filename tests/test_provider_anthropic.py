@@ -1,5 +1,5 @@
 """AnthropicLLM end to end: the real ``anthropic`` SDK over real HTTP against the local
-Messages API simulator (tests/simulators/anthropic_protocol.py), through synapsekit.
+Messages API simulator (synapsekit/testing/simulators/anthropic_protocol.py), through synapsekit.
 
 Token counts asserted here are the ones written in the tests/wire/anthropic captures:
 stream_ok.sse 11 in / 6 out, stream_ok_docs.sse 25 / 15, stream_tool_use.sse 377 / 65
@@ -33,7 +33,7 @@ from synapsekit.errors import (
 from synapsekit.llm import AnthropicLLM
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.types import Chunk
-from tests.simulators.anthropic_protocol import (
+from synapsekit.testing.simulators.anthropic_protocol import (
     SSE_TYPE,
     AnthropicSimulator,
     capture,
@@ -42,8 +42,8 @@ from tests.simulators.anthropic_protocol import (
     stream_error_event,
     text_stream,
 )
-from tests.simulators.server import Reply
-from tests.simulators.wire import read_wire
+from synapsekit.testing.simulators.server import Reply
+from synapsekit.testing.simulators.wire import read_wire
 
 KEY = "sk-ant-api03-test-0123456789abcdef"
 MODEL = "claude-sonnet-4-6"

@@ -41,8 +41,7 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.providers.bedrock import BedrockLLM
 from synapsekit.llm.types import Chunk, ToolCall, Usage
-from tests.sim_fixtures import aws_credentials
-from tests.simulators.bedrock_protocol import (
+from synapsekit.testing.simulators.bedrock_protocol import (
     EVENTSTREAM_TYPE,
     BedrockSimulator,
     capture,
@@ -54,8 +53,9 @@ from tests.simulators.bedrock_protocol import (
     stream_exception,
     text_stream,
 )
-from tests.simulators.server import Reply
-from tests.simulators.wire import read_wire
+from synapsekit.testing.simulators.server import Reply
+from synapsekit.testing.simulators.wire import read_wire
+from tests.sim_fixtures import aws_credentials
 
 MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 ACCESS_KEY = "AKIASYNAPSEKITTEST01"

@@ -24,8 +24,7 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.types import Chunk
-from tests.sim_fixtures import serve, track
-from tests.simulators.cohere_protocol import (
+from synapsekit.testing.simulators.cohere_protocol import (
     CohereSimulator,
     capture,
     error,
@@ -33,6 +32,7 @@ from tests.simulators.cohere_protocol import (
     stream_error_event,
     text_stream,
 )
+from tests.sim_fixtures import serve, track
 
 KEY = "co-sim-key-0123456789"
 TURNS = [

@@ -25,8 +25,7 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.providers.gemini import GeminiLLM
 from synapsekit.llm.types import Chunk
-from tests.sim_fixtures import serve, track
-from tests.simulators.gemini_protocol import (
+from synapsekit.testing.simulators.gemini_protocol import (
     GeminiSimulator,
     bad_key,
     blocked_prompt,
@@ -38,7 +37,8 @@ from tests.simulators.gemini_protocol import (
     stream_error_event,
     text_stream,
 )
-from tests.simulators.server import Reply
+from synapsekit.testing.simulators.server import Reply
+from tests.sim_fixtures import serve, track
 
 KEY = "AIza-sim-key-0123456789"
 TURNS = [

@@ -27,8 +27,7 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.providers.mistral import MistralLLM
 from synapsekit.llm.types import Chunk
-from tests.sim_fixtures import autoclose, serve, track
-from tests.simulators.mistral_protocol import (
+from synapsekit.testing.simulators.mistral_protocol import (
     MistralSimulator,
     capture,
     error,
@@ -36,7 +35,8 @@ from tests.simulators.mistral_protocol import (
     stream_error_event,
     text_stream,
 )
-from tests.simulators.server import Reply
+from synapsekit.testing.simulators.server import Reply
+from tests.sim_fixtures import autoclose, serve, track
 
 KEY = "mist-test-key-0123456789"
 MODEL = "mistral-small-latest"

@@ -26,8 +26,7 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.providers.ollama import OllamaLLM
 from synapsekit.llm.types import Chunk
-from tests.sim_fixtures import autoclose, serve, track
-from tests.simulators.ollama_protocol import (
+from synapsekit.testing.simulators.ollama_protocol import (
     OllamaSimulator,
     capture,
     error,
@@ -35,6 +34,7 @@ from tests.simulators.ollama_protocol import (
     stream_error,
     text_stream,
 )
+from tests.sim_fixtures import autoclose, serve, track
 
 MODEL = "llama3.2"
 CLOUD_KEY = "ollama-cloud-key-0123456789"

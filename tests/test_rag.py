@@ -17,8 +17,8 @@ import pytest
 from synapsekit import RAG
 from synapsekit.cli import main
 from synapsekit.errors import InvalidInputError, MissingAPIKeyError, StoreError
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
 from tests.conftest import API_KEY
-from tests.simulators.openai_protocol import OpenAISimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 HELLO = ["Hello", ",", " world", "!"]

@@ -44,9 +44,7 @@ from synapsekit.rag.embeddings import (
     detect_embedding_provider,
     make_embedder,
 )
-from tests.conftest import API_KEY as OPENAI_KEY
-from tests.sim_fixtures import aws_credentials
-from tests.simulators import (
+from synapsekit.testing.simulators import (
     bedrock_protocol,
     cohere_protocol,
     gemini_protocol,
@@ -54,8 +52,10 @@ from tests.simulators import (
     ollama_protocol,
     openai_protocol,
 )
-from tests.simulators.openai_protocol import embedding_vector, token_count
-from tests.simulators.server import Reply, Request, Server
+from synapsekit.testing.simulators.openai_protocol import embedding_vector, token_count
+from synapsekit.testing.simulators.server import Reply, Request, Server
+from tests.conftest import API_KEY as OPENAI_KEY
+from tests.sim_fixtures import aws_credentials
 
 KEY = "embed-sim-key-0123456789"
 ACCESS_KEY, SECRET_KEY, REGION = "AKIAEMBEDTESTKEY0001", "embed/secret/0123456789", "us-west-2"

@@ -36,8 +36,8 @@ from synapsekit.llm.router import (
 from synapsekit.llm.router_state import MemoryRouterState, RedisRouterState
 from synapsekit.llm.tools import Tool
 from synapsekit.observability.tracer import TokenTracer
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error, text_stream
 from tests.conftest import API_KEY
-from tests.simulators.openai_protocol import OpenAISimulator, error, text_stream
 
 ANSWER = "Hello, world!"
 _made: list[Any] = []
@@ -423,7 +423,7 @@ async def test_per_call_overrides_and_keys_reach_the_member(
 async def test_tools_respond_and_run_tools_through_a_router(
     sim_a: OpenAISimulator,
 ) -> None:
-    from tests.simulators.openai_protocol import capture
+    from synapsekit.testing.simulators.openai_protocol import capture
 
     sim_a.enqueue(capture("openai/stream_tool_call.sse"))
     r = router([llm(sim_a.url)])
@@ -581,7 +581,7 @@ async def test_a_context_length_error_goes_to_a_member_with_a_longer_context(
 async def test_run_tools_and_generate_object_through_a_router(
     sim_a: OpenAISimulator, sim_b: OpenAISimulator
 ) -> None:
-    from tests.simulators.openai_protocol import capture
+    from synapsekit.testing.simulators.openai_protocol import capture
 
     calls: list[str] = []
 

@@ -30,8 +30,8 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.ratelimit import MemoryRateLimiter
 from synapsekit.observability import TokenTracer
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error, text_stream
 from tests.conftest import API_KEY
-from tests.simulators.openai_protocol import OpenAISimulator, error, text_stream
 
 HELLO = ["Hello", ",", " world", "!"]  # the simulator's default answer: 12 in, 4 out
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,7 +183,7 @@ async def test_a_stream_left_early_is_not_cached(
 
 
 async def test_a_cached_anthropic_answer_streams_like_the_original(tmp_path: Path) -> None:
-    from tests.simulators.anthropic_protocol import AnthropicSimulator
+    from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator
 
     with AnthropicSimulator(API_KEY) as sim:
         llm = make_llm("claude-haiku-4-5", api_key=API_KEY, base_url=sim.url, cache=True,

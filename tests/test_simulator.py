@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.simulators.openai_protocol import (
+from synapsekit.testing.simulators.openai_protocol import (
     OpenAISimulator,
     capture,
     error,
@@ -30,8 +30,8 @@ from tests.simulators.openai_protocol import (
     stream_error_event,
     text_stream,
 )
-from tests.simulators.server import Reply, Request, Server
-from tests.simulators.wire import read_wire, sse_events
+from synapsekit.testing.simulators.server import Reply, Request, Server
+from synapsekit.testing.simulators.wire import read_wire, sse_events
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH = {"authorization": "Bearer sk-test-key"}
@@ -426,7 +426,10 @@ async def test_many_concurrent_streams() -> None:
 
 def test_main_runs_in_a_separate_process() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.simulators.openai_protocol", "--port", "0", "--tokens", "50"],
+        [
+            sys.executable, "-m", "synapsekit.testing.simulators.openai_protocol",
+            "--port", "0", "--tokens", "50",
+        ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

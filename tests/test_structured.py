@@ -249,7 +249,7 @@ async def test_reask_over_the_openai_sdk_and_simulator(openai_sim: Any) -> None:
     """generate_object through OpenAILLM, the real SDK and the simulator: the schema goes
     as response_format json_schema, the re-ask is the next request's last turn."""
     from synapsekit import make_llm
-    from tests.simulators.openai_protocol import text_stream
+    from synapsekit.testing.simulators.openai_protocol import text_stream
 
     openai_sim.enqueue(text_stream(['{"name": "Ada", ', '"age": "forty"}']),
                        text_stream(['{"name": "Ada", "age": 36}']))

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import synapsekit
-from tests.simulators.ollama_protocol import OllamaSimulator
-from tests.simulators.ollama_protocol import text_stream as ollama_stream
-from tests.simulators.openai_protocol import OpenAISimulator, text_stream
+from synapsekit.testing.simulators.ollama_protocol import OllamaSimulator
+from synapsekit.testing.simulators.ollama_protocol import text_stream as ollama_stream
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, text_stream
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from synapsekit import make_llm
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
 from tests.conftest import API_KEY
-from tests.simulators.openai_protocol import OpenAISimulator
 
 
 def test_generate_sync_works_in_a_forked_child(openai_sim: OpenAISimulator) -> None:
@@ -12,7 +12,7 @@ def test_generate_sync_works_in_a_forked_child(openai_sim: OpenAISimulator) -> N
     sync loop: the parent's loop thread does not exist in the child."""
     import os
 
-    from tests.simulators.openai_protocol import text_stream
+    from synapsekit.testing.simulators.openai_protocol import text_stream
 
     llm = make_llm("gpt-4o-mini", api_key=API_KEY, base_url=openai_sim.url)
     openai_sim.enqueue(text_stream(["parent"]), text_stream(["child"]))

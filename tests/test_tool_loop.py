@@ -402,7 +402,7 @@ async def test_two_step_loop_over_the_openai_sdk_and_simulator(openai_sim: Any) 
     """The loop through OpenAILLM, the real openai SDK, HTTP and the simulator's request
     validation: turn 1 replays the real tool-call capture, turn 2 answers text."""
     from synapsekit import make_llm
-    from tests.simulators.openai_protocol import capture, text_stream
+    from synapsekit.testing.simulators.openai_protocol import capture, text_stream
 
     seen: list[dict[str, Any]] = []
 

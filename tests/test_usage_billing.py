@@ -18,10 +18,10 @@ import pytest
 from synapsekit import TokenTracer, make_llm
 from synapsekit.llm.pricing import Price, price_for
 from synapsekit.llm.types import Usage
+from synapsekit.testing.simulators import bedrock_protocol, cohere_protocol
+from synapsekit.testing.simulators.bedrock_protocol import BedrockSimulator, decode_messages
+from synapsekit.testing.simulators.cohere_protocol import CohereSimulator
 from tests.sim_fixtures import aws_credentials
-from tests.simulators import bedrock_protocol, cohere_protocol
-from tests.simulators.bedrock_protocol import BedrockSimulator, decode_messages
-from tests.simulators.cohere_protocol import CohereSimulator
 
 BEDROCK_MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 ACCESS_KEY, SECRET_KEY = "AKIABILLINGTEST00001", "billing-test-secret-key-0123456789abcd"

@@ -40,9 +40,7 @@ import pytest
 from synapsekit import Budget, TokenTracer, make_llm
 from synapsekit.llm.pricing import Price, Tier, price_for
 from synapsekit.llm.types import Usage
-from tests.conftest import API_KEY
-from tests.sim_fixtures import aws_credentials
-from tests.simulators import (
+from synapsekit.testing.simulators import (
     anthropic_protocol,
     bedrock_protocol,
     cohere_protocol,
@@ -52,16 +50,18 @@ from tests.simulators import (
     openai_protocol,
     perplexity_agent,
 )
-from tests.simulators.anthropic_protocol import AnthropicSimulator
-from tests.simulators.bedrock_protocol import BedrockSimulator
-from tests.simulators.cohere_protocol import CohereSimulator
-from tests.simulators.gemini_protocol import GeminiSimulator
-from tests.simulators.mistral_protocol import MistralSimulator
-from tests.simulators.ollama_protocol import OllamaSimulator
-from tests.simulators.openai_protocol import OpenAISimulator
-from tests.simulators.perplexity_agent import PerplexityAgentSimulator
-from tests.simulators.server import Reply
-from tests.simulators.wire import WIRE
+from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator
+from synapsekit.testing.simulators.bedrock_protocol import BedrockSimulator
+from synapsekit.testing.simulators.cohere_protocol import CohereSimulator
+from synapsekit.testing.simulators.gemini_protocol import GeminiSimulator
+from synapsekit.testing.simulators.mistral_protocol import MistralSimulator
+from synapsekit.testing.simulators.ollama_protocol import OllamaSimulator
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
+from synapsekit.testing.simulators.perplexity_agent import PerplexityAgentSimulator
+from synapsekit.testing.simulators.server import Reply
+from synapsekit.testing.simulators.wire import WIRE
+from tests.conftest import API_KEY
+from tests.sim_fixtures import aws_credentials
 
 KEYS = {
     "anthropic": "sk-ant-matrix-0123456789", "gemini": "AIza-matrix-0123456789",

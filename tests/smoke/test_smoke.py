@@ -30,7 +30,7 @@ import pytest
 from synapsekit import make_llm
 from synapsekit.errors import StreamInterruptedError
 from synapsekit.llm.base import BaseLLM
-from tests.simulators.server import Reply, Server
+from synapsekit.testing.simulators.server import Reply, Server
 
 ENV = "SYNAPSEKIT_SMOKE_EXTRA"
 KEY = "smoke-key-0123456789"
@@ -49,7 +49,7 @@ SDKS = {
 @dataclass(frozen=True)
 class Extra:
     model: str
-    protocol: str  # SDKS key; simulator module tests.simulators.<protocol>_protocol
+    protocol: str  # SDKS key; simulator module synapsekit.testing.simulators.<protocol>_protocol
     simulator: str | None = None  # another simulator module, when the vendor's API differs
 
 
@@ -155,7 +155,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def sim(extra: str, aws_env: None) -> Iterator[tuple[Server, Any]]:
     spec = EXTRAS[extra]
     module = importlib.import_module(
-        f"tests.simulators.{spec.simulator or spec.protocol + '_protocol'}")
+        f"synapsekit.testing.simulators.{spec.simulator or spec.protocol + '_protocol'}")
     server = _simulator(extra, module)
     server.start()
     try:

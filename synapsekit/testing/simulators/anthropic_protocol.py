@@ -17,7 +17,8 @@ documented header) or ``Authorization: Bearer`` (what anthropic SDK >= 2.0 sends
 ``x-api-key`` is the one checked. Sources for both: public reports of the 2026-10-21 migration
 (e.g. https://qiita.com/Synthorai/items/01a0067e88747257a4e6); the tests/wire captures predate it.
 
-Run ``python -m tests.simulators.anthropic_protocol --port 0 --tokens 50`` to serve from a
+Run ``python -m synapsekit.testing.simulators.anthropic_protocol --port 0 --tokens 50`` to serve
+from a
 separate process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 """
 
@@ -60,7 +61,7 @@ COUNT_FIELDS = frozenset({
 
 
 def count_reply(body: Any) -> Reply:
-    """``{"input_tokens": n}`` by the rule of tests/simulators/count_rule.py, or the
+    """``{"input_tokens": n}`` by the rule of synapsekit/testing/simulators/count_rule.py, or the
     API's 400 for an extra field (``max_tokens``, ``stream``...) or a missing one."""
     from .count_rule import json_reply, tokens
 

@@ -1,5 +1,6 @@
 """What Anthropic's Messages API refuses in tools, content blocks, thinking and caching, as
-:func:`check_features` (called by :func:`~tests.simulators.anthropic_protocol.check_body`).
+:func:`check_features` (called by
+:func:`~synapsekit.testing.simulators.anthropic_protocol.check_body`).
 
 Each rule is the real API's (platform.claude.com docs: tool use, vision, PDF support,
 extended / adaptive thinking, structured outputs, prompt caching; the SDK's request types

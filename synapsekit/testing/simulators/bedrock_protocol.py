@@ -11,7 +11,8 @@ the secret key, so a wrong secret is caught too) or a Bedrock API key (``Authori
 the credential scope (region, service ``bedrock``) and the JSON body. Rejections happen before the
 scripted queue is consumed, so a client bug shows up as the 4xx the real service would send.
 
-Run ``python -m tests.simulators.bedrock_protocol --port 0 --tokens 50`` to serve from a separate
+Run ``python -m synapsekit.testing.simulators.bedrock_protocol --port 0 --tokens 50`` to serve from
+a separate
 process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 """
 
@@ -541,7 +542,8 @@ class BedrockSimulator(Server):
 
     def _validate_count(self, request: Request, model: str) -> Reply | None:
         """CountTokens: ``{"input": {"converse": {...}}}`` (or ``invokeModel``) for a
-        foundation model id -> ``{"inputTokens": n}`` by tests/simulators/count_rule.py."""
+        foundation model id -> ``{"inputTokens": n}`` by
+        synapsekit/testing/simulators/count_rule.py."""
         from .count_rule import json_reply, tokens
 
         body, refused = self._posted_json(request, model)

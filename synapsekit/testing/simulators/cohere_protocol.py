@@ -21,7 +21,8 @@ together with tools), and ``thinking`` (``enabled`` / ``disabled``, a positive
 ``{"id", "message"}`` shape. ``REASONING_MODELS`` names the model ids with thinking, for
 tests.
 
-Run ``python -m tests.simulators.cohere_protocol --port 0 --tokens 50`` to serve from a separate
+Run ``python -m synapsekit.testing.simulators.cohere_protocol --port 0 --tokens 50`` to serve from
+a separate
 process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 """
 
@@ -267,7 +268,8 @@ TOKENIZE_MAX = 65_536
 
 def tokenize_reply(body: Any) -> Reply:
     """``/v1/tokenize``: ``{text, model}`` (1..65,536 characters) -> ``tokens`` and
-    ``token_strings``, one per whitespace-separated word (tests/simulators/count_rule.py)."""
+    ``token_strings``, one per whitespace-separated word
+    (synapsekit/testing/simulators/count_rule.py)."""
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         return _invalid("invalid request: model must be a string")
     text = body.get("text")

@@ -22,7 +22,8 @@ refused on 2.5 and checked per Gemini 3 model, never both), and structured outpu
 (``responseJsonSchema`` an object schema, with ``responseMimeType`` application/json).
 :func:`function_call_stream` builds answers with several (parallel) calls.
 
-Run ``python -m tests.simulators.gemini_protocol --port 0 --tokens 50`` to serve from a separate
+Run ``python -m synapsekit.testing.simulators.gemini_protocol --port 0 --tokens 50`` to serve from
+a separate
 process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 """
 
@@ -275,7 +276,7 @@ def _invalid(message: str) -> Reply:
 def count_reply(body: Any, model: str) -> Reply:
     """countTokens: ``contents`` or a whole ``generateContentRequest`` (never both; the
     request's ``model`` must be ``models/<the path's model>`` and the request valid),
-    counted by the rule of tests/simulators/count_rule.py (``totalTokens`` and the
+    counted by the rule of synapsekit/testing/simulators/count_rule.py (``totalTokens`` and the
     per-modality detail the API sends)."""
     from .count_rule import json_reply, tokens
 

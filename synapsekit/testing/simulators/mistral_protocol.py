@@ -15,7 +15,8 @@ chunk (no separate usage chunk), optional ``"p"`` padding, list-shaped ``delta.c
 reasoning, ``data: [DONE]`` at the end. The SDK wants the server root as ``server_url``
 (it appends ``/v1/chat/completions``), so :attr:`MistralSimulator.url` is the root.
 
-Run ``python -m tests.simulators.mistral_protocol --port 0 --tokens 50`` to serve from a
+Run ``python -m synapsekit.testing.simulators.mistral_protocol --port 0 --tokens 50`` to serve from
+a
 separate process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 """
 

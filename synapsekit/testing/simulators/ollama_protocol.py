@@ -21,7 +21,7 @@ the thinking capability to the ones it checks when ``think`` is on), levels only
 ``gpt-oss``; images
 only to the models in ``vision`` (the message for that one is illustrative).
 
-Run ``python -m tests.simulators.ollama_protocol --port 0 --tokens 50`` to serve from a
+Run ``python -m synapsekit.testing.simulators.ollama_protocol --port 0 --tokens 50`` to serve from a
 separate process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 """
 

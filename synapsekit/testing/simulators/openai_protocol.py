@@ -5,7 +5,8 @@ It rejects requests the way the real API does (auth, path, body checks) *before*
 scripted queue, so a client bug shows up as the same 4xx the real service would return instead of
 being masked by a scripted reply. Stream shapes follow tests/wire/openai (see its README).
 
-Run ``python -m tests.simulators.openai_protocol --port 0 --tokens 50`` to serve from a separate
+Run ``python -m synapsekit.testing.simulators.openai_protocol --port 0 --tokens 50`` to serve from
+a separate
 process (benchmarks): it prints ``PORT <n>`` and serves until killed.
 """
 

@@ -7,7 +7,8 @@ an ``arguments`` piece; then a ``finish_reason: "tool_calls"`` chunk and, when a
 
 ``tool_stream(..., fragment=4)`` splits each call's arguments into 4-character pieces:
 ``long_tool_call(n)`` is one call of ``n`` fragments, what benchmarks/bench_tool_stream.py
-streams (``python -m tests.simulators.openai_streams --port 0 --fragments 400`` serves it).
+streams (``python -m synapsekit.testing.simulators.openai_streams --port 0 --fragments 400`` serves
+it).
 """
 
 from __future__ import annotations

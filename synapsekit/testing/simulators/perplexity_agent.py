@@ -38,7 +38,7 @@ def usage_stream(tokens: Sequence[str], usage: Mapping[str, Any], *,
                  delay: float = 0.0, cut_after: int | None = None) -> Reply:
     """The capture's event sequence (created, text deltas, completed) with another answer
     and ``usage``: the same shape, for numbers the capture does not have. ``delay`` /
-    ``cut_after`` as in :class:`~tests.simulators.server.Reply` (pieces are events)."""
+    ``cut_after`` as in :class:`~synapsekit.testing.simulators.server.Reply` (pieces are events)."""
     pieces = [_event({"type": "response.created", "sequence_number": 0,
                       "response": {"status": "in_progress", "model": model, "usage": None}})]
     for i, token in enumerate(tokens, 1):

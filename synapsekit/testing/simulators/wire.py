@@ -11,7 +11,7 @@ from .server import Reply
 
 __all__ = ["WIRE", "read_wire", "replay", "sse_events"]
 
-WIRE = Path(__file__).resolve().parent.parent / "wire"
+WIRE = Path(__file__).resolve().parents[3] / "tests" / "wire"  # captures still live in tests/wire
 
 # A line ending (CRLF, LF or CR) followed by an empty line: the end of one SSE event.
 _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
