@@ -24,7 +24,10 @@ HEADER = (
     "# version of every dependency a user-facing extra allows. .ci/run's floors run installs\n"
     "# with `-c ci/floors.txt`. Do not edit by hand.\n"
 )
-_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*>=\s*([0-9][^,;\s]*)\s*$")
+# name[extras]>=X, optionally with an environment marker (`; python_version < '3.11'`).
+_REQ = re.compile(
+    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*>=\s*([0-9][^,;\s]*)\s*(;.*)?$"
+)
 
 
 def floors(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
@@ -40,9 +43,11 @@ def floors(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
             if match is None:
                 raise ValueError(f"[{extra}] {req!r}: give it a plain `>=` floor")
             name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
-            if found.setdefault(name, match.group(2)) != match.group(2):
+            # A marker stays on the pin (pip applies it to constraints too).
+            floor = match.group(2) + (f" {match.group(3).strip()}" if match.group(3) else "")
+            if found.setdefault(name, floor) != floor:
                 raise ValueError(f"{name}: two different floors ({found[name]}, "
-                                 f"{match.group(2)}) across the extras")
+                                 f"{floor}) across the extras")
     if "boto3" in found:
         # boto3 X.Y.Z asks for botocore >=X.Y.Z,<X.(Y+1): unpinned, pip takes botocore's newest
         # patch and the floor that users may really have (they release in lockstep) goes untested.

@@ -19,7 +19,8 @@ from pathlib import Path
 WATCHED = (
     "synapsekit", "openai", "anthropic", "google-genai", "cohere", "mistralai", "boto3",
     "botocore", "ollama", "httpx", "httpx2", "httpcore", "httpcore2", "pydantic", "aiosqlite",
-    "redis", "numpy", "pypdf", "tqdm", "pytest", "pytest-asyncio",
+    "redis", "numpy", "pypdf", "tqdm", "starlette", "uvicorn", "psycopg", "opentelemetry-api",
+    "opentelemetry-sdk", "pytest", "pytest-asyncio", "playwright",
 )
 
 
@@ -56,8 +57,11 @@ def main(argv: list[str]) -> int:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        name, _, want = line.partition("==")
+        line, _, marker = line.partition(";")
+        name, _, want = line.strip().partition("==")
         got = have.get(_norm(name))
+        if got is None and marker:
+            continue  # a pin with an environment marker that does not hold here
         if got is None or not _same(got, want):
             wrong.append(f"{name}: want {want}, got {got}")
     if wrong:
