@@ -110,6 +110,9 @@ def test_registry_matches_pyproject_extras() -> None:
         "sqlite": {"aiosqlite"}, "redis": {"redis"}, "rag": {"numpy"}, "pdf": {"pypdf"},
         "cli": {"tqdm"},  # the CLI's progress bar
         "structured": {"jsonschema", "pydantic"},  # generate_object's validators
+        "gateway": {"starlette", "uvicorn", "tomli"},  # `synapsekit serve` (tomli: Python 3.10)
+        "postgres": {"psycopg[binary]"},  # the gateway's PostgreSQL ledger and key store
+        "otel": {"opentelemetry-api"},  # OpenTelemetry instrumentation: the API only
     }
     for extra, packages in backends.items():
         assert {req.split(">")[0] for req in extras[extra]} == packages
