@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .server import Reply
+
 __all__ = ["json_reply", "tokens", "words"]
 
 
@@ -31,9 +33,7 @@ def tokens(body: dict[str, Any]) -> int:
     return words({k: v for k, v in body.items() if k != "model"})
 
 
-def json_reply(obj: Any) -> Any:
+def json_reply(obj: Any) -> Reply:
     """A 200 JSON reply."""
-    from .server import Reply
-
     return Reply(200, {"content-type": "application/json"},
                  json.dumps(obj, separators=(",", ":")).encode())

@@ -158,7 +158,9 @@ def _check_response_format(fmt: Any) -> Reply | None:
         return _error(400, "response_format.type must be json_schema")
     spec = fmt.get("json_schema")
     name = spec.get("name") if isinstance(spec, dict) else None
-    if not isinstance(name, str) or not (1 <= len(name) <= 64) or not name.isalnum():
+    if not isinstance(spec, dict) or not isinstance(name, str) or not (
+        1 <= len(name) <= 64 and name.isalnum()
+    ):
         return _error(400, "response_format.json_schema.name must be 1-64 alphanumeric characters")
     if not isinstance(spec.get("schema"), dict):
         return _error(400, "response_format.json_schema.schema must be a JSON schema object")

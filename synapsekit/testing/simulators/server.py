@@ -576,7 +576,7 @@ def serve_main(
     argv: Sequence[str] | None = None,
     *,
     api_key: str | None = None,
-    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+    extra: Callable[[argparse.ArgumentParser], object] | None = None,
 ) -> None:
     """Run one simulator in the foreground, for benchmarks in a separate process.
 
