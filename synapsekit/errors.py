@@ -12,6 +12,8 @@ matching words in a message::
     │       └── NoCapableMemberError         no Router member can take the request (why each)
     ├── MissingDependencyError (ImportError) provider SDK not installed: names the pip extra
     ├── CacheError                           a cache file or server that cannot be used
+    ├── CassetteError                        a call a replaying cassette has no recording
+    │                                        of, or a cassette file that cannot be used
     ├── LedgerError                          a TokenTracer ledger file that cannot be used
     ├── StoreError                           a RAG store file that cannot be used
     ├── BudgetError                          a Budget cannot be used or its server is down;
@@ -64,6 +66,7 @@ __all__ = [
     "BudgetError",
     "BudgetExceededError",
     "CacheError",
+    "CassetteError",
     "ConfigError",
     "ConnectionError",
     "ContentFilterError",
@@ -151,6 +154,13 @@ class CacheError(SynapseKitError):
     Raised when the LLM is built, never in the middle of a call: once running, a cache
     that fails (disk full, server gone) is logged and skipped, and the call goes on.
     """
+
+
+class CassetteError(SynapseKitError):
+    """A :class:`synapsekit.testing.Cassette` cannot serve the call: replaying, it has no
+    recording of the request (the message names the cassette, the request's key, the
+    model and the prompt's first words), or its file is missing or not a cassette. Never
+    retried (not an LLMError): a test must record the call, not wait for it."""
 
 
 class LedgerError(SynapseKitError):

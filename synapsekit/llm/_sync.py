@@ -1,9 +1,11 @@
 """Run coroutines from synchronous code, also inside a running event loop (notebooks).
 
 One daemon thread runs one event loop for all sync calls of the process; coroutines are
-handed to it with ``run_coroutine_threadsafe``. Reusing one loop (never ``asyncio.run``
-per call) keeps SDK connection pools, which are bound to the loop that made them, alive
-between calls, and it works the same whether or not the caller's thread has a loop.
+handed to it with ``run_coroutine_threadsafe``, each run in the caller's context variables
+(so an active cassette or trace context covers a sync call too). Reusing one loop (never
+``asyncio.run`` per call) keeps SDK connection pools, which are bound to the loop that made
+them, alive between calls, and it works the same whether or not the caller's thread has a
+loop.
 A forked child (Celery prefork, multiprocessing) starts its own: the parent's loop thread
 does not exist there.
 """
@@ -11,6 +13,7 @@ does not exist there.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -42,12 +45,18 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     if _running_loop() is loop:
         coro.close()
         raise RuntimeError("a synapsekit *_sync method was called from its own sync loop")
-    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    future = asyncio.run_coroutine_threadsafe(_in_context(coro, contextvars.copy_context()), loop)
     try:
         return future.result()
     except BaseException:
         future.cancel()  # Ctrl-C or a caller's timeout: stop the request too
         raise
+
+
+async def _in_context(coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
+    """Run ``coro`` as a task of the caller's context variables (an active cassette, a
+    trace context), not the loop thread's; cancelling this cancels it."""
+    return await context.run(asyncio.ensure_future, coro)
 
 
 def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:

@@ -70,6 +70,7 @@ from synapsekit.llm.types import (
     Usage,
     build_messages,
 )
+from synapsekit.testing.cassette import provider_stream
 
 if TYPE_CHECKING:
     from synapsekit.llm.budget import Budget
@@ -555,7 +556,9 @@ class BaseLLM(ABC):
                     await limiter.acquire(estimate)
                 try:
                     call.requested = True
-                    async with _closing(self._stream(turns, config)) as chunks:
+                    # The provider's stream, or a cassette's (synapsekit.testing).
+                    stream = provider_stream(self, turns, config, endpoint)
+                    async with _closing(stream) as chunks:
                         async for chunk in chunks:
                             if chunk.text:
                                 parts.append(chunk.text)
