@@ -3,6 +3,7 @@
     synapsekit index docs/ README.md --db kb.db
     synapsekit ask "How do retries work?" --db kb.db --model claude-haiku-4-5
     synapsekit providers
+    synapsekit serve --config gateway.toml
     synapsekit --version
 
 ``index`` draws a progress bar (files, passages, rate, ETA; tqdm, from the ``cli`` extra)
@@ -99,6 +100,16 @@ def _parser() -> argparse.ArgumentParser:
 
     providers = commands.add_parser("providers", help="list providers and what they need")
     providers.set_defaults(run=_providers)
+
+    serve = commands.add_parser(
+        "serve", help="run the OpenAI- and Anthropic-compatible gateway (docs/gateway.md)"
+    )
+    serve.add_argument("--config", required=True, help="the gateway's TOML file")
+    serve.add_argument("--host", help="address to bind (default: the config's, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: the config's, 4000)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes (more than 1 needs [storage] redis_url)")
+    serve.set_defaults(run=_serve)
     return parser
 
 
@@ -329,6 +340,13 @@ def _usage_line(answer: Answer, model: str) -> str:
         f"\ntokens: {answer.usage.input_tokens} in, {answer.usage.output_tokens} out"
         f" · cost: {priced}"
     )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from synapsekit.gateway.server import serve
+
+    serve(args.config, host=args.host, port=args.port, workers=args.workers)
+    return 0
 
 
 def _providers(args: argparse.Namespace) -> int:

@@ -1,0 +1,381 @@
+"""The gateway's one request flow, wire-neutral: :class:`Gateway`.
+
+Why here and not in the wires: the OpenAI and Anthropic wires differ only in how they
+parse a request and render chunks and errors. Everything else -- who the caller is, what
+it may use, whether it is over its limits, which Router serves the model name, and the
+one ledger row every request leaves -- happens once, in :meth:`Gateway.chat`::
+
+    auth(secret) -> KeyInfo                 401 unknown key        (KeyStore)
+    allow-list                              403 model not allowed
+    model name -> Router                    404 model_not_found
+    limits.admit(key, estimated_tokens)     429 + Retry-After, never waits (Limits)
+    router.stream_chunks(..., budget=)      upstream errors -> errors.status_for
+    finally: limits.settle(...), ledger.record(LedgerRow)   exactly once, whatever happened
+
+The gateway owns no LLM logic: retries, failover, budgets' reserve/settle and cost are the
+call path's. The parts it is built from are small protocols (:class:`KeyStore`,
+:class:`Limits`, :class:`Ledger`); :meth:`Gateway.from_config` builds the real ones from the
+``keys``, ``limits`` and ``ledger`` modules (``open_keys(config)``, ``open_limits(config)``,
+``open_ledger(config)``) and falls back to the in-process ones below when a module is not
+there: :class:`ConfigKeys` (the ``[[keys]]`` of the file), :class:`NoLimits`,
+:class:`MemoryLedger` (rows kept in a list: tests read them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import importlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, Protocol
+
+from synapsekit.gateway.config import GatewayConfig, ModelEntry, hash_key
+from synapsekit.gateway.errors import status_for
+from synapsekit.gateway.types import GatewayError, GatewayRequest, KeyInfo, LedgerRow
+from synapsekit.llm.types import Chunk, Usage
+
+if TYPE_CHECKING:
+    from synapsekit.llm.base import BaseLLM
+    from synapsekit.llm.budget import Budget
+    from synapsekit.llm.router import Router
+
+__all__ = [
+    "ConfigKeys", "Gateway", "KeyStore", "Ledger", "Limits", "MemoryLedger", "NoLimits",
+    "build_routers", "new_request_id",
+]
+
+log = logging.getLogger("synapsekit.gateway")
+#: The row's ``error`` for a client that left before the answer ended (status 499).
+CLIENT_GONE = "ClientDisconnected"
+
+
+class KeyStore(Protocol):
+    """Who a secret belongs to. ``authenticate`` returns None for an unknown or revoked
+    key (the gateway answers 401); it compares in constant time."""
+
+    async def authenticate(self, secret: str) -> KeyInfo | None: ...
+
+
+class Limits(Protocol):
+    """Per-key rate limits and budgets. ``admit`` answers at once: it raises a 429
+    :class:`GatewayError` with ``retry_after`` rather than waiting; ``settle`` corrects
+    the token estimate to what was used; ``budget`` is the key's Budget (or None)."""
+
+    async def admit(self, key: KeyInfo, estimated_tokens: int) -> None: ...
+
+    async def settle(self, key: KeyInfo, estimated_tokens: int, used_tokens: int) -> None: ...
+
+    def budget(self, key: KeyInfo) -> Budget | None: ...
+
+
+class Ledger(Protocol):
+    """The spend ledger. ``record`` never blocks (it queues the row)."""
+
+    def record(self, row: LedgerRow) -> None: ...
+
+
+def new_request_id() -> str:
+    """``"req_"`` + 24 hex: the id a client and the ledger row share."""
+    return "req_" + secrets.token_hex(12)
+
+
+class Gateway:
+    """The request flow over validated config (see the module docstring).
+
+    ``routers``: model name -> the Router serving it (default: built from the config);
+    ``keys`` / ``limits`` / ``ledger``: the parts (default: the in-process ones).
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        routers: Mapping[str, Router] | None = None,
+        keys: KeyStore | None = None,
+        limits: Limits | None = None,
+        ledger: Ledger | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.routers: dict[str, Router] = dict(
+            routers if routers is not None else build_routers(config, environ)
+        )
+        self.keys: KeyStore = keys if keys is not None else ConfigKeys(config, environ)
+        self.limits: Limits = limits if limits is not None else NoLimits()
+        self.ledger: Ledger = ledger if ledger is not None else MemoryLedger()
+        self.started = time.time()
+
+    @classmethod
+    def from_config(
+        cls, config: GatewayConfig, environ: Mapping[str, str] | None = None
+    ) -> Gateway:
+        """The gateway with the real key store, limits and ledger where their modules are
+        installed (``synapsekit.gateway.keys`` / ``limits`` / ``ledger``)."""
+        return cls(
+            config,
+            keys=_optional("keys", "open_keys", config),
+            limits=_optional("limits", "open_limits", config),
+            ledger=_optional("ledger", "open_ledger", config),
+            environ=environ,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start the parts that have background work (the ledger's writer)."""
+        for part in (self.keys, self.limits, self.ledger):
+            starting = getattr(part, "start", None)
+            if starting is not None:
+                await starting()
+
+    async def aclose(self) -> None:
+        """Drain the ledger, close the parts and every Router's clients."""
+        for part in (self.ledger, self.limits, self.keys):
+            closing = getattr(part, "aclose", None)
+            if closing is not None:
+                try:
+                    await closing()
+                except Exception:  # one failing part must not keep the others open
+                    log.exception("closing %s failed", type(part).__name__)
+        for router in self.routers.values():
+            await router.aclose()
+
+    # ------------------------------------------------------------------ checks
+
+    async def authenticate(self, secret: str | None) -> KeyInfo:
+        """The key a secret belongs to; 401 when there is none or it is unknown."""
+        if not secret:
+            raise GatewayError(
+                401, "missing_api_key",
+                "No API key given: send it as 'Authorization: Bearer <key>'.",
+            )
+        key = await self.keys.authenticate(secret)
+        if key is None:
+            raise GatewayError(401, "invalid_api_key", "Incorrect API key provided.")
+        return key
+
+    def allowed(self, key: KeyInfo) -> list[str]:
+        """The chat model names ``key`` may use, in config order."""
+        return [name for name in self.routers if key.models is None or name in key.models]
+
+    def router_for(self, key: KeyInfo, model: str) -> Router:
+        """The Router serving ``model`` for ``key``: 404 unknown name, 403 not allowed."""
+        router = self.routers.get(model)
+        if router is None:
+            raise GatewayError(
+                404, "model_not_found",
+                f"The model `{model}` does not exist or you do not have access to it.",
+                param="model",
+            )
+        if key.models is not None and model not in key.models:
+            raise GatewayError(
+                403, "model_not_allowed", f"This key may not use the model `{model}`.",
+                param="model",
+            )
+        return router
+
+    # ------------------------------------------------------------------ the flow
+
+    async def chat(self, req: GatewayRequest, key: KeyInfo) -> AsyncIterator[Chunk]:
+        """The answer's chunks; raises :class:`GatewayError` (refusals and upstream
+        failures alike). One ledger row is written when it ends, however it ends: a
+        client that leaves (the wire stops iterating) is recorded as status 499 with the
+        usage seen so far, marked incomplete."""
+        if not req.request_id:
+            req.request_id = new_request_id()
+        started = time.perf_counter()
+        row = LedgerRow(
+            ts=time.time(), request_id=req.request_id, key_id=key.id, api=req.api,
+            model=req.model, member=None, stream=req.stream, status=200, error=None,
+        )
+        estimate = estimate_tokens(req)
+        admitted = False
+        usage: Usage | None = None
+        delivered = 0  # chunks with text, reasoning or tool-call parts passed on
+        yielded = False  # the wire may have sent its headers: the status is 200 from here
+        router: Router | None = None
+        try:
+            router = self.router_for(key, req.model)
+            await self.limits.admit(key, estimate)
+            admitted = True
+            overrides = dict(req.overrides)
+            budget = self.limits.budget(key)
+            if budget is not None:
+                overrides["budget"] = budget
+            async with aclosing(router.stream_chunks(req.messages, **overrides)) as chunks:
+                async for chunk in chunks:
+                    if row.member is None and chunk.metadata:
+                        row.member = chunk.metadata.get("router_member")
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    if chunk.text or chunk.reasoning or chunk.tool_delta or chunk.tool_call:
+                        if row.ttft_ms is None:
+                            row.ttft_ms = (time.perf_counter() - started) * 1000.0
+                        delivered += 1
+                    yielded = True
+                    yield chunk
+        except (GeneratorExit, asyncio.CancelledError):
+            row.status, row.error = 499, CLIENT_GONE
+            raise
+        except Exception as exc:
+            mapped = status_for(exc)
+            row.error = type(exc).__name__
+            row.status = 200 if yielded else mapped.status
+            partial = getattr(exc, "usage", None)
+            if usage is None and isinstance(partial, Usage):
+                usage = partial
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        finally:
+            row.latency_ms = (time.perf_counter() - started) * 1000.0
+            _count(row, usage, delivered, router)
+            if admitted:
+                try:
+                    await self.limits.settle(
+                        key, estimate, row.input_tokens + row.output_tokens
+                    )
+                except Exception:  # the row is still written: the books come first
+                    log.exception("settling %s failed", row.request_id)
+            self.ledger.record(row)
+            log.debug(
+                "%s key=%s model=%s member=%s status=%d tokens=%d/%d %.1fms",
+                row.request_id, row.key_id, row.model, row.member, row.status,
+                row.input_tokens, row.output_tokens, row.latency_ms,
+            )
+
+
+def _count(row: LedgerRow, usage: Usage | None, delivered: int, router: Router | None) -> None:
+    """The row's tokens and cost. Without the upstream's final usage (a stream cut or
+    abandoned), each delivered chunk counts as one output token: a lower bound, marked
+    incomplete, never a silent 0."""
+    if usage is None:
+        usage = Usage(output_tokens=delivered, complete=delivered == 0 and row.error is None)
+    row.input_tokens = usage.input_tokens
+    row.output_tokens = usage.output_tokens
+    row.cached_input_tokens = usage.cached_input_tokens
+    row.cache_write_tokens = usage.cache_write_tokens
+    row.reasoning_tokens = usage.reasoning_tokens
+    row.complete = usage.complete and row.status != 499
+    if router is not None and row.member is None:
+        selected = router.selected_model
+        row.member = None if selected is None else selected
+    cost = None if router is None else router._cost(usage, cache_hit=False)
+    row.cost_usd = cost or 0.0
+
+
+def estimate_tokens(req: GatewayRequest) -> int:
+    """A quick worst-case guess for the tokens-per-minute limit: ~4 characters a token
+    for the prompt, plus the answer's ``max_tokens`` (settled to the real count after)."""
+    chars = 0
+    for message in req.messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            chars += sum(len(str(part.get("text", ""))) for part in content
+                         if isinstance(part, dict))
+    limit = req.overrides.get("max_tokens")
+    return chars // 4 + 1 + (limit if isinstance(limit, int) else 0)
+
+
+def build_routers(
+    config: GatewayConfig, environ: Mapping[str, str] | None = None
+) -> dict[str, Router]:
+    """One Router per chat model name, its members in file order, each with the key from
+    its ``api_key_env`` (never from the file). Members send the client's messages as they
+    are: no default system prompt or temperature of the library's is added."""
+    from synapsekit.llm.router import Router
+
+    env = os.environ if environ is None else environ
+    routers: dict[str, Router] = {}
+    for name, entries in config.groups.items():
+        options = config.options_for(name)
+        routers[name] = Router(
+            [(_member(entry, env), entry.weight or 1.0) for entry in entries],
+            options.strategy,
+            failure_threshold=options.failure_threshold,
+            cooldown=options.cooldown,
+            state="redis" if config.redis_url else "memory",
+            redis_url=config.redis_url,
+            name=f"gateway:{name}",
+            fail_over_invalid=options.fail_over_invalid,
+            system_prompt=None,
+        )
+    return routers
+
+
+def _member(entry: ModelEntry, env: Mapping[str, str]) -> BaseLLM:
+    from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.registry import make_llm
+
+    fields: dict[str, Any] = {"system_prompt": None, "temperature": None}
+    fields.update(entry.options)
+    if entry.api_key_env is not None:
+        fields["api_key"] = env[entry.api_key_env]
+    return make_llm(LLMConfig(
+        model=entry.model, provider=entry.provider, base_url=entry.base_url, **fields,
+    ))
+
+
+def _optional(module: str, factory: str, config: GatewayConfig) -> Any:
+    """``synapsekit.gateway.<module>.<factory>(config)``, or None when not installed."""
+    try:
+        found = importlib.import_module(f"synapsekit.gateway.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"synapsekit.gateway.{module}":
+            raise
+        return None
+    build = getattr(found, factory, None)
+    return None if build is None else build(config)
+
+
+# --------------------------------------------------------------------------- fallbacks
+
+
+class ConfigKeys:
+    """The ``[[keys]]`` of the config file, plus the master key from the environment
+    variable ``[gateway] master_key_env`` names. Compared by hash, in constant time."""
+
+    def __init__(self, config: GatewayConfig, environ: Mapping[str, str] | None = None) -> None:
+        self._keys = [(entry.key_hash, entry.info) for entry in config.keys]
+        env = os.environ if environ is None else environ
+        master = env.get(config.master_key_env) if config.master_key_env else None
+        if master:
+            self._keys.append((hash_key(master), KeyInfo(id="master", master=True)))
+
+    async def authenticate(self, secret: str) -> KeyInfo | None:
+        digest = hash_key(secret)
+        found = None
+        for known, info in self._keys:  # every entry compared: no early exit to time
+            if hmac.compare_digest(known, digest):
+                found = info
+        return found
+
+
+class NoLimits:
+    """No rate limits and no budgets (a config without them)."""
+
+    async def admit(self, key: KeyInfo, estimated_tokens: int) -> None:
+        return None
+
+    async def settle(self, key: KeyInfo, estimated_tokens: int, used_tokens: int) -> None:
+        return None
+
+    def budget(self, key: KeyInfo) -> Budget | None:
+        return None
+
+
+class MemoryLedger:
+    """Rows kept in memory, newest last (tests; a gateway without a ledger database)."""
+
+    def __init__(self) -> None:
+        self.rows: list[LedgerRow] = []
+
+    def record(self, row: LedgerRow) -> None:
+        self.rows.append(row)

@@ -1,0 +1,65 @@
+"""HTTP helpers both wires share: the caller's key from the headers, the body read under
+the size limit and parsed, and the ``Retry-After`` header of an error.
+
+Why not starlette's ``request.json()``: it reads any size and raises a bare ValueError;
+the gateway must refuse a body over ``max_body_bytes`` with 413 before holding it all, and
+name the problem in the API's own error body (each wire renders the GatewayError).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from starlette.requests import Request
+
+from synapsekit.gateway.types import GatewayError
+
+__all__ = ["error_headers", "read_json", "secret_from"]
+
+
+def secret_from(request: Request) -> str | None:
+    """The virtual key: ``Authorization: Bearer <key>``, else ``x-api-key`` / ``api-key``
+    (what the Anthropic and Azure SDKs send). Never from the URL."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key") or request.headers.get("api-key") or None
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The request body as a JSON object: 413 over ``limit`` bytes (checked on the
+    declared length first, then while reading), 400 when it is not a JSON object."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_big(limit)
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise _too_big(limit)
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GatewayError(
+            400, "invalid_json",
+            f"We could not parse the JSON body of your request: {exc}.",
+        ) from None
+    if not isinstance(data, dict):
+        raise GatewayError(400, "invalid_json", "The request body must be a JSON object.")
+    return data
+
+
+def error_headers(err: GatewayError) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, rounded up) when the error carries one."""
+    if err.retry_after is None:
+        return {}
+    return {"retry-after": str(max(1, math.ceil(err.retry_after)))}
+
+
+def _too_big(limit: int) -> GatewayError:
+    return GatewayError(
+        413, "request_too_large",
+        f"The request body is larger than this gateway accepts ({limit:,} bytes).",
+    )
