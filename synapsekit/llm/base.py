@@ -33,7 +33,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import replace
 from types import ModuleType, TracebackType
@@ -70,6 +70,7 @@ from synapsekit.llm.types import (
     Usage,
     build_messages,
 )
+from synapsekit.observability import hooks as hooks_module
 from synapsekit.testing.cassette import provider_stream
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class BaseLLM(ABC):
         cache: Cache | None = None,
         rate_limiter: RateLimiter | None = None,
         budget: Budget | None = None,
+        hooks: Iterable[Any] | None = None,
     ) -> None:
         if not isinstance(config, LLMConfig):
             raise ConfigError(
@@ -173,6 +175,9 @@ class BaseLLM(ABC):
         self.config = config
         #: Records every call (tokens, latency, cost); settable, shareable between LLMs.
         self.tracer = tracer
+        #: This LLM's own hooks (see :mod:`synapsekit.observability.hooks`), run before the
+        #: process-wide ones; a tuple, settable.
+        self.hooks: tuple[Any, ...] = hooks_module.checked_hooks(hooks)
         self._tokens = {"input": 0, "output": 0}
         self._tokens_lock = threading.Lock()
         #: The SDK, the credential, the endpoint and one SDK client per event loop.
@@ -498,6 +503,7 @@ class BaseLLM(ABC):
             config = call.config = self._call_config(overrides)
             turns = build_messages(messages, config.system_prompt)
             self._check_request(turns, config, messages)
+            call.begin(turns, buffered)
             cache = self._cache
             credential, endpoint, limiter = self._credential, self._endpoint, self._limiter
             if config is not self.config and self._connection_for(config) is not self.connection:
@@ -531,7 +537,10 @@ class BaseLLM(ABC):
                                 json.dumps(dict(done.arguments), ensure_ascii=False), True,
                             ))
                         yield Chunk(tool_call=done)
-                    call.finish(Usage())
+                    call.finish(
+                        Usage(), finish=hit.finish_reason, metadata=hit.metadata,
+                        output=hit.chunks, calls=hit.tool_calls,
+                    )
                     replayed = {**(hit.metadata or {}), "cache_hit": True}
                     yield Chunk(
                         usage=Usage(), finish_reason=hit.finish_reason, metadata=replayed,
@@ -615,8 +624,7 @@ class BaseLLM(ABC):
                         raise
                     if spend is not None:
                         spend.attempt(call.usage, answered=call.received)
-                    if call.received:  # answered, maybe billed, then lost: its own record
-                        call.lose_attempt(exc)
+                    call.retrying(exc)  # answered, maybe billed, then lost: its own record
                     await asyncio.sleep(
                         backoff_delay(attempt, config.retry_delay, exc.retry_after)
                     )
@@ -631,10 +639,10 @@ class BaseLLM(ABC):
                 calls = tools.calls()
                 call.tool_calls = len(calls)
                 if tools.error is not None:
-                    call.finish(usage, error=type(tools.error).__name__)
+                    call.finish(usage, error=tools.error)
                     raise tools.error
                 finish, metadata = _normalised_finish(finish, metadata, bool(calls))
-                call.finish(usage)
+                call.finish(usage, finish=finish, metadata=metadata, output=parts, calls=calls)
                 if (
                     cache is not None and (parts or calls) and finish not in UNCACHED_FINISH
                 ):
@@ -997,11 +1005,19 @@ def _accepted(method: Any, overrides: dict[str, Any]) -> dict[str, Any]:
 
 class _Call:
     """The bookkeeping of one call: its clock, the state of its current attempt, and the
-    one record it leaves (:meth:`finish` or :meth:`end`, whichever comes first)."""
+    one record it leaves (:meth:`finish` or :meth:`end`, whichever comes first).
+
+    It is also the object the call's hooks see (:mod:`synapsekit.observability.hooks`):
+    :meth:`begin` announces the call, :meth:`token` its first token (and every chunk to
+    hooks that take them), :meth:`retrying` / :meth:`end` failed attempts, and the record
+    the call's end. The TokenTracer is the first of those hooks; without any, a call
+    pays one empty-tuple check per moment."""
 
     __slots__ = (
-        "attempt_started", "cache_hit", "config", "delivered", "first_token", "llm",
-        "received", "recorded", "requested", "started", "tool_calls", "usage",
+        "attempt_started", "attempts", "cache_hit", "chunk_hooks", "config", "delivered",
+        "error", "exception", "final_usage", "finish_reason", "first_token", "hooks", "llm",
+        "metadata", "output", "output_calls", "parent", "received", "record", "recorded",
+        "requested", "started", "state", "streaming", "tool_calls", "turns", "usage",
     )
 
     def __init__(self, llm: BaseLLM, config: LLMConfig) -> None:
@@ -1016,17 +1032,57 @@ class _Call:
         self.cache_hit = False
         self.recorded = False
         self.tool_calls = 0  # of the answer
+        self.attempts = 0
+        self.hooks: tuple[Any, ...] = ()  # set by begin(): nothing is announced before
+        self.chunk_hooks: tuple[Any, ...] = ()
+        self.turns: list[Message] = []
+        self.streaming = True
+        self.parent: Any = None
+        self.state: dict[Any, Any] = {}
+        self.final_usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.metadata: Mapping[str, Any] | None = None
+        self.output: Any = ()
+        self.output_calls: Any = ()
+        self.error: str | None = None
+        self.exception: BaseException | None = None
+        self.record: Any = None
+
+    def begin(self, turns: list[Message], buffered: bool) -> None:
+        """The request is built: the call's hooks (the LLM's, then the process-wide
+        ones) see it start. A call refused before this (bad settings) announces nothing."""
+        self.turns = turns
+        self.streaming = not buffered
+        enclosing = hooks_module.ENCLOSING.get()
+        if enclosing is not None:
+            if enclosing.call is None:  # this is the enclosing call (a Router's) itself
+                enclosing.call = self
+                outer = enclosing.outer
+                self.parent = None if outer is None else outer.call
+            else:
+                self.parent = enclosing.call
+        hooks = self.llm.hooks + hooks_module.global_hooks()
+        if hooks:
+            self.hooks = hooks
+            self.chunk_hooks = hooks_module.chunk_hooks(hooks)
+            hooks_module.dispatch(hooks, "on_call_start", self)
 
     def begin_attempt(self) -> None:
         self.attempt_started = time.perf_counter()
         self.first_token = None
         self.usage = None
         self.received = False
+        self.attempts += 1
 
     def token(self) -> None:
         self.received = True
         if self.first_token is None:
-            self.first_token = time.perf_counter()
+            first = self.first_token = time.perf_counter()
+            if self.hooks and not self.state.get(_FIRST):
+                self.state[_FIRST] = first
+                hooks_module.dispatch(self.hooks, "on_first_token", self)
+        if self.chunk_hooks:
+            hooks_module.dispatch(self.chunk_hooks, "on_chunk", self)
 
     def reported(self) -> Usage:
         """What the current attempt's provider reported; incomplete when it reported none
@@ -1035,46 +1091,79 @@ class _Call:
             return self.usage
         return Usage(complete=not self.requested)
 
-    def finish(self, usage: Usage, *, error: str | None = None) -> None:
-        """The call's record: its tokens counted, handed to the tracer (once)."""
+    def finish(
+        self,
+        usage: Usage,
+        *,
+        error: str | BaseException | None = None,
+        finish: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        output: Any = (),
+        calls: Any = (),
+    ) -> None:
+        """The call's record: its tokens counted, handed to the tracer and the hooks
+        (once). ``finish`` / ``metadata`` / ``output`` / ``calls`` describe the answer."""
         if self.recorded:
             return
         self.recorded = True
-        self._trace(usage, self.started, error)
+        if isinstance(error, BaseException):
+            self.exception, error = error, type(error).__name__
+        self.error = error
+        self.final_usage = usage
+        self.finish_reason, self.metadata = finish, metadata
+        self.output, self.output_calls = output, calls
+        self.llm._record(usage)
+        hooks = self._with_tracer()
+        if hooks:
+            hooks_module.dispatch(hooks, "on_call_end", self)
 
     def end(self, exc: BaseException) -> None:
         """The record of a call that left by ``exc`` (runs inside ``except``: never raises)."""
         if self.recorded:
             return
         usage = Usage() if self.cache_hit else self.reported()
+        if self.hooks and isinstance(exc, LLMError) and self.requested:
+            hooks_module.dispatch(self.hooks, "on_attempt_failed", self, exc, False)
         try:
-            self.finish(usage, error=type(exc).__name__)
+            self.finish(usage, error=exc)
         except Exception:  # a failing tracer must not replace the call's own exception
             log.exception("recording a %s call failed", self.llm.provider)
 
-    def lose_attempt(self, exc: LLMError) -> None:
-        """The record of an attempt the provider answered that is now retried (generate()
-        after a cut, or a stream whose answer had not reached the caller)."""
-        self._trace(self.reported(), self.attempt_started, type(exc).__name__)
+    def retrying(self, exc: LLMError) -> None:
+        """The current attempt failed with ``exc`` and another follows. An attempt the
+        provider had answered (billed, then lost: generate() after a cut, a stream whose
+        answer had not reached the caller) counts its tokens, and the tracer records it
+        as an attempt of its own (see TokenTracer.on_attempt_failed)."""
+        if self.received:
+            self.llm._record(self.reported())
+        hooks = self._with_tracer()
+        if hooks:
+            hooks_module.dispatch(hooks, "on_attempt_failed", self, exc, True)
 
-    def _trace(self, usage: Usage, since: float, error: str | None) -> None:
-        llm = self.llm
-        llm._record(usage)
-        tracer = llm.tracer
-        if tracer is None:
-            return
-        now = time.perf_counter()
+    def _with_tracer(self) -> tuple[Any, ...]:
+        """The hooks of this moment: the LLM's tracer first (it makes ``record``), then
+        the call's hooks. Read at each moment: a Router's tracer depends on what ran."""
+        tracer = self.llm.tracer
+        return self.hooks if tracer is None else (tracer, *self.hooks)
+
+    def fields(self, usage: Usage, since: float, error: str | None) -> dict[str, Any]:
+        """The TokenTracer's record of the call (or of its current attempt, ``since`` its
+        start): what :meth:`TokenTracer.record` takes."""
         first = self.first_token
-        tracer.record(
-            provider=llm.provider,
-            model=self.config.model,
-            usage=usage,
-            latency_ms=(now - since) * 1000.0,
-            ttft_ms=None if first is None else (first - since) * 1000.0,
-            cache_hit=self.cache_hit,
-            error=error,
-            tool_calls=self.tool_calls,
-        )
+        return {
+            "provider": self.llm.provider,
+            "model": self.config.model,
+            "usage": usage,
+            "latency_ms": (time.perf_counter() - since) * 1000.0,
+            "ttft_ms": None if first is None else (first - since) * 1000.0,
+            "cache_hit": self.cache_hit,
+            "error": error,
+            "tool_calls": self.tool_calls,
+        }
+
+
+#: ``_Call.state`` key: the first token of the call has been announced.
+_FIRST = object()
 
 
 def _interrupted(

@@ -340,6 +340,7 @@ def make_llm(
     cache: Cache | bool | None = None,
     rate_limiter: RateLimiter | None = None,
     budget: Budget | None = None,
+    hooks: Any = None,
     **fields: Any,
 ) -> BaseLLM:
     """Build the LLM for a config, or for a model name plus any LLMConfig fields.
@@ -352,7 +353,8 @@ def make_llm(
     :class:`~synapsekit.llm.ratelimit.RateLimiter` object used instead of the one built
     from ``requests_per_minute`` / ``tokens_per_minute``; ``budget`` a
     :class:`~synapsekit.llm.budget.Budget` every call reserves its worst case on before it
-    is sent (a call's own ``budget=`` wins).
+    is sent (a call's own ``budget=`` wins); ``hooks`` a list of call hooks (see
+    :mod:`synapsekit.observability.hooks`).
     """
     from synapsekit.llm.config import LLMConfig
 
@@ -376,7 +378,8 @@ def make_llm(
     assert config.provider is not None
     try:
         return provider_class(config.provider)(
-            config, tracer=tracer, cache=cache, rate_limiter=rate_limiter, budget=budget
+            config, tracer=tracer, cache=cache, rate_limiter=rate_limiter, budget=budget,
+            **({} if hooks is None else {"hooks": hooks}),
         )
     except MissingAPIKeyError as exc:
         if not detected:

@@ -59,6 +59,7 @@ from synapsekit.llm.router_state import (
     RouterState,
 )
 from synapsekit.llm.types import Chunk, Message, MessagesInput, ToolCallDelta, Usage
+from synapsekit.observability.hooks import ENCLOSING, dispatch
 
 if TYPE_CHECKING:
     from synapsekit.llm.budget import Budget
@@ -100,6 +101,10 @@ class _Route:
     ran: bool = False  # a member's call path ran (it traced the attempt)
     served: _Member | None = None
     keys: dict[str, str] | None = None  # ``api_key={provider or member name: key}``
+    #: The router's own ``_Call`` (filled when it starts: the member calls' parent, and
+    #: where failover is announced) and the route of an enclosing router, if any.
+    call: Any = None
+    outer: _Route | None = None
 
     def for_member(self, member: _Member) -> dict[str, Any]:
         """The overrides ``member``'s call gets: a mapping of keys gives each member its
@@ -317,28 +322,34 @@ class Router(BaseLLM):
         budget = self._budget if budget is None else budget
         if budget is not None:
             handed["budget"] = budget
-        route = _Route(self, handed, buffered, keys=keys)
+        route = _Route(self, handed, buffered, keys=keys, outer=ENCLOSING.get())
         inner = super()._run(messages, given, reasoning=reasoning, buffered=buffered)
         done = False
         try:
             while True:
                 before = _ROUTE.get()
                 _ROUTE.set(route)
+                enclosing = ENCLOSING.get()
+                ENCLOSING.set(route)
                 try:
                     chunk = await inner.__anext__()
                 except StopAsyncIteration:
                     done = True
                     break
                 finally:
+                    ENCLOSING.set(enclosing)
                     _ROUTE.set(before)
                 yield chunk
         finally:
             if not done:
                 before = _ROUTE.get()
                 _ROUTE.set(route)
+                enclosing = ENCLOSING.get()
+                ENCLOSING.set(route)
                 try:
                     await inner.aclose()
                 finally:
+                    ENCLOSING.set(enclosing)
                     _ROUTE.set(before)
             _SERVED.set(route.served)
 
@@ -413,6 +424,9 @@ class Router(BaseLLM):
                 ):
                     raise
                 failures[member.name] = exc
+                call = route.call
+                if call is not None and call.hooks:
+                    dispatch(call.hooks, "on_failover", call, member.name, exc)
                 continue
             except UnsupportedFeatureError as exc:  # this member cannot take it: nothing sent
                 await self._state.release(member.name)
@@ -507,6 +521,9 @@ class _OwnRecord:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnknownModelPriceWarning)
             return self._tracer.record(**fields)
+
+    def on_call_end(self, call: Any) -> None:  # the call path's tracer hook
+        call.record = self.record(**call.fields(call.final_usage, call.started, call.error))
 
 
 def _members(given: Sequence[Any], tracer: TokenTracer | None) -> tuple[_Member, ...]:

@@ -6,7 +6,10 @@ threads may share one tracer (``make_llm(cfg, tracer=t)`` or ``llm.tracer = t``)
 :meth:`TokenTracer.record` takes a lock for the append only. The base class calls it
 exactly once per call, on every way out (answer, cache hit, error, a stream left early,
 cancellation), plus once per retried attempt that the provider had started answering
-(docs/tracing.md has the table). Cost comes from :mod:`synapsekit.llm.pricing`:
+(docs/tracing.md has the table): the tracer is the first of the call's hooks
+(:mod:`synapsekit.observability.hooks`; :meth:`TokenTracer.on_call_end` and
+:meth:`TokenTracer.on_attempt_failed`), so it sees calls exactly as any other hook does.
+Cost comes from :mod:`synapsekit.llm.pricing`:
 0.0 for a cache hit (nothing was billed), ``None`` for a model without a known price
 (never a silent 0, so :meth:`summary` can say how many calls are unpriced).
 
@@ -30,6 +33,7 @@ from synapsekit.observability.purpose import current_purpose
 
 if TYPE_CHECKING:
     from synapsekit.llm.types import Usage
+    from synapsekit.observability.hooks import CallInfo
     from synapsekit.observability.ledger import Ledger
 
 __all__ = ["CallRecord", "TokenTracer", "summarize"]
@@ -194,6 +198,21 @@ class TokenTracer:
         if self._ledger is not None:
             self._ledger.append(entry)
         return entry
+
+    # ----------------------------------------------------------------- as a call hook
+
+    def on_call_end(self, call: CallInfo) -> None:
+        """The call path's hook (:mod:`synapsekit.observability.hooks`): the call's one
+        record, kept as ``call.record`` for the hooks after it."""
+        assert call.final_usage is not None
+        call.record = self.record(**call.fields(call.final_usage, call.started, call.error))
+
+    def on_attempt_failed(self, call: CallInfo, error: Exception, will_retry: bool) -> None:
+        """A retried attempt the provider had answered (billed, then lost) is recorded
+        on its own, timed from the attempt's start; a failure that ends the call is
+        recorded by :meth:`on_call_end`."""
+        if will_retry and call.received:
+            self.record(**call.fields(call.reported(), call.attempt_started, type(error).__name__))
 
     @property
     def records(self) -> list[CallRecord]:
