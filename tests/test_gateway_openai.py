@@ -1,0 +1,306 @@
+"""The gateway's OpenAI wire, with the real openai SDK as the client over real HTTP, and the
+protocol simulators as upstreams (an OpenAI one, a second OpenAI one failing over to an
+Anthropic one: a group spanning protocols). Every assertion is exact: text, token counts,
+the requests each simulator saw, the ledger row.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from synapsekit.gateway.core import MemoryLedger
+from synapsekit.testing.simulators import anthropic_protocol as anth
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error, text_stream
+from synapsekit.testing.simulators.openai_streams import Call, tool_stream
+from tests.gateway_fixtures import GatewayServer, gateway_config, member
+
+UP_KEY = "sk-upstream-secret-1"
+ANT_KEY = "sk-ant-upstream-secret-2"
+ALPHA = "sk-gw-alpha-0001"
+BETA = "sk-gw-beta-0002"
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[tuple[OpenAISimulator, OpenAISimulator, anth.AnthropicSimulator]]:
+    with OpenAISimulator(UP_KEY) as a, OpenAISimulator(UP_KEY) as b, \
+            anth.AnthropicSimulator(ANT_KEY) as c:
+        yield a, b, c
+
+
+@pytest.fixture(scope="module")
+def gw(sims: tuple[OpenAISimulator, OpenAISimulator, anth.AnthropicSimulator]) -> Iterator[
+    GatewayServer
+]:
+    a, b, c = sims
+    text = gateway_config(
+        [
+            member("fast", "gpt-4o-mini", a.url),
+            member("spans", "gpt-4o-mini", b.url),
+            member("spans", "claude-haiku-4-5", c.url, key_env="ANT_KEY", max_tokens=300),
+            member("limited", "gpt-4o", a.url),
+        ],
+        [{"key": ALPHA, "name": "alpha"}, {"key": BETA, "models": ["fast"]}],
+        extra="[gateway]\nmax_body_bytes = 65536\n",
+    )
+    with GatewayServer(text, env={"SIM_KEY": UP_KEY, "ANT_KEY": ANT_KEY},
+                       ledger=MemoryLedger()) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(
+    gw: GatewayServer, sims: tuple[OpenAISimulator, ...]
+) -> AsyncIterator[openai.AsyncOpenAI]:
+    for sim in sims:
+        sim.reset()
+    rows = _rows(gw)
+    rows.clear()
+    async with openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key=ALPHA, max_retries=0) as c:
+        yield c
+
+
+def _rows(gw: GatewayServer) -> list[Any]:
+    ledger = gw.gateway.ledger
+    assert isinstance(ledger, MemoryLedger)
+    return ledger.rows
+
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+async def test_streamed_text_and_usage_exact(client: openai.AsyncOpenAI, gw: GatewayServer,
+                                             sims: tuple[OpenAISimulator, ...]) -> None:
+    stream = await client.chat.completions.create(
+        model="fast", messages=HI, stream=True, stream_options={"include_usage": True},  # type: ignore[arg-type]
+    )
+    chunks = [c async for c in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hello, world!"
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    assert (last.usage.prompt_tokens, last.usage.completion_tokens) == (12, 4)
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert {c.id for c in chunks} == {chunks[0].id} and chunks[0].id.startswith("chatcmpl-")
+    assert {c.model for c in chunks} == {"fast"}
+    assert all(c.usage is None for c in chunks[:-1])
+    assert len(sims[0].requests) == 1
+    [row] = _rows(gw)
+    assert row.request_id == "req_" + chunks[0].id.removeprefix("chatcmpl-")
+    assert (row.key_id, row.model, row.member, row.status, row.stream) == (
+        gw.config.keys[0].info.id, "fast", "openai:gpt-4o-mini", 200, True)
+    assert (row.input_tokens, row.output_tokens, row.complete, row.error) == (12, 4, True, None)
+    assert row.cost_usd > 0 and row.ttft_ms is not None
+
+
+async def test_stream_without_include_usage_has_no_usage_chunk(
+    client: openai.AsyncOpenAI,
+) -> None:
+    stream = await client.chat.completions.create(model="fast", messages=HI, stream=True)  # type: ignore[arg-type]
+    chunks = [c async for c in stream]
+    assert all(c.choices and c.usage is None for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello, world!"
+
+
+async def test_not_streamed(client: openai.AsyncOpenAI, sims: tuple[OpenAISimulator, ...]) -> None:
+    reply = await client.chat.completions.with_raw_response.create(
+        model="fast", messages=HI, temperature=0.5, top_p=0.9, max_tokens=50, stop=["END"],  # type: ignore[arg-type]
+    )
+    completion = reply.parse()
+    assert completion.object == "chat.completion" and completion.model == "fast"
+    assert completion.choices[0].message.content == "Hello, world!"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens,
+            completion.usage.total_tokens) == (12, 4, 16)
+    assert completion.system_fingerprint is not None
+    assert completion.system_fingerprint.startswith("fp_")
+    assert reply.headers["x-synapsekit-member"] == "openai:gpt-4o-mini"
+    sent = sims[0].requests[0].json()
+    assert sent["messages"] == HI  # no system prompt of the library's added
+    assert (sent["temperature"], sent["top_p"], sent["stop"]) == (0.5, 0.9, ["END"])
+    assert sent["max_completion_tokens"] == 50
+
+
+async def test_tool_call_round_trip(client: openai.AsyncOpenAI,
+                                    sims: tuple[OpenAISimulator, ...]) -> None:
+    sim = sims[0]
+    sim.enqueue(tool_stream([Call("call_abc", "get_weather", {"city": "Paris"})]),
+                text_stream(["It", " is", " sunny"]))
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]},
+    }}]
+    first = await client.chat.completions.create(
+        model="fast", messages=HI, tools=tools, tool_choice="auto",  # type: ignore[arg-type]
+        parallel_tool_calls=False,
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    [call] = choice.message.tool_calls or []
+    assert (call.id, call.function.name, json.loads(call.function.arguments)) == (  # type: ignore[union-attr]
+        "call_abc", "get_weather", {"city": "Paris"})
+    sent = sim.requests[0].json()
+    assert sent["tools"][0]["function"]["name"] == "get_weather"
+    assert (sent["tool_choice"], sent["parallel_tool_calls"]) == ("auto", False)
+    history = [*HI, choice.message.model_dump(exclude_none=True),
+               {"role": "tool", "tool_call_id": "call_abc", "content": "sunny, 21C"}]
+    second = await client.chat.completions.create(model="fast", messages=history, tools=tools)  # type: ignore[arg-type]
+    assert second.choices[0].message.content == "It is sunny"
+    turns = sim.requests[1].json()["messages"]
+    assert turns[1]["tool_calls"][0]["id"] == "call_abc"
+    assert json.loads(turns[1]["tool_calls"][0]["function"]["arguments"]) == {"city": "Paris"}
+    assert turns[2] == {"role": "tool", "tool_call_id": "call_abc", "content": "sunny, 21C"}
+
+
+async def test_streamed_tool_call_deltas(client: openai.AsyncOpenAI,
+                                         sims: tuple[OpenAISimulator, ...]) -> None:
+    sims[0].enqueue(tool_stream([Call("call_1", "lookup", {"q": "synapsekit gateway"})]))
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}}}}}]
+    stream = await client.chat.completions.create(model="fast", messages=HI, tools=tools,  # type: ignore[arg-type]
+                                                  stream=True)
+    parts = [c.choices[0].delta.tool_calls async for c in stream
+             if c.choices and c.choices[0].delta.tool_calls]
+    first = parts[0][0]  # type: ignore[index]
+    assert (first.id, first.type, first.function.name) == ("call_1", "function", "lookup")  # type: ignore[union-attr]
+    arguments = "".join(p[0].function.arguments or "" for p in parts)  # type: ignore[index,union-attr]
+    assert json.loads(arguments) == {"q": "synapsekit gateway"}
+
+
+async def test_image_part_reaches_upstream(client: openai.AsyncOpenAI,
+                                           sims: tuple[OpenAISimulator, ...]) -> None:
+    url = f"data:image/png;base64,{PNG}"
+    messages = [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]}]
+    reply = await client.chat.completions.create(model="fast", messages=messages)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content == "Hello, world!"
+    parts = sims[0].requests[0].json()["messages"][0]["content"]
+    assert parts[0] == {"type": "text", "text": "What is this?"}
+    assert parts[1]["type"] == "image_url" and parts[1]["image_url"]["url"] == url
+
+
+async def test_failover_across_protocols(
+    client: openai.AsyncOpenAI, gw: GatewayServer,
+    sims: tuple[OpenAISimulator, OpenAISimulator, anth.AnthropicSimulator],
+) -> None:
+    _, b, c = sims
+    b.enqueue(error(500))
+    c.enqueue(anth.text_stream(["Bonjour", " !"], input_tokens=9, output_tokens=3,
+                               model="claude-haiku-4-5"))
+    stream = await client.chat.completions.create(
+        model="spans", messages=[{"role": "system", "content": "Be brief."}, *HI],  # type: ignore[list-item]
+        stream=True, stream_options={"include_usage": True},
+    )
+    chunks = [ch async for ch in stream]
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == (
+        "Bonjour !")
+    assert chunks[-1].usage is not None
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (9, 3)
+    assert (len(b.requests), len(c.requests)) == (1, 1)
+    sent = c.requests[0].json()
+    assert sent["system"] == "Be brief." and sent["messages"] == HI
+    assert sent["max_tokens"] == 300
+    [row] = _rows(gw)
+    assert (row.member, row.input_tokens, row.output_tokens) == (
+        "anthropic:claude-haiku-4-5", 9, 3)
+
+
+async def test_unknown_key_401(gw: GatewayServer, sims: tuple[OpenAISimulator, ...]) -> None:
+    async with openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="sk-gw-nope-9999",
+                                  max_retries=0) as bad:
+        with pytest.raises(openai.AuthenticationError) as info:
+            await bad.chat.completions.create(model="fast", messages=HI)  # type: ignore[arg-type]
+    assert info.value.status_code == 401
+    assert info.value.code == "invalid_api_key"
+    assert "sk-gw-nope" not in info.value.message
+    assert len(sims[0].requests) == 0
+
+
+async def test_disallowed_model_403(gw: GatewayServer, client: openai.AsyncOpenAI) -> None:
+    async with openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key=BETA, max_retries=0) as beta:
+        with pytest.raises(openai.PermissionDeniedError) as info:
+            await beta.chat.completions.create(model="spans", messages=HI)  # type: ignore[arg-type]
+        listed = [m.id async for m in beta.models.list()]
+    assert info.value.code == "model_not_allowed" and info.value.param == "model"  # type: ignore[attr-defined]
+    assert listed == ["fast"]
+    [row] = _rows(gw)
+    assert (row.status, row.error, row.member) == (403, "GatewayError", None)
+
+
+async def test_unknown_model_404(client: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        await client.chat.completions.create(model="gpt-5-nope", messages=HI)  # type: ignore[arg-type]
+    assert info.value.body == {
+        "message": "The model `gpt-5-nope` does not exist or you do not have access to it.",
+        "type": "not_found_error", "param": "model", "code": "model_not_found",
+    }
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"n": 2}, "n"),
+    ({"messages": []}, "messages"),
+    ({"messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+    ({"temperature": 3}, "temperature"),
+    ({"max_tokens": 0}, "max_tokens"),
+    ({"response_format": {"type": "yaml"}}, "response_format.type"),
+    ({"tool_choice": "sometimes"}, "tool_choice"),
+])
+async def test_bad_request_400_names_the_field(
+    client: openai.AsyncOpenAI, extra: dict[str, Any], param: str,
+    sims: tuple[OpenAISimulator, ...],
+) -> None:
+    body: dict[str, Any] = {"model": "fast", "messages": HI, **extra}
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.chat.completions.create(**body)
+    assert info.value.param == param  # type: ignore[attr-defined]
+    assert len(sims[0].requests) == 0
+
+
+async def test_body_too_big_413(client: openai.AsyncOpenAI,
+                                sims: tuple[OpenAISimulator, ...]) -> None:
+    big = [{"role": "user", "content": "x" * 70_000}]
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.chat.completions.create(model="fast", messages=big)  # type: ignore[arg-type]
+    assert info.value.status_code == 413
+    assert info.value.code == "request_too_large"  # type: ignore[attr-defined]
+    assert len(sims[0].requests) == 0
+
+
+async def test_upstream_429_mapped_with_retry_after(
+    client: openai.AsyncOpenAI, gw: GatewayServer, sims: tuple[OpenAISimulator, ...],
+) -> None:
+    limited = {"error": {"message": "Rate limit reached for gpt-4o", "type": "requests",
+                         "param": None, "code": "rate_limit_exceeded"}}
+    sims[0].enqueue(error(429, limited, headers={"retry-after": "7"}))
+    with pytest.raises(openai.RateLimitError) as info:
+        await client.chat.completions.create(model="limited", messages=HI, stream=True)  # type: ignore[arg-type]
+    assert info.value.response.headers["retry-after"] == "7"
+    assert info.value.code == "rate_limit_exceeded"  # type: ignore[attr-defined]
+    assert len(sims[0].requests) == 1
+    [row] = _rows(gw)
+    assert (row.status, row.error, row.stream) == (429, "AllMembersFailedError", True)
+
+
+async def test_upstream_failure_mid_stream_is_an_error_event(
+    client: openai.AsyncOpenAI, gw: GatewayServer, sims: tuple[OpenAISimulator, ...],
+) -> None:
+    sims[0].enqueue(text_stream(["one", " two", " three"], cut_after=3))
+    stream = await client.chat.completions.create(model="fast", messages=HI, stream=True)  # type: ignore[arg-type]
+    seen: list[str] = []
+    with pytest.raises(openai.APIError) as info:
+        async for chunk in stream:
+            seen.append(chunk.choices[0].delta.content or "")
+    assert "".join(seen) == "one two"
+    assert "upstream stream failed" in info.value.message
+    [row] = _rows(gw)
+    assert (row.status, row.error, row.complete) == (200, "StreamInterruptedError", False)
