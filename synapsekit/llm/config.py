@@ -8,13 +8,14 @@ with a value that was never checked. The API key is kept out of ``repr``.
 from __future__ import annotations
 
 import difflib
+import enum
 import functools
 import inspect
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from synapsekit.errors import ConfigError
 
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_REDIS_URL",
     "RATE_LIMIT_BACKENDS",
     "REASONING_EFFORTS",
+    "SAME_AS_TIMEOUT",
     "LLMConfig",
     "redact_url",
     "redis_url",
@@ -44,6 +46,21 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 ANSWER_COUNT_PARAMS = frozenset(
     {"n", "candidate_count", "candidateCount", "num_generations"}
 )
+
+
+class _Inherit(enum.Enum):
+    """The type of :data:`SAME_AS_TIMEOUT` (a sentinel, so ``None`` can mean "no limit")."""
+
+    TIMEOUT = "timeout"
+
+    def __repr__(self) -> str:
+        return "SAME_AS_TIMEOUT"
+
+
+#: The default of ``connect_timeout``, ``first_token_timeout`` and ``idle_timeout``: the
+#: value of ``timeout``, read when the call runs (so a per-call ``timeout=`` moves all three).
+SAME_AS_TIMEOUT: Final = _Inherit.TIMEOUT
+_DEADLINES = ("connect_timeout", "first_token_timeout", "idle_timeout", "total_timeout")
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,13 @@ class LLMConfig:
     (``rate_limit_backend="memory"``) or across processes ("redis"). ``redis_url`` is
     used by both Redis backends (default: the ``REDIS_URL`` environment variable, else
     ``redis://localhost:6379/0``); any password in it is hidden from ``repr``.
+
+    Deadlines (docs/timeouts.md), in seconds, None = no limit: ``connect_timeout`` (the
+    TCP/TLS connect, given to the SDK), ``first_token_timeout`` (request sent to the first
+    text, reasoning or tool-call chunk), ``idle_timeout`` (the longest silence between two
+    chunks after that) and ``total_timeout`` (the whole call, retries and their back-off
+    included; default None). The first three default to ``timeout``. synapsekit enforces
+    them itself on every provider (:mod:`synapsekit.llm.deadlines`), whatever the SDK does.
     """
 
     # The SynapseKit page's fields, in its positional order ...
@@ -113,6 +137,10 @@ class LLMConfig:
     rate_limit_backend: str = "memory"
     redis_url: str | None = None
     timeout: float | None = 60.0
+    connect_timeout: float | _Inherit | None = SAME_AS_TIMEOUT
+    first_token_timeout: float | _Inherit | None = SAME_AS_TIMEOUT
+    idle_timeout: float | _Inherit | None = SAME_AS_TIMEOUT
+    total_timeout: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     api_version: str | None = None
     base_model: str | None = None
@@ -166,6 +194,10 @@ class LLMConfig:
         _check_number("retry_delay", self.retry_delay, low=0.0)
         if self.timeout is not None:  # None: no client timeout at all
             _check_number("timeout", self.timeout, low=0.0, open_low=True)
+        for name in _DEADLINES:
+            value = getattr(self, name)
+            if value is not None and value is not SAME_AS_TIMEOUT:
+                _check_number(name, value, low=0.0, open_low=True)
         if self.top_p is not None:
             _check_number("top_p", self.top_p, low=0.0, high=1.0)
         if self.cache_ttl is not None:

@@ -102,8 +102,10 @@ class Reply:
     pieces is sent with ``Transfer-Encoding: chunked``, one chunk per piece, each preceded by
     ``delay`` seconds; ``cut_after=N`` closes the connection after N pieces without the final
     zero-length chunk; ``hang=True`` sends the pieces (possibly none) and then waits silently until
-    the client goes away. ``adapt`` lets a scripted reply depend on the request it answers: the
-    server sends ``adapt(request)`` instead. ``close`` ends the keep-alive connection afterwards.
+    the client goes away. ``head_delay`` holds a streamed reply's head back that long (a slow
+    first byte; a client leaving meanwhile counts as a disconnect). ``adapt`` lets a scripted
+    reply depend on the request it answers: the server sends ``adapt(request)`` instead.
+    ``close`` ends the keep-alive connection afterwards.
 
     Treat replies as immutable (use :func:`dataclasses.replace`): the wire bytes are encoded once
     and cached on the instance, so the same reply can be served many times cheaply.
@@ -116,6 +118,7 @@ class Reply:
     delay: float = 0.0
     cut_after: int | None = None
     hang: bool = False
+    head_delay: float = 0.0
     close: bool = False
     adapt: Callable[[Request], Reply] | None = None
 
@@ -344,7 +347,9 @@ class _Connection(asyncio.Protocol):
             if await self._sleep(reply.delay):
                 return False
             return await self._write(reply.encode_head(keep, extra) + reply.body) and keep
-        if not await self._write(reply.encode_head(keep, extra)):
+        if await self._sleep(reply.head_delay) or not await self._write(
+            reply.encode_head(keep, extra)
+        ):
             self.server._disconnected()
             return False
         chunks = reply.chunks if reply.cut_after is None else reply.chunks[: reply.cut_after]
