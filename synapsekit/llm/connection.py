@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from synapsekit._loops import PerLoop
 from synapsekit.errors import MissingAPIKeyError, MissingDependencyError
+from synapsekit.llm.deadlines import client_ready
 
 if TYPE_CHECKING:
     from synapsekit.llm.config import LLMConfig
@@ -108,8 +109,11 @@ class Connection:
 
     async def client(self) -> Any:
         """This event loop's SDK client: built on first use (once, however many calls ask
-        at the same time), closed when the loop shuts down or by :meth:`aclose`."""
-        return await self._clients.get()
+        at the same time), closed when the loop shuts down or by :meth:`aclose`. A stream's
+        first-token clock starts once it is ready (a first use's build does not count)."""
+        client = await self._clients.get()
+        client_ready()
+        return client
 
     async def aclose(self) -> None:
         """Close every client this connection made (one per event loop it was used on)."""
