@@ -30,6 +30,7 @@ from synapsekit.errors import ConfigError, MaxStepsError
 from synapsekit.llm.content import normalize_parts
 from synapsekit.llm.tools import Tool, check_tools
 from synapsekit.llm.types import Message, MessagesInput, Response, ToolCall, build_messages
+from synapsekit.observability.hooks import ToolRun, dispatch, global_hooks
 from synapsekit.observability.purpose import call_purpose
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ async def run_tools(
         history.append(response.message)
         if not response.tool_calls:
             return dataclasses.replace(response, transcript=history)
-        history.extend(await _run_all(by_name, response.tool_calls))
+        history.extend(await _run_all(by_name, response.tool_calls, llm.hooks))
         if step == 1 and (forced == "required" or isinstance(forced, Mapping)):
             overrides = {**overrides, "tool_choice": "auto"}
     raise MaxStepsError(
@@ -92,18 +93,44 @@ async def run_tools(
     )
 
 
-async def _run_all(tools: Mapping[str, Tool], calls: Sequence[ToolCall]) -> list[Message]:
+async def _run_all(
+    tools: Mapping[str, Tool], calls: Sequence[ToolCall], hooks: tuple[Any, ...] = ()
+) -> list[Message]:
     """The calls of one turn, concurrently; their results in the calls' order. If one of
     them leaves with a BaseException (the loop cancelled, a tool raising CancelledError or
     KeyboardInterrupt), the others are cancelled too: none is left running unawaited."""
-    return await gather_or_cancel(run_tool_call(tools, call) for call in calls)
+    return await gather_or_cancel(run_tool_call(tools, call, hooks=hooks) for call in calls)
 
 
-async def run_tool_call(tools: Mapping[str, Tool], call: ToolCall) -> Message:
+async def run_tool_call(
+    tools: Mapping[str, Tool], call: ToolCall, *, hooks: tuple[Any, ...] = ()
+) -> Message:
     """Run one tool call and return its result turn, ``{"role": "tool", "tool_call_id",
     "name", "content"}``: the function's result as text (a ``str`` as it is, anything else
     as JSON; a list of content parts as parts; ``"(no output)"`` for an empty string), or
-    ``"Error: <Type>: <message>"``."""
+    ``"Error: <Type>: <message>"``. ``hooks`` (the LLM's) and the process-wide hooks see
+    it start and end (``on_tool_start`` / ``on_tool_end``: the OpenTelemetry
+    ``execute_tool`` span)."""
+    observers = hooks + global_hooks()
+    if not observers:
+        return await _run_tool_call(tools, call, None)
+    found = tools.get(call.name)
+    run = ToolRun(call, found.description if found is not None else None)
+    dispatch(observers, "on_tool_start", run)
+    try:
+        result = await _run_tool_call(tools, call, run)
+        run.result = result["content"]
+        return result
+    except BaseException as exc:
+        run.error = type(exc).__name__
+        raise
+    finally:
+        dispatch(observers, "on_tool_end", run)
+
+
+async def _run_tool_call(
+    tools: Mapping[str, Tool], call: ToolCall, run: ToolRun | None
+) -> Message:
     found = tools.get(call.name)
     function = found.function if found is not None else None
     content: str | list[Any]
@@ -111,6 +138,8 @@ async def run_tool_call(tools: Mapping[str, Tool], call: ToolCall) -> Message:
         content = (
             f"Error: unknown tool {call.name!r}; the tools are: {', '.join(sorted(tools))}"
         )
+        if run is not None:
+            run.error = "unknown_tool"
     else:
         try:
             arguments = dict(call.arguments)
@@ -123,6 +152,8 @@ async def run_tool_call(tools: Mapping[str, Tool], call: ToolCall) -> Message:
             content = _content(result, f"tool {call.name!r} result")
         except Exception as exc:  # the model sees it and may correct itself
             content = f"Error: {type(exc).__name__}: {exc}"
+            if run is not None:
+                run.error = type(exc).__name__
     return {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content}
 
 

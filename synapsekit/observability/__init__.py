@@ -1,4 +1,7 @@
-"""Observability: the TokenTracer (tokens, latency and cost per call) and its ledger.
+"""Observability: the TokenTracer (tokens, latency and cost per call) and its ledger, the
+call hooks everything observing calls uses (:mod:`~synapsekit.observability.hooks`), and
+the OpenTelemetry instrumentation (:mod:`~synapsekit.observability.otel`, imported only
+when used).
 
 Names resolve lazily (PEP 562), like the package's other ``__init__`` modules:
 ``from synapsekit.observability import TokenTracer`` imports neither sqlite3 nor the
@@ -13,11 +16,17 @@ from synapsekit._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from synapsekit.errors import LedgerError
+    from synapsekit.observability.hooks import CallInfo, Hook, ToolRun, add_hook, remove_hook
     from synapsekit.observability.ledger import Ledger, read_ledger
     from synapsekit.observability.purpose import CallPurpose, call_purpose, current_purpose
     from synapsekit.observability.tracer import CallRecord, TokenTracer, summarize
 
 _LAZY = {
+    "CallInfo": "synapsekit.observability.hooks",
+    "Hook": "synapsekit.observability.hooks",
+    "ToolRun": "synapsekit.observability.hooks",
+    "add_hook": "synapsekit.observability.hooks",
+    "remove_hook": "synapsekit.observability.hooks",
     "CallPurpose": "synapsekit.observability.purpose",
     "CallRecord": "synapsekit.observability.tracer",
     "Ledger": "synapsekit.observability.ledger",
@@ -30,14 +39,19 @@ _LAZY = {
 }
 
 __all__ = [
+    "CallInfo",
     "CallPurpose",
     "CallRecord",
+    "Hook",
     "Ledger",
     "LedgerError",
     "TokenTracer",
+    "ToolRun",
+    "add_hook",
     "call_purpose",
     "current_purpose",
     "read_ledger",
+    "remove_hook",
     "summarize",
 ]
 

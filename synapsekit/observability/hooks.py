@@ -13,6 +13,7 @@ optional; :class:`Hook` is a base class with every one a no-op)::
     on_attempt_failed(call, error, will_retry) # an attempt raised an LLMError
     on_failover(call, member, error)           # a Router moved on from a failed member
     on_call_end(call)                          # once, on every way out
+    on_tool_start(run) / on_tool_end(run)      # a tool run by run_tools (see ToolRun)
 
 ``call`` is the call's own bookkeeping object (see :class:`CallInfo`): per-call state
 lives there, never on the hook, so one hook object serves any number of concurrent calls.
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,14 +48,14 @@ if TYPE_CHECKING:
     from synapsekit.llm.types import Message, ToolCall, Usage
     from synapsekit.observability.tracer import CallRecord
 
-__all__ = ["CallInfo", "Hook", "add_hook", "global_hooks", "remove_hook"]
+__all__ = ["CallInfo", "Hook", "ToolRun", "add_hook", "global_hooks", "remove_hook"]
 
 log = logging.getLogger("synapsekit")
 
 #: The names of the hook methods, in call order.
 HOOK_METHODS = (
     "on_call_start", "on_first_token", "on_chunk", "on_attempt_failed", "on_failover",
-    "on_call_end",
+    "on_call_end", "on_tool_start", "on_tool_end",
 )
 
 
@@ -116,6 +118,29 @@ class Hook:
 
     def on_call_end(self, call: CallInfo) -> None:
         """The call is over (answer, error, consumer left, cancelled): exactly once."""
+
+    def on_tool_start(self, run: ToolRun) -> None:
+        """``run_tools`` is about to run one tool call (in the task that runs it)."""
+
+    def on_tool_end(self, run: ToolRun) -> None:
+        """That tool call is over: ``run.result`` is its result content, ``run.error`` the
+        class name of what it raised (the model reads it as an ``"Error: ..."`` result)."""
+
+
+class ToolRun:
+    """One tool call run by ``run_tools``, as its hooks see it: ``call`` (the
+    :class:`~synapsekit.llm.types.ToolCall`), the tool's ``description``, and at
+    ``on_tool_end`` its ``result`` content and ``error``; ``state`` is the hooks' own."""
+
+    __slots__ = ("call", "description", "error", "result", "started", "state")
+
+    def __init__(self, call: ToolCall, description: str | None) -> None:
+        self.call = call
+        self.description = description
+        self.started = time.perf_counter()
+        self.result: Any = None
+        self.error: str | None = None
+        self.state: dict[Any, Any] = {}
 
 
 _lock = threading.Lock()

@@ -1,0 +1,409 @@
+"""OpenTelemetry GenAI instrumentation: one line makes every synapsekit call a span.
+
+``instrument()`` registers one process-wide hook (:mod:`synapsekit.observability.hooks`,
+the mechanism the TokenTracer uses too) that turns each call into a CLIENT span named
+``chat {model}`` and records the GenAI client metrics, with the attribute names of the
+OpenTelemetry GenAI semantic conventions as published in semantic-conventions v1.41.0
+(the last release of the main repository that defines them; see docs/observability.md
+for what this covers and what it leaves out). Only ``opentelemetry-api`` is imported, and
+only when ``instrument()`` is called: ``pip install "synapsekit[otel]"`` plus whatever SDK
+and exporter the application configures.
+
+Why a hook and not wrapped SDK clients: the call path already knows every fact the
+conventions ask for -- attempts, retries, the time to the first chunk, the normalised
+finish reason, the provider's usage (partial when a stream was cut) -- and announces
+each moment once. A span therefore ends on every way out (answer, error, ``break``,
+cancellation) exactly when the call's trace record is written.
+
+Nothing secret is written: no attribute, event or metric carries an API key or header
+(``server.address`` is the endpoint's host name only). Message content is recorded only
+with ``capture_content=True`` (``gen_ai.input.messages`` / ``gen_ai.output.messages`` /
+``gen_ai.system_instructions``, and the tool-call arguments and results).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from synapsekit.observability import hooks
+
+if TYPE_CHECKING:
+    from synapsekit.errors import LLMError
+    from synapsekit.llm.types import Message, ToolCall
+    from synapsekit.observability.hooks import CallInfo, ToolRun
+
+__all__ = ["PROVIDER_NAMES", "SEMCONV_VERSION", "instrument", "uninstrument"]
+
+#: The semantic-conventions release whose GenAI names are emitted.
+SEMCONV_VERSION = "1.41.0"
+_SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
+
+#: synapsekit provider -> the convention's well-known ``gen_ai.provider.name``; any other
+#: provider is named as synapsekit names it (``openrouter``, ``ollama``, ...).
+PROVIDER_NAMES: Mapping[str, str] = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "bedrock": "aws.bedrock",
+    "gemini": "gcp.gemini",
+    "mistral": "mistral_ai",
+    "cohere": "cohere",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "perplexity": "perplexity",
+}
+
+# The conventions' advised bucket boundaries (token usage, operation duration); the two
+# streaming timings use finer buckets (seconds), as the conventions leave them open.
+_TOKEN_BUCKETS = [4.0 ** i for i in range(14)]
+_DURATION_BUCKETS = [0.01 * 2 ** i for i in range(14)]
+_CHUNK_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
+                  2.5, 5.0, 7.5, 10.0]
+
+_lock = threading.Lock()
+_installed: _OTelHook | None = None
+
+
+def instrument(
+    tracer_provider: Any = None, meter_provider: Any = None, *, capture_content: bool = False
+) -> None:
+    """Emit a span and the GenAI metrics for every synapsekit call of this process (and an
+    ``execute_tool`` span for each tool ``run_tools`` runs). ``tracer_provider`` /
+    ``meter_provider``: the OpenTelemetry providers to use (default: the global ones).
+    Calling it again replaces the previous instrumentation."""
+    try:
+        from opentelemetry import metrics, trace
+    except ImportError as exc:
+        from synapsekit.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "opentelemetry-api", "otel", feature="OpenTelemetry instrumentation"
+        ) from exc
+    from synapsekit import __version__
+
+    tracer = trace.get_tracer(
+        "synapsekit", __version__, tracer_provider=tracer_provider, schema_url=_SCHEMA_URL
+    )
+    meter = metrics.get_meter(
+        "synapsekit", __version__, meter_provider=meter_provider, schema_url=_SCHEMA_URL
+    )
+    global _installed
+    with _lock:
+        if _installed is not None:
+            hooks.remove_hook(_installed)
+        _installed = _OTelHook(tracer, meter, capture_content=capture_content)
+        hooks.add_hook(_installed)
+
+
+def uninstrument() -> None:
+    """Stop emitting spans and metrics (calls in flight still end their spans)."""
+    global _installed
+    with _lock:
+        if _installed is not None:
+            hooks.remove_hook(_installed)
+            _installed = None
+
+
+class _Span:
+    """One call's span and the timings its metrics need (in ``call.state[hook]``)."""
+
+    __slots__ = ("attributes", "last", "span")
+
+    def __init__(self, span: Any, attributes: dict[str, Any]) -> None:
+        self.span = span
+        self.attributes = attributes  # the metrics' attributes
+        self.last: float | None = None  # when the previous chunk arrived
+
+
+class _OTelHook:
+    """The hook ``instrument()`` registers (see the module docstring)."""
+
+    def __init__(self, tracer: Any, meter: Any, *, capture_content: bool) -> None:
+        from opentelemetry import trace
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        self._trace = trace
+        self._tracer = tracer
+        self._client, self._internal = SpanKind.CLIENT, SpanKind.INTERNAL
+        self._status, self._error_code = Status, StatusCode.ERROR
+        self.capture_content = capture_content
+        self._tokens = meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+        )
+        self._duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self._ttfc = meter.create_histogram(
+            "gen_ai.client.operation.time_to_first_chunk", unit="s",
+            description="Time to receive the first chunk of the response stream.",
+            explicit_bucket_boundaries_advisory=_CHUNK_BUCKETS,
+        )
+        self._per_chunk = meter.create_histogram(
+            "gen_ai.client.operation.time_per_output_chunk", unit="s",
+            description="Time between consecutive output chunks.",
+            explicit_bucket_boundaries_advisory=_CHUNK_BUCKETS,
+        )
+
+    def _error(self, text: str) -> Any:
+        return self._status(self._error_code, text)
+
+    # ----------------------------------------------------------------- chat spans
+
+    def on_call_start(self, call: CallInfo) -> None:
+        llm, config = call.llm, call.config
+        model = config.model
+        common: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": PROVIDER_NAMES.get(llm.provider, llm.provider),
+            "gen_ai.request.model": model,
+        }
+        address, port = _server(llm._connection_for(config).base_url or llm.endpoint)
+        if address:
+            common["server.address"] = address
+            if port is not None:
+                common["server.port"] = port
+        attributes = dict(common)
+        attributes["gen_ai.request.stream"] = True  # every request is streamed upstream
+        if config.temperature is not None:
+            attributes["gen_ai.request.temperature"] = float(config.temperature)
+        if config.top_p is not None:
+            attributes["gen_ai.request.top_p"] = float(config.top_p)
+        if config.max_tokens is not None:
+            attributes["gen_ai.request.max_tokens"] = int(config.max_tokens)
+        stop = config.stop
+        if stop:
+            attributes["gen_ai.request.stop_sequences"] = (
+                [stop] if isinstance(stop, str) else [str(s) for s in stop]
+            )
+        if self.capture_content:
+            system, rest = _input_messages(call.turns)
+            if system:
+                attributes["gen_ai.system_instructions"] = json.dumps(system)
+            attributes["gen_ai.input.messages"] = json.dumps(rest)
+        parent = call.parent
+        context = None
+        if parent is not None:
+            found = parent.state.get(self)
+            if found is not None:
+                context = self._trace.set_span_in_context(found.span)
+        span = self._tracer.start_span(
+            f"chat {model}", context=context, kind=self._client, attributes=attributes
+        )
+        call.state[self] = _Span(span, common)
+
+    def on_first_token(self, call: CallInfo) -> None:
+        found: _Span | None = call.state.get(self)
+        if found is not None and call.first_token is not None:
+            elapsed = call.first_token - call.started
+            found.span.set_attribute("gen_ai.response.time_to_first_chunk", elapsed)
+            self._ttfc.record(elapsed, found.attributes)
+
+    def on_chunk(self, call: CallInfo) -> None:
+        found: _Span | None = call.state.get(self)
+        if found is None:
+            return
+        now = time.perf_counter()
+        if found.last is not None:  # every chunk after the first
+            self._per_chunk.record(now - found.last, found.attributes)
+        found.last = now
+
+    def on_attempt_failed(self, call: CallInfo, error: LLMError, will_retry: bool) -> None:
+        found: _Span | None = call.state.get(self)
+        if found is not None:
+            found.span.add_event("exception", {
+                "exception.type": type(error).__name__,
+                "exception.message": _short(error.message),
+                "synapsekit.attempt": call.attempts,
+                "synapsekit.will_retry": will_retry,
+            })
+
+    def on_failover(self, call: CallInfo, member: str, error: LLMError) -> None:
+        found: _Span | None = call.state.get(self)
+        if found is not None:
+            found.span.add_event("synapsekit.router.failover", {
+                "synapsekit.router.member": member,
+                "error.type": type(error).__name__,
+                "exception.message": _short(error.message),
+            })
+
+    def on_call_end(self, call: CallInfo) -> None:
+        found: _Span | None = call.state.pop(self, None)
+        if found is None:
+            return
+        span, metric = found.span, found.attributes
+        usage = call.final_usage
+        metadata = call.metadata or {}
+        response_model = (usage.model if usage is not None else None) or metadata.get(
+            "model_version"
+        )
+        if response_model:
+            span.set_attribute("gen_ai.response.model", str(response_model))
+            metric = {**metric, "gen_ai.response.model": str(response_model)}
+        response_id = metadata.get("response_id") or metadata.get("id")
+        if isinstance(response_id, str) and response_id:
+            span.set_attribute("gen_ai.response.id", response_id)
+        if call.finish_reason:
+            span.set_attribute("gen_ai.response.finish_reasons", [call.finish_reason])
+        if call.cache_hit:
+            span.set_attribute("synapsekit.cache_hit", True)
+        billed = usage is not None and not call.cache_hit and (
+            usage.complete or usage.input_tokens or usage.output_tokens
+        )
+        if usage is not None and billed:
+            span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
+            if usage.cached_input_tokens:
+                span.set_attribute(
+                    "gen_ai.usage.cache_read.input_tokens", usage.cached_input_tokens
+                )
+            if usage.cache_write_tokens:
+                span.set_attribute(
+                    "gen_ai.usage.cache_creation.input_tokens", usage.cache_write_tokens
+                )
+            if usage.reasoning_tokens:
+                span.set_attribute(
+                    "gen_ai.usage.reasoning.output_tokens", usage.reasoning_tokens
+                )
+            if not usage.complete:
+                span.set_attribute("synapsekit.usage.complete", False)
+            self._tokens.record(usage.input_tokens, {**metric, "gen_ai.token.type": "input"})
+            self._tokens.record(
+                usage.output_tokens, {**metric, "gen_ai.token.type": "output"}
+            )
+        if call.attempts > 1:
+            span.set_attribute("synapsekit.attempts", call.attempts)
+        if self.capture_content and call.error is None:
+            span.set_attribute("gen_ai.output.messages", json.dumps([_output_message(call)]))
+        duration = time.perf_counter() - call.started
+        if call.error is not None:
+            span.set_attribute("error.type", call.error)
+            exc = call.exception
+            message = getattr(exc, "message", None) if exc is not None else None
+            span.set_status(self._error(_short(message) if message else call.error))
+            metric = {**metric, "error.type": call.error}
+        span.end()
+        self._duration.record(duration, metric)
+
+    # ----------------------------------------------------------------- tool spans
+
+    def on_tool_start(self, run: ToolRun) -> None:
+        call = run.call
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": call.name,
+            "gen_ai.tool.call.id": call.id,
+            "gen_ai.tool.type": "function",
+        }
+        if run.description:
+            attributes["gen_ai.tool.description"] = run.description
+        if self.capture_content:
+            attributes["gen_ai.tool.call.arguments"] = json.dumps(
+                dict(call.arguments), ensure_ascii=False, default=str
+            )
+        span = self._tracer.start_span(
+            f"execute_tool {call.name}", kind=self._internal, attributes=attributes
+        )
+        # The tool runs inside the span (its own spans, if any, become children); the
+        # token is detached in on_tool_end, in the same task.
+        from opentelemetry import context
+
+        token = context.attach(self._trace.set_span_in_context(span))
+        run.state[self] = (span, token)
+
+    def on_tool_end(self, run: ToolRun) -> None:
+        found = run.state.pop(self, None)
+        if found is None:
+            return
+        span, token = found
+        from opentelemetry import context
+
+        context.detach(token)
+        if self.capture_content and run.result is not None:
+            span.set_attribute("gen_ai.tool.call.result", _text(run.result))
+        if run.error is not None:
+            span.set_attribute("error.type", run.error)
+            span.set_status(self._error(run.error))
+        span.end()
+
+
+def _server(url: str | None) -> tuple[str | None, int | None]:
+    """The endpoint's host and port (never its user info, path or query)."""
+    if not url:
+        return None, None
+    if "://" not in url:
+        url = "https://" + url
+    try:
+        parts = urlsplit(url)
+        return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None, None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return json.dumps(content, ensure_ascii=False, default=str)
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    """A message's content as the conventions' parts (text kept; other parts by type)."""
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}] if content else []
+    found: list[dict[str, Any]] = []
+    for part in content or ():
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind == "text":
+            found.append({"type": "text", "content": part.get("text", "")})
+        elif kind in ("image", "image_url", "document"):
+            found.append({"type": "blob" if kind != "image_url" else "uri",
+                          "modality": "image" if kind != "document" else "document"})
+    return found
+
+
+def _input_messages(turns: Sequence[Message]) -> tuple[list[Any], list[Any]]:
+    system: list[Any] = []
+    rest: list[Any] = []
+    for turn in turns:
+        role = turn["role"]
+        if role == "system":
+            system.extend(_parts(turn["content"]))
+            continue
+        parts = _parts(turn["content"])
+        if role == "tool":
+            parts = [{"type": "tool_call_response", "id": turn.get("tool_call_id"),
+                      "response": _text(turn["content"])}]
+        for done in turn.get("tool_calls") or ():
+            parts.append(_tool_call_part(done))
+        rest.append({"role": role, "parts": parts})
+    return system, rest
+
+
+def _tool_call_part(call: ToolCall | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(call, Mapping):  # an OpenAI-shaped dict in a history
+        function = call.get("function") or {}
+        return {"type": "tool_call", "id": call.get("id"), "name": function.get("name"),
+                "arguments": function.get("arguments")}
+    return {"type": "tool_call", "id": call.id, "name": call.name,
+            "arguments": dict(call.arguments)}
+
+
+def _output_message(call: CallInfo) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
+    text = "".join(call.output)
+    if text:
+        parts.append({"type": "text", "content": text})
+    parts.extend(_tool_call_part(done) for done in call.output_calls)
+    return {"role": "assistant", "parts": parts, "finish_reason": call.finish_reason or "stop"}
