@@ -1,7 +1,7 @@
 """Cohere v2 beyond text: tool calls, parallel calls, the tool loop, images, reasoning and
 structured output, through the real cohere SDK over HTTP against the Cohere simulator.
 
-Exact values come from tests/wire/cohere/stream_tool_call.sse (two calls, one after the
+Exact values come from captures/cohere/stream_tool_call.sse (two calls, one after the
 other, after a 50-piece tool plan) and stream_thinking_realcapture.sse; every request body
 is asserted whole where it matters, and refusals are checked to send nothing.
 """

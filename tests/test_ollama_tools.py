@@ -1,7 +1,7 @@
 """Ollama beyond text: whole tool calls, the tool loop, images, ``think`` and ``format``,
 through the real ollama SDK over HTTP against the Ollama simulator.
 
-Exact values come from tests/wire/ollama/stream_tool_call.ndjson (one ``get_weather`` call,
+Exact values come from captures/ollama/stream_tool_call.ndjson (one ``get_weather`` call,
 ``done_reason: stop``, 169 / 15 tokens); every refusal is checked to send nothing.
 """
 

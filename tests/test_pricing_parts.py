@@ -19,9 +19,9 @@ from synapsekit.llm.providers import anthropic as anthropic_provider
 from synapsekit.llm.providers import bedrock as bedrock_provider
 from synapsekit.llm.providers import openai_compat
 from synapsekit.llm.types import Usage
+from synapsekit.testing.simulators.wire import WIRE
 
 M = 1_000_000
-WIRE = Path(__file__).parent / "wire"
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """AnthropicLLM end to end: the real ``anthropic`` SDK over real HTTP against the local
 Messages API simulator (synapsekit/testing/simulators/anthropic_protocol.py), through synapsekit.
 
-Token counts asserted here are the ones written in the tests/wire/anthropic captures:
+Token counts asserted here are the ones written in the captures/anthropic captures:
 stream_ok.sse 11 in / 6 out, stream_ok_docs.sse 25 / 15, stream_tool_use.sse 377 / 65
 (cache fields 0), stream_thinking.sse none at all.
 """
@@ -278,7 +278,7 @@ async def test_bad_key_is_authentication_error_without_the_key(sim: AnthropicSim
     with pytest.raises(AuthenticationError) as info:
         await llm.generate("Hi")
     exc = info.value
-    assert exc.message == "invalid x-api-key"  # tests/wire/anthropic/error_401.json
+    assert exc.message == "invalid x-api-key"  # captures/anthropic/error_401.json
     assert exc.status_code == 401
     assert exc.code == "authentication_error"
     assert exc.request_id == "req_011CYhr1kdGzCrPHfrhibMen"

@@ -1,6 +1,6 @@
 """MistralLLM through the real ``mistralai`` SDK over real HTTP, against the local simulator.
 
-Captured streams (tests/wire/mistral) must give exactly their text and token counts; the
+Captured streams (captures/mistral) must give exactly their text and token counts; the
 fault tests check the call path's promises: typed errors, retries only before the first
 token, no token twice, the connection closed when the caller walks away.
 """

@@ -1,6 +1,6 @@
 """OllamaLLM through the real ``ollama`` SDK over real HTTP, against the local simulator.
 
-Captured NDJSON streams (tests/wire/ollama) must give exactly their text and token counts;
+Captured NDJSON streams (captures/ollama) must give exactly their text and token counts;
 the fault tests check typed errors (a 404 that says how to pull the model, a refused
 connection that names the host), retries only before the first token, no token twice,
 and the connection closed when the caller walks away.
@@ -163,7 +163,7 @@ async def test_model_not_pulled(sim: OllamaSimulator) -> None:
 
 
 async def test_captured_404_body(sim: OllamaSimulator) -> None:
-    sim.enqueue(error(404))  # tests/wire/ollama/error_404_model_not_found.json
+    sim.enqueue(error(404))  # captures/ollama/error_404_model_not_found.json
     with pytest.raises(NotFoundError, match=r"ollama pull llama3\.2"):
         await _llm(sim.url).generate("hi")
 
@@ -238,7 +238,7 @@ async def test_status_errors(status: int, expected: type[Exception],
 
 
 async def test_generic_500_body(sim: OllamaSimulator) -> None:
-    sim.enqueue(error(500))  # tests/wire/ollama/error_generic_docs.json
+    sim.enqueue(error(500))  # captures/ollama/error_generic_docs.json
     with pytest.raises(ServerError) as err:
         await _llm(sim.url).generate("hi")
     assert err.value.message == "the model failed to generate a response"

@@ -4,12 +4,12 @@ against the simulators, exact token counts and exact USD, the cost worked out by
 
 Two tables:
 
-- ``STREAMED``: one recorded stream per provider (tests/wire; Together and Fireworks have no
+- ``STREAMED``: one recorded stream per provider (captures; Together and Fireworks have no
   capture anywhere, so theirs is synthesised in their documented shape and says so): the
   :class:`Usage` our decoder produces, and the traced cost = the units the provider bills
   x the price row as it stands (the row is asserted too, so a price change shows here as
   one clear failure, not as a wrong sum).
-- ``NON_STREAMED``: the usage of a provider's non-streamed response (tests/wire
+- ``NON_STREAMED``: the usage of a provider's non-streamed response (captures
   ``nonstream_ok.json`` and the like), replayed by the simulator as that provider's stream:
   the streamed usage must equal the non-streamed one field for field. Where no
   non-streamed capture exists (Groq, OpenRouter, Together, Fireworks, Cerebras, Azure),
@@ -157,7 +157,7 @@ STREAMED: dict[str, Row] = {
                           cache_write_1h=12.0),)),
         (43 * 3.0 + 36 * 15.0) / M,
     ),
-    # No Together capture exists (tests/wire INDEX): usage in its own choices:[] chunk.
+    # No Together capture exists (captures/INDEX.md): usage in its own choices:[] chunk.
     "together": Row(
         "openai", "together:meta-llama/Llama-3.3-70B-Instruct-Turbo",
         lambda: openai_protocol.text_stream(["Hi", " there"], prompt_tokens=1200,
@@ -330,7 +330,7 @@ class Same:
 
     sim: str
     model: str
-    nonstream: str  # tests/wire relpath, or the upstream capture named in a README
+    nonstream: str  # capture's relpath, or the upstream capture named in a README
     key: str  # where the usage sits in that JSON
     wire_usage: dict[str, Any] | int
     reply: Callable[[], Reply]
@@ -338,7 +338,7 @@ class Same:
 
 
 # No non-streamed capture exists for Groq, OpenRouter, Together, Fireworks, Cerebras or
-# Azure (tests/wire INDEX): their rows are the streamed ones above only.
+# Azure (captures/INDEX.md): their rows are the streamed ones above only.
 NON_STREAMED: dict[str, Same] = {
     "openai": Same(
         "openai", "openai:gpt-5.4", "openai/nonstream_ok.json", "usage",
@@ -415,7 +415,7 @@ NON_STREAMED: dict[str, Same] = {
     ),
 }
 #: Perplexity's non-streamed Agent API response (vercel/ai agent-web-search.json @5d9b0b0b,
-#: see tests/wire/openai_compatible/perplexity/README.md; not stored here): another call of
+#: see captures/openai_compatible/perplexity/README.md; not stored here): another call of
 #: the streamed capture's prompt, with a cache write.
 PERPLEXITY_NONSTREAM_USAGE: dict[str, Any] = {
     "cost": {"cache_creation_cost": 0.00015, "cache_read_cost": 0.00002, "currency": "USD",

@@ -3,7 +3,7 @@
 It rejects requests the way the real API does (path, API key, ``anthropic-version``, required
 fields, a ``system`` role inside ``messages``, unknown top-level fields) *before* consuming the
 scripted queue, so a client bug shows up as the same 4xx the real service returns instead of
-being masked by a scripted reply. Stream shapes follow tests/wire/anthropic (see its README);
+being masked by a scripted reply. Stream shapes follow captures/anthropic (see its README);
 captures are replayed byte for byte, one chunk per event.
 
 Tools, content blocks (images, PDFs, tool_use / tool_result pairing), thinking (budget
@@ -15,7 +15,7 @@ default of anthropic SDK >= 2.0), which rejects ``temperature``/``top_p``/``top_
 ("temperature: Extra inputs are not permitted"). The key is accepted as ``x-api-key`` (the
 documented header) or ``Authorization: Bearer`` (what anthropic SDK >= 2.0 sends); with both,
 ``x-api-key`` is the one checked. Sources for both: public reports of the 2026-10-21 migration
-(e.g. https://qiita.com/Synthorai/items/01a0067e88747257a4e6); the tests/wire captures predate it.
+(e.g. https://qiita.com/Synthorai/items/01a0067e88747257a4e6); the captures predate it.
 
 Run ``python -m synapsekit.testing.simulators.anthropic_protocol --port 0 --tokens 50`` to serve
 from a
@@ -90,7 +90,7 @@ SAMPLING = frozenset({"temperature", "top_p", "top_k"})
 VERSIONS = ("2023-06-01", "2026-10-21")
 _ALNUM = string.ascii_letters + string.digits
 
-#: error.type -> HTTP status (tests/wire/anthropic/README.md "Status codes").
+#: error.type -> HTTP status (captures/anthropic/README.md "Status codes").
 ERROR_STATUS = {
     "invalid_request_error": 400,
     "authentication_error": 401,
@@ -218,7 +218,7 @@ def tool_stream(
     stop_reason: str = "tool_use",
     model: str = "claude-sonnet-4-6",
 ) -> Reply:
-    """A tool-use answer shaped like tests/wire/anthropic/stream_tool_use.sse: an optional
+    """A tool-use answer shaped like captures/anthropic/stream_tool_use.sse: an optional
     thinking block (``thinking_delta`` pieces, then a ``signature_delta`` this simulator
     issued: :func:`sign`), an optional ``redacted_thinking`` block, an optional text block,
     then one ``tool_use`` block per ``(id, name, fragments)`` (``input: {}`` at the start,
@@ -262,7 +262,7 @@ def tool_stream(
 
 
 def capture(relpath: str, **faults: Any) -> Reply:
-    """Replay a tests/wire capture byte for byte (``delay``, ``cut_after``, ``headers``)."""
+    """Replay a capture byte for byte (``delay``, ``cut_after``, ``headers``)."""
     return replay(relpath, SSE_TYPE, JSON_TYPE, **faults)
 
 
@@ -279,8 +279,8 @@ def error(
     *,
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
-    """A JSON error reply. ``body``: a dict, a tests/wire relpath, raw bytes, or None for the
-    default of that status (401/429/529 use the captured bodies in tests/wire/anthropic)."""
+    """A JSON error reply. ``body``: a dict, a capture's relpath, raw bytes, or None for the
+    default of that status (401/429/529 use the captured bodies in captures/anthropic)."""
     if isinstance(body, Mapping):
         data = _dumps(dict(body))
     elif isinstance(body, str):
@@ -303,7 +303,7 @@ def stream_error_event(
     tokens_before: Sequence[str] = (),
 ) -> Reply:
     """A 200 stream that reports a failure as ``event: error`` after some tokens (the shape of
-    tests/wire/anthropic/stream_error_overloaded_docs.sse), with no ``message_stop``."""
+    captures/anthropic/stream_error_overloaded_docs.sse), with no ``message_stop``."""
     events = list(text_stream(tokens_before).stream or ())
     events = events[: 3 + len(tokens_before)]  # message_start, block start, ping, tokens
     data = json.dumps({"type": "error", "error": {"type": kind, "message": message}})
@@ -452,7 +452,7 @@ class AnthropicSimulator(Server):
         if key is None:
             return error(401, _error_body("authentication_error", "x-api-key header is required"))
         if key != self.api_key:
-            return error(401)  # tests/wire/anthropic/error_401.json: "invalid x-api-key"
+            return error(401)  # captures/anthropic/error_401.json: "invalid x-api-key"
         version = request.headers.get("anthropic-version")
         if version is None:
             return _invalid("anthropic-version: header is required")

@@ -4,7 +4,7 @@ of ``POST /model/{modelId}/invoke`` for the embedding models (Titan Text Embeddi
 count in ``X-Amzn-Bedrock-Input-Token-Count`` as Bedrock does.
 
 Answers are binary ``application/vnd.amazon.eventstream`` messages, encoded here exactly as the
-Smithy event-stream spec lays them out (see tests/wire/bedrock/README.md): prelude (total length,
+Smithy event-stream spec lays them out (see captures/bedrock/README.md): prelude (total length,
 headers length, CRC32 of both), headers, payload, CRC32 of everything before it. Requests are
 checked like the real service does: the path, the SigV4 signature (recomputed from the request and
 the secret key, so a wrong secret is caught too) or a Bedrock API key (``Authorization: Bearer``),
@@ -172,7 +172,7 @@ def _stream_reply(pieces: Sequence[bytes], delay: float, cut_after: int | None) 
 
 
 def capture(relpath: str, *, delay: float = 0.0, cut_after: int | None = None) -> Reply:
-    """Replay a tests/wire capture: ``.eventstream`` bytes as they are, ``.jsonl`` re-encoded;
+    """Replay a capture: ``.eventstream`` bytes as they are, ``.jsonl`` re-encoded;
     one chunked-encoding piece per message."""
     data = read_wire(relpath)
     if relpath.endswith(".eventstream"):

@@ -1,11 +1,11 @@
 """A local simulator of Cohere's Chat API v2 (``POST /v2/chat``, ``stream: true``), and of
 the v2 Embed API (``POST /v2/embed``: ``embeddings.float``, ``meta.billed_units``).
 
-Shapes follow tests/wire/cohere (see its README): SSE with ``event: <type>`` lines and hyphenated
+Shapes follow captures/cohere (see its README): SSE with ``event: <type>`` lines and hyphenated
 types, text in ``content-delta`` (``delta.message.content.text``, or ``.thinking`` for reasoning
 models), finish reason and usage (``billed_units`` and ``tokens``) in ``message-end``, then
 ``data: [DONE]``. Errors are ``{"id"?, "message"}`` bodies: 401 and 429 are the documented ones
-from tests/wire/cohere; the other statuses' messages are illustrative, in that shape.
+from captures/cohere; the other statuses' messages are illustrative, in that shape.
 Requests are checked before the scripted queue is consumed (path, bearer key, model, messages,
 ``stream``), so a client bug shows up as the 4xx the real service would return. Beyond text
 (the v2 chat reference and the SDK's request types): content parts (``text``, ``image_url``
@@ -150,7 +150,7 @@ def text_stream(
 
 
 def capture(relpath: str, *, done: bool = True, **faults: Any) -> Reply:
-    """Replay a tests/wire capture byte for byte; ``done=False`` drops the ``[DONE]``
+    """Replay a capture byte for byte; ``done=False`` drops the ``[DONE]``
     terminator, which the README says may be absent."""
     reply = replay(relpath, SSE_TYPE, JSON_TYPE, **faults)
     if done:
@@ -168,7 +168,7 @@ def tool_stream(
     input_tokens: int = 40,
     output_tokens: int = 20,
 ) -> Reply:
-    """A tool-call answer like tests/wire/cohere/stream_tool_call.sse: a thinking block (if
+    """A tool-call answer like captures/cohere/stream_tool_call.sse: a thinking block (if
     any, as in stream_thinking_realcapture.sse), ``tool-plan-delta`` s, then per call
     (``(id, name, argument fragments)``) ``tool-call-start`` / ``-delta`` s / ``-end``
     with its ``index``, then ``message-end`` with ``TOOL_CALL``. ``interleave=True``
@@ -225,7 +225,7 @@ def error(
     *,
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
-    """A ``{"message": ...}`` error reply: ``body`` is a dict, a tests/wire relpath, raw bytes,
+    """A ``{"message": ...}`` error reply: ``body`` is a dict, a capture's relpath, raw bytes,
     or None for the default of that status (401 and 429 use the captured bodies)."""
     if isinstance(body, Mapping):
         data = json.dumps(dict(body)).encode()

@@ -1,7 +1,7 @@
 """A local simulator of the Gemini API's ``POST /v1beta/models/{model}:streamGenerateContent``,
 and of ``:batchEmbedContents`` (at most 100 requests; ``{"embeddings": [{"values": [...]}]}``).
 
-Shapes follow tests/wire/gemini (see its README): SSE with CRLF line ends, one ``data:`` line per
+Shapes follow captures/gemini (see its README): SSE with CRLF line ends, one ``data:`` line per
 ``GenerateContentResponse``, no ``event:`` lines and no terminator; ``usageMetadata`` cumulative on
 every chunk; errors as ``google.rpc.Status`` bodies. An invalid key is answered the way Google
 does: HTTP **400** ``API_KEY_INVALID`` (the captured body, its DebugInfo echoing the key sent), a
@@ -174,7 +174,7 @@ def text_stream(
 
 
 def capture(relpath: str, **faults: Any) -> Reply:
-    """Replay a tests/wire capture byte for byte (``delay``, ``cut_after``, ``headers``)."""
+    """Replay a capture byte for byte (``delay``, ``cut_after``, ``headers``)."""
     return replay(relpath, SSE_TYPE, JSON_TYPE, **faults)
 
 
@@ -192,7 +192,7 @@ def error(
     *,
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
-    """A ``google.rpc.Status`` error reply: ``body`` is a dict, a tests/wire relpath, raw bytes,
+    """A ``google.rpc.Status`` error reply: ``body`` is a dict, a capture's relpath, raw bytes,
     or None for a Google-shaped default of that status (403 uses the captured body)."""
     if isinstance(body, Mapping):
         data = _dumps(dict(body), indent=2)

@@ -10,7 +10,7 @@ answers no pending call, a user turn right after a tool turn, a last assistant t
 ``prefix`` (3230), and invalid image / document data URLs (wording synthetic, see
 :func:`_check_parts`). :func:`tool_call_stream` builds tool-call streams in both shapes the
 API sends (whole calls without ``index``; interleaved pieces with it). Stream shapes follow
-tests/wire/mistral (see its README): one ``data:`` event per chunk, usage on the last content
+captures/mistral (see its README): one ``data:`` event per chunk, usage on the last content
 chunk (no separate usage chunk), optional ``"p"`` padding, list-shaped ``delta.content`` for
 reasoning, ``data: [DONE]`` at the end. The SDK wants the server root as ``server_url``
 (it appends ``/v1/chat/completions``), so :attr:`MistralSimulator.url` is the root.
@@ -196,7 +196,7 @@ def tool_call_stream(
 
 
 def capture(relpath: str, **faults: Any) -> Reply:
-    """Replay a tests/wire capture byte for byte (``delay``, ``cut_after``, ``headers``)."""
+    """Replay a capture byte for byte (``delay``, ``cut_after``, ``headers``)."""
     return replay(relpath, SSE_TYPE, JSON_TYPE, **faults)
 
 
@@ -222,7 +222,7 @@ def error(
     *,
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
-    """A JSON error reply. ``body``: a dict, a tests/wire relpath, raw bytes, or None for the
+    """A JSON error reply. ``body``: a dict, a capture's relpath, raw bytes, or None for the
     real shape of that status (401/429: the captured bodies; 422: FastAPI validation)."""
     if isinstance(body, Mapping):
         data = _dumps(dict(body))

@@ -6,7 +6,7 @@ It checks requests the way the Ollama server does (server/routes.go): path, JSON
 ``model "x" not found, try pulling it first`` for a model that is not pulled (the set of
 pulled models is configurable). Streaming is the default, as in the real API: one JSON
 object per line (``application/x-ndjson``), the last with ``done: true``, ``done_reason``
-and the usage/timing fields (tests/wire/ollama, see its README). With ``api_key`` set it
+and the usage/timing fields (captures/ollama, see its README). With ``api_key`` set it
 acts like ollama.com and wants ``Authorization: Bearer <key>``.
 
 Beyond text, as the server's request types and handlers do (api/types.go, server/routes.go):
@@ -125,7 +125,7 @@ def tool_stream(
     prompt_eval_count: int = 169,
     eval_count: int = 15,
 ) -> Reply:
-    """Like tests/wire/ollama/stream_tool_call.ndjson: ``thinking`` lines, one line with
+    """Like captures/ollama/stream_tool_call.ndjson: ``thinking`` lines, one line with
     every call (``function.name`` / ``function.arguments`` object), then the ``done`` line
     (``done_reason: stop``, as Ollama sends it after tool calls)."""
     lines = [_part(model, "", thinking=t) for t in thinking]
@@ -160,7 +160,7 @@ def capture(
     cut_after: int | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
-    """Replay a tests/wire file: ``.ndjson`` one piece per line, ``.json`` whole. Lines of the
+    """Replay a capture: ``.ndjson`` one piece per line, ``.json`` whole. Lines of the
     ``/api/generate`` captures are re-shaped as ``/api/chat`` lines (``response`` becomes
     ``message.content``); chat lines and error lines are sent byte for byte."""
     data = read_wire(relpath)
@@ -180,7 +180,7 @@ def error(
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
     """A JSON error reply (``{"error": "..."}``, Ollama's one shape). ``body``: a dict, a
-    tests/wire relpath, raw bytes, or None for the captured/documented body of that status."""
+    capture's relpath, raw bytes, or None for the captured/documented body of that status."""
     if isinstance(body, Mapping):
         data = _dumps(dict(body))
     elif isinstance(body, str):
@@ -202,7 +202,7 @@ def error(
 
 def stream_error(tokens_before: Sequence[str] = (), model: str = "llama3.2") -> Reply:
     """A 200 stream whose line after ``tokens_before`` is the documented mid-stream error
-    line (the last line of tests/wire/ollama/stream_error_midstream.ndjson, verbatim)."""
+    line (the last line of captures/ollama/stream_error_midstream.ndjson, verbatim)."""
     error_line = read_wire("ollama/stream_error_midstream.ndjson").splitlines(keepends=True)[-1]
     lines = [_part(model, t) for t in tokens_before] + [error_line]
     return Reply(200, {"content-type": NDJSON_TYPE}, stream=lines)

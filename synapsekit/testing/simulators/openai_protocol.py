@@ -3,7 +3,7 @@ and of ``POST /v1/embeddings`` (Azure: ``/openai/deployments/{d}/embeddings``).
 
 It rejects requests the way the real API does (auth, path, body checks) *before* consuming the
 scripted queue, so a client bug shows up as the same 4xx the real service would return instead of
-being masked by a scripted reply. Stream shapes follow tests/wire/openai (see its README).
+being masked by a scripted reply. Stream shapes follow captures/openai (see its README).
 
 Run ``python -m synapsekit.testing.simulators.openai_protocol --port 0 --tokens 50`` to serve from
 a separate
@@ -64,7 +64,7 @@ def _event(obj: Any) -> bytes:
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-    """The modern usage object (tests/wire/openai/stream_usage_details_obfuscation.sse)."""
+    """The modern usage object (captures/openai/stream_usage_details_obfuscation.sse)."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -125,7 +125,7 @@ def completion(
     model: str = "gpt-4o-mini",
     finish_reason: str = "stop",
 ) -> Reply:
-    """A non-streaming ``chat.completion`` body shaped like tests/wire/openai/nonstream_ok.json."""
+    """A non-streaming ``chat.completion`` body shaped like captures/openai/nonstream_ok.json."""
     body = {
         "id": _Chunks(model).id,
         "object": "chat.completion",
@@ -232,7 +232,7 @@ def text_stream(
 
 
 def capture(relpath: str, **faults: Any) -> Reply:
-    """Replay a tests/wire capture byte for byte (``delay``, ``cut_after``, ``headers``)."""
+    """Replay a capture byte for byte (``delay``, ``cut_after``, ``headers``)."""
     return replay(relpath, SSE_TYPE, JSON_TYPE, **faults)
 
 
@@ -270,7 +270,7 @@ def error(
     *,
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
-    """A JSON error reply. ``body``: a dict, a tests/wire relpath, raw bytes, or None for the
+    """A JSON error reply. ``body``: a dict, a capture's relpath, raw bytes, or None for the
     OpenAI-shaped default of that status (401/429 use the real captured bodies)."""
     if isinstance(body, Mapping):
         data = _dumps(dict(body), indent=4)
@@ -454,7 +454,7 @@ _NO_SAMPLING_AT_ALL = re.compile(r"(?:o3|o4-mini)(?:-.*)?")
 
 
 def check_reasoning(body: dict[str, Any], model: str) -> Reply | None:
-    """The real API's 400s for what a reasoning model refuses (tests/wire/openai/README):
+    """The real API's 400s for what a reasoning model refuses (captures/openai/README):
     ``max_tokens`` and ``temperature`` / ``top_p`` (``unsupported_parameter``, or
     ``unsupported_value`` for a value but the default 1)."""
     if not _REASONING.fullmatch(model.lower()):

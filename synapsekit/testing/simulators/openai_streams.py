@@ -1,6 +1,6 @@
 """Scripted chat-completions streams beyond text: tool calls (parallel, interleaved, long) and
 reasoning deltas in each vendor's field, in the shape of the real captures
-(tests/wire/openai/stream_tool_call.sse: the first fragment of a call carries ``index``,
+(captures/openai/stream_tool_call.sse: the first fragment of a call carries ``index``,
 ``id``, ``type`` and ``function.name`` with ``arguments: ""``; later ones only ``index`` and
 an ``arguments`` piece; then a ``finish_reason: "tool_calls"`` chunk and, when asked, a
 ``choices: []`` usage chunk).

@@ -4,7 +4,7 @@ Sonar chat-completions endpoint on 2026-09-27.
 It rejects what the real API rejects before consuming the scripted queue (a wrong path,
 a bad key, a Sonar-style body: ``messages`` instead of ``input``, neither ``model`` nor
 ``preset``) and replays the live capture's shape
-(tests/wire/openai_compatible/perplexity/agent_stream_web_search_realcapture.sse).
+(captures/openai_compatible/perplexity/agent_stream_web_search_realcapture.sse).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Access to the recorded provider traffic in ``tests/wire`` (see its INDEX.md)."""
+"""Access to the recorded provider traffic in ``captures/`` beside this module (see its
+INDEX.md): package data, so the simulators replay real captures wherever synapsekit is
+installed, and the tests read the same files (one copy)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from .server import Reply
 
 __all__ = ["WIRE", "read_wire", "replay", "sse_events"]
 
-WIRE = Path(__file__).resolve().parents[3] / "tests" / "wire"  # captures still live in tests/wire
+WIRE = Path(__file__).resolve().parent / "captures"
 
 # A line ending (CRLF, LF or CR) followed by an empty line: the end of one SSE event.
 _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")

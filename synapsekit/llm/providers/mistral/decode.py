@@ -5,7 +5,7 @@
 so the body is read here as raw SSE bytes and each event parsed with ``json.loads`` -- the
 SDK's decoder never runs.
 
-Wire quirks (tests/wire/mistral): usage rides on the last content chunk, the one with
+Wire quirks (the simulators' captures/mistral): usage rides on the last content chunk, the one with
 ``finish_reason`` (the last report wins); a random ``"p"`` padding field is ignored;
 reasoning models (Magistral) send ``delta.content`` as a list of ``thinking`` parts (each
 holding text parts) and ``text`` parts; ``finish_reason`` ``model_length`` means

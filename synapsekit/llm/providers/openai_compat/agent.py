@@ -5,7 +5,7 @@ Why a second protocol here: Perplexity retired the Sonar chat-completions endpoi
 2026-09-27 (docs.perplexity.ai/docs/agent-api/migrate-from-sonar/overview); its
 replacement takes ``input`` items instead of ``messages``, a ``preset`` or a ``model``,
 and streams typed events (``response.output_text.delta`` ... ``response.completed``).
-Shapes follow a live capture (tests/wire/openai_compatible/perplexity/
+Shapes follow a live capture (the simulators' captures/openai_compatible/perplexity/
 agent_stream_web_search_realcapture.sse, see its README).
 
 Usage: ``input_tokens`` includes ``input_tokens_details.cache_read_input_tokens`` and

@@ -1,18 +1,22 @@
-"""Build tests/wire/openai_compatible/synthetic/stream_parallel_tool_calls_interleaved.sse from
-the real tests/wire/openai/stream_tool_call.sse: same envelope (id, created, model,
-system_fingerprint, field order), its call (index 0) plus a second call (index 1), the two
-calls' fragments interleaved one by one, then the finish chunk and the usage chunk."""
+"""Build openai_compatible/synthetic/stream_parallel_tool_calls_interleaved.sse from the real
+openai/stream_tool_call.sse (both in synapsekit/testing/simulators/captures): same envelope
+(id, created, model, system_fingerprint, field order), its call (index 0) plus a second call
+(index 1), the two calls' fragments interleaved one by one, then the finish chunk and the
+usage chunk."""
 import json
 import pathlib
+from typing import Any
 
-root = pathlib.Path(__file__).resolve().parents[2]  # tests/wire
+root = pathlib.Path(__file__).resolve().parents[2]  # the captures folder
 captured = (root / "openai/stream_tool_call.sse").read_text().split("\n\n")
 events = [json.loads(e[6:]) for e in captured if e.startswith("data: {")]
 first, frags, finish, usage = events[0], events[1:-2], events[-2], events[-1]
 
 
-def with_delta(template, delta, finish_reason=None):
-    event = json.loads(json.dumps(template))
+def with_delta(
+    template: dict[str, Any], delta: dict[str, Any], finish_reason: str | None = None
+) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(json.dumps(template))
     event["choices"][0]["delta"] = delta
     event["choices"][0]["finish_reason"] = finish_reason
     return event
