@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
 import socket
 import subprocess
 import sys
@@ -171,30 +170,25 @@ def serve_process(
         [*argv, *args], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     assert proc.stderr is not None
-    lines: list[bytes] = []
-    port = None
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stderr, selectors.EVENT_READ)
-        while port is None:
-            left = deadline - time.monotonic()
-            if left <= 0 or (proc.poll() is not None and not sel.select(0)):
-                proc.kill()
-                raise RuntimeError(
-                    "synapsekit serve did not start:\n" + b"".join(lines).decode(errors="replace")
-                )
-            if sel.select(min(left, 0.5)):
-                line = proc.stderr.readline()
-                if line:
-                    lines.append(line)
-                    found = _LISTENING.search(line)
-                    if found:
-                        port = int(found.group(1))
     stderr = proc.stderr
+    lines: list[bytes] = []
+    found: list[int] = []
+    listening = threading.Event()
 
-    def drain() -> None:
+    def read() -> None:  # one reader from the start: no line left in a buffer unseen
         for line in iter(stderr.readline, b""):
             lines.append(line)
+            match = _LISTENING.search(line)
+            if match and not found:
+                found.append(int(match.group(1)))
+                listening.set()
+        listening.set()  # the process ended
 
-    threading.Thread(target=drain, name="serve-stderr", daemon=True).start()
+    threading.Thread(target=read, name="serve-stderr", daemon=True).start()
+    if not listening.wait(timeout) or not found:
+        proc.kill()
+        raise RuntimeError(
+            "synapsekit serve did not start:\n" + b"".join(lines).decode(errors="replace")
+        )
+    port = found[0]
     return proc, f"http://127.0.0.1:{port}", lines

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import openai
 import pytest
 
+from synapsekit.gateway.config import parse_config
 from synapsekit.gateway.core import MemoryLedger
 from synapsekit.testing.simulators import anthropic_protocol as anth
 from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error, text_stream
 from synapsekit.testing.simulators.openai_streams import Call, tool_stream
-from tests.gateway_fixtures import GatewayServer, gateway_config, member
+from tests.gateway_fixtures import GatewayServer, gateway_config, member, serve_process
 
 UP_KEY = "sk-upstream-secret-1"
 ANT_KEY = "sk-ant-upstream-secret-2"
@@ -304,3 +306,43 @@ async def test_upstream_failure_mid_stream_is_an_error_event(
     assert "upstream stream failed" in info.value.message
     [row] = _rows(gw)
     assert (row.status, row.error, row.complete) == (200, "StreamInterruptedError", False)
+
+
+async def test_serve_drains_a_stream_on_sigterm_and_logs_no_secret(tmp_path: Any) -> None:
+    """A real `synapsekit serve` process: SIGTERM mid-stream stops accepting connections,
+    lets the stream in flight finish, then exits (by the signal, as uvicorn does). Its log
+    names the key's id only."""
+    tokens = [f" t{i}" for i in range(12)]
+    with OpenAISimulator(UP_KEY, default=text_stream(tokens, delay=0.05)) as sim:
+        path = tmp_path / "gw.toml"
+        path.write_text(gateway_config(
+            [member("fast", "gpt-4o-mini", sim.url)], [{"key": ALPHA}],
+            ledger=tmp_path / "spend.db", extra="[gateway]\nshutdown_timeout = 10\n",
+        ))
+        proc, url, log = serve_process(path, env={"SIM_KEY": UP_KEY})
+        try:
+            async with openai.AsyncOpenAI(base_url=url + "/v1", api_key=ALPHA,
+                                          max_retries=0) as c:
+                stream = await c.chat.completions.create(model="fast", messages=HI,  # type: ignore[arg-type]
+                                                         stream=True)
+                got = []
+                async for chunk in stream:
+                    got.append(chunk.choices[0].delta.content or "")
+                    if len(got) == 3:
+                        proc.send_signal(signal.SIGTERM)
+                    if len(got) == 6:  # mid-stream: the port no longer accepts
+                        async with openai.AsyncOpenAI(base_url=url + "/v1", api_key=ALPHA,
+                                                      max_retries=0) as late:
+                            with pytest.raises(openai.APIConnectionError):
+                                await late.chat.completions.create(model="fast", messages=HI)  # type: ignore[arg-type]
+                assert "".join(got) == "".join(tokens)
+            # uvicorn re-raises the signal once it has shut down gracefully
+            assert proc.wait(timeout=15) == -signal.SIGTERM
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        text = b"".join(log).decode()
+        key = parse_config(path.read_text(), str(path), {"SIM_KEY": UP_KEY}).keys[0].info.id
+        assert f" {key} POST /v1/chat/completions 200 " in text
+        assert ALPHA not in text and UP_KEY not in text and "authorization" not in text.lower()
+        assert len(sim.requests) == 1
