@@ -180,12 +180,14 @@ async def test_cancelled_call_ends_the_span(
     llm, server, module, _ = _setup("anthropic", "claude-sonnet-4-6", "anthropic", servers)
     server.enqueue(module.text_stream([f" t{i}" for i in range(100)], delay=0.03))
 
+    started = asyncio.Event()
+
     async def consume() -> None:
         async for _ in llm.stream("hi"):
-            pass
+            started.set()
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(started.wait(), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
