@@ -6,6 +6,7 @@ the requests each simulator saw, the ledger row.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import signal
@@ -346,3 +347,26 @@ async def test_serve_drains_a_stream_on_sigterm_and_logs_no_secret(tmp_path: Any
         assert f" {key} POST /v1/chat/completions 200 " in text
         assert ALPHA not in text and UP_KEY not in text and "authorization" not in text.lower()
         assert len(sim.requests) == 1
+
+
+async def test_abandoned_stream_is_recorded_at_once_and_upstream_closed(
+    client: openai.AsyncOpenAI, gw: GatewayServer, sims: tuple[OpenAISimulator, ...],
+) -> None:
+    sims[0].enqueue(text_stream([f" w{i}" for i in range(40)], delay=0.02))
+    stream = await client.chat.completions.create(model="fast", messages=HI, stream=True)  # type: ignore[arg-type]
+    got = 0
+    async for _chunk in stream:
+        got += 1
+        if got == 4:
+            break
+    await stream.close()
+    assert await sims[0].wait_for_disconnects_async(1, timeout=5)
+    rows = _rows(gw)
+    for _ in range(200):
+        if rows:
+            break
+        await asyncio.sleep(0.01)
+    [row] = rows
+    assert (row.status, row.error, row.complete, row.stream) == (
+        499, "ClientDisconnected", False, True)
+    assert 3 <= row.output_tokens < 40  # the chunks passed on: a lower bound, not a 0

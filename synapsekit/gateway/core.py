@@ -30,7 +30,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -181,7 +181,7 @@ class Gateway:
 
     # ------------------------------------------------------------------ the flow
 
-    async def chat(self, req: GatewayRequest, key: KeyInfo) -> AsyncIterator[Chunk]:
+    async def chat(self, req: GatewayRequest, key: KeyInfo) -> AsyncGenerator[Chunk, None]:
         """The answer's chunks; raises :class:`GatewayError` (refusals and upstream
         failures alike). One ledger row is written when it ends, however it ends: a
         client that leaves (the wire stops iterating) is recorded as status 499 with the

@@ -13,10 +13,12 @@ import math
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from synapsekit.gateway.types import GatewayError
 
-__all__ = ["error_headers", "read_json", "secret_from"]
+__all__ = ["EventStream", "error_headers", "read_json", "secret_from"]
 
 
 def secret_from(request: Request) -> str | None:
@@ -56,6 +58,24 @@ def error_headers(err: GatewayError) -> dict[str, str]:
     if err.retry_after is None:
         return {}
     return {"retry-after": str(max(1, math.ceil(err.retry_after)))}
+
+
+class EventStream(StreamingResponse):
+    """A streamed response that closes its body iterator however the response ends.
+
+    Starlette stops iterating when the client disconnects but leaves the generator
+    suspended for the garbage collector; closing it here runs the gateway's ``finally``
+    at once, so an abandoned stream's ledger row (status 499) is written when the client
+    leaves and the upstream connection is closed then, not whenever GC gets to it.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            closing = getattr(self.body_iterator, "aclose", None)
+            if closing is not None:
+                await closing()
 
 
 def _too_big(limit: int) -> GatewayError:

@@ -24,15 +24,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from synapsekit.gateway.errors import status_for
-from synapsekit.gateway.http import error_headers, read_json, secret_from
+from synapsekit.gateway.http import EventStream, error_headers, read_json, secret_from
 from synapsekit.gateway.types import GatewayError, GatewayRequest, KeyInfo
 from synapsekit.llm.types import Chunk, Message, OutputSchema, ToolCall, Usage
 
@@ -119,7 +119,7 @@ async def _answer(gateway: Gateway, req: GatewayRequest, key: KeyInfo) -> Respon
     except GatewayError as err:
         return error_response(err)
     headers = ids.headers() | {"cache-control": "no-cache"}
-    return StreamingResponse(
+    return EventStream(
         _events(first, chunks, ids, req.include_usage),
         media_type="text/event-stream", headers=headers,
     )
@@ -203,8 +203,20 @@ async def _whole(chunks: AsyncIterator[Chunk], ids: _Ids) -> Response:
 
 
 async def _events(
-    first: Chunk | None, chunks: AsyncIterator[Chunk], ids: _Ids, include_usage: bool
+    first: Chunk | None, chunks: AsyncGenerator[Chunk, None], ids: _Ids, include_usage: bool,
 ) -> AsyncIterator[bytes]:
+    render = _render(first, chunks, ids, include_usage)
+    try:
+        async for event in render:
+            yield event
+    finally:  # the client left, or the answer ended: the core's row is written now
+        await render.aclose()
+        await chunks.aclose()
+
+
+async def _render(
+    first: Chunk | None, chunks: AsyncIterator[Chunk], ids: _Ids, include_usage: bool
+) -> AsyncGenerator[bytes, None]:
     extra = {"usage": None} if include_usage else {}
 
     def event(choices: list[dict[str, Any]], **fields: Any) -> bytes:
