@@ -144,9 +144,8 @@ def test_snippets_run(page: Path, user_env: Path, capsys: pytest.CaptureFixture[
         print("skipped, marked no-run:", "; ".join(skipped))
 
 
-#: ``python -m synapsekit.testing.simulators.<x>_protocol --port 0``, as docs/testing.md shows it:
-#: the
-#: key each one accepts by default, and how synapsekit is pointed at it.
+#: ``python -m synapsekit.testing.simulators <protocol> --port 0``, as docs/testing.md shows
+#: it: the key each one accepts by default, and how synapsekit is pointed at it.
 COMMANDS = [
     ("openai", "gpt-4o-mini", "sk-test-key", "/v1"),
     ("anthropic", "claude-haiku-4-5", "sk-ant-test-key", ""),
@@ -169,7 +168,7 @@ def test_simulator_started_as_a_command(
     from synapsekit import make_llm
 
     process = subprocess.Popen(
-        [sys.executable, "-m", f"synapsekit.testing.simulators.{protocol}_protocol", "--port", "0",
+        [sys.executable, "-m", "synapsekit.testing.simulators", protocol, "--port", "0",
          "--tokens", "3"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )

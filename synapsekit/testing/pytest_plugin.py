@@ -18,11 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
-from synapsekit.testing.cassette import Cassette, Mode
+if TYPE_CHECKING:  # imported by the fixture: every pytest run loads this module
+    from synapsekit.testing.cassette import Cassette, Mode
 
 __all__ = ["cassette", "cassette_path"]
 
@@ -56,9 +57,11 @@ def cassette_path(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture
 def cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     """The test's :class:`~synapsekit.testing.Cassette`, entered for the whole test."""
+    from synapsekit.testing.cassette import Cassette
+
     marker = request.node.get_closest_marker("cassette")
     options = dict(marker.kwargs) if marker is not None else {}
     path = options.get("path") or cassette_path(request)
     mode = options.get("mode") or request.config.getoption("cassette_mode") or "replay"
-    with Cassette(path, mode=cast(Mode, mode)) as tape:
+    with Cassette(path, mode=cast("Mode", mode)) as tape:
         yield tape
