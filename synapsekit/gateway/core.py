@@ -24,7 +24,6 @@ there: :class:`ConfigKeys` (the ``[[keys]]`` of the file), :class:`NoLimits`,
 from __future__ import annotations
 
 import asyncio
-import hmac
 import importlib
 import logging
 import os
@@ -32,17 +31,26 @@ import secrets
 import time
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, Protocol
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
-from synapsekit.gateway.config import GatewayConfig, ModelEntry, hash_key
+from synapsekit.gateway.config import GatewayConfig, ModelEntry
 from synapsekit.gateway.errors import status_for
+from synapsekit.gateway.parts import (
+    ConfigKeys,
+    KeyStore,
+    Ledger,
+    Limits,
+    MemoryLedger,
+    NoLimits,
+)
 from synapsekit.gateway.types import GatewayError, GatewayRequest, KeyInfo, LedgerRow
 from synapsekit.llm.types import Chunk, Usage
 
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
-    from synapsekit.llm.budget import Budget
     from synapsekit.llm.router import Router
+    from synapsekit.rag.embeddings import Embedder
 
 __all__ = [
     "ConfigKeys", "Gateway", "KeyStore", "Ledger", "Limits", "MemoryLedger", "NoLimits",
@@ -52,31 +60,6 @@ __all__ = [
 log = logging.getLogger("synapsekit.gateway")
 #: The row's ``error`` for a client that left before the answer ended (status 499).
 CLIENT_GONE = "ClientDisconnected"
-
-
-class KeyStore(Protocol):
-    """Who a secret belongs to. ``authenticate`` returns None for an unknown or revoked
-    key (the gateway answers 401); it compares in constant time."""
-
-    async def authenticate(self, secret: str) -> KeyInfo | None: ...
-
-
-class Limits(Protocol):
-    """Per-key rate limits and budgets. ``admit`` answers at once: it raises a 429
-    :class:`GatewayError` with ``retry_after`` rather than waiting; ``settle`` corrects
-    the token estimate to what was used; ``budget`` is the key's Budget (or None)."""
-
-    async def admit(self, key: KeyInfo, estimated_tokens: int) -> None: ...
-
-    async def settle(self, key: KeyInfo, estimated_tokens: int, used_tokens: int) -> None: ...
-
-    def budget(self, key: KeyInfo) -> Budget | None: ...
-
-
-class Ledger(Protocol):
-    """The spend ledger. ``record`` never blocks (it queues the row)."""
-
-    def record(self, row: LedgerRow) -> None: ...
 
 
 def new_request_id() -> str:
@@ -109,6 +92,8 @@ class Gateway:
         self.limits: Limits = limits if limits is not None else NoLimits()
         self.ledger: Ledger = ledger if ledger is not None else MemoryLedger()
         self.started = time.time()
+        self._environ = environ
+        self._embedders: dict[tuple[str, int | None], Embedder] = {}
 
     @classmethod
     def from_config(
@@ -144,6 +129,8 @@ class Gateway:
                     log.exception("closing %s failed", type(part).__name__)
         for router in self.routers.values():
             await router.aclose()
+        for embedder in self._embedders.values():
+            await embedder.aclose()
 
     # ------------------------------------------------------------------ checks
 
@@ -250,6 +237,99 @@ class Gateway:
             )
 
 
+    async def embed(
+        self, model: str, texts: list[str], key: KeyInfo, *, dimensions: int | None = None,
+        request_id: str = "",
+    ) -> tuple[list[list[float]], int]:
+        """One vector per text from the ``kind = "embedding"`` model ``model``, and the
+        input tokens the provider reported; the same checks (404 / 403 / limits) and one
+        ledger row (``api="embeddings"``) as :meth:`chat`. Budgets are not reserved for
+        embeddings (their cost is recorded in the row)."""
+        started = time.perf_counter()
+        row = LedgerRow(
+            ts=time.time(), request_id=request_id or new_request_id(), key_id=key.id,
+            api="embeddings", model=model, member=None, stream=False, status=200, error=None,
+        )
+        entry = self.config.embedding_models.get(model)
+        estimate = sum(len(t) for t in texts) // 4 + 1
+        admitted = False
+        counted: list[int] = []
+        try:
+            if entry is None:
+                what = "is a chat model" if model in self.routers else "does not exist"
+                raise GatewayError(
+                    404, "model_not_found",
+                    f"The embedding model `{model}` {what} or you do not have access to it.",
+                    param="model",
+                )
+            if key.models is not None and model not in key.models:
+                raise GatewayError(403, "model_not_allowed",
+                                   f"This key may not use the model `{model}`.", param="model")
+            await self.limits.admit(key, estimate)
+            admitted = True
+            embedder = self._embedder(entry, dimensions)
+            row.member = f"{embedder.provider}:{embedder.model}"
+            token = _EMBED_TOKENS.set(counted)
+            try:
+                vectors = await embedder.embed(texts)
+            finally:
+                _EMBED_TOKENS.reset(token)
+            return vectors, sum(counted)
+        except Exception as exc:
+            mapped = status_for(exc)
+            row.status, row.error = mapped.status, type(exc).__name__
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        finally:
+            row.input_tokens = sum(counted)
+            row.latency_ms = (time.perf_counter() - started) * 1000.0
+            if row.member is not None and row.input_tokens:
+                from synapsekit.llm import pricing
+
+                provider, _, name = row.member.partition(":")
+                row.cost_usd = pricing.cost(
+                    provider, name, Usage(input_tokens=row.input_tokens)
+                ) or 0.0
+            if admitted:
+                try:
+                    await self.limits.settle(key, estimate, row.input_tokens)
+                except Exception:
+                    log.exception("settling %s failed", row.request_id)
+            self.ledger.record(row)
+
+    def _embedder(self, entry: ModelEntry, dimensions: int | None) -> Embedder:
+        """One embedder per model name and ``dimensions`` asked (made on first use)."""
+        from synapsekit.rag.embeddings import make_embedder
+
+        found = self._embedders.get((entry.name, dimensions))
+        if found is None:
+            env = os.environ if self._environ is None else self._environ
+            found = make_embedder(
+                entry.model, provider=entry.provider, base_url=entry.base_url,
+                api_key=env[entry.api_key_env] if entry.api_key_env else None,
+                dimensions=dimensions, tracer=_EmbedCounter(),  # type: ignore[arg-type]
+                max_retries=int(entry.options.get("max_retries", 0)),
+            )
+            self._embedders[(entry.name, dimensions)] = found
+        return found
+
+
+#: The input tokens of the embedding call running in this context (its batches add to it).
+_EMBED_TOKENS: ContextVar[list[int] | None] = ContextVar("gateway_embed_tokens", default=None)
+
+
+class _EmbedCounter:
+    """The tracer the gateway's embedders get: each batch's reported tokens go to the
+    call that sent it (a context variable: batches run in tasks of that call)."""
+
+    def record(self, **fields: Any) -> None:
+        counted = _EMBED_TOKENS.get()
+        usage = fields.get("usage")
+        if counted is not None and isinstance(usage, Usage):
+            counted.append(usage.input_tokens)
+
+
 def _count(row: LedgerRow, usage: Usage | None, delivered: int, router: Router | None) -> None:
     """The row's tokens and cost. Without the upstream's final usage (a stream cut or
     abandoned), each delivered chunk counts as one output token: a lower bound, marked
@@ -333,49 +413,3 @@ def _optional(module: str, factory: str, config: GatewayConfig) -> Any:
         return None
     build = getattr(found, factory, None)
     return None if build is None else build(config)
-
-
-# --------------------------------------------------------------------------- fallbacks
-
-
-class ConfigKeys:
-    """The ``[[keys]]`` of the config file, plus the master key from the environment
-    variable ``[gateway] master_key_env`` names. Compared by hash, in constant time."""
-
-    def __init__(self, config: GatewayConfig, environ: Mapping[str, str] | None = None) -> None:
-        self._keys = [(entry.key_hash, entry.info) for entry in config.keys]
-        env = os.environ if environ is None else environ
-        master = env.get(config.master_key_env) if config.master_key_env else None
-        if master:
-            self._keys.append((hash_key(master), KeyInfo(id="master", master=True)))
-
-    async def authenticate(self, secret: str) -> KeyInfo | None:
-        digest = hash_key(secret)
-        found = None
-        for known, info in self._keys:  # every entry compared: no early exit to time
-            if hmac.compare_digest(known, digest):
-                found = info
-        return found
-
-
-class NoLimits:
-    """No rate limits and no budgets (a config without them)."""
-
-    async def admit(self, key: KeyInfo, estimated_tokens: int) -> None:
-        return None
-
-    async def settle(self, key: KeyInfo, estimated_tokens: int, used_tokens: int) -> None:
-        return None
-
-    def budget(self, key: KeyInfo) -> Budget | None:
-        return None
-
-
-class MemoryLedger:
-    """Rows kept in memory, newest last (tests; a gateway without a ledger database)."""
-
-    def __init__(self) -> None:
-        self.rows: list[LedgerRow] = []
-
-    def record(self, row: LedgerRow) -> None:
-        self.rows.append(row)
