@@ -21,8 +21,15 @@ from synapsekit.llm.types import Chunk, Message
 from synapsekit.testing import Cassette
 from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error, text_stream
 from synapsekit.testing.simulators.openai_streams import Call, tool_stream
+from tests import test_parity
+from tests.test_parity import ANSWER, AWS_SECRET, IDS, PROVIDERS, _setup
+from tests.test_parity import KEY as PARITY_KEY
 
 pytest_plugins = ("pytester",)
+
+# test_parity's fixtures: every protocol's simulator, and AWS credentials by environment.
+servers = test_parity.servers
+aws_env = test_parity.aws_env
 
 KEY = "sk-cassette-secret-0123456789abcdef"
 OTHER_KEY = "sk-replay-key-fedcba9876543210"
@@ -326,3 +333,33 @@ def test_pytest_fixture(pytester: pytest.Pytester, sim: OpenAISimulator, tmp_pat
     result.assert_outcomes(passed=1, errors=1)  # the default path has no recording yet
     assert "does not exist: record it first" in result.stdout.str()
     assert len(sim.requests) == 1
+
+
+@pytest.mark.parametrize(("provider", "model", "protocol"), PROVIDERS, ids=IDS)
+async def test_every_provider_replays_exactly(
+    provider: str, model: str, protocol: str, servers: dict[str, tuple[Any, Any]],
+    tmp_path: Path,
+) -> None:
+    """All fifteen providers: a streamed answer and a typed error, recorded through the real
+    SDK, replayed chunk for chunk (and error for error) with no request reaching the server."""
+    path = tmp_path / f"{provider}.jsonl"
+    llm, server, module, proto = _setup(provider, model, protocol, servers)
+    server.enqueue(proto.ok(module, None), module.error(429, headers={"retry-after": "3"}))
+    with Cassette(path, mode="record"):
+        recorded = await _stream(llm, "hi")
+        with pytest.raises(RateLimitError) as first:
+            await llm.generate("busy?")
+    used = dict(llm.tokens_used)
+    assert len(server.requests) == 2
+    again, *_ = _setup(provider, model, protocol, servers)
+    with Cassette(path) as tape:
+        replayed = await _stream(again, "hi")
+        with pytest.raises(RateLimitError) as second:
+            await again.generate("busy?")
+    assert replayed == recorded
+    assert "".join(c.text for c in replayed) == ANSWER
+    assert again.tokens_used == used == {"input": 12, "output": 4}
+    assert (str(second.value), second.value.retry_after) == (str(first.value), 3.0)
+    assert tape.replayed == 2 and len(server.requests) == 0  # (_setup reset the count)
+    text = path.read_text()
+    assert PARITY_KEY not in text and AWS_SECRET not in text
