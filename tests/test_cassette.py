@@ -363,3 +363,48 @@ async def test_every_provider_replays_exactly(
     assert tape.replayed == 2 and len(server.requests) == 0  # (_setup reset the count)
     text = path.read_text()
     assert PARITY_KEY not in text and AWS_SECRET not in text
+
+
+async def test_reasoning_signatures_and_tool_calls_replay(tmp_path: Path) -> None:
+    """Anthropic's real captures: thinking (with its signature, which the next turn must send
+    back: provider_data) and a tool call; the replayed Responses equal the recorded ones."""
+    from synapsekit.testing.simulators.anthropic_protocol import AnthropicSimulator, capture
+
+    path = tmp_path / "claude.jsonl"
+    key = "sk-ant-cassette-0123456789"
+    with AnthropicSimulator(key) as claude_sim:
+        claude_sim.enqueue(capture("anthropic/stream_thinking.sse"),
+                           capture("anthropic/stream_tool_use.sse"))
+        llm = make_llm(LLMConfig(model="claude-sonnet-4-6", api_key=key, base_url=claude_sim.url,
+                                 params={"thinking": {"type": "adaptive"}}))
+        with Cassette(path, mode="record"):
+            thought = await llm.respond("GCD of 1071 and 462?")
+            called = await llm.respond("Weather in Paris?", tools=[WEATHER])
+        await llm.aclose()
+        assert len(claude_sim.requests) == 2
+    assert thought.reasoning.startswith("I need to find the GCD")
+    assert thought.message.get("provider_data") is not None
+    assert called.tool_calls[0].arguments == {"location": "Paris"}
+    llm = make_llm(LLMConfig(model="claude-sonnet-4-6", api_key="other-key",
+                             base_url=claude_sim.url, params={"thinking": {"type": "adaptive"}}))
+    with Cassette(path):
+        assert await llm.respond("GCD of 1071 and 462?") == thought
+        assert await llm.respond("Weather in Paris?", tools=[WEATHER]) == called
+    await llm.aclose()
+    assert key not in path.read_text()
+
+
+async def test_budget_settles_the_replayed_cost(tmp_path: Path, sim: OpenAISimulator) -> None:
+    from synapsekit import Budget
+
+    path = tmp_path / "budget.jsonl"
+    llm = _llm(sim.url)
+    recorded, replayed = Budget(1.0), Budget(1.0)
+    with Cassette(path, mode="record"):
+        await llm.generate("Say hello", budget=recorded)
+    with Cassette(path):
+        await llm.generate("Say hello", budget=replayed)
+    await llm.aclose()
+    assert replayed.spent_usd == recorded.spent_usd > 0
+    assert replayed.reserved_usd == 0.0
+    assert len(sim.requests) == 1
