@@ -65,6 +65,17 @@ _DURATION_BUCKETS = [0.01 * 2 ** i for i in range(14)]
 _CHUNK_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
                   2.5, 5.0, 7.5, 10.0]
 
+#: The GenAI client metrics: name, unit, description, advised bucket boundaries.
+_METRICS = (
+    ("gen_ai.client.token.usage", "{token}", "Number of input and output tokens used.",
+     _TOKEN_BUCKETS),
+    ("gen_ai.client.operation.duration", "s", "GenAI operation duration.", _DURATION_BUCKETS),
+    ("gen_ai.client.operation.time_to_first_chunk", "s",
+     "Time to receive the first chunk of the response stream.", _CHUNK_BUCKETS),
+    ("gen_ai.client.operation.time_per_output_chunk", "s",
+     "Time between consecutive output chunks.", _CHUNK_BUCKETS),
+)
+
 _lock = threading.Lock()
 _installed: _OTelHook | None = None
 
@@ -132,26 +143,16 @@ class _OTelHook:
         self._client, self._internal = SpanKind.CLIENT, SpanKind.INTERNAL
         self._status, self._error_code = Status, StatusCode.ERROR
         self.capture_content = capture_content
-        self._tokens = meter.create_histogram(
-            "gen_ai.client.token.usage", unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
-        )
-        self._duration = meter.create_histogram(
-            "gen_ai.client.operation.duration", unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-        )
-        self._ttfc = meter.create_histogram(
-            "gen_ai.client.operation.time_to_first_chunk", unit="s",
-            description="Time to receive the first chunk of the response stream.",
-            explicit_bucket_boundaries_advisory=_CHUNK_BUCKETS,
-        )
-        self._per_chunk = meter.create_histogram(
-            "gen_ai.client.operation.time_per_output_chunk", unit="s",
-            description="Time between consecutive output chunks.",
-            explicit_bucket_boundaries_advisory=_CHUNK_BUCKETS,
-        )
+        made = {
+            name: meter.create_histogram(
+                name, unit=unit, description=brief, explicit_bucket_boundaries_advisory=buckets
+            )
+            for name, unit, brief, buckets in _METRICS
+        }
+        self._tokens = made["gen_ai.client.token.usage"]
+        self._duration = made["gen_ai.client.operation.duration"]
+        self._ttfc = made["gen_ai.client.operation.time_to_first_chunk"]
+        self._per_chunk = made["gen_ai.client.operation.time_per_output_chunk"]
 
     def _error(self, text: str) -> Any:
         return self._status(self._error_code, text)
