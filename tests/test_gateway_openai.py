@@ -13,6 +13,7 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -48,6 +49,7 @@ def gw(sims: tuple[OpenAISimulator, OpenAISimulator, anth.AnthropicSimulator]) -
             member("spans", "gpt-4o-mini", b.url),
             member("spans", "claude-haiku-4-5", c.url, key_env="ANT_KEY", max_tokens=300),
             member("limited", "gpt-4o", a.url),
+            member("think", "o4-mini", a.url),
         ],
         [{"key": ALPHA, "name": "alpha"}, {"key": BETA, "models": ["fast"]}],
         extra="[gateway]\nmax_body_bytes = 65536\n",
@@ -370,3 +372,51 @@ async def test_abandoned_stream_is_recorded_at_once_and_upstream_closed(
     assert (row.status, row.error, row.complete, row.stream) == (
         499, "ClientDisconnected", False, True)
     assert 3 <= row.output_tokens < 40  # the chunks passed on: a lower bound, not a 0
+
+
+async def test_structured_output_and_reasoning_effort_pass_through(
+    client: openai.AsyncOpenAI, sims: tuple[OpenAISimulator, ...],
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}},
+              "required": ["city"], "additionalProperties": False}
+    sims[0].enqueue(text_stream(['{"city":', ' "Paris"}']))
+    reply = await client.chat.completions.create(
+        model="think", messages=HI, reasoning_effort="low",
+        response_format={"type": "json_schema",  # type: ignore[arg-type]
+                         "json_schema": {"name": "place", "schema": schema, "strict": True}},
+    )
+    assert json.loads(reply.choices[0].message.content or "") == {"city": "Paris"}
+    sent = sims[0].requests[0].json()
+    assert sent["reasoning_effort"] == "low"
+    assert sent["response_format"]["type"] == "json_schema"
+    assert sent["response_format"]["json_schema"]["name"] == "place"
+    assert sent["response_format"]["json_schema"]["schema"]["properties"] == schema["properties"]
+
+
+async def test_health_and_models(gw: GatewayServer, client: openai.AsyncOpenAI) -> None:
+    async with httpx.AsyncClient(base_url=gw.url) as http:
+        health = await http.get("/health")
+        unauth = await http.get("/v1/models")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "models": {
+        "fast": {"members": 1, "open": 0}, "spans": {"members": 2, "open": 0},
+        "limited": {"members": 1, "open": 0}, "think": {"members": 1, "open": 0}}}
+    assert unauth.status_code == 401
+    assert unauth.json()["error"]["code"] == "missing_api_key"
+    assert [m.id async for m in client.models.list()] == ["fast", "spans", "limited", "think"]
+
+
+async def test_chunked_body_over_the_limit_is_413(gw: GatewayServer,
+                                                  sims: tuple[OpenAISimulator, ...]) -> None:
+    async def body() -> AsyncIterator[bytes]:  # no Content-Length: counted while read
+        yield b'{"model": "fast", "messages": [{"role": "user", "content": "'
+        for _ in range(20):
+            yield b"x" * 4096
+        yield b'"}]}'
+
+    async with httpx.AsyncClient(base_url=gw.url) as http:
+        reply = await http.post("/v1/chat/completions", content=body(),
+                                headers={"authorization": f"Bearer {ALPHA}"})
+    assert reply.status_code == 413
+    assert reply.json()["error"]["code"] == "request_too_large"
+    assert len(sims[0].requests) == 0
