@@ -408,3 +408,31 @@ async def test_budget_settles_the_replayed_cost(tmp_path: Path, sim: OpenAISimul
     assert replayed.spent_usd == recorded.spent_usd > 0
     assert replayed.reserved_usd == 0.0
     assert len(sim.requests) == 1
+
+
+async def test_embeddings_record_and_replay(tmp_path: Path) -> None:
+    from synapsekit.rag.embeddings import make_embedder
+
+    path = tmp_path / "embed.jsonl"
+    with OpenAISimulator(KEY) as server:
+        embedder = make_embedder("text-embedding-3-small", api_key=KEY, base_url=server.url)
+        with Cassette(path, mode="record"):
+            docs = await embedder.embed(["the cat sat", "on the mat"])
+            query = await embedder.embed(["where is the cat"], query=True)
+        await embedder.aclose()
+        assert len(server.requests) == 2
+        url = server.url
+    again = make_embedder("text-embedding-3-small", api_key=OTHER_KEY, base_url=url)
+    with Cassette(path) as tape:
+        assert await again.embed(["the cat sat", "on the mat"]) == docs
+        assert await again.embed(["where is the cat"], query=True) == query
+        with pytest.raises(CassetteError) as missing:
+            await again.embed(["a dog"])
+    await again.aclose()
+    assert tape.replayed == 2
+    assert again.usage == embedder.usage and again.usage["input"] > 0
+    assert re.fullmatch(
+        rf"cassette {re.escape(str(path))} has no recording of request [0-9a-f]{{64}} \(openai "
+        r"embedding model 'text-embedding-3-small', 1 text from 'a dog'\): record it with "
+        r"mode='record' or 'auto'", str(missing.value))
+    assert KEY not in path.read_text()

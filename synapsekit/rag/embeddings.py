@@ -39,6 +39,7 @@ from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.registry import PROVIDERS, provider_class, split_provider_prefix
 from synapsekit.llm.retry import backoff_delay, should_retry
 from synapsekit.llm.types import Usage
+from synapsekit.testing.cassette import embedding_batch
 
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
@@ -187,7 +188,7 @@ class Embedder(ABC):
         while True:
             started = time.perf_counter()
             try:
-                vectors, tokens = await self._embed_batch(texts, query)
+                vectors, tokens = await embedding_batch(self, texts, query)  # or a cassette's
                 self._check(vectors, len(texts))
             except LLMError as exc:
                 if not should_retry(exc, attempt, self.config.max_retries):

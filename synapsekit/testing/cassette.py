@@ -9,7 +9,8 @@ JSON line per provider attempt, and serves it back later with no network::
         answer = await llm.generate("What is the weather in Paris?")
 
 Only the provider's stream is replaced (:func:`provider_stream`, called by
-``BaseLLM._run`` for each attempt), so everything around it runs as it did: the cache,
+``BaseLLM._run`` for each attempt; embeddings requests likewise, by
+:func:`embedding_batch`), so everything around it runs as it did: the cache,
 retries (a recorded 429 is replayed as a 429, then the recorded retry), the rate limiter,
 budgets, the TokenTracer, ``tokens_used`` and cost. A Router is not recorded itself: its
 members are, so a replay goes through the same failover.
@@ -33,10 +34,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import hashlib
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
 from types import TracebackType
@@ -51,8 +53,9 @@ from synapsekit.llm.types import Chunk, Message, ProviderData, ToolCall, ToolCal
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
     from synapsekit.llm.config import LLMConfig
+    from synapsekit.rag.embeddings import Embedder
 
-__all__ = ["FORMAT", "Cassette", "Mode", "active", "provider_stream"]
+__all__ = ["FORMAT", "Cassette", "Mode", "active", "embedding_batch", "provider_stream"]
 
 Mode = Literal["record", "replay", "auto"]
 
@@ -76,6 +79,17 @@ _NO_USAGE = asdict(Usage())
 def active() -> Cassette | None:
     """The cassette covering the current context, if any."""
     return _ACTIVE.get()
+
+
+def embedding_batch(
+    embedder: Embedder, texts: list[str], query: bool
+) -> Awaitable[tuple[list[list[float]], int | None]]:
+    """One embeddings request: ``embedder._embed_batch``, unless a cassette is active
+    (``Embedder._request``'s only hook into this module)."""
+    tape = _ACTIVE.get()
+    if tape is None:
+        return embedder._embed_batch(texts, query)
+    return tape._embedding(embedder, texts, query)
 
 
 def provider_stream(
@@ -168,27 +182,64 @@ class Cassette:
         self, llm: BaseLLM, turns: list[Message], config: LLMConfig, endpoint: str | None
     ) -> AsyncIterator[Chunk]:
         key = cache_key(config, turns, credential=_CREDENTIAL, endpoint=endpoint)
+        entry, seq = self._take(key, lambda: _describe(llm.provider, config.model, turns))
+        if entry is not None:
+            return _replay(entry)
+        return self._record(llm, turns, config, key, seq)
+
+    async def _embedding(
+        self, embedder: Embedder, texts: list[str], query: bool
+    ) -> tuple[list[list[float]], int | None]:
+        """One embeddings request (a batch), recorded or served like a chat attempt."""
+        key = _embedding_key(embedder, texts, query)
+        entry, seq = self._take(key, lambda: (
+            f"{embedder.provider} embedding model {embedder.model!r}, "
+            f"{len(texts)} text{'s' if len(texts) != 1 else ''} from {_words(texts[0])!r}"
+        ))
+        if entry is not None:
+            _raise_recorded(entry)
+            return entry["vectors"], entry["tokens"]
+        secrets = (embedder.config.api_key,)
+        head = {"key": key, "seq": seq, "provider": embedder.provider, "model": embedder.model,
+                "prompt": _words(texts[0])}
+        try:
+            vectors, tokens = await embedder._embed_batch(texts, query)
+        except LLMError as exc:
+            failure = _error_record(exc)
+            if failure is not None:
+                await self._write({**head, "vectors": None, "tokens": None, "error": failure},
+                                  secrets)
+            raise
+        await self._write({**head, "vectors": vectors, "tokens": tokens, "error": None}, secrets)
+        return vectors, tokens
+
+    def _take(self, key: str, what: Callable[[], str]) -> tuple[dict[str, Any] | None, int]:
+        """The next recording of ``key`` (and its attempt number), or None and the number
+        a new recording gets; replaying, a miss is a CassetteError (``what`` says which
+        request it was)."""
         with self._lock:
             tape = self._tapes.get(key)
             if tape:
                 self.replayed += 1
                 self._served[key] += 1
-                return _replay(tape.popleft())
+                return tape.popleft(), 0
             if self.mode == "replay":
-                raise self._miss(key, llm, turns, config, self._served[key])
+                raise self._miss(key, what(), self._served[key])
             seq = self._next_seq[key]  # the order attempts start in is the replay order
             self._next_seq[key] += 1
-        return self._record(llm, turns, config, key, seq)
+            return None, seq
 
     async def _record(
         self, llm: BaseLLM, turns: list[Message], config: LLMConfig, key: str, seq: int
     ) -> AsyncIterator[Chunk]:
         """The real stream, passed on chunk by chunk and written once it has ended (an
         attempt the consumer left early or cancelled is not written: it has no end)."""
-        chunks: list[dict[str, Any]] = []
-        failure: dict[str, Any] | None = None
         from synapsekit.llm.base import _closing  # (base imports this module)
 
+        chunks: list[dict[str, Any]] = []
+        head = {"key": key, "seq": seq, "provider": llm.provider, "model": config.model,
+                "prompt": _preview(turns)}
+        secrets = (config.api_key, llm.config.api_key)
         try:
             async with _closing(llm._stream(turns, config)) as stream:
                 async for chunk in stream:
@@ -196,35 +247,19 @@ class Cassette:
                     yield chunk
         except LLMError as exc:
             failure = _error_record(exc)
-            if failure is None:  # an error this module cannot rebuild: not recorded
-                raise
-            await self._write(llm, config, key, seq, turns, chunks, failure)
+            if failure is not None:  # else an error this module cannot rebuild: not recorded
+                await self._write({**head, "chunks": chunks, "error": failure}, secrets)
             raise
-        await self._write(llm, config, key, seq, turns, chunks, failure)
+        await self._write({**head, "chunks": chunks, "error": None}, secrets)
 
-    async def _write(
-        self,
-        llm: BaseLLM,
-        config: LLMConfig,
-        key: str,
-        seq: int,
-        turns: list[Message],
-        chunks: list[dict[str, Any]],
-        failure: dict[str, Any] | None,
-    ) -> None:
-        entry = {
-            "v": FORMAT, "key": key, "seq": seq, "provider": llm.provider,
-            "model": config.model, "prompt": _preview(turns), "chunks": chunks,
-            "error": failure,
-        }
+    async def _write(self, entry: dict[str, Any], secrets: tuple[str | None, ...]) -> None:
         try:
-            line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+            line = json.dumps({"v": FORMAT, **entry}, ensure_ascii=False, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
             raise CassetteError(
-                f"cannot record a {llm.provider} answer in cassette {self.path}: {exc}"
+                f"cannot record a {entry['provider']} answer in cassette {self.path}: {exc}"
             ) from None
-        line = redact(line, config.api_key, llm.config.api_key)
-        await asyncio.to_thread(self._append, line)
+        await asyncio.to_thread(self._append, redact(line, *secrets))
 
     def _append(self, line: str) -> None:
         with self._lock:
@@ -268,10 +303,7 @@ class Cassette:
             self._tapes.setdefault(entry["key"], collections.deque()).append(entry)
             self._next_seq[entry["key"]] = entry["seq"] + 1
 
-    def _miss(
-        self, key: str, llm: BaseLLM, turns: list[Message], config: LLMConfig, served: int
-    ) -> CassetteError:
-        what = f"{llm.provider} model {config.model!r}, prompt {_preview(turns)!r}"
+    def _miss(self, key: str, what: str, served: int) -> CassetteError:
         has = (
             f"has {served} recording{'s' if served != 1 else ''} of request {key} ({what}), "
             f"and this is attempt {served + 1}" if served
@@ -347,25 +379,50 @@ def _error_record(exc: LLMError) -> dict[str, Any] | None:
 async def _replay(entry: Mapping[str, Any]) -> AsyncIterator[Chunk]:
     for data in entry.get("chunks", ()):
         yield _chunk(data)
+    _raise_recorded(entry)
+
+
+def _raise_recorded(entry: Mapping[str, Any]) -> None:
+    """Raise the entry's recorded error, if it has one."""
     failure = entry.get("error")
-    if failure is not None:
-        cls = getattr(errors, failure.get("type", ""), None)
-        if not (isinstance(cls, type) and issubclass(cls, LLMError)):
-            raise CassetteError(f"unknown recorded error type {failure.get('type')!r}")
-        fields_ = {k: failure.get(k) for k in (
-            "provider", "model", "status_code", "request_id", "retry_after", "code",
-        )}
-        raise cls(failure.get("message", ""), **fields_)
+    if failure is None:
+        return
+    cls = getattr(errors, failure.get("type", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, LLMError)):
+        raise CassetteError(f"unknown recorded error type {failure.get('type')!r}")
+    fields_ = {k: failure.get(k) for k in (
+        "provider", "model", "status_code", "request_id", "retry_after", "code",
+    )}
+    raise cls(failure.get("message", ""), **fields_)
+
+
+def _embedding_key(embedder: Embedder, texts: list[str], query: bool) -> str:
+    """What shapes an embeddings answer, as the chat key does: never the credential."""
+    payload = {
+        "version": FORMAT, "kind": "embeddings", "provider": embedder.provider,
+        "endpoint": embedder._llm.endpoint, "model": embedder.model,
+        "dimensions": embedder.dimensions, "query": query, "texts": texts,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _describe(provider: str, model: str, turns: list[Message]) -> str:
+    return f"{provider} model {model!r}, prompt {_preview(turns)!r}"
 
 
 def _preview(turns: list[Message]) -> str:
     """The first words of the last user turn (what a reader recognises a request by)."""
     for turn in reversed(turns):
         if turn["role"] == "user":
-            words = text_of(turn["content"]).split()
-            shown = " ".join(words[:_PREVIEW_WORDS])
-            return shown + (" ..." if len(words) > _PREVIEW_WORDS else "")
+            return _words(text_of(turn["content"]))
     return ""
+
+
+def _words(text: str) -> str:
+    words = text.split()
+    shown = " ".join(words[:_PREVIEW_WORDS])
+    return shown + (" ..." if len(words) > _PREVIEW_WORDS else "")
 
 
 def _is_composite(llm: BaseLLM) -> bool:
