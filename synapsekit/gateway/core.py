@@ -45,7 +45,7 @@ from synapsekit.gateway.parts import (
     NoLimits,
 )
 from synapsekit.gateway.types import GatewayError, GatewayRequest, KeyInfo, LedgerRow
-from synapsekit.llm.types import Chunk, Usage
+from synapsekit.llm.types import Chunk, Response, Usage
 
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
@@ -159,83 +159,35 @@ class Gateway:
                 f"The model `{model}` does not exist or you do not have access to it.",
                 param="model",
             )
-        if key.models is not None and model not in key.models:
-            raise GatewayError(
-                403, "model_not_allowed", f"This key may not use the model `{model}`.",
-                param="model",
-            )
+        _allow(key, model)
         return router
 
     # ------------------------------------------------------------------ the flow
 
     async def chat(self, req: GatewayRequest, key: KeyInfo) -> AsyncGenerator[Chunk, None]:
-        """The answer's chunks; raises :class:`GatewayError` (refusals and upstream
-        failures alike). One ledger row is written when it ends, however it ends: a
-        client that leaves (the wire stops iterating) is recorded as status 499 with the
+        """The answer's chunks as they come; raises :class:`GatewayError` (refusals and
+        upstream failures alike). One ledger row is written when it ends, however it ends:
+        a client that leaves (the wire stops iterating) is recorded as status 499 with the
         usage seen so far, marked incomplete."""
-        if not req.request_id:
-            req.request_id = new_request_id()
-        started = time.perf_counter()
-        row = LedgerRow(
-            ts=time.time(), request_id=req.request_id, key_id=key.id, api=req.api,
-            model=req.model, member=None, stream=req.stream, status=200, error=None,
-        )
-        estimate = estimate_tokens(req)
-        admitted = False
-        usage: Usage | None = None
-        delivered = 0  # chunks with text, reasoning or tool-call parts passed on
-        yielded = False  # the wire may have sent its headers: the status is 200 from here
-        router: Router | None = None
-        try:
-            router = self.router_for(key, req.model)
-            await self.limits.admit(key, estimate)
-            admitted = True
-            overrides = dict(req.overrides)
-            budget = self.limits.budget(key)
-            if budget is not None:
-                overrides["budget"] = budget
-            async with aclosing(router.stream_chunks(req.messages, **overrides)) as chunks:
+        async with _Books(self, req, key) as books:
+            router = await books.admit()
+            async with aclosing(router.stream_chunks(req.messages, **books.overrides())) as (
+                chunks
+            ):
                 async for chunk in chunks:
-                    if row.member is None and chunk.metadata:
-                        row.member = chunk.metadata.get("router_member")
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    if chunk.text or chunk.reasoning or chunk.tool_delta or chunk.tool_call:
-                        if row.ttft_ms is None:
-                            row.ttft_ms = (time.perf_counter() - started) * 1000.0
-                        delivered += 1
-                    yielded = True
+                    books.see(chunk)
                     yield chunk
-        except (GeneratorExit, asyncio.CancelledError):
-            row.status, row.error = 499, CLIENT_GONE
-            raise
-        except Exception as exc:
-            mapped = status_for(exc)
-            row.error = type(exc).__name__
-            row.status = 200 if yielded else mapped.status
-            partial = getattr(exc, "usage", None)
-            if usage is None and isinstance(partial, Usage):
-                usage = partial
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        finally:
-            row.latency_ms = (time.perf_counter() - started) * 1000.0
-            _count(row, usage, delivered, router)
-            if admitted:
-                try:
-                    await self.limits.settle(
-                        key, estimate, row.input_tokens + row.output_tokens
-                    )
-                except Exception:  # the row is still written: the books come first
-                    log.exception("settling %s failed", row.request_id)
-            self.ledger.record(row)
-            log.debug(
-                "%s key=%s model=%s member=%s status=%d tokens=%d/%d %.1fms",
-                row.request_id, row.key_id, row.model, row.member, row.status,
-                row.input_tokens, row.output_tokens, row.latency_ms,
-            )
 
+    async def respond(self, req: GatewayRequest, key: KeyInfo) -> Response:
+        """The whole answer, for a non-streamed request: the Router's ``respond`` (buffered,
+        so a stream cut before the end fails over like any failure), with the same checks
+        and the same one ledger row as :meth:`chat`."""
+        async with _Books(self, req, key) as books:
+            router = await books.admit()
+            response = await router.respond(req.messages, **books.overrides())
+            books.usage = response.usage
+            books.row.member = _member_of(response.metadata)
+            return response
 
     async def embed(
         self, model: str, texts: list[str], key: KeyInfo, *, dimensions: int | None = None,
@@ -245,16 +197,12 @@ class Gateway:
         input tokens the provider reported; the same checks (404 / 403 / limits) and one
         ledger row (``api="embeddings"``) as :meth:`chat`. Budgets are not reserved for
         embeddings (their cost is recorded in the row)."""
-        started = time.perf_counter()
-        row = LedgerRow(
-            ts=time.time(), request_id=request_id or new_request_id(), key_id=key.id,
-            api="embeddings", model=model, member=None, stream=False, status=200, error=None,
-        )
-        entry = self.config.embedding_models.get(model)
-        estimate = sum(len(t) for t in texts) // 4 + 1
-        admitted = False
+        req = GatewayRequest(api="embeddings", model=model, messages=[], overrides={},
+                             stream=False, request_id=request_id)
         counted: list[int] = []
-        try:
+        async with _Books(self, req, key) as books:
+            books.estimate = sum(len(t) for t in texts) // 4 + 1
+            entry = self.config.embedding_models.get(model)
             if entry is None:
                 what = "is a chat model" if model in self.routers else "does not exist"
                 raise GatewayError(
@@ -262,41 +210,18 @@ class Gateway:
                     f"The embedding model `{model}` {what} or you do not have access to it.",
                     param="model",
                 )
-            if key.models is not None and model not in key.models:
-                raise GatewayError(403, "model_not_allowed",
-                                   f"This key may not use the model `{model}`.", param="model")
-            await self.limits.admit(key, estimate)
-            admitted = True
+            _allow(key, model)
+            await self.limits.admit(key, books.estimate)
+            books.admitted = True
             embedder = self._embedder(entry, dimensions)
-            row.member = f"{embedder.provider}:{embedder.model}"
+            books.row.member = f"{embedder.provider}:{embedder.model}"
             token = _EMBED_TOKENS.set(counted)
             try:
                 vectors = await embedder.embed(texts)
             finally:
                 _EMBED_TOKENS.reset(token)
+                books.usage = Usage(input_tokens=sum(counted))
             return vectors, sum(counted)
-        except Exception as exc:
-            mapped = status_for(exc)
-            row.status, row.error = mapped.status, type(exc).__name__
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        finally:
-            row.input_tokens = sum(counted)
-            row.latency_ms = (time.perf_counter() - started) * 1000.0
-            if row.member is not None and row.input_tokens:
-                from synapsekit.llm import pricing
-
-                provider, _, name = row.member.partition(":")
-                row.cost_usd = pricing.cost(
-                    provider, name, Usage(input_tokens=row.input_tokens)
-                ) or 0.0
-            if admitted:
-                try:
-                    await self.limits.settle(key, estimate, row.input_tokens)
-                except Exception:
-                    log.exception("settling %s failed", row.request_id)
-            self.ledger.record(row)
 
     def _embedder(self, entry: ModelEntry, dimensions: int | None) -> Embedder:
         """One embedder per model name and ``dimensions`` asked (made on first use)."""
@@ -330,6 +255,108 @@ class _EmbedCounter:
             counted.append(usage.input_tokens)
 
 
+class _Books:
+    """One request's bookkeeping: the checks before it is sent, what its chunks said, and
+    the one row (and limit settlement) it leaves, written by :meth:`close`."""
+
+    def __init__(self, gateway: Gateway, req: GatewayRequest, key: KeyInfo) -> None:
+        if not req.request_id:
+            req.request_id = new_request_id()
+        self.gateway, self.req, self.key = gateway, req, key
+        self.started = time.perf_counter()
+        self.row = LedgerRow(
+            ts=time.time(), request_id=req.request_id, key_id=key.id, api=req.api,
+            model=req.model, member=None, stream=req.stream, status=200, error=None,
+        )
+        self.estimate = estimate_tokens(req)
+        self.admitted = False
+        self.usage: Usage | None = None
+        self.delivered = 0  # chunks with text, reasoning or tool-call parts passed on
+        self.yielded = False  # the wire may have sent its headers: the status is 200 now
+        self.router: Router | None = None
+
+    async def admit(self) -> Router:
+        """403 / 404 for the model, then the key's limits (429, never waiting)."""
+        self.router = self.gateway.router_for(self.key, self.req.model)
+        await self.gateway.limits.admit(self.key, self.estimate)
+        self.admitted = True
+        return self.router
+
+    def overrides(self) -> dict[str, Any]:
+        """The request's call-path overrides, with the key's budget."""
+        overrides = dict(self.req.overrides)
+        budget = self.gateway.limits.budget(self.key)
+        if budget is not None:
+            overrides["budget"] = budget
+        return overrides
+
+    def see(self, chunk: Chunk) -> None:
+        row = self.row
+        if row.member is None and chunk.metadata:
+            row.member = _member_of(chunk.metadata)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.text or chunk.reasoning or chunk.tool_delta or chunk.tool_call:
+            if row.ttft_ms is None:
+                row.ttft_ms = (time.perf_counter() - self.started) * 1000.0
+            self.delivered += 1
+        self.yielded = True
+
+    async def __aenter__(self) -> _Books:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any,
+    ) -> None:
+        """Write the row whatever happened; an error leaves as its :class:`GatewayError`."""
+        mapped: GatewayError | None = None
+        if isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
+            self.row.status, self.row.error = 499, CLIENT_GONE
+        elif isinstance(exc, Exception):
+            mapped = status_for(exc)
+            self.row.error = type(exc).__name__
+            self.row.status = 200 if self.yielded else mapped.status
+            partial = getattr(exc, "usage", None)
+            if self.usage is None and isinstance(partial, Usage):
+                self.usage = partial
+        await self._close()
+        if mapped is not None and mapped is not exc:
+            raise mapped from exc
+
+    async def _close(self) -> None:
+        row = self.row
+        row.latency_ms = (time.perf_counter() - self.started) * 1000.0
+        _count(row, self.usage, self.delivered, self.router)
+        if self.admitted:
+            try:
+                await self.gateway.limits.settle(
+                    self.key, self.estimate, row.input_tokens + row.output_tokens
+                )
+            except Exception:  # the row is still written: the books come first
+                log.exception("settling %s failed", row.request_id)
+        self.gateway.ledger.record(row)
+        log.debug(
+            "%s key=%s model=%s member=%s status=%d tokens=%d/%d %.1fms",
+            row.request_id, row.key_id, row.model, row.member, row.status,
+            row.input_tokens, row.output_tokens, row.latency_ms,
+        )
+
+
+def _allow(key: KeyInfo, model: str) -> None:
+    """403 when ``key`` has an allow-list without ``model``."""
+    if key.models is not None and model not in key.models:
+        raise GatewayError(
+            403, "model_not_allowed", f"This key may not use the model `{model}`.",
+            param="model",
+        )
+
+
+def _member_of(metadata: Mapping[str, Any] | None) -> str | None:
+    """The Router member that answered, from a final chunk's (or Response's) metadata."""
+    found = (metadata or {}).get("router_member")
+    return found if isinstance(found, str) else None
+
+
 def _count(row: LedgerRow, usage: Usage | None, delivered: int, router: Router | None) -> None:
     """The row's tokens and cost. Without the upstream's final usage (a stream cut or
     abandoned), each delivered chunk counts as one output token: a lower bound, marked
@@ -343,9 +370,16 @@ def _count(row: LedgerRow, usage: Usage | None, delivered: int, router: Router |
     row.reasoning_tokens = usage.reasoning_tokens
     row.complete = usage.complete and row.status != 499
     if router is not None and row.member is None:
-        selected = router.selected_model
-        row.member = None if selected is None else selected
-    cost = None if router is None else router._cost(usage, cache_hit=False)
+        row.member = router.selected_model
+    if router is not None:
+        cost = router._cost(usage, cache_hit=False)
+    elif row.member is not None and usage.total_tokens:  # an embedder: its price row
+        from synapsekit.llm import pricing
+
+        provider, _, name = row.member.partition(":")
+        cost = pricing.cost(provider, name, usage)
+    else:
+        cost = None
     row.cost_usd = cost or 0.0
 
 

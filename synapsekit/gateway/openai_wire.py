@@ -35,6 +35,7 @@ from synapsekit.gateway.errors import status_for
 from synapsekit.gateway.http import EventStream, error_headers, read_json, secret_from
 from synapsekit.gateway.types import GatewayError, GatewayRequest, KeyInfo
 from synapsekit.llm.types import Chunk, Message, OutputSchema, ToolCall, Usage
+from synapsekit.llm.types import Response as LLMResponse
 
 if TYPE_CHECKING:
     from synapsekit.gateway.core import Gateway
@@ -106,10 +107,15 @@ async def _answer(gateway: Gateway, req: GatewayRequest, key: KeyInfo) -> Respon
     from synapsekit.gateway.core import new_request_id
 
     req.request_id = req.request_id or new_request_id()
-    chunks = gateway.chat(req, key)
     ids = _Ids(req)
     if not req.stream:
-        return await _whole(chunks, ids)
+        try:
+            answer = await gateway.respond(req, key)
+        except GatewayError as err:
+            return error_response(err)
+        return JSONResponse(_completion(answer, ids), headers=ids.headers(
+            _member(answer.metadata)))
+    chunks = gateway.chat(req, key)
     # The first chunk is awaited before the headers go: a refusal or an upstream failure
     # before any token is an HTTP error status, not a broken 200 stream.
     try:
@@ -147,59 +153,37 @@ class _Ids:
         return out
 
 
-def _member(chunk: Chunk | None) -> str | None:
-    if chunk is None or not chunk.metadata:
-        return None
-    found = chunk.metadata.get("router_member")
+def _member(metadata: Mapping[str, Any] | None) -> str | None:
+    found = (metadata or {}).get("router_member")
     return found if isinstance(found, str) else None
 
 
-async def _whole(chunks: AsyncIterator[Chunk], ids: _Ids) -> Response:
-    text: list[str] = []
-    reasoning: list[str] = []
-    calls: list[ToolCall] = []
-    usage: Usage | None = None
-    finish: str | None = None
-    member: str | None = None
-    try:
-        async for chunk in chunks:
-            member = member or _member(chunk)
-            if chunk.text:
-                text.append(chunk.text)
-            if chunk.reasoning:
-                reasoning.append(chunk.reasoning)
-            if chunk.tool_call is not None:
-                calls.append(chunk.tool_call)
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.finish_reason:
-                finish = chunk.finish_reason
-    except GatewayError as err:
-        return error_response(err)
+def _completion(answer: LLMResponse, ids: _Ids) -> dict[str, Any]:
+    """A ``chat.completion`` object from the whole answer."""
+    calls = list(answer.tool_calls)
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": "".join(text) if text or not calls else None,
+        "content": answer.text if answer.text or not calls else None,
         "refusal": None,
         "annotations": [],
     }
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
+    if answer.reasoning:
+        message["reasoning_content"] = answer.reasoning
     if calls:
         message["tool_calls"] = [_call(c) for c in calls]
-    body = {
+    return {
         "id": ids.id,
         "object": "chat.completion",
         "created": ids.created,
         "model": ids.model,
         "choices": [{
             "index": 0, "message": message, "logprobs": None,
-            "finish_reason": _finish(finish, calls),
+            "finish_reason": _finish(answer.finish_reason, calls),
         }],
-        "usage": _usage(usage),
+        "usage": _usage(answer.usage),
         "service_tier": "default",
         "system_fingerprint": ids.fingerprint,
     }
-    return JSONResponse(body, headers=ids.headers(member))
 
 
 async def _events(
