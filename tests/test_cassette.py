@@ -19,6 +19,7 @@ from synapsekit.errors import CassetteError, ConfigError, ConnectionError, RateL
 from synapsekit.llm.cache import cache_key
 from synapsekit.llm.types import Chunk, Message
 from synapsekit.testing import Cassette
+from synapsekit.testing.cassette import active
 from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error, text_stream
 from synapsekit.testing.simulators.openai_streams import Call, tool_stream
 from tests import test_parity
@@ -436,3 +437,18 @@ async def test_embeddings_record_and_replay(tmp_path: Path) -> None:
         r"embedding model 'text-embedding-3-small', 1 text from 'a dog'\): record it with "
         r"mode='record' or 'auto'", str(missing.value))
     assert KEY not in path.read_text()
+
+
+@pytest.fixture
+async def async_tape(tmp_path: Path) -> Any:
+    async with Cassette(tmp_path / "fixture.jsonl", mode="record") as tape:
+        yield tape
+    assert active() is None  # left in the teardown's context, and undone there
+
+
+async def test_an_async_fixture_can_hold_the_cassette(async_tape: Cassette, sim: OpenAISimulator
+                                                      ) -> None:
+    llm = _llm(sim.url)
+    assert await llm.generate("Say hello") == "Hello, world!"
+    await llm.aclose()
+    assert async_tape.recorded == 1 and active() is async_tape

@@ -157,9 +157,14 @@ class Cassette:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._token is not None:
-            _ACTIVE.reset(self._token)
-            self._token = None
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                _ACTIVE.reset(token)
+            except ValueError:  # left in another context than entered (an async fixture's
+                if _ACTIVE.get() is self:  # teardown): undo it here, as far as it shows
+                    old = token.old_value
+                    _ACTIVE.set(None if old is contextvars.Token.MISSING else old)
         with self._lock:
             if self._file is not None:
                 self._file.close()
