@@ -220,6 +220,22 @@ async def test_failover_across_protocols(
         "anthropic:claude-haiku-4-5", 9, 3)
 
 
+async def test_not_streamed_cut_stream_fails_over(
+    client: openai.AsyncOpenAI,
+    sims: tuple[OpenAISimulator, OpenAISimulator, anth.AnthropicSimulator],
+) -> None:
+    """Non-streamed, nothing reached the client: a cut upstream stream fails over."""
+    _, b, c = sims
+    b.enqueue(text_stream(["half", " an"], cut_after=2))
+    c.enqueue(anth.text_stream(["Whole", " answer"], input_tokens=9, output_tokens=2,
+                               model="claude-haiku-4-5"))
+    reply = await client.chat.completions.with_raw_response.create(model="spans", messages=HI)  # type: ignore[arg-type]
+    completion = reply.parse()
+    assert completion.choices[0].message.content == "Whole answer"
+    assert reply.headers["x-synapsekit-member"] == "anthropic:claude-haiku-4-5"
+    assert (len(b.requests), len(c.requests)) == (1, 1)
+
+
 async def test_unknown_key_401(gw: GatewayServer, sims: tuple[OpenAISimulator, ...]) -> None:
     async with openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="sk-gw-nope-9999",
                                   max_retries=0) as bad:
@@ -259,6 +275,8 @@ async def test_unknown_model_404(client: openai.AsyncOpenAI) -> None:
     ({"max_tokens": 0}, "max_tokens"),
     ({"response_format": {"type": "yaml"}}, "response_format.type"),
     ({"tool_choice": "sometimes"}, "tool_choice"),
+    ({"logprobs": True}, "logprobs"),
+    ({"modalities": ["audio"]}, "modalities"),
 ])
 async def test_bad_request_400_names_the_field(
     client: openai.AsyncOpenAI, extra: dict[str, Any], param: str,
@@ -290,6 +308,7 @@ async def test_upstream_429_mapped_with_retry_after(
     with pytest.raises(openai.RateLimitError) as info:
         await client.chat.completions.create(model="limited", messages=HI, stream=True)  # type: ignore[arg-type]
     assert info.value.response.headers["retry-after"] == "7"
+    assert info.value.response.headers["retry-after-ms"] == "7000"
     assert info.value.code == "rate_limit_exceeded"  # type: ignore[attr-defined]
     assert len(sims[0].requests) == 1
     [row] = _rows(gw)

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigKeys", "Gateway", "KeyStore", "Ledger", "Limits", "MemoryLedger", "NoLimits",
-    "build_routers", "new_request_id",
+    "build_routers", "member_of", "new_request_id",
 ]
 
 log = logging.getLogger("synapsekit.gateway")
@@ -186,7 +186,7 @@ class Gateway:
             router = await books.admit()
             response = await router.respond(req.messages, **books.overrides())
             books.usage = response.usage
-            books.row.member = _member_of(response.metadata)
+            books.row.member = member_of(response.metadata)
             return response
 
     async def embed(
@@ -293,7 +293,7 @@ class _Books:
     def see(self, chunk: Chunk) -> None:
         row = self.row
         if row.member is None and chunk.metadata:
-            row.member = _member_of(chunk.metadata)
+            row.member = member_of(chunk.metadata)
         if chunk.usage is not None:
             self.usage = chunk.usage
         if chunk.text or chunk.reasoning or chunk.tool_delta or chunk.tool_call:
@@ -351,7 +351,7 @@ def _allow(key: KeyInfo, model: str) -> None:
         )
 
 
-def _member_of(metadata: Mapping[str, Any] | None) -> str | None:
+def member_of(metadata: Mapping[str, Any] | None) -> str | None:
     """The Router member that answered, from a final chunk's (or Response's) metadata."""
     found = (metadata or {}).get("router_member")
     return found if isinstance(found, str) else None

@@ -54,10 +54,12 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 
 
 def error_headers(err: GatewayError) -> dict[str, str]:
-    """``Retry-After`` (whole seconds, rounded up) when the error carries one."""
+    """``Retry-After`` (whole seconds, rounded up, as HTTP has it) and ``retry-after-ms``
+    (what the openai SDK reads first) when the error carries a wait."""
     if err.retry_after is None:
         return {}
-    return {"retry-after": str(max(1, math.ceil(err.retry_after)))}
+    wait = max(0.0, err.retry_after)
+    return {"retry-after": str(max(1, math.ceil(wait))), "retry-after-ms": str(round(wait * 1000))}
 
 
 class EventStream(StreamingResponse):

@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from synapsekit.gateway.core import member_of, new_request_id
 from synapsekit.gateway.errors import status_for
 from synapsekit.gateway.http import EventStream, error_headers, read_json, secret_from
 from synapsekit.gateway.types import GatewayError, GatewayRequest, KeyInfo
@@ -45,14 +46,16 @@ __all__ = ["error_response", "parse_chat", "routes"]
 _ROLES = {"system", "developer", "user", "assistant", "tool"}
 _FINISH = {"stop", "length", "tool_calls", "content_filter"}
 #: Accepted and not passed on: they do not change the answer.
-_IGNORED = {"user", "store", "metadata", "service_tier", "logprobs", "top_logprobs"}
+_IGNORED = {"user", "store", "metadata", "service_tier"}
+#: Accepted only switched off: the gateway cannot return what they ask for.
+_OFF = {"logprobs", "top_logprobs"}
 #: Passed to the members as provider extras (``params``).
 _EXTRAS = {"seed", "presence_penalty", "frequency_penalty", "logit_bias"}
 _KNOWN = {
     "model", "messages", "stream", "stream_options", "n", "temperature", "top_p", "stop",
     "max_tokens", "max_completion_tokens", "tools", "tool_choice", "parallel_tool_calls",
     "response_format", "reasoning_effort",
-} | _IGNORED | _EXTRAS
+} | _IGNORED | _EXTRAS | _OFF
 
 
 def routes(gateway: Gateway) -> list[Route]:
@@ -104,8 +107,6 @@ def _error_object(err: GatewayError) -> dict[str, Any]:
 
 
 async def _answer(gateway: Gateway, req: GatewayRequest, key: KeyInfo) -> Response:
-    from synapsekit.gateway.core import new_request_id
-
     req.request_id = req.request_id or new_request_id()
     ids = _Ids(req)
     if not req.stream:
@@ -114,7 +115,7 @@ async def _answer(gateway: Gateway, req: GatewayRequest, key: KeyInfo) -> Respon
         except GatewayError as err:
             return error_response(err)
         return JSONResponse(_completion(answer, ids), headers=ids.headers(
-            _member(answer.metadata)))
+            member_of(answer.metadata)))
     chunks = gateway.chat(req, key)
     # The first chunk is awaited before the headers go: a refusal or an upstream failure
     # before any token is an HTTP error status, not a broken 200 stream.
@@ -151,11 +152,6 @@ class _Ids:
         if member is not None:
             out["x-synapsekit-member"] = member
         return out
-
-
-def _member(metadata: Mapping[str, Any] | None) -> str | None:
-    found = (metadata or {}).get("router_member")
-    return found if isinstance(found, str) else None
 
 
 def _completion(answer: LLMResponse, ids: _Ids) -> dict[str, Any]:
@@ -313,6 +309,9 @@ def parse_chat(body: Mapping[str, Any]) -> GatewayRequest:
         if name not in _KNOWN:
             raise _bad(name, f"Unrecognized request argument supplied: {name}",
                        "unknown_parameter")
+    for name in _OFF:
+        if body.get(name):
+            raise _bad(name, f"'{name}' is not supported by this gateway.", "unsupported_parameter")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _bad("model", "you must provide a model parameter", "missing_required_parameter")
