@@ -112,11 +112,17 @@ class Gateway:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Start the parts that have background work (the ledger's writer)."""
+        """Start the parts that have background work (the ledger's writer), and build each
+        member's SDK client on this event loop now: importing an SDK takes hundreds of
+        milliseconds, which would otherwise stall every request in flight at the first
+        one."""
         for part in (self.keys, self.limits, self.ledger):
             starting = getattr(part, "start", None)
             if starting is not None:
                 await starting()
+        for router in self.routers.values():
+            for llm in router.members:
+                await llm._client()
 
     async def aclose(self) -> None:
         """Drain the ledger, close the parts and every Router's clients."""
