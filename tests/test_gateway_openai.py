@@ -439,3 +439,18 @@ async def test_chunked_body_over_the_limit_is_413(gw: GatewayServer,
     assert reply.status_code == 413
     assert reply.json()["error"]["code"] == "request_too_large"
     assert len(sims[0].requests) == 0
+
+
+async def test_bad_json_and_other_key_headers(gw: GatewayServer,
+                                              sims: tuple[OpenAISimulator, ...]) -> None:
+    async with httpx.AsyncClient(base_url=gw.url) as http:
+        bad = await http.post("/v1/chat/completions", content=b'{"model": "fast",',
+                              headers={"authorization": f"Bearer {ALPHA}"})
+        listed = [await http.get("/v1/models", headers={name: ALPHA})
+                  for name in ("x-api-key", "api-key")]
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_json"
+    assert bad.json()["error"]["message"].startswith(
+        "We could not parse the JSON body of your request: ")
+    assert [r.status_code for r in listed] == [200, 200]
+    assert len(sims[0].requests) == 0
