@@ -178,3 +178,22 @@ def test_serve_reports_a_config_error_as_one_line(
         f"error: {path}:4: models[0].api_key_env: the environment variable GW_UNSET_VARIABLE "
         "is not set\n"
     )
+
+
+def test_a_member_that_cannot_be_made_names_its_line() -> None:
+    text = (MODEL + 'api_key_env = "OPENAI_API_KEY"\n\n[[models]]\nname = "fast"\n'
+            'model = "x-1"\nprovider = "nowhere"\n')
+    with pytest.raises(ConfigError) as info:
+        build_routers(parse_config(text, "gateway.toml", ENV), ENV)
+    assert str(info.value).startswith(  # (then the providers: plugins may add some)
+        "gateway.toml:6: models[1]: provider: unknown provider 'nowhere'; valid providers are: "
+        "anthropic, azure, bedrock, ")
+
+
+def test_a_member_without_a_key_is_a_start_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigError) as info:
+        build_routers(parse_config(MODEL, "gateway.toml", {}), {})
+    assert str(info.value) == (
+        "gateway.toml:1: models[0]: No API key for the 'openai' provider: pass api_key=... "
+        "or set the environment variable OPENAI_API_KEY.")

@@ -417,7 +417,7 @@ def build_routers(
     for name, entries in config.groups.items():
         options = config.options_for(name)
         routers[name] = Router(
-            [(_member(entry, env), entry.weight or 1.0) for entry in entries],
+            [(_member(config, entry, env), entry.weight or 1.0) for entry in entries],
             options.strategy,
             failure_threshold=options.failure_threshold,
             cooldown=options.cooldown,
@@ -430,7 +430,10 @@ def build_routers(
     return routers
 
 
-def _member(entry: ModelEntry, env: Mapping[str, str]) -> BaseLLM:
+def _member(config: GatewayConfig, entry: ModelEntry, env: Mapping[str, str]) -> BaseLLM:
+    """The member's LLM; a provider that cannot be made (unknown name, bad setting) is a
+    config error at the entry's line, a missing SDK says which extra to install."""
+    from synapsekit.errors import ConfigError
     from synapsekit.llm.config import LLMConfig
     from synapsekit.llm.registry import make_llm
 
@@ -438,9 +441,13 @@ def _member(entry: ModelEntry, env: Mapping[str, str]) -> BaseLLM:
     fields.update(entry.options)
     if entry.api_key_env is not None:
         fields["api_key"] = env[entry.api_key_env]
-    return make_llm(LLMConfig(
-        model=entry.model, provider=entry.provider, base_url=entry.base_url, **fields,
-    ))
+    try:
+        return make_llm(LLMConfig(
+            model=entry.model, provider=entry.provider, base_url=entry.base_url, **fields,
+        ))
+    except ConfigError as exc:
+        index = config.models.index(entry)
+        raise ConfigError(f"{config.path}:{entry.line}: models[{index}]: {exc}") from None
 
 
 def _optional(module: str, factory: str, config: GatewayConfig) -> Any:
