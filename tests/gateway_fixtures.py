@@ -91,17 +91,7 @@ class GatewayServer:
 
         environ = dict(env or {})
         self.config = parse_config(text, path, environ)
-        built = Gateway.from_config(self.config, environ)
-        if parts:
-            built = Gateway(
-                self.config,
-                routers=parts.get("routers", built.routers),
-                keys=parts.get("keys", built.keys),
-                limits=parts.get("limits", built.limits),
-                ledger=parts.get("ledger", built.ledger),
-                environ=environ,
-            )
-        self.gateway = built
+        self.gateway = Gateway.from_config(self.config, environ, **parts)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.port = 0

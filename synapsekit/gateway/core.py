@@ -97,15 +97,19 @@ class Gateway:
 
     @classmethod
     def from_config(
-        cls, config: GatewayConfig, environ: Mapping[str, str] | None = None
+        cls, config: GatewayConfig, environ: Mapping[str, str] | None = None, *,
+        keys: KeyStore | None = None, limits: Limits | None = None,
+        ledger: Ledger | None = None, routers: Mapping[str, Router] | None = None,
     ) -> Gateway:
         """The gateway with the real key store, limits and ledger where their modules are
-        installed (``synapsekit.gateway.keys`` / ``limits`` / ``ledger``)."""
+        installed (``synapsekit.gateway.keys`` / ``limits`` / ``ledger``); a part given
+        here is used instead (and the real one not built)."""
         return cls(
             config,
-            keys=_optional("keys", "open_keys", config),
-            limits=_optional("limits", "open_limits", config),
-            ledger=_optional("ledger", "open_ledger", config),
+            routers=routers,
+            keys=keys if keys is not None else _optional("keys", "open_keys", config),
+            limits=limits if limits is not None else _optional("limits", "open_limits", config),
+            ledger=ledger if ledger is not None else _optional("ledger", "open_ledger", config),
             environ=environ,
         )
 
