@@ -10,8 +10,9 @@ The choices, by type (the library's hierarchy, never a message's words):
   the client's key was fine, the gateway is misconfigured;
 * rate limit -> 429 with the upstream's ``Retry-After``; quota / budget exhausted ->
   429 ``insufficient_quota`` (what OpenAI itself sends when credit runs out);
-* invalid request, context length, content filter, a request no member can take -> 400,
-  the upstream's message kept (it tells the client what to fix);
+* invalid request, context length, content filter, a request no member can take, a
+  request setting the library refuses -> 400, the message kept (it tells the client what
+  to fix);
 * not found -> 404; timeout -> 504; connection, server, interrupted -> 502;
 * every member failed -> the mapping of the last failure; every member skipped (circuits
   open) -> 503 with the soonest retry.
@@ -26,6 +27,7 @@ from synapsekit.errors import (
     AllMembersFailedError,
     AuthenticationError,
     BudgetExceededError,
+    ConfigError,
     ConnectionError,
     ContentFilterError,
     ContextLengthError,
@@ -84,7 +86,9 @@ def status_for(exc: BaseException) -> GatewayError:
         return GatewayError(400, "context_length_exceeded", _said(exc), param="messages")
     if isinstance(exc, ContentFilterError):
         return GatewayError(400, "content_filter", _said(exc))
-    if isinstance(exc, (InvalidRequestError, InvalidInputError)):
+    if isinstance(exc, (InvalidRequestError, InvalidInputError, ConfigError)):
+        # (a ConfigError during a request comes from its own settings: tool_choice naming
+        # no tool, a value out of range; the gateway's config was checked at start)
         return GatewayError(400, "invalid_request", _said(exc))
     if isinstance(exc, NotFoundError):
         return GatewayError(404, "model_not_found", _said(exc), param="model")
