@@ -455,3 +455,22 @@ async def test_bad_json_and_other_key_headers(gw: GatewayServer,
         "We could not parse the JSON body of your request: ")
     assert [r.status_code for r in listed] == [200, 200]
     assert len(sims[0].requests) == 0
+
+
+class _BrokenKeys:
+    async def authenticate(self, secret: str) -> Any:
+        raise RuntimeError("the key store is down")
+
+
+async def test_a_failure_of_the_gateway_itself_is_an_openai_shaped_500(
+    sims: tuple[OpenAISimulator, ...],
+) -> None:
+    text = gateway_config([member("fast", "gpt-4o-mini", sims[0].url)])
+    with GatewayServer(text, env={"SIM_KEY": UP_KEY}, keys=_BrokenKeys()) as broken:
+        async with openai.AsyncOpenAI(base_url=broken.url + "/v1", api_key=ALPHA,
+                                      max_retries=0) as c:
+            with pytest.raises(openai.InternalServerError) as info:
+                await c.chat.completions.create(model="fast", messages=HI)  # type: ignore[arg-type]
+    assert info.value.body == {"message": "The gateway failed to handle the request.",
+                               "type": "server_error", "param": None, "code": "internal_error"}
+    assert "down" not in info.value.response.text

@@ -7,8 +7,9 @@ there, so parts are added without editing a central table. A module that is not 
 (yet) is skipped; one that fails to import is an error at start, not a silent gap.
 
 It also owns what is common to every route: the access log (one line per request with
-the key's *id*, method, path, status and time -- never a header, a query string or a key)
-and the lifespan (start the ledger's writer; on shutdown drain it and close the Routers).
+the key's *id*, method, path, status and time -- never a header, a query string or a key),
+a failure of its own code answered as a 500 in the API's error shape, and the lifespan
+(start the ledger's writer; on shutdown drain it and close the Routers).
 ``GET /health`` answers without a key: it says only that the process is up and how many
 members of each model group have an open circuit.
 """
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["PARTS", "build_app"]
 
 access = logging.getLogger("synapsekit.gateway.access")
+log = logging.getLogger("synapsekit.gateway")
 #: The modules whose ``routes(gateway)`` are mounted after the OpenAI wire's, in order.
 PARTS = ("anthropic_wire", "embeddings", "spend", "metrics", "dashboard")
 
@@ -63,10 +65,26 @@ def build_app(gateway: Gateway) -> Starlette:
     mounted += openai_wire.routes(gateway)
     for part in PARTS:
         mounted += _routes_of(part, gateway)
-    app = Starlette(routes=mounted, lifespan=lifespan)
+    app = Starlette(
+        routes=mounted, lifespan=lifespan, exception_handlers={Exception: _internal_error},
+    )
     app.add_middleware(AccessLog)
     app.state.gateway = gateway
     return app
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A failure of the gateway's own code: logged with its traceback, answered as a 500
+    in the API's error shape (Anthropic's on /v1/messages, OpenAI's elsewhere)."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    message = "The gateway failed to handle the request."
+    if request.url.path.startswith("/v1/messages"):
+        body: dict[str, Any] = {"type": "error",
+                                "error": {"type": "api_error", "message": message}}
+    else:
+        body = {"error": {"message": message, "type": "server_error", "param": None,
+                          "code": "internal_error"}}
+    return JSONResponse(body, status_code=500)
 
 
 def _routes_of(part: str, gateway: Gateway) -> list[BaseRoute]:

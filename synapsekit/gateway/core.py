@@ -344,7 +344,10 @@ class _Books:
                 )
             except Exception:  # the row is still written: the books come first
                 log.exception("settling %s failed", row.request_id)
-        self.gateway.ledger.record(row)
+        try:
+            self.gateway.ledger.record(row)
+        except Exception:  # a ledger that cannot take the row must not fail the answer
+            log.exception("recording %s failed", row.request_id)
         log.debug(
             "%s key=%s model=%s member=%s status=%d tokens=%d/%d %.1fms",
             row.request_id, row.key_id, row.model, row.member, row.status,
