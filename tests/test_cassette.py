@@ -17,6 +17,7 @@ import pytest
 from synapsekit import LLMConfig, Router, TokenTracer, Tool, make_llm
 from synapsekit.errors import CassetteError, ConfigError, ConnectionError, RateLimitError
 from synapsekit.llm.cache import cache_key
+from synapsekit.llm.cache.memory import MemoryCache
 from synapsekit.llm.types import Chunk, Message
 from synapsekit.testing import Cassette
 from synapsekit.testing.cassette import active
@@ -232,7 +233,7 @@ async def test_replay_goes_through_cache_and_tracer(tmp_path: Path, sim: OpenAIS
     await llm.aclose()
     tracer = TokenTracer()
     cached = make_llm(LLMConfig(model="gpt-4o-mini", provider="openai", api_key=OTHER_KEY,
-                                base_url=sim.url, cache=True), tracer=tracer)
+                                base_url=sim.url), tracer=tracer, cache=MemoryCache())
     with Cassette(path) as tape:
         assert await cached.generate("Say hello") == "Hello, world!"
         assert await cached.generate("Say hello") == "Hello, world!"  # a cache hit
