@@ -145,11 +145,13 @@ _LISTENING = re.compile(rb"Uvicorn running on http://[\d.]+:(\d+)")
 
 def serve_process(
     config: str | Path, *args: str, env: Mapping[str, str] | None = None,
-    timeout: float = 30.0,
+    timeout: float = 30.0, cwd: str | Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, list[bytes]]:
     """``synapsekit serve --config <config> --port 0 <args>`` started and
     listening: the process, its base URL, and the stderr lines read so far (the caller
-    stops it: ``proc.terminate()``; stderr keeps being read into the list by a thread)."""
+    stops it: ``proc.terminate()``; stderr keeps being read into the list by a thread).
+    It runs in ``cwd`` (default: the config's folder), so a relative ledger path such as
+    ``sqlite:///spend.db`` lands there, not in the repository."""
     environ = {**os.environ, **(env or {})}
     environ["PYTHONPATH"] = str(ROOT) + os.pathsep + environ.get("PYTHONPATH", "")
     argv = [sys.executable, "-c", "import sys; from synapsekit.cli import main; sys.exit(main())",
@@ -158,6 +160,7 @@ def serve_process(
         argv += ["--port", "0"]
     proc = subprocess.Popen(
         [*argv, *args], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=Path(config).resolve().parent if cwd is None else cwd,
     )
     assert proc.stderr is not None
     stderr = proc.stderr

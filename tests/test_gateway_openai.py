@@ -11,6 +11,7 @@ import base64
 import json
 import signal
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error
 from synapsekit.testing.simulators.openai_streams import Call, tool_stream
 from tests.gateway_fixtures import GatewayServer, gateway_config, member, serve_process
 
+ROOT = Path(__file__).resolve().parent.parent
 UP_KEY = "sk-upstream-secret-1"
 ANT_KEY = "sk-ant-upstream-secret-2"
 ALPHA = "sk-gw-alpha-0001"
@@ -331,20 +333,23 @@ async def test_upstream_failure_mid_stream_is_an_error_event(
     assert (row.status, row.error, row.complete) == (200, "StreamInterruptedError", False)
 
 
-async def test_serve_drains_a_stream_on_sigterm_and_logs_no_secret(tmp_path: Any) -> None:
-    """A real `synapsekit serve` process: SIGTERM mid-stream stops accepting connections,
-    lets the stream in flight finish, then exits (by the signal, as uvicorn does). Its log
-    names the key's id only."""
+async def test_serve_the_example_config_drains_on_sigterm_and_logs_no_secret(
+    tmp_path: Any,
+) -> None:
+    """`synapsekit serve --config examples/gateway.toml` (its simulator's port swapped for
+    this one's) as a real process: the example key works; SIGTERM mid-stream stops
+    accepting connections, lets the stream in flight finish, then the process exits (by
+    the signal, as uvicorn does). Its log names the key's id only."""
     tokens = [f" t{i}" for i in range(12)]
     with OpenAISimulator(UP_KEY, default=text_stream(tokens, delay=0.05)) as sim:
-        path = tmp_path / "gw.toml"
-        path.write_text(gateway_config(
-            [member("fast", "gpt-4o-mini", sim.url)], [{"key": ALPHA}],
-            ledger=tmp_path / "spend.db", extra="[gateway]\nshutdown_timeout = 10\n",
-        ))
-        proc, url, log = serve_process(path, env={"SIM_KEY": UP_KEY})
+        example = (ROOT / "examples" / "gateway.toml").read_text()
+        assert example.count("http://127.0.0.1:8100/v1") == 2
+        path = tmp_path / "gateway.toml"
+        path.write_text(example.replace("http://127.0.0.1:8100/v1", sim.url))
+        key = "sk-gw-alpha-example"
+        proc, url, log = serve_process(path, env={"OPENAI_API_KEY": UP_KEY})
         try:
-            async with openai.AsyncOpenAI(base_url=url + "/v1", api_key=ALPHA,
+            async with openai.AsyncOpenAI(base_url=url + "/v1", api_key=key,
                                           max_retries=0) as c:
                 stream = await c.chat.completions.create(model="fast", messages=HI,  # type: ignore[arg-type]
                                                          stream=True)
@@ -354,7 +359,7 @@ async def test_serve_drains_a_stream_on_sigterm_and_logs_no_secret(tmp_path: Any
                     if len(got) == 3:
                         proc.send_signal(signal.SIGTERM)
                     if len(got) == 6:  # mid-stream: the port no longer accepts
-                        async with openai.AsyncOpenAI(base_url=url + "/v1", api_key=ALPHA,
+                        async with openai.AsyncOpenAI(base_url=url + "/v1", api_key=key,
                                                       max_retries=0) as late:
                             with pytest.raises(openai.APIConnectionError):
                                 await late.chat.completions.create(model="fast", messages=HI)  # type: ignore[arg-type]
@@ -365,10 +370,12 @@ async def test_serve_drains_a_stream_on_sigterm_and_logs_no_secret(tmp_path: Any
             if proc.poll() is None:
                 proc.kill()
         text = b"".join(log).decode()
-        key = parse_config(path.read_text(), str(path), {"SIM_KEY": UP_KEY}).keys[0].info.id
-        assert f" {key} POST /v1/chat/completions 200 " in text
-        assert ALPHA not in text and UP_KEY not in text and "authorization" not in text.lower()
+        key_id = parse_config(path.read_text(), str(path), {"OPENAI_API_KEY": UP_KEY}
+                              ).keys[0].info.id
+        assert f" {key_id} POST /v1/chat/completions 200 " in text
+        assert key not in text and UP_KEY not in text and "authorization" not in text.lower()
         assert len(sim.requests) == 1
+        assert sim.requests[0].json()["model"] == "gpt-4o-mini"
 
 
 async def test_abandoned_stream_is_recorded_at_once_and_upstream_closed(
