@@ -100,18 +100,24 @@ class GatewayServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def server_state(self) -> Any:
+        """uvicorn's server state (its open ``connections``)."""
+        return self._server.server_state
+
     def start(self) -> GatewayServer:
         import uvicorn
 
+        from synapsekit.gateway._nodelay import protocol
         from synapsekit.gateway.app import build_app
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # proto 0: _nodelay matters
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             build_app(self.gateway), access_log=False, log_level="warning",
-            lifespan="on", timeout_graceful_shutdown=5,
+            lifespan="on", timeout_graceful_shutdown=5, http=protocol(),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

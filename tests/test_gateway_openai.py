@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -481,3 +482,16 @@ async def test_a_failure_of_the_gateway_itself_is_an_openai_shaped_500(
     assert info.value.body == {"message": "The gateway failed to handle the request.",
                                "type": "server_error", "param": None, "code": "internal_error"}
     assert "down" not in info.value.response.text
+
+
+async def test_connections_have_nagle_off(gw: GatewayServer) -> None:
+    """Nagle on would hold a stream's first event until the client's delayed ACK (~40 ms
+    on a keep-alive connection); the fixture's socket is made without IPPROTO_TCP, as
+    uvicorn's own is for several workers, so asyncio leaves Nagle on: the protocol does it."""
+    async with httpx.AsyncClient(base_url=gw.url) as http:
+        assert (await http.get("/health")).status_code == 200
+        connections = list(gw.server_state.connections)
+        assert connections
+        for connection in connections:
+            sock = connection.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1

@@ -67,6 +67,8 @@ def serve(
         raise MissingDependencyError(
             "uvicorn", "gateway", feature="`synapsekit serve`"
         ) from exc
+    from synapsekit.gateway._nodelay import protocol
+
     os.environ[CONFIG_ENV] = os.path.abspath(path)
     uvicorn.run(
         "synapsekit.gateway.server:create_app",
@@ -78,6 +80,7 @@ def serve(
         log_config=log_config(),
         timeout_graceful_shutdown=max(1, round(config.shutdown_timeout)),
         server_header=False,
+        http=protocol(),  # Nagle off on every connection (see _nodelay)
     )
 
 
