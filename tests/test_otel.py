@@ -46,13 +46,16 @@ aws_env = parity.aws_env
 
 
 class Otel:
-    def __init__(self, capture_content: bool = False) -> None:
+    def __init__(self, capture_content: bool = False, chunk_metrics: bool = False) -> None:
         self.spans = InMemorySpanExporter()
         self.provider = sdk_trace.TracerProvider()
         self.provider.add_span_processor(SimpleSpanProcessor(self.spans))
         self.reader = InMemoryMetricReader()
         self.meters = MeterProvider(metric_readers=[self.reader])
-        otel.instrument(self.provider, self.meters, capture_content=capture_content)
+        otel.instrument(
+            self.provider, self.meters, capture_content=capture_content,
+            chunk_metrics=chunk_metrics,
+        )
 
     def finished(self) -> list[Any]:
         return list(self.spans.get_finished_spans())
@@ -131,7 +134,7 @@ async def test_chat_span_and_metrics_on_every_provider(
     (first,) = points["gen_ai.client.operation.time_to_first_chunk"]
     assert first.count == 1
     (per_chunk,) = points["gen_ai.client.operation.time_per_output_chunk"]
-    assert per_chunk.count == len(TOKENS) - 1  # every chunk after the first
+    assert per_chunk.count == 1  # the call's mean interval (chunk_metrics=True: each one)
     for point in [p for group in points.values() for p in group]:
         for secret in SECRETS:
             assert all(secret not in str(v) for v in point.attributes.values())
@@ -301,3 +304,18 @@ async def test_uninstrument_stops_spans() -> None:
     llm = FakeLLM(["ok"])
     await llm.generate("hi")
     assert telemetry.finished() == []
+
+
+async def test_chunk_metrics_record_every_interval(
+    servers: dict[str, tuple[Server, Any]],
+) -> None:
+    telemetry = Otel(chunk_metrics=True)
+    try:
+        llm, server, module, proto = _setup("mistral", "mistral-small-latest", "mistral",
+                                            servers)
+        server.enqueue(proto.ok(module, None))
+        assert [t async for t in llm.stream("hi")] == TOKENS
+        (per_chunk,) = telemetry.points()["gen_ai.client.operation.time_per_output_chunk"]
+    finally:
+        otel.uninstrument()
+    assert per_chunk.count == len(TOKENS) - 1  # every chunk after the first

@@ -1014,10 +1014,11 @@ class _Call:
     pays one empty-tuple check per moment."""
 
     __slots__ = (
-        "attempt_started", "attempts", "cache_hit", "chunk_hooks", "config", "delivered",
-        "error", "exception", "final_usage", "finish_reason", "first_token", "hooks", "llm",
-        "metadata", "output", "output_calls", "parent", "received", "record", "recorded",
-        "requested", "started", "state", "streaming", "tool_calls", "turns", "usage",
+        "attempt_started", "attempts", "cache_hit", "chunk_hooks", "chunks", "config",
+        "delivered", "error", "exception", "final_usage", "finish_reason", "first_token",
+        "hooks", "last_chunk", "llm", "metadata", "output", "output_calls", "parent",
+        "received", "record", "recorded", "requested", "started", "state", "streaming",
+        "tool_calls", "turns", "usage",
     )
 
     def __init__(self, llm: BaseLLM, config: LLMConfig) -> None:
@@ -1033,6 +1034,8 @@ class _Call:
         self.recorded = False
         self.tool_calls = 0  # of the answer
         self.attempts = 0
+        self.chunks = 0  # of the current attempt, counted when the call has hooks
+        self.last_chunk: float | None = None
         self.hooks: tuple[Any, ...] = ()  # set by begin(): nothing is announced before
         self.chunk_hooks: tuple[Any, ...] = ()
         self.turns: list[Message] = []
@@ -1073,6 +1076,8 @@ class _Call:
         self.usage = None
         self.received = False
         self.attempts += 1
+        self.chunks = 0
+        self.last_chunk = None
 
     def token(self) -> None:
         self.received = True
@@ -1081,8 +1086,11 @@ class _Call:
             if self.hooks and not self.state.get(_FIRST):
                 self.state[_FIRST] = first
                 hooks_module.dispatch(self.hooks, "on_first_token", self)
-        if self.chunk_hooks:
-            hooks_module.dispatch(self.chunk_hooks, "on_chunk", self)
+        if self.hooks:  # the attempt's chunk count and last chunk, for hooks to read
+            self.chunks += 1
+            self.last_chunk = time.perf_counter()
+            if self.chunk_hooks:
+                hooks_module.dispatch(self.chunk_hooks, "on_chunk", self)
 
     def reported(self) -> Usage:
         """What the current attempt's provider reported; incomplete when it reported none

@@ -70,6 +70,8 @@ class CallInfo(Protocol):
     started: float
     attempt_started: float
     first_token: float | None  # of the current attempt
+    chunks: int  # chunks the current attempt received (text, reasoning, tool deltas)
+    last_chunk: float | None  # when the last of them arrived
     attempts: int  # attempts begun so far
     cache_hit: bool
     requested: bool  # a request was sent to the provider

@@ -23,6 +23,7 @@ with ``capture_content=True`` (``gen_ai.input.messages`` / ``gen_ai.output.messa
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -81,12 +82,20 @@ _installed: _OTelHook | None = None
 
 
 def instrument(
-    tracer_provider: Any = None, meter_provider: Any = None, *, capture_content: bool = False
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    *,
+    capture_content: bool = False,
+    chunk_metrics: bool = False,
 ) -> None:
     """Emit a span and the GenAI metrics for every synapsekit call of this process (and an
     ``execute_tool`` span for each tool ``run_tools`` runs). ``tracer_provider`` /
     ``meter_provider``: the OpenTelemetry providers to use (default: the global ones).
-    Calling it again replaces the previous instrumentation."""
+    ``chunk_metrics``: record ``gen_ai.client.operation.time_per_output_chunk`` for every
+    chunk, as the conventions describe it; by default it is recorded once per call, the
+    call's mean interval between chunks (a histogram record costs the Python SDK tens of
+    microseconds: per chunk, that would double the CPU of a long stream). Calling it
+    again replaces the previous instrumentation."""
     try:
         from opentelemetry import metrics, trace
     except ImportError as exc:
@@ -107,7 +116,8 @@ def instrument(
     with _lock:
         if _installed is not None:
             hooks.remove_hook(_installed)
-        _installed = _OTelHook(tracer, meter, capture_content=capture_content)
+        kind = _ChunkOTelHook if chunk_metrics else _OTelHook
+        _installed = kind(tracer, meter, capture_content=capture_content)
         hooks.add_hook(_installed)
 
 
@@ -123,11 +133,12 @@ def uninstrument() -> None:
 class _Span:
     """One call's span and the timings its metrics need (in ``call.state[hook]``)."""
 
-    __slots__ = ("attributes", "last", "span")
+    __slots__ = ("attributes", "first", "last", "span")
 
     def __init__(self, span: Any, attributes: dict[str, Any]) -> None:
         self.span = span
         self.attributes = attributes  # the metrics' attributes
+        self.first: float | None = None  # the call's first chunk
         self.last: float | None = None  # when the previous chunk arrived
 
 
@@ -167,7 +178,7 @@ class _OTelHook:
             "gen_ai.provider.name": PROVIDER_NAMES.get(llm.provider, llm.provider),
             "gen_ai.request.model": model,
         }
-        address, port = _server(llm._connection_for(config).base_url or llm.endpoint)
+        address, port = _server(llm._connection_for(config).base_url or llm.endpoint or "")
         if address:
             common["server.address"] = address
             if port is not None:
@@ -203,19 +214,8 @@ class _OTelHook:
 
     def on_first_token(self, call: CallInfo) -> None:
         found: _Span | None = call.state.get(self)
-        if found is not None and call.first_token is not None:
-            elapsed = call.first_token - call.started
-            found.span.set_attribute("gen_ai.response.time_to_first_chunk", elapsed)
-            self._ttfc.record(elapsed, found.attributes)
-
-    def on_chunk(self, call: CallInfo) -> None:
-        found: _Span | None = call.state.get(self)
-        if found is None:
-            return
-        now = time.perf_counter()
-        if found.last is not None:  # every chunk after the first
-            self._per_chunk.record(now - found.last, found.attributes)
-        found.last = now
+        if found is not None:
+            found.first = call.first_token  # recorded with the rest at the end
 
     def on_attempt_failed(self, call: CallInfo, error: LLMError, will_retry: bool) -> None:
         found: _Span | None = call.state.get(self)
@@ -243,56 +243,63 @@ class _OTelHook:
         span, metric = found.span, found.attributes
         usage = call.final_usage
         metadata = call.metadata or {}
+        done: dict[str, Any] = {}  # set on the span at once (one lock, not one per name)
         response_model = (usage.model if usage is not None else None) or metadata.get(
             "model_version"
         )
         if response_model:
-            span.set_attribute("gen_ai.response.model", str(response_model))
+            done["gen_ai.response.model"] = str(response_model)
             metric = {**metric, "gen_ai.response.model": str(response_model)}
         response_id = metadata.get("response_id") or metadata.get("id")
         if isinstance(response_id, str) and response_id:
-            span.set_attribute("gen_ai.response.id", response_id)
+            done["gen_ai.response.id"] = response_id
         if call.finish_reason:
-            span.set_attribute("gen_ai.response.finish_reasons", [call.finish_reason])
+            done["gen_ai.response.finish_reasons"] = [call.finish_reason]
         if call.cache_hit:
-            span.set_attribute("synapsekit.cache_hit", True)
-        billed = usage is not None and not call.cache_hit and (
+            done["synapsekit.cache_hit"] = True
+        if found.first is not None:
+            elapsed = found.first - call.started
+            done["gen_ai.response.time_to_first_chunk"] = elapsed
+            self._ttfc.record(elapsed, metric)
+        if usage is not None and not call.cache_hit and (
             usage.complete or usage.input_tokens or usage.output_tokens
-        )
-        if usage is not None and billed:
-            span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
-            if usage.cached_input_tokens:
-                span.set_attribute(
-                    "gen_ai.usage.cache_read.input_tokens", usage.cached_input_tokens
-                )
-            if usage.cache_write_tokens:
-                span.set_attribute(
-                    "gen_ai.usage.cache_creation.input_tokens", usage.cache_write_tokens
-                )
-            if usage.reasoning_tokens:
-                span.set_attribute(
-                    "gen_ai.usage.reasoning.output_tokens", usage.reasoning_tokens
-                )
+        ):
+            done["gen_ai.usage.input_tokens"] = usage.input_tokens
+            done["gen_ai.usage.output_tokens"] = usage.output_tokens
+            for name, value in (
+                ("gen_ai.usage.cache_read.input_tokens", usage.cached_input_tokens),
+                ("gen_ai.usage.cache_creation.input_tokens", usage.cache_write_tokens),
+                ("gen_ai.usage.reasoning.output_tokens", usage.reasoning_tokens),
+            ):
+                if value:
+                    done[name] = value
             if not usage.complete:
-                span.set_attribute("synapsekit.usage.complete", False)
+                done["synapsekit.usage.complete"] = False
             self._tokens.record(usage.input_tokens, {**metric, "gen_ai.token.type": "input"})
             self._tokens.record(
                 usage.output_tokens, {**metric, "gen_ai.token.type": "output"}
             )
         if call.attempts > 1:
-            span.set_attribute("synapsekit.attempts", call.attempts)
+            done["synapsekit.attempts"] = call.attempts
         if self.capture_content and call.error is None:
-            span.set_attribute("gen_ai.output.messages", json.dumps([_output_message(call)]))
+            done["gen_ai.output.messages"] = json.dumps([_output_message(call)])
+        self._per_call_chunks(call, found)
         duration = time.perf_counter() - call.started
         if call.error is not None:
-            span.set_attribute("error.type", call.error)
+            done["error.type"] = call.error
             exc = call.exception
             message = getattr(exc, "message", None) if exc is not None else None
             span.set_status(self._error(_short(message) if message else call.error))
             metric = {**metric, "error.type": call.error}
+        span.set_attributes(done)
         span.end()
         self._duration.record(duration, metric)
+
+    def _per_call_chunks(self, call: CallInfo, found: _Span) -> None:
+        """The call's mean time between chunks (its last attempt's), recorded once."""
+        first, last = call.first_token, call.last_chunk
+        if call.chunks > 1 and first is not None and last is not None:
+            self._per_chunk.record((last - first) / (call.chunks - 1), found.attributes)
 
     # ----------------------------------------------------------------- tool spans
 
@@ -336,7 +343,24 @@ class _OTelHook:
         span.end()
 
 
-def _server(url: str | None) -> tuple[str | None, int | None]:
+class _ChunkOTelHook(_OTelHook):
+    """``instrument(chunk_metrics=True)``: time_per_output_chunk recorded per chunk."""
+
+    def on_chunk(self, call: CallInfo) -> None:
+        found: _Span | None = call.state.get(self)
+        if found is None:
+            return
+        now = time.perf_counter()
+        if found.last is not None:  # every chunk after the first
+            self._per_chunk.record(now - found.last, found.attributes)
+        found.last = now
+
+    def _per_call_chunks(self, call: CallInfo, found: _Span) -> None:
+        """Recorded per chunk already (see :meth:`on_chunk`)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _server(url: str) -> tuple[str | None, int | None]:
     """The endpoint's host and port (never its user info, path or query)."""
     if not url:
         return None, None
