@@ -25,6 +25,7 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -197,19 +198,8 @@ async def _events(
 async def _render(
     first: Chunk | None, chunks: AsyncIterator[Chunk], ids: _Ids, include_usage: bool
 ) -> AsyncGenerator[bytes, None]:
-    extra = {"usage": None} if include_usage else {}
-
-    def event(choices: list[dict[str, Any]], **fields: Any) -> bytes:
-        obj = {
-            "id": ids.id, "object": "chat.completion.chunk", "created": ids.created,
-            "model": ids.model, "service_tier": "default",
-            "system_fingerprint": ids.fingerprint, "choices": choices, **extra, **fields,
-        }
-        return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
-
-    def delta(body: dict[str, Any], finish: str | None = None) -> bytes:
-        return event([{"index": 0, "delta": body, "logprobs": None, "finish_reason": finish}])
-
+    out = _Encoder(ids, include_usage)
+    delta = out.delta
     yield delta({"role": "assistant", "content": "", "refusal": None})
     usage: Usage | None = None
     finish: str | None = None
@@ -221,9 +211,9 @@ async def _render(
             chunk = pending if pending is not None else await anext(chunks)
             pending = None
             if chunk.text:
-                yield delta({"content": chunk.text})
+                yield out.text(b"content", chunk.text)
             if chunk.reasoning:
-                yield delta({"reasoning_content": chunk.reasoning})
+                yield out.text(b"reasoning_content", chunk.reasoning)
             part = chunk.tool_delta
             if part is not None:
                 called = True
@@ -250,8 +240,40 @@ async def _render(
         return
     yield delta({}, _finish(finish, [None] if called else []))
     if include_usage:
-        yield event([], usage=_usage(usage))
+        yield out.usage(_usage(usage))
     yield b"data: [DONE]\n\n"
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class _Encoder:
+    """The ``chat.completion.chunk`` events of one answer as bytes. The fields every
+    event shares (id, created, model, fingerprint) are encoded once; a text delta -- the
+    event sent per token -- is the shared head, the JSON string, and a fixed tail. Same
+    bytes as ``json.dumps`` of the whole object, in the same field order."""
+
+    def __init__(self, ids: _Ids, include_usage: bool) -> None:
+        shared = _dumps({
+            "id": ids.id, "object": "chat.completion.chunk", "created": ids.created,
+            "model": ids.model, "service_tier": "default",
+            "system_fingerprint": ids.fingerprint,
+        })
+        self.head = b"data: " + shared[:-1] + b',"choices":'
+        self.tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
+
+    def delta(self, body: Mapping[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": body, "logprobs": None, "finish_reason": finish}
+        return self.head + b"[" + _dumps(choice) + b"]" + self.tail
+
+    def text(self, field: bytes, text: str) -> bytes:
+        return (self.head + b'[{"index":0,"delta":{"' + field + b'":'
+                + encode_basestring(text).encode()
+                + b'},"logprobs":null,"finish_reason":null}]' + self.tail)
+
+    def usage(self, usage: Mapping[str, Any]) -> bytes:
+        return self.head + b'[],"usage":' + _dumps(usage) + b"}\n\n"
 
 
 def _call_delta(
