@@ -9,6 +9,8 @@ servers, tests/test_parity.py). Attribute names are the GenAI semantic conventio
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import aclosing
 from typing import Any
@@ -319,3 +321,16 @@ async def test_chunk_metrics_record_every_interval(
     finally:
         otel.uninstrument()
     assert per_chunk.count == len(TOKENS) - 1  # every chunk after the first
+
+
+def test_nothing_imported_until_instrument_and_then_the_api_only() -> None:
+    code = (
+        "import sys\n"
+        "from synapsekit import make_llm\n"
+        "import synapsekit.observability.otel as otel\n"
+        "assert not [m for m in sys.modules if m.startswith('opentelemetry')]\n"
+        "otel.instrument()\n"
+        "assert 'opentelemetry.trace' in sys.modules\n"
+        "assert not [m for m in sys.modules if m.startswith('opentelemetry.sdk')]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
