@@ -155,9 +155,7 @@ class _OTelHook:
         self._status, self._error_code = Status, StatusCode.ERROR
         self.capture_content = capture_content
         made = {
-            name: meter.create_histogram(
-                name, unit=unit, description=brief, explicit_bucket_boundaries_advisory=buckets
-            )
+            name: _histogram(meter, name, unit, brief, buckets)
             for name, unit, brief, buckets in _METRICS
         }
         self._tokens = made["gen_ai.client.token.usage"]
@@ -357,6 +355,17 @@ class _ChunkOTelHook(_OTelHook):
 
     def _per_call_chunks(self, call: CallInfo, found: _Span) -> None:
         """Recorded per chunk already (see :meth:`on_chunk`)."""
+
+
+def _histogram(meter: Any, name: str, unit: str, brief: str, buckets: list[float]) -> Any:
+    """A histogram with the advised buckets; opentelemetry-api before 1.30 has no
+    bucket advice (the SDK's default buckets then apply, or the application's views)."""
+    try:
+        return meter.create_histogram(
+            name, unit=unit, description=brief, explicit_bucket_boundaries_advisory=buckets
+        )
+    except TypeError:
+        return meter.create_histogram(name, unit=unit, description=brief)
 
 
 @functools.lru_cache(maxsize=256)
