@@ -313,8 +313,7 @@ async def test_chunk_metrics_record_every_interval(
 ) -> None:
     telemetry = Otel(chunk_metrics=True)
     try:
-        llm, server, module, proto = _setup("mistral", "mistral-small-latest", "mistral",
-                                            servers)
+        llm, server, module, proto = _setup("cohere", "command-a-03-2025", "cohere", servers)
         server.enqueue(proto.ok(module, None))
         assert [t async for t in llm.stream("hi")] == TOKENS
         (per_chunk,) = telemetry.points()["gen_ai.client.operation.time_per_output_chunk"]
