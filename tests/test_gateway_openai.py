@@ -495,3 +495,48 @@ async def test_connections_have_nagle_off(gw: GatewayServer) -> None:
         for connection in connections:
             sock = connection.transport.get_extra_info("socket")
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+async def _asgi_stream(events: Any, send: Any) -> None:
+    from synapsekit.gateway.http import EventStream
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
+    await EventStream(events, media_type="text/event-stream")(scope, receive, send)
+
+
+async def test_event_stream_keeps_order_under_a_slow_client_and_closes_when_it_leaves() -> None:
+    closed: list[int] = []
+    sent: list[bytes] = []
+
+    async def events(n: int) -> AsyncIterator[bytes]:
+        try:
+            for i in range(n):
+                if i % 50 == 0:
+                    await asyncio.sleep(0)  # an upstream read
+                yield b"e%d;" % i
+        finally:
+            closed.append(n)
+
+    async def slow(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            sent.append(message["body"])
+            await asyncio.sleep(0.001)
+
+    await _asgi_stream(events(1000), slow)
+    assert b"".join(sent) == b"".join(b"e%d;" % i for i in range(1000))
+    assert 2 < len(sent) < 1000  # coalesced, but not all held back until the end
+    assert closed == [1000]
+
+    async def gone(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message["body"]:
+            raise OSError("the client left")
+
+    from starlette.requests import ClientDisconnect
+
+    with pytest.raises(ClientDisconnect):
+        await _asgi_stream(events(10**6), gone)
+    assert closed == [1000, 10**6]  # the generator was closed at once, not left to the GC
