@@ -19,8 +19,10 @@ import httpx
 import openai
 import pytest
 
+from synapsekit import errors
 from synapsekit.gateway.config import parse_config
 from synapsekit.gateway.core import MemoryLedger
+from synapsekit.gateway.errors import status_for
 from synapsekit.testing.simulators import anthropic_protocol as anth
 from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error, text_stream
 from synapsekit.testing.simulators.openai_streams import Call, tool_stream
@@ -540,3 +542,41 @@ async def test_event_stream_keeps_order_under_a_slow_client_and_closes_when_it_l
     with pytest.raises(ClientDisconnect):
         await _asgi_stream(events(10**6), gone)
     assert closed == [1000, 10**6]  # the generator was closed at once, not left to the GC
+
+
+@pytest.mark.parametrize(("exc", "status", "code"), [
+    (errors.BudgetExceededError(limit_usd=1.0, spent_usd=1.0, reserved_usd=0.0,
+                                requested_usd=0.1), 429, "insufficient_quota"),
+    (errors.QuotaExceededError("no credit"), 429, "insufficient_quota"),
+    (errors.RateLimitError("slow", retry_after=3.0), 429, "rate_limit_exceeded"),
+    (errors.PermissionDeniedError("no"), 502, "upstream_auth"),
+    (errors.AuthenticationError("bad key"), 502, "upstream_auth"),
+    (errors.ContextLengthError("too long"), 400, "context_length_exceeded"),
+    (errors.ContentFilterError("blocked"), 400, "content_filter"),
+    (errors.InvalidRequestError("bad"), 400, "invalid_request"),
+    (errors.UnsupportedFeatureError("no images"), 400, "invalid_request"),
+    (errors.NotFoundError("no model"), 404, "model_not_found"),
+    (errors.TimeoutError("slow"), 504, "upstream_timeout"),
+    (errors.ConnectionError("down"), 502, "upstream_error"),
+    (errors.ServerError("500"), 502, "upstream_error"),
+    (errors.StreamInterruptedError("cut", partial_text="x"), 502, "upstream_interrupted"),
+    (errors.AllMembersFailedError("none", failures={}, skipped={"a": "open"},
+                                  retry_after=4.0), 503, "no_member_available"),
+    (RuntimeError("bug"), 500, "internal_error"),
+])
+def test_status_for(exc: BaseException, status: int, code: str) -> None:
+    mapped = status_for(exc)
+    assert (mapped.status, mapped.code) == (status, code)
+    if code == "rate_limit_exceeded":
+        assert mapped.retry_after == 3.0
+    said = getattr(exc, "message", str(exc))
+    assert (mapped.message == said) == (status in (400, 404))  # 5xx/429: the gateway's words
+
+
+def test_status_for_all_failed_is_the_last_failure() -> None:
+    last = errors.RateLimitError("slow", retry_after=9.0)
+    exc = errors.AllMembersFailedError(
+        "all", failures={"a": errors.ServerError("x"), "b": last}, skipped={})
+    exc.__cause__ = last
+    mapped = status_for(exc)
+    assert (mapped.status, mapped.code, mapped.retry_after) == (429, "rate_limit_exceeded", 9.0)

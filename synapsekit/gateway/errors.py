@@ -28,7 +28,6 @@ from synapsekit.errors import (
     AuthenticationError,
     BudgetExceededError,
     ConfigError,
-    ConnectionError,
     ContentFilterError,
     ContextLengthError,
     InvalidInputError,
@@ -43,6 +42,35 @@ from synapsekit.errors import (
 from synapsekit.gateway.types import GatewayError
 
 __all__ = ["status_for"]
+
+#: In order, the first match wins: (type, status, code, OpenAI error type, param, message).
+#: A message of None keeps the library's (it tells the client what to fix); the others are
+#: the gateway's own words.
+_TABLE: tuple[tuple[type[BaseException], int, str, str, str | None, str | None], ...] = (
+    (BudgetExceededError, 429, "insufficient_quota", "insufficient_quota", None,
+     "This key's budget is exhausted: the request was not sent."),
+    (QuotaExceededError, 429, "insufficient_quota", "insufficient_quota", None,
+     "The upstream provider's quota is exhausted."),
+    (RateLimitError, 429, "rate_limit_exceeded", "rate_limit_error", None,
+     "The upstream provider is rate limiting requests."),
+    (AuthenticationError, 502, "upstream_auth", "server_error", None,
+     "The gateway's credentials were refused by the upstream provider."),
+    (ContextLengthError, 400, "context_length_exceeded", "invalid_request_error", "messages",
+     None),
+    (ContentFilterError, 400, "content_filter", "invalid_request_error", None, None),
+    # (a ConfigError during a request comes from its own settings: tool_choice naming no
+    # tool, a value out of range; the gateway's own config was checked at start)
+    (InvalidRequestError, 400, "invalid_request", "invalid_request_error", None, None),
+    (InvalidInputError, 400, "invalid_request", "invalid_request_error", None, None),
+    (ConfigError, 400, "invalid_request", "invalid_request_error", None, None),
+    (NotFoundError, 404, "model_not_found", "not_found_error", "model", None),
+    (TimeoutError, 504, "upstream_timeout", "server_error", None,
+     "The upstream provider timed out."),
+    (StreamInterruptedError, 502, "upstream_interrupted", "server_error", None,
+     "The upstream stream failed before it finished."),
+    (LLMError, 502, "upstream_error", "server_error", None,
+     "The upstream provider failed to answer."),
+)
 
 
 def status_for(exc: BaseException) -> GatewayError:
@@ -60,48 +88,13 @@ def status_for(exc: BaseException) -> GatewayError:
             "No upstream model is available right now; try again later.",
             retry_after=exc.retry_after, type="server_error",
         )
-    if isinstance(exc, BudgetExceededError):
-        return GatewayError(
-            429, "insufficient_quota",
-            "This key's budget is exhausted: the request was not sent.",
-            type="insufficient_quota",
-        )
-    if isinstance(exc, QuotaExceededError):
-        return GatewayError(
-            429, "insufficient_quota", "The upstream provider's quota is exhausted.",
-            type="insufficient_quota",
-        )
-    if isinstance(exc, RateLimitError):
-        return GatewayError(
-            429, "rate_limit_exceeded", "The upstream provider is rate limiting requests.",
-            retry_after=exc.retry_after,
-        )
-    if isinstance(exc, AuthenticationError):
-        return GatewayError(
-            502, "upstream_auth",
-            "The gateway's credentials were refused by the upstream provider.",
-            type="server_error",
-        )
-    if isinstance(exc, ContextLengthError):
-        return GatewayError(400, "context_length_exceeded", _said(exc), param="messages")
-    if isinstance(exc, ContentFilterError):
-        return GatewayError(400, "content_filter", _said(exc))
-    if isinstance(exc, (InvalidRequestError, InvalidInputError, ConfigError)):
-        # (a ConfigError during a request comes from its own settings: tool_choice naming
-        # no tool, a value out of range; the gateway's config was checked at start)
-        return GatewayError(400, "invalid_request", _said(exc))
-    if isinstance(exc, NotFoundError):
-        return GatewayError(404, "model_not_found", _said(exc), param="model")
-    if isinstance(exc, TimeoutError):
-        return GatewayError(504, "upstream_timeout", "The upstream provider timed out.",
-                            type="server_error")
-    if isinstance(exc, StreamInterruptedError):
-        return GatewayError(502, "upstream_interrupted",
-                            "The upstream stream failed before it finished.",
-                            type="server_error")
-    if isinstance(exc, (ConnectionError, LLMError)):
-        return GatewayError(502, "upstream_error", "The upstream provider failed to answer.",
-                            type="server_error")
+    for kind, status, code, type_, param, message in _TABLE:
+        if isinstance(exc, kind):
+            return GatewayError(
+                status, code, _said(exc) if message is None else message, param=param,
+                retry_after=exc.retry_after if isinstance(exc, RateLimitError) else None,
+                type=type_,
+            )
     return GatewayError(500, "internal_error", "The gateway failed to handle the request.",
                         type="server_error")
 
