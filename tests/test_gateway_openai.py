@@ -467,6 +467,17 @@ async def test_bad_json_and_other_key_headers(gw: GatewayServer,
     assert len(sims[0].requests) == 0
 
 
+async def test_unknown_path_and_method_in_openai_shape(gw: GatewayServer) -> None:
+    async with httpx.AsyncClient(base_url=gw.url) as http:
+        nowhere = await http.post("/v1/completions", json={})
+        wrong = await http.get("/v1/chat/completions")
+    assert (nowhere.status_code, wrong.status_code) == (404, 405)
+    assert nowhere.json() == {"error": {"message": "Invalid URL (POST /v1/completions)",
+                                        "type": "invalid_request_error", "param": None,
+                                        "code": None}}
+    assert wrong.json()["error"]["message"] == "Invalid URL (GET /v1/chat/completions)"
+
+
 class _BrokenKeys:
     async def authenticate(self, secret: str) -> Any:
         raise RuntimeError("the key store is down")

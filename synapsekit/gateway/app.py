@@ -66,7 +66,8 @@ def build_app(gateway: Gateway) -> Starlette:
     for part in PARTS:
         mounted += _routes_of(part, gateway)
     app = Starlette(
-        routes=mounted, lifespan=lifespan, exception_handlers={Exception: _internal_error},
+        routes=mounted, lifespan=lifespan,
+        exception_handlers={Exception: _internal_error, 404: _no_route, 405: _no_route},
     )
     app.add_middleware(AccessLog)
     app.state.gateway = gateway
@@ -85,6 +86,19 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
         body = {"error": {"message": message, "type": "server_error", "param": None,
                           "code": "internal_error"}}
     return JSONResponse(body, status_code=500)
+
+
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """An unknown path or method, answered as OpenAI answers it (``Invalid URL``)."""
+    status = getattr(exc, "status_code", 404)
+    message = f"Invalid URL ({request.method} {request.url.path})"
+    if request.url.path.startswith("/v1/messages"):
+        body: dict[str, Any] = {"type": "error", "error": {
+            "type": "not_found_error", "message": message}}
+    else:
+        body = {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                          "code": None}}
+    return JSONResponse(body, status_code=status)
 
 
 def _routes_of(part: str, gateway: Gateway) -> list[BaseRoute]:
