@@ -54,6 +54,7 @@ from synapsekit.llm.cache import Cache, CachedAnswer, cache_key, credential_scop
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.connection import Connection, ConnectionPool
 from synapsekit.llm.content import Capabilities, check_parts, text_of
+from synapsekit.llm.deadlines import Deadline
 from synapsekit.llm.ratelimit import RateLimiter, estimate_tokens, limiter_for
 from synapsekit.llm.registry import PROVIDERS, strip_provider_prefix
 from synapsekit.llm.retry import backoff_delay, should_retry
@@ -96,6 +97,7 @@ CALL_OVERRIDES = frozenset({
     "tools", "tool_choice", "parallel_tool_calls", "response_schema",
     "reasoning_effort", "reasoning_budget", "cache_prompt",
     "api_key", "base_url", "budget",
+    "first_token_timeout", "idle_timeout", "total_timeout",  # synapsekit's own deadlines
 })
 #: The per-call settings that are not LLMConfig fields.
 _NOT_CONFIG = frozenset({"budget"})
@@ -501,6 +503,7 @@ class BaseLLM(ABC):
             budget = overrides.get("budget")
             budget = self.budget if budget is None else budget
             config = call.config = self._call_config(overrides)
+            deadline = Deadline(config, self.provider)  # total_timeout counts from here
             turns = build_messages(messages, config.system_prompt)
             self._check_request(turns, config, messages)
             call.begin(turns, buffered)
@@ -566,7 +569,7 @@ class BaseLLM(ABC):
                 try:
                     call.requested = True
                     # The provider's stream, or a cassette's (synapsekit.testing).
-                    stream = provider_stream(self, turns, config, endpoint)
+                    stream = deadline.watch(provider_stream(self, turns, config, endpoint))
                     async with _closing(stream) as chunks:
                         async for chunk in chunks:
                             if chunk.text:
@@ -615,7 +618,10 @@ class BaseLLM(ABC):
                 except LLMError as exc:
                     if not call.received:
                         await _settle(limiter, estimate, Usage())  # nothing was answered
-                    if call.delivered or not should_retry(exc, attempt, config.max_retries):
+                    delay = backoff_delay(attempt, config.retry_delay, exc.retry_after)
+                    if call.delivered or not should_retry(exc, attempt, config.max_retries) or (
+                        not deadline.allows(delay)  # the back-off would end past total_timeout
+                    ):
                         if call.delivered or parts:
                             raise _interrupted(
                                 exc, "".join(parts), call.reported(),
@@ -625,9 +631,7 @@ class BaseLLM(ABC):
                     if spend is not None:
                         spend.attempt(call.usage, answered=call.received)
                     call.retrying(exc)  # answered, maybe billed, then lost: its own record
-                    await asyncio.sleep(
-                        backoff_delay(attempt, config.retry_delay, exc.retry_after)
-                    )
+                    await asyncio.sleep(delay)
                     attempt += 1
                     continue
                 usage = call.usage if call.usage is not None else Usage(complete=False)

@@ -35,7 +35,7 @@ and idle limits as their read limit, so the SDK never fires before synapsekit do
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -45,7 +45,7 @@ from synapsekit.llm.config import SAME_AS_TIMEOUT, LLMConfig
 if TYPE_CHECKING:
     from synapsekit.llm.types import Chunk
 
-__all__ = ["Deadline", "Timeouts", "client_ready", "sdk_timeouts", "timeouts"]
+__all__ = ["Deadline", "Timeouts", "client_ready", "connect_hook", "sdk_timeouts", "timeouts"]
 
 #: The watch of the stream waiting for its first chunk in this context, if any.
 _FIRST_WAIT: ContextVar[_Watch | None] = ContextVar("synapsekit_first_wait", default=None)
@@ -93,9 +93,25 @@ def client_ready() -> None:
 
 def sdk_timeouts(config: LLMConfig, http: Any) -> Any:
     """An ``http.Timeout`` (``http``: the httpx or httpx2 module the SDK sends with): the
-    connect limit, and the read backstop for reads, writes and the pool wait."""
+    connect limit, and the read backstop for reads, writes and the pool wait; None when
+    neither is limited (the SDKs' own spelling of "no timeout")."""
     limits = timeouts(config)
+    if limits.read is None and limits.connect is None:
+        return None
     return http.Timeout(limits.read, connect=limits.connect)
+
+
+def connect_hook(config: LLMConfig) -> Callable[[Any], Awaitable[None]]:
+    """An httpx ``request`` event hook setting ``config``'s connect limit on every request,
+    for SDKs that send a single float timeout per request (cohere, mistralai, google-genai:
+    that float would be the connect limit too)."""
+    connect = timeouts(config).connect
+
+    async def limit_connect(request: Any) -> None:
+        limits = request.extensions.get("timeout", {})
+        request.extensions["timeout"] = {**limits, "connect": connect}
+
+    return limit_connect
 
 
 class Deadline:
@@ -131,11 +147,13 @@ class Deadline:
         watch = _Watch(loop, self._ends)
         first, idle = self._limits.first_token, self._limits.idle
         limit, kind = first, "first_token_timeout"
-        started = since = loop.time()
+        started = since = loop.time()  # first token: counted from the start; idle: per wait
         count = 0
         iterator = chunks.__aiter__()
         try:
             while True:
+                if kind == "idle_timeout":
+                    since = loop.time()  # silence counts while we wait, not while they read
                 watch.arm(None if limit is None else since + limit, limit)
                 first_wait = _FIRST_WAIT.set(watch) if not count else None
                 try:
@@ -152,7 +170,6 @@ class Deadline:
                     if first_wait is not None:
                         _FIRST_WAIT.reset(first_wait)
                 count += 1
-                since = loop.time()
                 if kind == "first_token_timeout" and (
                     chunk.text or chunk.reasoning or chunk.tool_delta is not None
                 ):

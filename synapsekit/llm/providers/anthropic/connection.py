@@ -3,7 +3,8 @@
 Shared by the chat class and anything else that talks to the same account (the call
 path builds it once per loop through :class:`~synapsekit.llm.connection.Connection`).
 The SDK's own retries are off (synapsekit has one retry policy); the pool size is ours,
-on the SDK's default httpx client so its other defaults (timeouts, proxies) stay.
+on the SDK's default httpx client so its other defaults (proxies) stay; the timeout is
+the call's connect limit plus a read backstop (:mod:`synapsekit.llm.deadlines`).
 """
 
 from __future__ import annotations
@@ -21,17 +22,19 @@ class AnthropicConnection(Connection):
 
     def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.deadlines import sdk_timeouts
         from synapsekit.llm.providers._pool import httpx_limits
 
         redact_in_logs(self.api_key)
         sdk: Any = self.sdk
+        http = http_stack("anthropic._base_client").module
         return sdk.AsyncAnthropic(
             api_key=self.api_key,
             base_url=self.base_url,
             max_retries=0,  # one retry policy: ours
-            timeout=self.config.timeout,
+            timeout=sdk_timeouts(self.config, http),  # connect limit + read backstop
             default_headers=dict(self.config.headers) or None,
             http_client=sdk.DefaultAsyncHttpxClient(  # the SDK's defaults, our pool size
-                limits=httpx_limits(http_stack("anthropic._base_client").module)
+                limits=httpx_limits(http)
             ),
         )

@@ -1,7 +1,8 @@
 """The Bedrock connection: a boto3 ``bedrock-runtime`` client per loop, the region, the
 credentials (shared with the Titan / Cohere-on-Bedrock embedders).
 
-- The SDK never retries (``total_max_attempts=1``); ``timeout`` is the socket timeout.
+- The SDK never retries (``total_max_attempts=1``); ``connect_timeout`` is its connect
+  limit, the larger of ``first_token_timeout`` / ``idle_timeout`` its socket read backstop.
 - Region: ``AWS_REGION``, else the AWS chain (``AWS_DEFAULT_REGION``, the profile's
   ``region``), else ``us-east-1``. Credentials: the AWS chain (env keys, profiles, SSO,
   instance roles). ``api_key`` is a Bedrock API key, sent as ``Authorization: Bearer``
@@ -56,20 +57,22 @@ class BedrockConnection(Connection):
         from botocore.config import Config
 
         from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.deadlines import timeouts
         from synapsekit.llm.providers._pool import MAX_CONNECTIONS
 
         redact_in_logs(self.api_key)  # botocore's DEBUG log prints the request headers
         core = _bearer_session(self.api_key) if self.api_key else None
         session = self.sdk.session.Session(botocore_session=core)  # type: ignore[union-attr]
         options = {"signature_version": "bearer"} if self.api_key else {}
+        limits = timeouts(self.config)
         client = session.client(
             "bedrock-runtime",
             region_name=self.region,
             endpoint_url=self.config.base_url,
             config=Config(
                 retries={"total_max_attempts": 1, "mode": "standard"},  # one policy: ours
-                read_timeout=self.config.timeout,
-                connect_timeout=self.config.timeout,
+                read_timeout=limits.read,  # a backstop: synapsekit enforces the deadlines
+                connect_timeout=limits.connect,
                 max_pool_connections=MAX_CONNECTIONS,  # botocore's default is 10
                 user_agent_extra="synapsekit",
                 **options,

@@ -21,6 +21,7 @@ class CohereConnection(Connection):
 
     def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.deadlines import connect_hook, sdk_timeouts, timeouts
         from synapsekit.llm.providers._pool import httpx_limits
 
         redact_in_logs(self.api_key)
@@ -28,11 +29,13 @@ class CohereConnection(Connection):
         http = http_stack("cohere.core.http_client").module
         return self.sdk.AsyncClientV2(  # type: ignore[union-attr]
             api_key=self.api_key,
-            timeout=self.config.timeout,
+            timeout=timeouts(self.config).read,  # sent per request, as one float
             max_retries=0,  # one retry policy: ours
             # The SDK's default client has httpx's 100-connection pool; closed by __aexit__.
             httpx_client=http.AsyncClient(
-                timeout=self.config.timeout, follow_redirects=True, limits=httpx_limits(http)
+                timeout=sdk_timeouts(self.config, http), follow_redirects=True,
+                limits=httpx_limits(http),
+                event_hooks={"request": [connect_hook(self.config)]},  # the float's connect
             ),
             **extra,
         )

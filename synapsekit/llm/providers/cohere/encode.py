@@ -39,6 +39,7 @@ from typing import Any
 from synapsekit.errors import UnsupportedFeatureError
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Part, data_url, text_of
+from synapsekit.llm.deadlines import timeouts
 from synapsekit.llm.models import RequestRules
 from synapsekit.llm.types import Message
 
@@ -60,7 +61,7 @@ MAX_STRICT_FIELDS = 200
 
 def request(messages: list[Message], config: LLMConfig, rules: RequestRules) -> dict[str, Any]:
     """The ``chat_stream`` keyword arguments for one call."""
-    options: dict[str, Any] = {"max_retries": 0, "timeout": config.timeout}
+    options: dict[str, Any] = {"max_retries": 0, "timeout": timeouts(config).read}
     if config.headers:
         options["additional_headers"] = dict(config.headers)
     if config.params:

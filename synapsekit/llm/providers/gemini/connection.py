@@ -56,21 +56,23 @@ class GeminiConnection(Connection):
 
     def build(self) -> _Client:
         from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.deadlines import connect_hook, sdk_timeouts, timeouts
         from synapsekit.llm.providers._pool import httpx_limits
 
         redact_in_logs(self.api_key)
         sdk: Any = self.sdk
         library = http_stack(SENDER).module
         http = library.AsyncClient(
-            timeout=self.config.timeout,
-            event_hooks={"response": [_record_response]},
+            timeout=sdk_timeouts(self.config, library),
+            # the SDK sends one float per request: the connect limit is set by the hook
+            event_hooks={"request": [connect_hook(self.config)], "response": [_record_response]},
             limits=httpx_limits(library),  # httpx's default pool is 100 connections
         )
         options = sdk.types.HttpOptions(
             base_url=self.base_url,
             api_version=self.config.api_version or API_VERSION,
             headers=dict(self.config.headers) or None,
-            timeout=_millis(self.config.timeout),
+            timeout=_millis(timeouts(self.config).read),
             retry_options=sdk.types.HttpRetryOptions(attempts=1),  # one retry policy: ours
             httpx_async_client=http,
         )

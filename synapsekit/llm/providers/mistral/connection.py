@@ -45,6 +45,7 @@ class MistralConnection(Connection):
 
     def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.deadlines import connect_hook, sdk_timeouts, timeouts
         from synapsekit.llm.providers._common import http_stack
         from synapsekit.llm.providers._pool import httpx_limits
 
@@ -59,10 +60,12 @@ class MistralConnection(Connection):
             api_key=self.api_key,
             server_url=server,
             retry_config=None,  # null: no SDK retries; one retry policy, ours
-            timeout_ms=millis(self.config.timeout),
+            timeout_ms=millis(timeouts(self.config).read),  # per request, as one float
             # The SDK's default async client has httpx's 100-connection pool.
             async_client=http.AsyncClient(
-                timeout=self.config.timeout, follow_redirects=True, limits=httpx_limits(http)
+                timeout=sdk_timeouts(self.config, http), follow_redirects=True,
+                limits=httpx_limits(http),
+                event_hooks={"request": [connect_hook(self.config)]},  # the float's connect
             ),
         )
 

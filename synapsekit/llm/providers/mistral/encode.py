@@ -47,6 +47,7 @@ from typing import Any
 from synapsekit.errors import ConfigError, UnsupportedFeatureError
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Part, data_url
+from synapsekit.llm.deadlines import timeouts
 from synapsekit.llm.models import RequestRules, rules_for
 from synapsekit.llm.tools import Tool, ToolChoice
 from synapsekit.llm.types import Message, OutputSchema
@@ -76,7 +77,7 @@ def request(
         "model": config.model,
         "messages": messages(turns),
         "max_tokens": config.max_tokens,
-        "timeout_ms": millis(config.timeout),
+        "timeout_ms": millis(timeouts(config).read),
     }
     temperature = rules.temperature(config)
     if temperature is not None:  # None is the SDK's explicit null: leave it UNSET

@@ -49,18 +49,20 @@ class OllamaConnection(Connection):
 
     def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.deadlines import sdk_timeouts
         from synapsekit.llm.providers._pool import httpx_limits
 
         redact_in_logs(self.api_key)
         headers = dict(self.config.headers)
         if self.api_key and not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = f"Bearer {self.api_key}"
+        http = http_stack("ollama._client").module
         return self.sdk.AsyncClient(  # type: ignore[union-attr]
             host=self.base_url,
-            timeout=self.config.timeout,
+            timeout=sdk_timeouts(self.config, http),  # connect limit + read backstop
             headers=headers or None,
             event_hooks={"response": [_raise_for_status]},
-            limits=httpx_limits(http_stack("ollama._client").module),  # passed on to httpx
+            limits=httpx_limits(http),  # passed on to httpx
         )
 
     async def close_client(self, client: Any) -> None:

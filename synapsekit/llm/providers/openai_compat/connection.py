@@ -4,7 +4,9 @@
 row gives the URL and the key variables); :class:`AzureConnection` is Azure OpenAI's
 resource endpoint, ``api-key`` header and ``api-version``. The embedding backends of
 :mod:`synapsekit.rag.embeddings` use the same connection (``chat.connection.client()``).
-Both build the client with our pool size and no SDK retries (one retry policy: ours).
+Both build the client with our pool size, no SDK retries (one retry policy: ours) and
+the call's connect limit plus a read backstop (synapsekit enforces the stream deadlines
+itself: :mod:`synapsekit.llm.deadlines`).
 """
 
 from __future__ import annotations
@@ -35,18 +37,20 @@ class OpenAIConnection(Connection):
 
     def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.deadlines import sdk_timeouts
         from synapsekit.llm.providers._pool import httpx_limits
 
         redact_in_logs(self.api_key)
         sdk: Any = self.sdk
+        http = http_stack("openai._base_client").module
         return sdk.AsyncOpenAI(
             api_key=self.api_key or NO_KEY,
             base_url=self.base_url,
             max_retries=0,  # one retry policy: ours
-            timeout=self.config.timeout,
+            timeout=sdk_timeouts(self.config, http),  # connect limit + read backstop
             default_headers=dict(self.config.headers) or None,
             http_client=sdk.DefaultAsyncHttpxClient(  # the SDK's defaults, our pool size
-                limits=httpx_limits(http_stack("openai._base_client").module)
+                limits=httpx_limits(http)
             ),
         )
 
@@ -77,18 +81,20 @@ class AzureConnection(OpenAIConnection):
 
     def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
+        from synapsekit.llm.deadlines import sdk_timeouts
         from synapsekit.llm.providers._pool import httpx_limits
 
         redact_in_logs(self.api_key)
         sdk: Any = self.sdk
+        http = http_stack("openai._base_client").module
         return sdk.AsyncAzureOpenAI(
             api_key=self.api_key,
             azure_endpoint=self.base_url,
             api_version=self.api_version,
             max_retries=0,
-            timeout=self.config.timeout,
+            timeout=sdk_timeouts(self.config, http),  # connect limit + read backstop
             default_headers=dict(self.config.headers) or None,
             http_client=sdk.DefaultAsyncHttpxClient(  # the SDK's defaults, our pool size
-                limits=httpx_limits(http_stack("openai._base_client").module)
+                limits=httpx_limits(http)
             ),
         )
