@@ -9,7 +9,6 @@ name the problem in the API's own error body (each wire renders the GatewayError
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 from typing import Any
@@ -83,12 +82,17 @@ class EventStream(StreamingResponse):
     #: Events queued ahead of a slow client before the producer waits (backpressure).
     AHEAD = 256
 
+    _producer: asyncio.Task[None] | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
+            # A producer still running was cancelled: the CancelledError raised inside
+            # the body closes it in its own task. Otherwise close the body here.
+            producer = self._producer
             closing = getattr(self.body_iterator, "aclose", None)
-            if closing is not None:
+            if closing is not None and (producer is None or producer.done()):
                 await closing()
 
     async def stream_response(self, send: Send) -> None:
@@ -109,7 +113,7 @@ class EventStream(StreamingResponse):
             finally:
                 queue.put_nowait(None)  # never blocks: the sender always learns the end
 
-        producer = asyncio.create_task(produce())
+        producer = self._producer = asyncio.create_task(produce())
         try:
             done = False
             while not done:
@@ -127,8 +131,10 @@ class EventStream(StreamingResponse):
         finally:
             if not producer.done():
                 producer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await producer
+                # Wait for the body to close (the ledger row is written then). If this
+                # task is itself cancelled (Starlette's disconnect listener), that
+                # cancellation goes on and the producer finishes on its own.
+                await asyncio.wait([producer])
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
