@@ -117,7 +117,7 @@ class GatewayServer:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             build_app(self.gateway), access_log=False, log_level="warning",
-            lifespan="on", timeout_graceful_shutdown=5, http=protocol(),
+            lifespan="on", timeout_graceful_shutdown=5, http=protocol(), ws="none",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -181,6 +181,7 @@ def serve_process(
             if match and not found:
                 found.append(int(match.group(1)))
                 listening.set()
+        stderr.close()
         listening.set()  # the process ended
 
     threading.Thread(target=read, name="serve-stderr", daemon=True).start()

@@ -81,6 +81,7 @@ def serve(
         timeout_graceful_shutdown=max(1, round(config.shutdown_timeout)),
         server_header=False,
         http=protocol(),  # Nagle off on every connection (see _nodelay)
+        ws="none",  # no websocket routes: do not import a websockets library
     )
 
 
