@@ -146,16 +146,15 @@ class Deadline:
         loop = asyncio.get_running_loop()
         watch = _Watch(loop, self._ends)
         first, idle = self._limits.first_token, self._limits.idle
-        limit, kind = first, "first_token_timeout"
-        started = since = loop.time()  # first token: counted from the start; idle: per wait
+        started = loop.time()
         count = 0
         iterator = chunks.__aiter__()
         try:
+            # Up to the first token: one limit from the start (opening events do not reset it).
+            expires = None if first is None else started + first
             while True:
-                if kind == "idle_timeout":
-                    since = loop.time()  # silence counts while we wait, not while they read
-                watch.arm(None if limit is None else since + limit, limit)
-                first_wait = _FIRST_WAIT.set(watch) if not count else None
+                watch.arm(expires, first)
+                first_wait = _FIRST_WAIT.set(watch)
                 try:
                     chunk = await iterator.__anext__()
                 except StopAsyncIteration:
@@ -163,20 +162,41 @@ class Deadline:
                 except asyncio.CancelledError:
                     if not watch.fired:
                         raise
-                    watch.uncancel()
-                    raise self._expired(watch, kind, limit, count, loop.time() - started) from None
+                    kind = "first_token_timeout"
+                    raise self._timed_out(watch, kind, first, count, started) from None
                 finally:
                     watch.waiting = False
-                    if first_wait is not None:
-                        _FIRST_WAIT.reset(first_wait)
+                    _FIRST_WAIT.reset(first_wait)
                 count += 1
-                if kind == "first_token_timeout" and (
-                    chunk.text or chunk.reasoning or chunk.tool_delta is not None
-                ):
-                    limit, kind = idle, "idle_timeout"
+                yield chunk
+                if chunk.text or chunk.reasoning or chunk.tool_delta is not None:
+                    break
+            # Then per wait: the provider's silence, not the consumer's (the hot loop: kept flat).
+            now, arm, anext = loop.time, watch.arm, iterator.__anext__
+            while True:
+                arm(None if idle is None else now() + idle, idle)
+                try:
+                    chunk = await anext()
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if not watch.fired:
+                        raise
+                    raise self._timed_out(watch, "idle_timeout", idle, count, started) from None
+                finally:
+                    watch.waiting = False
+                count += 1
                 yield chunk
         finally:
             watch.close()
+
+    def _timed_out(
+        self, watch: _Watch, kind: str, limit: float | None, count: int, started: float
+    ) -> TimeoutError:
+        """Our own cancellation of the wait, taken back from the task, as a TimeoutError."""
+        watch.uncancel()
+        elapsed = asyncio.get_running_loop().time() - started
+        return self._expired(watch, kind, limit, count, elapsed)
 
     def _expired(
         self, watch: _Watch, kind: str, limit: float | None, count: int, elapsed: float
