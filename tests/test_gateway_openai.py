@@ -591,3 +591,32 @@ def test_status_for_all_failed_is_the_last_failure() -> None:
     exc.__cause__ = last
     mapped = status_for(exc)
     assert (mapped.status, mapped.code, mapped.retry_after) == (429, "rate_limit_exceeded", 9.0)
+
+
+async def test_abandoned_stream_keeps_the_input_tokens_said_early(
+    client: openai.AsyncOpenAI, gw: GatewayServer,
+    sims: tuple[OpenAISimulator, OpenAISimulator, anth.AnthropicSimulator],
+) -> None:
+    """Anthropic says the input tokens in message_start: a stream abandoned after a few
+    chunks is recorded with them, and the chunks passed on as a lower bound of output."""
+    _, b, c = sims
+    b.enqueue(error(500))
+    c.enqueue(anth.text_stream([f" w{i}" for i in range(40)], input_tokens=17,
+                               model="claude-haiku-4-5", delay=0.02))
+    stream = await client.chat.completions.create(model="spans", messages=HI, stream=True)  # type: ignore[arg-type]
+    got = 0
+    async for _chunk in stream:
+        got += 1
+        if got == 4:
+            break
+    await stream.close()
+    assert await c.wait_for_disconnects_async(1, timeout=5)
+    rows = _rows(gw)
+    for _ in range(200):
+        if rows:
+            break
+        await asyncio.sleep(0.01)
+    [row] = rows
+    assert (row.status, row.member, row.input_tokens, row.complete) == (
+        499, "anthropic:claude-haiku-4-5", 17, False)
+    assert 3 <= row.output_tokens < 40

@@ -24,6 +24,7 @@ there: :class:`ConfigKeys` (the ``[[keys]]`` of the file), :class:`NoLimits`,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import os
@@ -284,9 +285,13 @@ class _Books:
         self.delivered = 0  # chunks with text, reasoning or tool-call parts passed on
         self.yielded = False  # the wire may have sent its headers: the status is 200 now
         self.router: Router | None = None
+        # The last member call that ended, as the members' hook saw it: who, what it
+        # reported (partial usage too), its cost. Used when no final usage chunk came.
+        self.last_call: tuple[str, Usage | None, float | None] | None = None
 
     async def admit(self) -> Router:
         """403 / 404 for the model, then the key's limits (429, never waiting)."""
+        _BOOKS.set(self)  # (each request runs in a task of its own)
         self.router = self.gateway.router_for(self.key, self.req.model)
         await self.gateway.limits.admit(self.key, self.estimate)
         self.admitted = True
@@ -336,7 +341,15 @@ class _Books:
     async def _close(self) -> None:
         row = self.row
         row.latency_ms = (time.perf_counter() - self.started) * 1000.0
+        cost = None
+        if self.last_call is not None and (self.usage is None or not self.usage.complete):
+            member, reported, cost = self.last_call  # (a stream cut or abandoned)
+            row.member = row.member or member
+            if reported is not None and (self.usage is None or reported.input_tokens):
+                self.usage = reported
         _count(row, self.usage, self.delivered, self.router)
+        if not row.cost_usd and cost:
+            row.cost_usd = cost
         if self.admitted:
             try:
                 await self.gateway.limits.settle(
@@ -353,6 +366,30 @@ class _Books:
             row.request_id, row.key_id, row.model, row.member, row.status,
             row.input_tokens, row.output_tokens, row.latency_ms,
         )
+
+
+#: The request being served in this task: the members' hook reports their calls to it.
+_BOOKS: ContextVar[_Books | None] = ContextVar("gateway_books", default=None)
+
+
+class _MemberCalls:
+    """The hook every member LLM of the gateway's Routers carries. When a member's call
+    ends -- however: answered, failed, or closed because the client left -- the request
+    it served learns which member it was, what it reported and what that cost. So an
+    abandoned stream keeps what the upstream said before it ended (Anthropic's input
+    tokens from ``message_start``), which the chunks a caller sees do not carry."""
+
+    def on_call_end(self, call: Any) -> None:
+        books = _BOOKS.get()
+        if books is None:
+            return
+        llm = call.llm
+        usage = call.final_usage
+        cost = None if usage is None else llm._cost(usage, cache_hit=call.cache_hit)
+        books.last_call = (f"{llm.provider}:{call.config.model}", usage, cost)
+
+
+_MEMBER_CALLS = _MemberCalls()
 
 
 def _allow(key: KeyInfo, model: str) -> None:
@@ -372,10 +409,13 @@ def member_of(metadata: Mapping[str, Any] | None) -> str | None:
 
 def _count(row: LedgerRow, usage: Usage | None, delivered: int, router: Router | None) -> None:
     """The row's tokens and cost. Without the upstream's final usage (a stream cut or
-    abandoned), each delivered chunk counts as one output token: a lower bound, marked
-    incomplete, never a silent 0."""
+    abandoned), each delivered chunk counts as one output token at least: a lower bound,
+    marked incomplete, never a silent 0 (the input tokens are kept when the upstream said
+    them early, as Anthropic does in ``message_start``)."""
     if usage is None:
         usage = Usage(output_tokens=delivered, complete=delivered == 0 and row.error is None)
+    elif not usage.complete and usage.output_tokens < delivered:
+        usage = dataclasses.replace(usage, output_tokens=delivered)
     row.input_tokens = usage.input_tokens
     row.output_tokens = usage.output_tokens
     row.cached_input_tokens = usage.cached_input_tokens
@@ -451,7 +491,7 @@ def _member(config: GatewayConfig, entry: ModelEntry, env: Mapping[str, str]) ->
     try:
         return make_llm(LLMConfig(
             model=entry.model, provider=entry.provider, base_url=entry.base_url, **fields,
-        ))
+        ), hooks=[_MEMBER_CALLS])
     except ConfigError as exc:
         index = config.models.index(entry)
         raise ConfigError(f"{config.path}:{entry.line}: models[{index}]: {exc}") from None
