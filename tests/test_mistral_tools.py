@@ -89,7 +89,9 @@ async def test_capture_tool_call_decodes_to_one_whole_delta(sim: MistralSimulato
     assert deltas == [ToolCallDelta(0, "gSIMJiOkT", "weather", '{"location": "San Francisco"}')]
     final = chunks[-1]
     assert final.finish_reason == "tool_calls"
-    assert final.metadata == {"raw_finish_reason": "tool_calls"}
+    assert final.metadata == {
+        "raw_finish_reason": "tool_calls", "response_id": "b3999b8c93e04e11bcbff7bcab829667"
+    }
     assert final.usage is not None
     assert (final.usage.input_tokens, final.usage.output_tokens) == (124, 22)
     assert final.provider_data is None
@@ -177,7 +179,8 @@ async def test_invalid_tool_json_is_a_tool_call_error(sim: MistralSimulator) -> 
 
 async def test_model_length_is_length_and_raw_kept(sim: MistralSimulator) -> None:
     sim.enqueue(text_stream(["cut"], finish_reason="model_length"))
-    chunks = await _chunks(_llm(sim), "hi")
+    assert chunks[-1].metadata is not None
+    assert chunks[-1].metadata["raw_finish_reason"] == "model_length"
     assert chunks[-1].finish_reason == "length"
     assert chunks[-1].metadata == {"raw_finish_reason": "model_length"}
 

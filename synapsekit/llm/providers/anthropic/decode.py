@@ -81,6 +81,7 @@ async def parse(
     done = False
     blocks: dict[int, _Block] = {}
     calls = 0
+    message_id: Any = None
     current: _Block | None
     errors.request_id = response.headers.get("request-id")
     async for name, data in iter_sse(response.aiter_bytes()):
@@ -127,7 +128,9 @@ async def parse(
             if block is not None and block.call is not None:
                 yield Chunk(tool_delta=ToolCallDelta(block.call, done=True))
         elif kind == "message_start":
-            take_usage(usage, (event.get("message") or {}).get("usage"))
+            message = event.get("message") or {}
+            message_id = message.get("id")
+            take_usage(usage, message.get("usage"))
             if usage:  # the input is counted now: kept if the stream fails later
                 yield Chunk(usage=usage_of(usage, complete=False))
         elif kind == "message_delta":
@@ -148,6 +151,8 @@ async def parse(
     metadata: dict[str, Any] = {"raw_finish_reason": stop}
     if stop_sequence is not None:
         metadata["stop_sequence"] = stop_sequence
+    if message_id:
+        metadata["response_id"] = message_id  # the Message's id ("msg_..."): gen_ai.response.id
     yield Chunk(
         usage=usage_of(usage) if usage else None,
         finish_reason=finish,

@@ -42,12 +42,15 @@ async def parse(response: Any, errors: ErrorMapper) -> AsyncGenerator[Chunk, Non
     done = False
     calls = _Calls()
     thinking: _Thinking | None = None
+    response_id: Any = None
     errors.request_id = request_id(response.headers)
     async for _, data in iter_sse(response.aiter_bytes()):
         if data == _DONE or done:  # read on to the body's end: the connection is reused
             done = True
             continue
         event = json_event(data, errors)
+        if response_id is None:
+            response_id = event.get("id")  # every chunk repeats the completion's id
         choices = event.get("choices")
         if choices:
             choice = choices[0]
@@ -88,7 +91,7 @@ async def parse(response: Any, errors: ErrorMapper) -> AsyncGenerator[Chunk, Non
     yield Chunk(
         usage=_usage(usage) if usage else None,
         finish_reason=normal,
-        metadata={"raw_finish_reason": finish},
+        metadata={"raw_finish_reason": finish, **_id(response_id)},
         provider_data=thinking.provider_data() if thinking is not None else None,
     )
 
@@ -206,3 +209,8 @@ def _usage(raw: dict[str, Any]) -> Usage:
         output_tokens=raw.get("completion_tokens") or 0,
         cached_input_tokens=details.get("cached_tokens") or raw.get("num_cached_tokens") or 0,
     )
+
+
+def _id(response_id: Any) -> dict[str, Any]:
+    """The completion's id as call metadata (``gen_ai.response.id``), when it came."""
+    return {"response_id": response_id} if response_id else {}

@@ -70,6 +70,7 @@ async def parse(
     finish: str | None = None
     metadata: dict[str, Any] = {}
     event_model: str | None = None
+    response_id: Any = None
     done = False
     calls: dict[Any, int] = {}  # wire index (or id) -> our index
     last_call = -1
@@ -84,6 +85,8 @@ async def parse(
             done = True
             continue
         event = json_event(data, errors)
+        if not response_id:  # every chunk repeats it (Azure's first, filter-only chunk: "")
+            response_id = event.get("id")
         if event.get("error"):
             raise errors.error(stream_failure(event["error"]))
         choices = event.get("choices")
@@ -164,6 +167,8 @@ async def parse(
         metadata["raw_finish_reason"] = finish
     if refusal:
         metadata["refusal"] = "".join(refusal)
+    if response_id:
+        metadata["response_id"] = response_id  # gen_ai.response.id
     yield Chunk(
         usage=usage(raw_usage, event_model) if raw_usage else None,
         finish_reason=normal,
