@@ -89,13 +89,14 @@ class FakeLLM(BaseLLM):
         finish_reason: str = "stop",
         delay: float = 0.0,
         tracer: TokenTracer | None = None,
+        hooks: Iterable[Any] | None = None,
         **fields: Any,
     ) -> None:
         self._replies = [_checked(reply) for reply in replies]
         if not self._replies:
             raise ConfigError("replies: give FakeLLM at least one reply")
         config = config or LLMConfig(model=fields.pop("model", "fake-model"), **fields)
-        super().__init__(config, tracer=tracer)
+        super().__init__(config, tracer=tracer, hooks=hooks)
         self._input_tokens = input_tokens
         self._output_tokens = output_tokens
         self._finish_reason = finish_reason
