@@ -7,8 +7,10 @@ key / an unknown one) or 403 (a key that is not the master key), and no data.
 
 What it shows comes from the ledger's queries (the same numbers ``/v1/spend`` and
 ``/metrics`` give) plus each Router's ``ahealth()``; :mod:`dashboard_page` turns that
-snapshot into HTML. A ledger without queries (the in-process :class:`MemoryLedger`) is
-summarised from its rows here.
+snapshot into HTML. The ledger's side is one method, ``async dashboard(*, since: float,
+now: float) -> Snapshot`` (``members`` left empty: the route adds them); the in-process
+:class:`MemoryLedger`, which has no queries, is summarised from its rows here
+(:func:`snapshot_of_rows`, which also states what the query must return).
 """
 
 from __future__ import annotations
@@ -151,9 +153,10 @@ async def snapshot(gateway: Gateway, now: float) -> Snapshot:
     query = getattr(ledger, "dashboard", None)
     if query is not None:  # the ledger's own queries (SQL over its store)
         snap: Snapshot = await query(since=since, now=now)
-    else:
-        rows = getattr(ledger, "rows", [])
-        snap = snapshot_of_rows(rows, since=since, now=now)
+    elif isinstance(getattr(ledger, "rows", None), list):  # the in-process MemoryLedger
+        snap = snapshot_of_rows(ledger.rows, since=since, now=now)
+    else:  # never a page of zeros that looks like no traffic
+        raise TypeError(f"{type(ledger).__name__} has no dashboard() query for /ui")
     from dataclasses import replace
 
     return replace(snap, members=tuple(members))
