@@ -22,7 +22,8 @@ import pytest
 
 from synapsekit.gateway.core import MemoryLedger
 from synapsekit.gateway.dashboard import COOKIE
-from synapsekit.gateway.dashboard_page import Group, Latency, Member, Snapshot, money, render_page
+from synapsekit.gateway.dashboard_page import Group, Latency, Snapshot, money, render_page
+from synapsekit.llm.router_state import MemberHealth
 from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error
 from tests.gateway_fixtures import GatewayServer, gateway_config, member
 from tests.redis_server import in_ci
@@ -99,7 +100,7 @@ def test_page_of_a_fixed_snapshot(browser: Any, tmp_path: Path) -> None:
         days=(since, since + DAY, since + 2 * DAY),
         spend_by_key={"key_alpha": (0.004, 0.0, 0.006), "key_<b>": (0.0, 0.0025, 0.0)},
         spend_by_model={"fast": (0.004, 0.0025, 0.006)},
-        members=(Member("fast", "openai:gpt-4o-mini", "open", 4.25, 0, 3, 3, 4),),
+        members=(("fast", MemberHealth("openai:gpt-4o-mini", "open", 4.25, 0, 3, 3, 4)),),
     )
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []

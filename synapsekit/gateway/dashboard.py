@@ -28,7 +28,6 @@ from starlette.routing import BaseRoute, Route
 from synapsekit.gateway.dashboard_page import (
     Group,
     Latency,
-    Member,
     Snapshot,
     render_login,
     render_page,
@@ -38,6 +37,7 @@ from synapsekit.gateway.types import GatewayError, KeyInfo, LedgerRow
 
 if TYPE_CHECKING:
     from synapsekit.gateway.core import Gateway
+    from synapsekit.llm.router_state import MemberHealth
 
 __all__ = ["COOKIE", "routes", "snapshot", "snapshot_of_rows"]
 
@@ -141,14 +141,10 @@ async def snapshot(gateway: Gateway, now: float) -> Snapshot:
     """What the page shows now: the ledger's figures for the last :data:`DAYS` days and
     every Router member's health."""
     since = _midnight(now) - (DAYS - 1) * _DAY
-    members = []
+    members: list[tuple[str, MemberHealth]] = []
     for group, router in gateway.routers.items():
         for health in (await router.ahealth()).values():
-            members.append(Member(
-                group=group, name=health.name, state=health.state, ttft_ms=health.ttft_ms,
-                in_flight=health.in_flight, failures=health.failures, errors=health.errors,
-                successes=health.successes,
-            ))
+            members.append((group, health))
     ledger: Any = gateway.ledger
     query = getattr(ledger, "dashboard", None)
     if query is not None:  # the ledger's own queries (SQL over its store)

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-__all__ = ["Group", "Latency", "Member", "Snapshot", "money", "render_login", "render_page"]
+from synapsekit.llm.router_state import MemberHealth
+
+__all__ = ["Group", "Latency", "Snapshot", "money", "render_login", "render_page"]
 
 #: Where the route serves ``synapsekit/gateway/static/``.
 STATIC = "/ui/static"
@@ -44,25 +46,12 @@ class Latency:
 
 
 @dataclass(frozen=True)
-class Member:
-    """One Router member's health, as ``Router.ahealth()`` gives it."""
-
-    group: str
-    name: str
-    state: str
-    ttft_ms: float | None
-    in_flight: int
-    failures: int
-    errors: int
-    successes: int
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """Everything the page shows, gathered once per request.
 
     ``days``: the chart's x axis (UTC midnights, unix seconds); ``spend_by_key`` /
-    ``spend_by_model``: one cost per day for each key id / model name.
+    ``spend_by_model``: one cost per day for each key id / model name; ``members``: (model
+    name, each Router member's health as ``Router.ahealth()`` gives it).
     """
 
     generated_at: float
@@ -76,7 +65,7 @@ class Snapshot:
     days: tuple[float, ...] = ()
     spend_by_key: dict[str, tuple[float, ...]] = field(default_factory=dict)
     spend_by_model: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    members: tuple[Member, ...] = ()
+    members: tuple[tuple[str, MemberHealth], ...] = ()
 
 
 def money(value: float) -> str:
@@ -142,13 +131,13 @@ def _errors(errors: tuple[tuple[str, int, int], ...]) -> str:
             f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
-def _members(members: tuple[Member, ...]) -> str:
+def _members(members: tuple[tuple[str, MemberHealth], ...]) -> str:
     rows = "".join(
-        f'<tr data-member="{escape(m.group)}/{escape(m.name)}"><td>{escape(m.group)}</td>'
+        f'<tr data-member="{escape(group)}/{escape(m.name)}"><td>{escape(group)}</td>'
         f'<td>{escape(m.name)}</td><td class="state state-{escape(m.state)}">'
         f"{escape(m.state)}</td><td>{_ms(m.ttft_ms)}</td><td>{m.in_flight}</td>"
         f"<td>{m.failures}</td><td>{m.errors}</td><td>{m.successes}</td></tr>"
-        for m in members
+        for group, m in members
     ) or '<tr><td colspan="8">no members</td></tr>'
     return ('<table id="members"><thead><tr><th>model</th><th>member</th><th>circuit</th>'
             "<th>TTFT (avg)</th><th>in flight</th><th>failures now</th><th>errors</th>"
