@@ -142,7 +142,7 @@ async def test_idle_timeout_interrupts_a_stalled_stream(
                        str(cause).split(" (")[0])
         else:
             outcome = ("no error",)
-        fast = time.monotonic() - started < 3  # 0.2 s of silence, not the 60 s default
+        fast = time.monotonic() - started < 10  # 0.2 s of silence, not the 60 s default
         closed = await _disconnected(server, 1)
         await llm.aclose()
         return got, outcome, fast, closed, len(server.requests)
@@ -179,7 +179,7 @@ async def test_first_token_timeout_is_retried(
         server.enqueue(stall, _full(module))
         started = time.monotonic()
         answer = await llm.respond("hi")
-        fast = time.monotonic() - started < 3
+        fast = time.monotonic() - started < 10  # not the 60 s default
         closed = await _disconnected(server, 1)
         await llm.aclose()
         # the usage is the second attempt's
@@ -228,7 +228,7 @@ async def test_total_timeout_cuts_a_trickling_stream(own: dict[str, tuple[Server
         elapsed = time.monotonic() - started
         closed = await _disconnected(server, 1)
         await llm.aclose()
-        return outcome, 0.3 < elapsed < 3, len(server.requests), closed
+        return outcome, 0.3 < elapsed < 10, len(server.requests), closed
 
     observed = await _each(own, scenario)
     assert observed == _all((("TimeoutError", "total_timeout", True), True, 1, True))
@@ -237,11 +237,11 @@ async def test_total_timeout_cuts_a_trickling_stream(own: dict[str, tuple[Server
 async def test_total_timeout_bounds_the_retries(own: dict[str, tuple[Server, Any]]) -> None:
     """Every attempt stalls before its first token and would be retried ten times; the
     total limit ends the call: each attempt's request was closed, and no attempt began
-    after the limit (0.2 s each, then 0.1 s left: two or three requests)."""
+    after the limit (0.2 s each: three requests, two on a slow machine)."""
 
     async def scenario(provider: str, model: str, server: Server, module: Any) -> Any:
         llm = hardening._llm(provider, model, server, first_token_timeout=0.2, idle_timeout=1,
-                             total_timeout=0.5, max_retries=10, retry_delay=0)  # 1: see above
+                             total_timeout=0.6, max_retries=10, retry_delay=0)  # 1: see above
         await _warm(llm, server, module)
         server.enqueue(*[_shaped(module, cut="opening")] * 11)
         started = time.monotonic()
@@ -254,7 +254,7 @@ async def test_total_timeout_bounds_the_retries(own: dict[str, tuple[Server, Any
         sent = len(server.requests)
         closed = await _disconnected(server, sent)
         await llm.aclose()
-        return code, 0.45 < elapsed < 3, sent, closed
+        return code, 0.55 < elapsed < 10, sent, closed
 
     observed = await _each(own, scenario)
     sent = {provider: seen[2] for provider, seen in observed.items() if len(seen) == 4}
@@ -315,7 +315,7 @@ async def test_connect_timeout_reaches_the_sdk(blackhole: str) -> None:
         except Exception as exc:
             outcome = type(exc).__name__
         await llm.aclose()
-        return provider, (outcome, time.monotonic() - started < 3)
+        return provider, (outcome, time.monotonic() - started < 10)  # not the 30 s
 
     observed = dict(await asyncio.gather(*(one(p, m) for p, m, _ in PROVIDERS)))
     assert observed == _all(("TimeoutError", True))

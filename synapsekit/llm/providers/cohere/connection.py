@@ -22,7 +22,7 @@ class CohereConnection(Connection):
     def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.deadlines import connect_hook, sdk_timeouts, timeouts
-        from synapsekit.llm.providers._pool import httpx_limits
+        from synapsekit.llm.providers._pool import httpx_limits, httpx_transport
 
         redact_in_logs(self.api_key)
         extra = {"base_url": self.base_url} if self.base_url else {}  # else CO_API_URL / default
@@ -34,7 +34,7 @@ class CohereConnection(Connection):
             # The SDK's default client has httpx's 100-connection pool; closed by __aexit__.
             httpx_client=http.AsyncClient(
                 timeout=sdk_timeouts(self.config, http), follow_redirects=True,
-                limits=httpx_limits(http),
+                limits=httpx_limits(http), transport=httpx_transport(http),  # see _pool
                 event_hooks={"request": [connect_hook(self.config)]},  # the float's connect
             ),
             **extra,

@@ -50,7 +50,7 @@ class OllamaConnection(Connection):
     def build(self) -> Any:
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.deadlines import sdk_timeouts
-        from synapsekit.llm.providers._pool import httpx_limits
+        from synapsekit.llm.providers._pool import httpx_limits, httpx_transport
 
         redact_in_logs(self.api_key)
         headers = dict(self.config.headers)
@@ -63,6 +63,7 @@ class OllamaConnection(Connection):
             headers=headers or None,
             event_hooks={"response": [_raise_for_status]},
             limits=httpx_limits(http),  # passed on to httpx
+            transport=httpx_transport(http),  # httpx (not httpx2): pools of 100, see _pool
         )
 
     async def close_client(self, client: Any) -> None:
