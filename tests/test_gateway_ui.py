@@ -9,6 +9,7 @@ screenshot and prints its path. CI=true: a missing Chromium or playwright fails 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -229,7 +230,9 @@ def test_dashboard_numbers_are_the_ledger_s(gw: GatewayServer, traffic: list[Any
     context.close()
 
 
-def test_bearer_header_static_files_and_headers(gw: GatewayServer, traffic: list[Any]) -> None:
+def test_bearer_header_static_files_and_headers(gw: GatewayServer, traffic: list[Any],
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="synapsekit.gateway.access")
     with httpx.Client(base_url=gw.url) as http:
         ok = http.get("/ui", headers={"authorization": f"Bearer {MASTER}"})
         assert ok.status_code == 200 and 'id="total-requests" class="value">6<' in ok.text
@@ -243,3 +246,6 @@ def test_bearer_header_static_files_and_headers(gw: GatewayServer, traffic: list
         assert lib.status_code == 200 and lib.text.startswith("/*! https://github.com/leeoniya")
         assert http.get("/ui/static/uPlot.LICENSE").status_code == 404
         assert http.get("/ui/static/..%2Fdashboard.py").status_code == 404
+    logged = [r.getMessage() for r in caplog.records if " GET /ui " in r.getMessage()]
+    assert len(logged) == 3 and " master GET /ui 200 " in logged[0]
+    assert not [line for line in logged if MASTER in line or BETA in line]

@@ -69,17 +69,20 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
 
     async def page(request: Request) -> Response:
         secret = secret_from(request) or request.cookies.get(COOKIE)
-        refused = await _refusal(gateway, secret)
-        if refused is not None:
-            return refused
+        key = await _master(gateway, secret)
+        if isinstance(key, Response):
+            return key
+        request.state.key_id = key.id  # the access log's key id
         snap = await snapshot(gateway, time.time())
         return HTMLResponse(render_page(snap), headers=_HEADERS)
 
     async def login(request: Request) -> Response:
         secret = await _form_key(request)
-        refused = await _refusal(gateway, secret)
-        if refused is not None or secret is None:
-            return refused or HTMLResponse(render_login(), 401, headers=_HEADERS)
+        key = await _master(gateway, secret)
+        if isinstance(key, Response):
+            return key
+        assert secret is not None  # the master key was given
+        request.state.key_id = key.id
         answer = RedirectResponse("/ui", status_code=303, headers=_HEADERS)
         answer.set_cookie(
             COOKIE, secret, max_age=SESSION_SECONDS, path="/ui", httponly=True,
@@ -121,15 +124,15 @@ async def _form_key(request: Request) -> str | None:
     return found[0] if found else None
 
 
-async def _refusal(gateway: Gateway, secret: str | None) -> Response | None:
-    """None for the master key; else the login form with 401 (no / unknown key) or 403."""
+async def _master(gateway: Gateway, secret: str | None) -> KeyInfo | Response:
+    """The master key's info; else the login form with 401 (no / unknown key) or 403."""
     key: KeyInfo | None
     try:
         key = await gateway.authenticate(secret)
     except GatewayError:
         key = None
     if key is not None and key.master:
-        return None
+        return key
     status, message = (401, "Log in with the gateway's master key.") if key is None else (
         403, "This key is not the master key.")
     if secret is None:
