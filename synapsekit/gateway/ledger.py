@@ -406,7 +406,7 @@ def _value(value: Any) -> Any:
 
 
 def _row(values: Sequence[Any]) -> LedgerRow:
-    data = dict(zip(_FIELDS, values))
+    data = dict(zip(_FIELDS, values, strict=True))
     data["stream"] = bool(data["stream"])
     data["complete"] = bool(data["complete"])
     return LedgerRow(**data)
