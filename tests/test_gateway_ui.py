@@ -249,3 +249,37 @@ def test_bearer_header_static_files_and_headers(gw: GatewayServer, traffic: list
     logged = [r.getMessage() for r in caplog.records if " GET /ui " in r.getMessage()]
     assert len(logged) == 3 and " master GET /ui 200 " in logged[0]
     assert not [line for line in logged if MASTER in line or BETA in line]
+
+
+def test_dashboard_over_the_sqlite_ledger(sim: OpenAISimulator, tmp_path: Path) -> None:
+    """The same page over the real ledger (SQLite, its writer thread and its query): what
+    /ui says is what the database holds."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from synapsekit.gateway.config import parse_config
+    from synapsekit.gateway.ledger import SqlLedger
+    from synapsekit.gateway.parts import ConfigKeys
+
+    sim.reset()
+    text = gateway_config([member("fast", "gpt-4o-mini", sim.url)], [{"key": ALPHA}],
+                          ledger=tmp_path / "spend.db",
+                          extra='[gateway]\nmaster_key_env = "GW_MASTER"\n')
+    env = {"SIM_KEY": UP_KEY, "GW_MASTER": MASTER}
+    keys = ConfigKeys(parse_config(text, "gateway.toml", env), env)
+    with GatewayServer(text, env=env, keys=keys) as gw:
+        ledger = gw.gateway.ledger
+        assert isinstance(ledger, SqlLedger)
+        with openai.OpenAI(base_url=gw.url + "/v1", api_key=ALPHA, max_retries=0) as alpha:
+            for _ in range(4):
+                alpha.chat.completions.create(
+                    model="fast", messages=[{"role": "user", "content": "hi"}])
+        ledger.flush()
+        with ThreadPoolExecutor(1) as pool:  # playwright's sync API holds this thread's loop
+            rows = pool.submit(asyncio.run, ledger.rows()).result()
+        assert len(rows) == 4 and len(sim.requests) == 4
+        page = httpx.get(gw.url + "/ui", headers={"authorization": f"Bearer {MASTER}"}).text
+    total = sum(r.cost_usd for r in rows)
+    assert 'id="total-requests" class="value">4<' in page
+    assert f'id="total-spend" class="value" data-value="{total!r}">{money(total)}<' in page
+    assert f'<tr data-name="{rows[0].key_id}"><td class="name">' in page
