@@ -15,17 +15,16 @@ one ledger row every request leaves -- happens once, in :meth:`Gateway.chat`::
 The gateway owns no LLM logic: retries, failover, budgets' reserve/settle and cost are the
 call path's. The parts it is built from are small protocols (:class:`KeyStore`,
 :class:`Limits`, :class:`Ledger`); :meth:`Gateway.from_config` builds the real ones from the
-``keys``, ``limits`` and ``ledger`` modules (``open_keys(config)``, ``open_limits(config)``,
-``open_ledger(config)``) and falls back to the in-process ones below when a module is not
-there: :class:`ConfigKeys` (the ``[[keys]]`` of the file), :class:`NoLimits`,
-:class:`MemoryLedger` (rows kept in a list: tests read them).
+``keys``, ``limits`` and ``ledger`` modules (``open_keys(config, environ)``,
+``open_limits(config)``, ``open_ledger(config)``); the in-process ones
+(:class:`ConfigKeys` (the ``[[keys]]`` of the file), :class:`NoLimits`,
+:class:`MemoryLedger`: rows kept in a list, tests read them) are given explicitly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import logging
 import os
 import secrets
@@ -102,15 +101,19 @@ class Gateway:
         keys: KeyStore | None = None, limits: Limits | None = None,
         ledger: Ledger | None = None, routers: Mapping[str, Router] | None = None,
     ) -> Gateway:
-        """The gateway with the real key store, limits and ledger where their modules are
-        installed (``synapsekit.gateway.keys`` / ``limits`` / ``ledger``); a part given
-        here is used instead (and the real one not built)."""
+        """The gateway with the real key store, limits and ledger
+        (``synapsekit.gateway.keys`` / ``limits`` / ``ledger``); a part given here is used
+        instead (and the real one not built)."""
+        from synapsekit.gateway.keys import open_keys
+        from synapsekit.gateway.ledger import open_ledger
+        from synapsekit.gateway.limits import open_limits
+
         return cls(
             config,
             routers=routers,
-            keys=keys if keys is not None else _optional("keys", "open_keys", config),
-            limits=limits if limits is not None else _optional("limits", "open_limits", config),
-            ledger=ledger if ledger is not None else _optional("ledger", "open_ledger", config),
+            keys=keys if keys is not None else open_keys(config, environ),
+            limits=limits if limits is not None else open_limits(config),
+            ledger=ledger if ledger is not None else open_ledger(config),
             environ=environ,
         )
 
@@ -495,15 +498,3 @@ def _member(config: GatewayConfig, entry: ModelEntry, env: Mapping[str, str]) ->
     except ConfigError as exc:
         index = config.models.index(entry)
         raise ConfigError(f"{config.path}:{entry.line}: models[{index}]: {exc}") from None
-
-
-def _optional(module: str, factory: str, config: GatewayConfig) -> Any:
-    """``synapsekit.gateway.<module>.<factory>(config)``, or None when not installed."""
-    try:
-        found = importlib.import_module(f"synapsekit.gateway.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"synapsekit.gateway.{module}":
-            raise
-        return None
-    build = getattr(found, factory, None)
-    return None if build is None else build(config)

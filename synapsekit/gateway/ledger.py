@@ -252,7 +252,10 @@ class SqlLedger:
             self._start()
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._prepare)
+        """Start the writer; a PostgreSQL ledger is connected and migrated now (a wrong URL
+        fails the start), a SQLite file is made at the first row."""
+        if self.db.postgres:
+            await asyncio.to_thread(self._prepare)
         self._start()
 
     async def aclose(self) -> None:
@@ -391,7 +394,8 @@ def ledger_folder(config: GatewayConfig) -> str:
 
 
 def _where(since: float, until: float | None, key_id: str | None) -> tuple[str, list[Any]]:
-    clauses, params = ["ts >= ?"], [float(since)]
+    clauses: list[str] = ["ts >= ?"]
+    params: list[Any] = [float(since)]
     if until is not None:
         clauses.append("ts < ?")
         params.append(float(until))

@@ -169,6 +169,12 @@ class TokenBucket:
             self._tail = max(now - min(level, 0.0) / self.per_second, self._tail)
             return self._tail
 
+    def shortfall(self, amount: float, now: float) -> float:
+        """Seconds until ``amount`` units are there without debt (0: there now). Takes
+        nothing: :meth:`RateLimiter.try_acquire` takes only when every bucket has enough."""
+        with self._lock:
+            return max(amount - self._refill(now), 0.0) / self.per_second
+
     def give_back(self, amount: float) -> None:
         """Return units that were reserved but not used (never above the capacity)."""
         with self._lock:
@@ -220,6 +226,12 @@ class RateLimiter(ABC):
         """
 
     @abstractmethod
+    async def try_acquire(self, tokens: int = 0) -> float:
+        """Answer now: take one request slot and ``tokens`` if they are there (return 0),
+        else take nothing and return the seconds until they would be (a server answering
+        429 with ``Retry-After``: the gateway). Same buckets as :meth:`acquire`."""
+
+    @abstractmethod
     async def settle(self, estimated: int, actual: int) -> None:
         """After a call: give back ``estimated - actual`` tokens, or take the excess.
 
@@ -268,6 +280,17 @@ class MemoryRateLimiter(RateLimiter):
             )
         await _wait(grant - now, self._sleep, lambda: self._give_back(amount))
 
+    async def try_acquire(self, tokens: int = 0) -> float:
+        amount = self._clamp(tokens)
+        with self._lock:
+            now = self._clock()
+            parts = [(bucket, n) for bucket, n in self._parts(amount) if bucket]
+            wait = max(bucket.shortfall(n, now) for bucket, n in parts)
+            if wait <= 0:
+                for bucket, n in parts:
+                    bucket.reserve(n, now)
+            return wait
+
     async def settle(self, estimated: int, actual: int) -> None:
         if self._tokens is None:
             return
@@ -306,7 +329,7 @@ async def _wait(delay: float, sleep: Sleep, give_back: Callable[[], object]) -> 
 # ------------------------------------------------------------------------- Redis
 
 # The same algorithm as TokenBucket.reserve/give_back/take, atomically on the server with
-# its TIME as the clock. KEYS[1]: the limiter's hash. ARGV[1]: "acquire", "give" or
+# its TIME as the clock. KEYS[1]: the limiter's hash. ARGV[1]: "acquire", "try", "give" or
 # "take"; ARGV[2..4] and ARGV[5..7]: capacity, per_second, amount of the requests and the
 # tokens bucket (capacity 0: no such bucket). Returns the seconds to wait, as a string.
 # The hash expires once both buckets would be full again, which is the same as absent.
@@ -317,6 +340,22 @@ local op = ARGV[1]
 local wait = 0
 local idle = 0
 local function fmt(x) return string.format('%.17g', x) end
+if op == 'try' then  -- answer now: take only when every bucket has enough, else the wait
+  for i, p in ipairs({'r', 't'}) do
+    local cap = tonumber(ARGV[3 * i - 1])
+    if cap > 0 then
+      local rate = tonumber(ARGV[3 * i])
+      local s = redis.call('HMGET', KEYS[1], p .. 'level', p .. 'stamp')
+      local level = tonumber(s[1]) or cap
+      local stamp = tonumber(s[2]) or now
+      level = math.min(cap, level + math.max(now - stamp, 0) * rate)
+      wait = math.max(wait, (tonumber(ARGV[3 * i + 1]) - level) / rate)
+    end
+  end
+  if wait > 0 then return fmt(wait) end
+  wait = 0
+  op = 'acquire'
+end
 for i, p in ipairs({'r', 't'}) do
   local cap = tonumber(ARGV[3 * i - 1])
   if cap > 0 then
@@ -412,6 +451,12 @@ class RedisRateLimiter(RateLimiter):
             await self._fallback.acquire(tokens)
             return
         await _wait(wait, self._sleep, lambda: self._call("give", amount, requests=1))
+
+    async def try_acquire(self, tokens: int = 0) -> float:
+        wait = await self._call("try", self._clamp(tokens), requests=1)
+        if wait is None:
+            return await self._fallback.try_acquire(tokens)
+        return wait
 
     async def settle(self, estimated: int, actual: int) -> None:
         if not self.counts_tokens:

@@ -1,0 +1,105 @@
+"""Per-key rate limits and budgets for the gateway.
+
+Rate limits: the library's token buckets (:mod:`synapsekit.llm.ratelimit`), asked
+:meth:`~synapsekit.llm.ratelimit.RateLimiter.try_acquire`: a request over a key's
+``requests_per_minute`` / ``tokens_per_minute`` is answered 429 at once with
+``Retry-After`` (a gateway must not hold a connection waiting). With ``[storage]
+redis_url`` the buckets live in Redis, shared by every worker and node.
+
+Budgets: one :class:`~synapsekit.llm.budget.Budget` per key (its ``budget_usd`` over its
+``window``), given to the call path, which reserves before sending: a request over budget
+sends nothing upstream. The spend is kept in Redis when configured, else in a SQLite file
+beside the ledger (``budgets.db``), shared by the processes of one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from synapsekit.gateway.ledger import ledger_folder
+from synapsekit.gateway.types import GatewayError, KeyInfo
+from synapsekit.llm.budget import Budget
+from synapsekit.llm.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+
+if TYPE_CHECKING:
+    from synapsekit.gateway.config import GatewayConfig
+
+__all__ = ["KeyLimits", "open_limits"]
+
+
+class KeyLimits:
+    """The :class:`~synapsekit.gateway.parts.Limits` of every key, built on first use
+    and rebuilt when a key's limits change (``synapsekit keys set-budget``)."""
+
+    def __init__(self, *, redis_url: str | None = None, budget_path: str | None = None) -> None:
+        self.redis_url = redis_url
+        self.budget_path = budget_path
+        self._limiters: dict[tuple[str, float | None, float | None], RateLimiter] = {}
+        self._budgets: dict[tuple[str, float, str | None], Budget] = {}
+        self._lock = threading.Lock()
+
+    async def admit(self, key: KeyInfo, estimated_tokens: int) -> None:
+        limiter = self._limiter(key)
+        if limiter is None:
+            return
+        wait = await limiter.try_acquire(estimated_tokens)
+        if wait > 0:
+            raise GatewayError(
+                429, "rate_limit_exceeded",
+                f"Rate limit reached for key {key.id}: try again in {wait:.2f}s.",
+                retry_after=wait)
+
+    async def settle(self, key: KeyInfo, estimated_tokens: int, used_tokens: int) -> None:
+        limiter = self._limiter(key)
+        if limiter is not None:
+            await limiter.settle(estimated_tokens, used_tokens)
+
+    def budget(self, key: KeyInfo) -> Budget | None:
+        if key.budget_usd is None:
+            return None
+        ident = (key.id, key.budget_usd, key.window)
+        with self._lock:
+            found = self._budgets.get(ident)
+            if found is None:
+                if self.redis_url:
+                    found = Budget(key.budget_usd, window=key.window, backend="redis",
+                                   redis_url=self.redis_url, name=f"gateway:{key.id}")
+                else:
+                    found = Budget(key.budget_usd, window=key.window, backend="sqlite",
+                                   path=self.budget_path, name=f"gateway:{key.id}")
+                self._budgets[ident] = found
+            return found
+
+    async def aclose(self) -> None:
+        for limiter in list(self._limiters.values()):
+            if isinstance(limiter, RedisRateLimiter):
+                await limiter.aclose()
+        for budget in list(self._budgets.values()):
+            await budget.aclose()
+
+    def _limiter(self, key: KeyInfo) -> RateLimiter | None:
+        rpm, tpm = key.requests_per_minute, key.tokens_per_minute
+        if rpm is None and tpm is None:
+            return None
+        ident = (key.id, rpm, tpm)
+        with self._lock:
+            found = self._limiters.get(ident)
+            if found is None:
+                if self.redis_url:
+                    found = RedisRateLimiter(self.redis_url, f"synapsekit:gateway:{key.id}:"
+                                             f"{rpm}:{tpm}", rpm, tpm)
+                else:
+                    found = MemoryRateLimiter(rpm, tpm)
+                self._limiters[ident] = found
+            return found
+
+    def __repr__(self) -> str:
+        return f"KeyLimits(redis={self.redis_url is not None}, keys={len(self._limiters)})"
+
+
+def open_limits(config: GatewayConfig) -> KeyLimits:
+    """The limits of ``config`` (what :class:`Gateway.from_config` uses)."""
+    return KeyLimits(redis_url=config.redis_url,
+                     budget_path=os.path.join(ledger_folder(config), "budgets.db"))
