@@ -4,6 +4,7 @@
     synapsekit ask "How do retries work?" --db kb.db --model claude-haiku-4-5
     synapsekit providers
     synapsekit serve --config gateway.toml
+    synapsekit keys create --config gateway.toml --name team-a --budget-usd 50 --window month
     synapsekit --version
 
 ``index`` draws a progress bar (files, passages, rate, ETA; tqdm, from the ``cli`` extra)
@@ -110,6 +111,26 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1,
                        help="worker processes (more than 1 needs [storage] redis_url)")
     serve.set_defaults(run=_serve)
+
+    keys = commands.add_parser("keys", help="create, list, revoke the gateway's virtual keys")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="a new key (its secret is printed once)")
+    listing = actions.add_parser("list", help="the stored keys (ids, names, budgets, spend)")
+    revoke = actions.add_parser("revoke", help="revoke a key: 401 from its next request on")
+    budget = actions.add_parser("set-budget", help="set or remove a key's budget")
+    for sub in (create, listing, revoke, budget):
+        sub.add_argument("--config", required=True, help="the gateway's TOML file")
+    for sub in (revoke, budget):
+        sub.add_argument("id", help="the key's id, e.g. key_3f9a1c2b")
+    create.add_argument("--name", help="a label for the key")
+    create.add_argument("--rpm", type=float, help="requests per minute")
+    create.add_argument("--tpm", type=float, help="tokens per minute")
+    create.add_argument("--models", help="allowed model names, comma-separated (default all)")
+    for sub in (create, budget):
+        sub.add_argument("--budget-usd", type=float, help="spend limit in USD (none: no limit)")
+        sub.add_argument("--window", choices=("day", "month"), help="budget window (default: "
+                         "lifetime)")
+    keys.set_defaults(run=_keys)
     return parser
 
 
@@ -347,6 +368,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     serve(args.config, host=args.host, port=args.port, workers=args.workers)
     return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from synapsekit.gateway.admin import run_keys
+
+    return run_keys(args)
 
 
 def _providers(args: argparse.Namespace) -> int:
