@@ -375,17 +375,14 @@ async def test_cancelling_the_caller_is_a_cancel_not_a_timeout(
     server, module = hardening._sim(servers, "openai")
     server.enqueue(_shaped(module, cut="token"))
     llm = hardening._llm("openai", "gpt-4o-mini", server, idle_timeout=5)
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in llm.stream("hi"):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), 5)
-    task.cancel()
+    stream = llm.stream("hi")
+    assert await stream.__anext__() == "Tok0x"
+    waiting = asyncio.ensure_future(stream.__anext__())  # armed: waiting on the provider
+    await asyncio.sleep(0.05)
+    waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await task
+        await waiting
+    await stream.aclose()
     assert await _disconnected(server, 1)
 
 
