@@ -197,6 +197,9 @@ def test_dashboard_numbers_are_the_ledger_s(gw: GatewayServer, traffic: list[Any
     assert page.url == gw.url + "/ui"  # the key is never in the URL
     cookie = next(c for c in context.cookies() if c["name"] == COOKIE)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/ui"
+    assert MASTER not in cookie["value"]  # a signed session, never the key itself
+    expiry, _, signature = cookie["value"].partition(".")
+    assert expiry.isdigit() and len(signature) == 64
 
     rows = traffic
     assert page.inner_text("#total-requests") == "6"
@@ -242,12 +245,16 @@ def test_bearer_header_static_files_and_headers(gw: GatewayServer, traffic: list
         refused = http.get("/ui", headers={"authorization": f"Bearer {BETA}"})
         assert refused.status_code == 403 and "total-requests" not in refused.text
         assert http.get("/ui", headers={"authorization": "Bearer nope"}).status_code == 401
+        forged = http.get("/ui", cookies={COOKIE: "9999999999." + "0" * 64})
+        assert forged.status_code == 401 and "total-requests" not in forged.text
+        as_key = http.get("/ui", cookies={COOKIE: MASTER})  # the key itself is no session
+        assert as_key.status_code == 401 and "total-requests" not in as_key.text
         lib = http.get("/ui/static/uPlot.iife.min.js")
         assert lib.status_code == 200 and lib.text.startswith("/*! https://github.com/leeoniya")
         assert http.get("/ui/static/uPlot.LICENSE").status_code == 404
         assert http.get("/ui/static/..%2Fdashboard.py").status_code == 404
     logged = [r.getMessage() for r in caplog.records if " GET /ui " in r.getMessage()]
-    assert len(logged) == 3 and " GET /ui 200 " in logged[0]
+    assert len(logged) == 5 and " GET /ui 200 " in logged[0]
     assert logged[0].split()[1] != "-"  # the master key's id, as the key store names it
     assert not [line for line in logged if MASTER in line or BETA in line]
 

@@ -2,8 +2,12 @@
 
 Who may see it: the master key, sent as ``Authorization: Bearer <key>`` (scripts) or typed
 into the login form, which sets an HttpOnly, SameSite=Strict cookie scoped to ``/ui``
-(browsers). The key never goes in a URL. Anyone else gets the login form with 401 (no
-key / an unknown one) or 403 (a key that is not the master key), and no data.
+(browsers). The key never goes in a URL, and never in the cookie either: the cookie is a
+session, ``<expiry>.<HMAC-SHA256>``, signed with a key derived from the master key that
+``[gateway] master_key_env`` names, so every worker (and node) with that variable checks it
+without shared session state, and rotating the master key ends every session. Anyone else
+gets the login form with 401 (no key / an unknown one) or 403 (a key that is not the master
+key), and no data.
 
 What it shows comes from the ledger's queries (the same numbers ``/v1/spend`` and
 ``/metrics`` give) plus each Router's ``ahealth()``; :mod:`dashboard_page` turns that
@@ -15,6 +19,9 @@ now: float) -> Snapshot`` (``members`` left empty: the route adds them); the in-
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import time
 from collections.abc import Iterable
 from importlib import resources
@@ -68,7 +75,9 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
     """The dashboard's routes: the page, login / logout, and its static files."""
 
     async def page(request: Request) -> Response:
-        secret = secret_from(request) or request.cookies.get(COOKIE)
+        secret = secret_from(request)
+        if secret is None and _valid_session(gateway, request.cookies.get(COOKIE), time.time()):
+            secret = _env_master(gateway)
         key = await _master(gateway, secret)
         if isinstance(key, Response):
             return key
@@ -81,11 +90,16 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         key = await _master(gateway, secret)
         if isinstance(key, Response):
             return key
-        assert secret is not None  # the master key was given
         request.state.key_id = key.id
+        session = _session(gateway, time.time())
+        if session is None:
+            return HTMLResponse(render_login(
+                "Browser login needs [gateway] master_key_env in the config; "
+                "send the master key as a Bearer header instead."),
+                status_code=403, headers=_HEADERS)
         answer = RedirectResponse("/ui", status_code=303, headers=_HEADERS)
         answer.set_cookie(
-            COOKIE, secret, max_age=SESSION_SECONDS, path="/ui", httponly=True,
+            COOKIE, session, max_age=SESSION_SECONDS, path="/ui", httponly=True,
             samesite="strict", secure=request.url.scheme == "https",
         )
         return answer
@@ -110,6 +124,42 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         Route("/ui/logout", logout, methods=["GET"]),
         Route("/ui/static/{name}", static, methods=["GET"]),
     ]
+
+
+def _env_master(gateway: Gateway) -> str | None:
+    """The master key from the variable ``[gateway] master_key_env`` names, if set."""
+    name = gateway.config.master_key_env
+    environ: Any = getattr(gateway, "_environ", None) or os.environ
+    return (environ.get(name) or None) if name else None
+
+
+def _signing_key(gateway: Gateway) -> bytes | None:
+    """The sessions' HMAC key: derived from the master key (never the key itself)."""
+    master = _env_master(gateway)
+    if master is None:
+        return None
+    return hashlib.sha256(b"synapsekit-ui-session\0" + master.encode()).digest()
+
+
+def _session(gateway: Gateway, now: float) -> str | None:
+    """A new session cookie value, ``<expiry>.<hex HMAC of the expiry>``."""
+    key = _signing_key(gateway)
+    if key is None:
+        return None
+    expiry = str(int(now) + SESSION_SECONDS)
+    return f"{expiry}.{hmac.new(key, expiry.encode(), 'sha256').hexdigest()}"
+
+
+def _valid_session(gateway: Gateway, cookie: str | None, now: float) -> bool:
+    """Whether ``cookie`` is an unexpired session this master key signed."""
+    key = _signing_key(gateway)
+    if key is None or not cookie or "." not in cookie:
+        return False
+    expiry, _, signature = cookie.partition(".")
+    if not expiry.isdigit() or int(expiry) < now:
+        return False
+    wanted = hmac.new(key, expiry.encode(), "sha256").hexdigest()
+    return hmac.compare_digest(wanted, signature)
 
 
 async def _form_key(request: Request) -> str | None:
