@@ -358,14 +358,11 @@ class _ChunkOTelHook(_OTelHook):
 
 
 def _histogram(meter: Any, name: str, unit: str, brief: str, buckets: list[float]) -> Any:
-    """A histogram with the advised buckets; opentelemetry-api before 1.30 has no
-    bucket advice (the SDK's default buckets then apply, or the application's views)."""
-    try:
-        return meter.create_histogram(
-            name, unit=unit, description=brief, explicit_bucket_boundaries_advisory=buckets
-        )
-    except TypeError:
-        return meter.create_histogram(name, unit=unit, description=brief)
+    """A histogram with the semantic conventions' advised buckets (opentelemetry-api has
+    bucket advice from 1.30; our floor is 1.33.1)."""
+    return meter.create_histogram(
+        name, unit=unit, description=brief, explicit_bucket_boundaries_advisory=buckets
+    )
 
 
 @functools.lru_cache(maxsize=256)
