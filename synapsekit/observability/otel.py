@@ -359,7 +359,7 @@ class _ChunkOTelHook(_OTelHook):
 
 def _histogram(meter: Any, name: str, unit: str, brief: str, buckets: list[float]) -> Any:
     """A histogram with the semantic conventions' advised buckets (opentelemetry-api has
-    bucket advice from 1.30; our floor is 1.33.1)."""
+    bucket advice from 1.30; our floor is 1.39.1)."""
     return meter.create_histogram(
         name, unit=unit, description=brief, explicit_bucket_boundaries_advisory=buckets
     )
