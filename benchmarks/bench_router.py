@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_streaming import KEY, MODEL, Workload, measure, start_simulator  # noqa: E402
+from benchmarks._common import KEY, MODEL, Workload, measure, start_simulator  # noqa: E402
 
 
 def clients(url: str, strategy: str) -> dict[str, Workload]:
@@ -115,6 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     asyncio.run(overhead_alone(2000, args.rounds))
     proc, url = start_simulator(args.tokens)
+    url += "/v1"  # the OpenAI SDK's base URL
     try:
         asyncio.run(run(args, url))
     finally:

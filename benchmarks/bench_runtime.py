@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_streaming import KEY, MODEL, Workload, measure, start_simulator  # noqa: E402
+from benchmarks._common import KEY, MODEL, Workload, measure, start_simulator  # noqa: E402
 
 _prompts = itertools.count()
 
@@ -94,6 +94,7 @@ def main() -> None:
                         help="cache backends to measure with features on (memory,sqlite,redis)")
     args = parser.parse_args()
     proc, url = start_simulator(args.tokens)
+    url += "/v1"  # the OpenAI SDK's base URL
     try:
         with ExitStack() as stack:
             asyncio.run(run(args, url, stack))

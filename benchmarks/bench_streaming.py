@@ -1,105 +1,121 @@
-"""Client CPU of streamed generations: the raw SDK vs synapsekit (vs LiteLLM).
+"""Client CPU of streamed generations on all seven wire protocols: the raw official SDK vs
+synapsekit vs a floor client (the SDK's own HTTP library + ``json``: the practical limit),
+and LiteLLM where asked.
 
-The same workload -- N streamed generations of T tokens, run sequentially and then all
-concurrently -- goes through each client against the OpenAI-protocol simulator running
-in a *separate process*, so the CPU measured here (``time.process_time()`` of this
-process, all its threads) is the client's alone. Each client is measured in rounds,
-interleaved, and the median round is reported; ratios are what to compare, since these
-machines are noisy.
+The same workload -- N streamed generations of T tokens, one after another and then C at
+a time -- goes through every client against the protocol's simulator running in a
+*separate process* (``synapsekit.testing.simulators.<protocol>_protocol``), so the CPU
+measured (``time.process_time()`` of this process, all threads) is the client's alone.
+Clients run in interleaved rounds and each one's median round is reported, with its ratio
+to the raw SDK and to the floor: compare ratios, the machine is noisy.
 
-    python benchmarks/bench_streaming.py                     # OpenAI protocol, 200 x 50 tokens
-    python benchmarks/bench_streaming.py --protocol anthropic
-    python benchmarks/bench_streaming.py --no-litellm --rounds 3
+    python benchmarks/bench_streaming.py --protocol all            # 200 x 50 tokens, 5 rounds
+    python benchmarks/bench_streaming.py --protocol cohere --rounds 9
+    python benchmarks/bench_streaming.py --protocol openai --feature cache   # + a feature row
+    python benchmarks/bench_streaming.py --protocol all --thousand   # 1,000 at once
+    python benchmarks/bench_streaming.py --protocol anthropic --litellm
 
-Targets: synapsekit <= 0.40x the raw openai SDK's client CPU, <= 0.50x the raw
-anthropic SDK's.
+``--feature`` adds "synapsekit + <feature>" beside plain synapsekit: ``cache`` (every call a
+miss: a lookup and a store), ``limiter`` (RPM and TPM set too high to wait: the
+bookkeeping), ``tracer`` (a TokenTracer pricing every call), ``otel``
+(``synapsekit.observability.otel.instrument`` with an SDK TracerProvider and an in-memory
+exporter, on only during that client's rounds), ``tool`` (see bench_tool_stream.py).
+
+``--thousand`` runs each client alone in a fresh process (so peak RSS is its own) with
+1,000 streams at once, and prints wall time, client CPU, peak RSS and peak threads.
+
+Targets (issue 16): synapsekit <= 1.0x the raw SDK and <= 1.15x the floor, sequential and
+concurrent; 1,000 concurrent streams with no pool stall and no thread per stream.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import itertools
+import json
 import os
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-KEY = "sk-bench-key"
-MODEL = "gpt-4o-mini"
-CLAUDE = "claude-sonnet-4-6"
-PROMPT = [{"role": "user", "content": "Say something."}]
-Workload = Callable[[], Awaitable[str]]
+from benchmarks._common import (
+    KEY,
+    MODEL,
+    ROOT,
+    ThreadPeak,
+    Workload,
+    aws_environment,
+    expected_text,
+    interleaved,
+    measure,
+    peak_rss_mib,
+    start_simulator,
+    warm_up,
+)
 
+__all__ = ["KEY", "MODEL", "PROTOCOLS", "Workload", "measure", "start_simulator"]
 
-def start_simulator(tokens: int, protocol: str = "openai") -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", f"synapsekit.testing.simulators.{protocol}_protocol", "--port", "0",
-         "--tokens", str(tokens), "--api-key", KEY],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().split()
-    if len(line) != 2 or line[0] != "PORT":
-        proc.kill()
-        raise RuntimeError(f"simulator did not start: {line}")
-    return proc, f"http://127.0.0.1:{line[1]}" + ("/v1" if protocol == "openai" else "")
-
-
-def raw_sdk(url: str) -> Workload:
-    import openai
-
-    client = openai.AsyncOpenAI(api_key=KEY, base_url=url, max_retries=0)
-
-    async def one() -> str:
-        stream = await client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "Say something."}],
-            stream=True, stream_options={"include_usage": True},
-        )
-        parts = []
-        async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                parts.append(chunk.choices[0].delta.content)
-        return "".join(parts)
-
-    return one
+FEATURES = ("plain", "cache", "limiter", "tracer", "tool", "otel")
 
 
-def raw_anthropic(url: str) -> Workload:
-    import anthropic
-
-    client = anthropic.AsyncAnthropic(api_key=KEY, base_url=url, max_retries=0)
-
-    async def one() -> str:
-        stream = await client.messages.create(
-            model=CLAUDE, max_tokens=1024, messages=PROMPT, stream=True  # type: ignore[arg-type]
-        )
-        parts = []
-        async for event in stream:
-            if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                parts.append(event.delta.text)
-        return "".join(parts)
-
-    return one
+@dataclass(frozen=True)
+class Protocol:
+    model: str  # synapsekit's "provider:model"
+    key: str | None = KEY  # the simulator's key (None: it takes none)
+    suffix: str = ""  # appended to the simulator's root URL for synapsekit's base_url
+    litellm: str | None = None  # LiteLLM's model name, when LiteLLM speaks the protocol
+    litellm_suffix: str = ""
 
 
-def synapsekit_llm(url: str, model: str = MODEL) -> Workload:
+PROTOCOLS: dict[str, Protocol] = {
+    "openai": Protocol("openai:gpt-4o-mini", suffix="/v1", litellm="openai/gpt-4o-mini",
+                       litellm_suffix="/v1"),
+    "anthropic": Protocol("anthropic:claude-sonnet-4-6", litellm="anthropic/claude-sonnet-4-6"),
+    "gemini": Protocol("gemini:gemini-2.5-flash"),
+    "cohere": Protocol("cohere:command-a-03-2025"),
+    "mistral": Protocol("mistral:mistral-small-latest", litellm="mistral/mistral-small-latest",
+                        litellm_suffix="/v1"),
+    "ollama": Protocol("ollama:llama3.2", key=None, litellm="ollama_chat/llama3.2"),
+    "bedrock": Protocol("bedrock:us.anthropic.claude-3-5-haiku-20241022-v1:0", key=None),
+}
+_prompts = itertools.count()
+
+
+def synapsekit_client(url: str, proto: Protocol, feature: str = "plain") -> Workload:
     from synapsekit import make_llm
 
-    llm = make_llm(model, api_key=KEY, base_url=url, system_prompt=None)
+    fields: dict[str, Any] = {}
+    if feature == "cache":
+        fields = {"cache": True, "cache_maxsize": 100_000}
+    elif feature == "limiter":
+        fields = {"requests_per_minute": 1e9, "tokens_per_minute": 1e12}
+    elif feature == "tracer":
+        from synapsekit.observability import TokenTracer
 
-    async def one() -> str:
+        fields = {"tracer": TokenTracer()}
+    llm = make_llm(proto.model, api_key=proto.key, base_url=url + proto.suffix,
+                   system_prompt=None, **fields)
+    if feature == "cache":
+        async def one() -> str:  # a new prompt every call: the cache always misses
+            return await llm.generate(f"Say something {next(_prompts)}.")
+        return one
+
+    async def plain() -> str:
         return await llm.generate("Say something.")
 
-    return one
+    return plain
 
 
-def litellm_client(url: str, model: str = f"openai/{MODEL}") -> Workload:
+def litellm_client(url: str, proto: Protocol) -> Workload:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
@@ -107,9 +123,8 @@ def litellm_client(url: str, model: str = f"openai/{MODEL}") -> Workload:
 
     async def one() -> str:
         response = await litellm.acompletion(
-            model=model, api_key=KEY, api_base=url, stream=True,
-            messages=[{"role": "user", "content": "Say something."}],
-            stream_options={"include_usage": True},
+            model=proto.litellm, api_key=proto.key or "none", api_base=url + proto.litellm_suffix,
+            stream=True, messages=[{"role": "user", "content": "Say something."}],
         )
         parts = []
         async for chunk in response:
@@ -121,91 +136,196 @@ def litellm_client(url: str, model: str = f"openai/{MODEL}") -> Workload:
     return one
 
 
-async def measure(one: Workload, n: int, concurrent: bool) -> tuple[float, float, str]:
-    """(client CPU seconds, wall seconds, one answer) for n generations."""
-    cpu, wall = time.process_time(), time.perf_counter()
-    if concurrent:
-        answers = await asyncio.gather(*(one() for _ in range(n)))
-    else:
-        answers = [await one() for _ in range(n)]
-    return time.process_time() - cpu, time.perf_counter() - wall, answers[0]
+@contextmanager
+def otel_on() -> Iterator[None]:
+    """synapsekit's OTel instrumentation with a real SDK TracerProvider, for one client."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from synapsekit.observability.otel import instrument, uninstrument
+
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrument(tracer_provider=provider)
+    try:
+        yield
+    finally:
+        uninstrument()
+        exporter.clear()
 
 
-async def run(args: argparse.Namespace, url: str) -> None:
-    if args.protocol == "anthropic":
-        clients = {"raw SDK": raw_anthropic(url), "synapsekit": synapsekit_llm(url, CLAUDE)}
-        if args.litellm:
-            clients["litellm"] = litellm_client(url, f"anthropic/{CLAUDE}")
-    else:
-        clients = {"raw SDK": raw_sdk(url), "synapsekit": synapsekit_llm(url)}
-        if args.litellm:
-            clients["litellm"] = litellm_client(url)
-    expected = "".join(f" tok{i}" for i in range(args.tokens))
-    for one in clients.values():  # warm up: imports, connection pools, lazy setup
-        assert await one() == expected
-        await measure(one, 20, True)
-    print(f"{args.protocol} protocol, raw SDK = the official {args.protocol} SDK, stream=True")
-    print(f"workload: {args.n} streamed generations x {args.tokens} tokens, "
-          f"median of {args.rounds} rounds; simulator in a separate process\n")
+def otel_available() -> str | None:
+    """None when the otel row can run, else why not."""
+    try:
+        import opentelemetry.sdk.trace  # noqa: F401
+
+        from synapsekit.observability.otel import instrument  # noqa: F401
+    except ImportError as exc:
+        return f"otel row skipped: {exc}"
+    return None
+
+
+def clients_for(
+    protocol: str, url: str, feature: str, litellm: bool
+) -> tuple[dict[str, Workload], dict[str, Callable[[], AbstractContextManager[None]]]]:
+    """The clients of one run (name -> workload) and the contexts some need around them."""
+    from benchmarks import floor
+    from benchmarks.raw_sdk import CLIENTS
+
+    proto = PROTOCOLS[protocol]
+    clients = {
+        "raw SDK": CLIENTS[protocol](url, proto.key),
+        "synapsekit": synapsekit_client(url, proto),
+        "floor": floor.client(protocol, url, proto.key),
+    }
+    around: dict[str, Callable[[], AbstractContextManager[None]]] = {}
+    if feature == "otel":
+        reason = otel_available()
+        if reason:
+            print(reason)
+        else:
+            clients["synapsekit + otel"] = synapsekit_client(url, proto)
+            around["synapsekit + otel"] = otel_on
+    elif feature == "tool":
+        print("tool row: streamed tool calls need the tool-call simulator; "
+              "run benchmarks/bench_tool_stream.py")
+    elif feature != "plain":
+        clients[f"synapsekit + {feature}"] = synapsekit_client(url, proto, feature)
+    if litellm and proto.litellm:
+        clients["litellm"] = litellm_client(url, proto)
+    elif litellm:
+        print(f"litellm: not configured for the {protocol} protocol here")
+    return clients, around
+
+
+def versions(protocol: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = {"openai": "openai", "anthropic": "anthropic", "gemini": "google-genai",
+             "cohere": "cohere", "mistral": "mistralai", "ollama": "ollama", "bedrock": "boto3"}
+    out = []
+    for name in (names[protocol], "httpx", "httpx2", "urllib3"):
+        with suppress(PackageNotFoundError):
+            out.append(f"{name} {version(name)}")
+    return ", ".join(out)
+
+
+def table(protocol: str, mode: str, medians: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    raw, bottom = medians["raw SDK"][0], medians["floor"][0]
+    print(f"  {mode}")
+    print(f"    {'client':<20}{'CPU s':>8}{'wall s':>8}{'vs raw SDK':>12}{'vs floor':>10}")
+    for name, (cpu, wall) in medians.items():
+        print(f"    {name:<20}{cpu:>8.3f}{wall:>8.3f}{cpu / raw:>11.2f}x{cpu / bottom:>9.2f}x")
+    return {name: {"cpu": cpu, "wall": wall, "vs_raw": cpu / raw, "vs_floor": cpu / bottom}
+            for name, (cpu, wall) in medians.items()}
+
+
+async def run_protocol(args: argparse.Namespace, protocol: str, url: str) -> dict[str, Any]:
+    clients, around = clients_for(protocol, url, args.feature, args.litellm)
+    expected = expected_text(args.tokens)
+    await warm_up(clients, expected)
+    concurrency = args.concurrency or args.n
+    print(f"\n{protocol} protocol ({versions(protocol)}): {args.n} streamed generations x "
+          f"{args.tokens} tokens, median of {args.rounds} interleaved rounds")
+    result: dict[str, Any] = {"versions": versions(protocol)}
     for mode in ("sequential", "concurrent"):
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
-        for _ in range(args.rounds):
-            for name, one in clients.items():
-                cpu, wall, answer = await measure(one, args.n, mode == "concurrent")
-                assert answer == expected, (name, answer[:60])
-                samples[name].append((cpu, wall))
-        base = statistics.median(c for c, _ in samples["raw SDK"])
-        print(f"{mode} ({args.n} {'at once' if mode == 'concurrent' else 'one after another'})")
-        print(f"  {'client':<16}{'CPU s':>8}{'wall s':>8}{'CPU vs raw SDK':>16}")
-        for name, rows in samples.items():
-            cpu = statistics.median(c for c, _ in rows)
-            wall = statistics.median(w for _, w in rows)
-            print(f"  {name:<16}{cpu:>8.3f}{wall:>8.3f}{cpu / base:>15.2f}x")
-        print()
+        medians = await interleaved(
+            clients, args.n, args.rounds, expected, concurrency=(
+                concurrency if mode == "concurrent" else 1), around=around,
+        )
+        label = mode if mode == "sequential" else f"{concurrency} concurrent"
+        result[mode] = table(protocol, label, medians)
+    return result
 
 
-def import_time() -> None:
-    code = (
-        "import sys, time\n"
-        "t = time.perf_counter()\n"
-        "import synapsekit\n"
-        "from synapsekit import make_llm, LLMConfig\n"
-        "ms = (time.perf_counter() - t) * 1000\n"
-        "heavy = [m for m in ('openai', 'anthropic', 'cohere', 'mistralai', 'google.genai',\n"
-        "         'boto3', 'ollama', 'numpy', 'httpx', 'pydantic') if m in sys.modules]\n"
-        "print(f'{ms:.2f} {len(sys.modules)} {\",\".join(heavy) or \"-\"}')\n"
-    )
-    runs = []
-    for _ in range(7):
-        out = subprocess.run([sys.executable, "-X", "frozen_modules=on", "-c", code],
-                             capture_output=True, text=True, check=True, cwd=ROOT)
-        runs.append(out.stdout.split())
-    ms = statistics.median(float(r[0]) for r in runs)
-    print(f"import synapsekit + make_llm, LLMConfig: {ms:.1f} ms median of 7 fresh processes; "
-          f"modules loaded in all: {runs[0][1]}; heavy modules: {runs[0][2]}")
-    raw = subprocess.run(
-        [sys.executable, "-c", "import time; t=time.perf_counter(); import openai; "
-         "print(f'{(time.perf_counter()-t)*1000:.1f}')"],
-        capture_output=True, text=True, check=True,
-    )
-    print(f"(for scale: import openai alone takes {raw.stdout.strip()} ms)\n")
+async def solo(args: argparse.Namespace) -> None:
+    """One client, alone in this process: --solo NAME -n N, all at once (the 1,000 run)."""
+    clients, _around = clients_for(args.protocol[0], args.url, "plain", False)
+    one = clients[args.solo]
+    expected = expected_text(args.tokens)
+    assert await one() == expected
+    with ThreadPeak() as threads:
+        cpu, wall, answer = await measure(one, args.n, True)
+    assert answer == expected
+    print(json.dumps({"wall": wall, "cpu": cpu, "rss_mib": peak_rss_mib(),
+                      "threads": threads.peak}))
+
+
+def thousand(args: argparse.Namespace, protocol: str, url: str) -> dict[str, Any]:
+    """1,000 concurrent streams per client, each client in a fresh process."""
+    out: dict[str, Any] = {}
+    print(f"\n{protocol}: {args.thousand_n} concurrent streams x {args.tokens} tokens, "
+          f"one fresh process per client")
+    print(f"    {'client':<12}{'wall s':>8}{'CPU s':>8}{'peak RSS MiB':>14}{'threads':>9}")
+    for name in ("raw SDK", "synapsekit", "floor"):
+        done = subprocess.run(
+            [sys.executable, __file__, "--protocol", protocol, "--url", url, "--solo", name,
+             "-n", str(args.thousand_n), "--tokens", str(args.tokens)],
+            capture_output=True, text=True, cwd=ROOT, timeout=600,
+        )
+        if done.returncode:
+            print(f"    {name:<12} failed: {done.stderr.strip().splitlines()[-1:]}")
+            continue
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        out[name] = row
+        print(f"    {name:<12}{row['wall']:>8.2f}{row['cpu']:>8.2f}{row['rss_mib']:>14.0f}"
+              f"{row['threads']:>9}")
+    return out
+
+
+async def run_all(args: argparse.Namespace, names: list[str], results: dict[str, Any]) -> None:
+    """Every protocol in one event loop, each against its own simulator process; the SDK
+    clients of a protocol are collected (and their pools closed) before the next starts."""
+    for protocol in names:
+        proc, url = start_simulator(args.tokens, protocol, api_key=PROTOCOLS[protocol].key)
+        try:
+            if args.thousand:
+                results[protocol] = {"thousand": await asyncio.to_thread(
+                    thousand, args, protocol, url)}
+            else:
+                results[protocol] = await run_protocol(args, protocol, url)
+            gc.collect()  # SDK clients close their pools from __del__: on this loop
+            await asyncio.sleep(0.05)
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--protocol", default="openai",
+                        help=f"one of {', '.join(PROTOCOLS)}, a comma list, or all")
     parser.add_argument("-n", type=int, default=200, help="generations per round")
     parser.add_argument("--tokens", type=int, default=50, help="tokens per generation")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--protocol", choices=("openai", "anthropic"), default="openai")
-    parser.add_argument("--no-litellm", dest="litellm", action="store_false")
+    parser.add_argument("--concurrency", type=int, default=0,
+                        help="streams at once in the concurrent runs (default: -n)")
+    parser.add_argument("--feature", choices=FEATURES, default="plain")
+    parser.add_argument("--litellm", action="store_true", help="add LiteLLM where it applies")
+    parser.add_argument("--thousand", action="store_true",
+                        help="only the 1,000-concurrent run: wall, peak RSS, threads")
+    parser.add_argument("--thousand-n", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--url", help=argparse.SUPPRESS)  # --solo: the running simulator
+    parser.add_argument("--solo", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    import_time()
-    proc, url = start_simulator(args.tokens, args.protocol)
-    try:
-        asyncio.run(run(args, url))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    names = list(PROTOCOLS) if args.protocol == "all" else args.protocol.split(",")
+    unknown = [name for name in names if name not in PROTOCOLS]
+    if unknown:
+        parser.error(f"unknown protocol {', '.join(unknown)}")
+    args.protocol = names
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "args": vars(args) | {
+        "json": str(args.json)}}
+    with ExitStack() as stack:
+        stack.enter_context(aws_environment() if "bedrock" in names else nullcontext())
+        if args.solo:
+            asyncio.run(solo(args))
+            return
+        asyncio.run(run_all(args, names, results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
 
 
 if __name__ == "__main__":

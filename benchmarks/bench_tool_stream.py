@@ -28,15 +28,15 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import start_simulator
 
 KEY = "sk-bench-key"
 MODEL = "gpt-4o-mini"
@@ -51,19 +51,6 @@ SEARCH = {
 }
 #: One stream, consumed: returns what it read (checked once, so every client does the work).
 Workload = Callable[[], Awaitable[Any]]
-
-
-def start(module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, "--port", "0", "--api-key", KEY, *args],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().split()
-    if len(line) != 2 or line[0] != "PORT":
-        proc.kill()
-        raise RuntimeError(f"simulator {module} did not start: {line}")
-    return proc, f"http://127.0.0.1:{line[1]}/v1"
 
 
 def synapsekit_text(url: str) -> Workload:
@@ -199,12 +186,12 @@ def main() -> None:
                         help="text tokens / tool-argument fragments per stream")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    text, text_url = start(
-        "synapsekit.testing.simulators.openai_protocol", "--tokens", str(args.events)
+    text, text_url = start_simulator(args.events)
+    tool, tool_url = start_simulator(
+        args.events, "--fragments", str(args.events),
+        module="synapsekit.testing.simulators.openai_streams",
     )
-    tool, tool_url = start(
-        "synapsekit.testing.simulators.openai_streams", "--fragments", str(args.events)
-    )
+    text_url, tool_url = text_url + "/v1", tool_url + "/v1"
     try:
         asyncio.run(run(args, text_url, tool_url))
     finally:
