@@ -1,0 +1,36 @@
+"""The streaming benchmark cannot rot: for every protocol, its simulator serves the
+benchmark workload to all three clients (raw SDK, synapsekit, floor) -- each answer is
+checked for the exact text inside the script -- and the script runs end to end.
+
+The figures are not checked here (they live in benchmarks/ and docs/performance.md): only
+that the run finishes, prints the three clients, and writes its JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOCOLS = ["openai", "anthropic", "gemini", "cohere", "mistral", "ollama", "bedrock"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_bench_streaming_runs(protocol: str, tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_streaming.py", "--protocol", protocol, "-n", "2",
+         "--rounds", "1", "--tokens", "5", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(out.read_text())[protocol]
+    for mode in ("sequential", "concurrent"):
+        assert set(figures[mode]) == {"raw SDK", "synapsekit", "floor"}
+        assert figures[mode]["raw SDK"]["vs_raw"] == 1.0
+        assert figures[mode]["floor"]["vs_floor"] == 1.0
+    assert f"{protocol} protocol" in done.stdout
