@@ -37,13 +37,15 @@ Workload = Callable[[], Awaitable[str]]
 
 
 def start_simulator(
-    tokens: int, protocol: str = "openai", *args: str, module: str | None = None,
+    tokens: int | None, protocol: str = "openai", *args: str, module: str | None = None,
     api_key: str | None = KEY,
 ) -> tuple[subprocess.Popen[str], str]:
     """Start ``synapsekit.testing.simulators.<protocol>_protocol`` (or ``module``) in its own
     process; (the process, its root URL ``http://127.0.0.1:<port>``, no path)."""
     name = module or f"synapsekit.testing.simulators.{protocol}_protocol"
-    command = [sys.executable, "-m", name, "--port", "0", "--tokens", str(tokens), *args]
+    command = [sys.executable, "-m", name, "--port", "0", *args]
+    if tokens is not None:  # (a simulator with its own workload options takes none)
+        command += ["--tokens", str(tokens)]
     if api_key is not None:
         command += ["--api-key", api_key]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)

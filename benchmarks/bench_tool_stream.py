@@ -188,7 +188,7 @@ def main() -> None:
     args = parser.parse_args()
     text, text_url = start_simulator(args.events)
     tool, tool_url = start_simulator(
-        args.events, "--fragments", str(args.events),
+        None, "openai", "--fragments", str(args.events),
         module="synapsekit.testing.simulators.openai_streams",
     )
     text_url, tool_url = text_url + "/v1", tool_url + "/v1"
