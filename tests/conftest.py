@@ -1,5 +1,5 @@
-"""Shared fixtures: protocol simulators and a redis-server on 127.0.0.1, started once per
-session."""
+"""Shared fixtures: protocol simulators, a redis-server and a PostgreSQL cluster on 127.0.0.1,
+started once per session."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
+from tests.postgres_server import _postgres_server, postgres_url  # noqa: F401  (fixtures)
 from tests.redis_server import in_ci, redis_server
 
 API_KEY = "sk-test-key-0123456789"
