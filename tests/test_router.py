@@ -642,7 +642,10 @@ async def test_one_half_open_probe_between_two_routers_on_redis(
     clock = Clock(1_000_000.0)  # both processes' wall clocks, agreeing
 
     def shared() -> RedisRouterState:
-        return RedisRouterState(1, 30.0, url=redis_url, name="probe-test", clock=clock)
+        # A generous round-trip deadline: on a loaded machine the default (0.25 s) can pass,
+        # and then each process rightly decides in-process and probes on its own (found by CI).
+        return RedisRouterState(1, 30.0, url=redis_url, name="probe-test", clock=clock,
+                                timeout=10.0)
 
     first = router([llm(dead), llm(sim_b.url)], state=shared())
     second = router([llm(dead), llm(sim_b.url)], state=shared())

@@ -280,7 +280,8 @@ class RedisRouterState(RouterState):
     ``synapsekit:router:<name>:<member>``). Times are the clients' wall clocks
     (``time.time()``), so the processes' clocks must agree to well under a cooldown; a
     member's hash expires ``ttl`` seconds after its last call. ``url`` as the rate
-    limiter takes it (``$REDIS_URL`` by default).
+    limiter takes it (``$REDIS_URL`` by default); ``timeout`` is each round trip's deadline
+    (the rate limiter's by default: short, because a call never waits long on its state).
 
     Redis helps the calls, it never stops them: each round trip has the rate limiter's
     short deadline, and while the server is dead or frozen (then left alone for a
@@ -290,7 +291,7 @@ class RedisRouterState(RouterState):
     def __init__(
         self, failure_threshold: int, cooldown: float, *, url: str | None = None,
         name: str = "default", ttl: int = 86_400,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, timeout: float = LIMITER_TIMEOUT,
     ) -> None:
         super().__init__(failure_threshold, cooldown)
         from synapsekit.errors import MissingDependencyError
@@ -306,6 +307,7 @@ class RedisRouterState(RouterState):
         self._prefix = f"synapsekit:router:{name}:"
         self._ttl = ttl
         self._clock = clock
+        self._timeout = timeout
         self._clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._seen: dict[str, tuple[int, float | None]] = {}
         self._backoff = Backoff()
@@ -327,7 +329,7 @@ class RedisRouterState(RouterState):
         if not self._backoff.allow():
             raise _Down
         try:
-            found = await within(operation(self._client()), LIMITER_TIMEOUT)
+            found = await within(operation(self._client()), self._timeout)
         except (redis.exceptions.RedisError, OSError, asyncio.TimeoutError) as exc:
             self._backoff.failed()
             log.warning("the router's Redis state failed (%s); deciding in-process for "
