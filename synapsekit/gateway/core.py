@@ -209,8 +209,10 @@ class Gateway:
     ) -> tuple[list[list[float]], int]:
         """One vector per text from the ``kind = "embedding"`` model ``model``, and the
         input tokens the provider reported; the same checks (404 / 403 / limits) and one
-        ledger row (``api="embeddings"``) as :meth:`chat`. Budgets are not reserved for
-        embeddings (their cost is recorded in the row)."""
+        ledger row (``api="embeddings"``) as :meth:`chat`; the key's budget is reserved
+        before the call is sent and settled to its cost after, like a chat call's."""
+        from synapsekit.gateway.limits import reserve_embedding, settle_embedding
+
         req = GatewayRequest(api="embeddings", model=model, messages=[], overrides={},
                              stream=False, request_id=request_id)
         counted: list[int] = []
@@ -228,13 +230,17 @@ class Gateway:
             await self.limits.admit(key, books.estimate)
             books.admitted = True
             embedder = self._embedder(entry, dimensions)
-            books.row.member = f"{embedder.provider}:{embedder.model}"
+            member = books.row.member = f"{embedder.provider}:{embedder.model}"
+            budget = self.limits.budget(key)
+            held = None if budget is None else await reserve_embedding(budget, member, texts)
             token = _EMBED_TOKENS.set(counted)
             try:
                 vectors = await embedder.embed(texts)
             finally:
                 _EMBED_TOKENS.reset(token)
                 books.usage = Usage(input_tokens=sum(counted))
+                if budget is not None and held is not None:
+                    await settle_embedding(budget, held, member, sum(counted))
             return vectors, sum(counted)
 
     def _embedder(self, entry: ModelEntry, dimensions: int | None) -> Embedder:

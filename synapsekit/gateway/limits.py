@@ -8,34 +8,48 @@ redis_url`` the buckets live in Redis, shared by every worker and node.
 
 Budgets: one :class:`~synapsekit.llm.budget.Budget` per key (its ``budget_usd`` over its
 ``window``), given to the call path, which reserves before sending: a request over budget
-sends nothing upstream. The spend is kept in Redis when configured, else in a SQLite file
-beside the ledger (``budgets.db``), shared by the processes of one machine.
+sends nothing upstream. Embeddings reserve against the same budget here
+(:func:`reserve_embedding`: the call path of chat is not theirs). The spend is kept in
+Redis when configured, else in a SQLite file beside the ledger (``budgets.db``), shared by
+the processes of one machine.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from synapsekit._redis import LIMITER_TIMEOUT
 from synapsekit.gateway.ledger import ledger_folder
 from synapsekit.gateway.types import GatewayError, KeyInfo
-from synapsekit.llm.budget import Budget
+from synapsekit.llm import pricing
+from synapsekit.llm.budget import Budget, Reservation
 from synapsekit.llm.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from synapsekit.llm.types import Usage
 
 if TYPE_CHECKING:
     from synapsekit.gateway.config import GatewayConfig
 
-__all__ = ["KeyLimits", "open_limits"]
+__all__ = ["KeyLimits", "open_limits", "reserve_embedding", "settle_embedding"]
 
 
 class KeyLimits:
     """The :class:`~synapsekit.gateway.parts.Limits` of every key, built on first use
-    and rebuilt when a key's limits change (``synapsekit keys set-budget``)."""
+    and rebuilt when a key's limits change (``synapsekit keys set-budget``).
 
-    def __init__(self, *, redis_url: str | None = None, budget_path: str | None = None) -> None:
+    ``redis_timeout``: seconds a Redis round trip of the rate limiter may take before
+    that request is limited in-process instead (the library's default keeps a frozen
+    server from stalling every request).
+    """
+
+    def __init__(self, *, redis_url: str | None = None, budget_path: str | None = None,
+                 redis_timeout: float = LIMITER_TIMEOUT) -> None:
         self.redis_url = redis_url
         self.budget_path = budget_path
+        self.redis_timeout = redis_timeout
         self._limiters: dict[tuple[str, float | None, float | None], RateLimiter] = {}
         self._budgets: dict[tuple[str, float, str | None], Budget] = {}
         self._lock = threading.Lock()
@@ -89,7 +103,8 @@ class KeyLimits:
             if found is None:
                 if self.redis_url:
                     found = RedisRateLimiter(self.redis_url, f"synapsekit:gateway:{key.id}:"
-                                             f"{rpm}:{tpm}", rpm, tpm)
+                                             f"{rpm}:{tpm}", rpm, tpm,
+                                             timeout=self.redis_timeout)
                 else:
                     found = MemoryRateLimiter(rpm, tpm)
                 self._limiters[ident] = found
@@ -103,3 +118,27 @@ def open_limits(config: GatewayConfig) -> KeyLimits:
     """The limits of ``config`` (what :class:`Gateway.from_config` uses)."""
     return KeyLimits(redis_url=config.redis_url,
                      budget_path=os.path.join(ledger_folder(config), "budgets.db"))
+
+
+async def reserve_embedding(budget: Budget, member: str, texts: Sequence[str]) -> Reservation:
+    """Reserve an embedding call's cost before it is sent (BudgetExceededError when it does
+    not fit): ceil(characters / 4) input tokens -- the estimate a chat call's input is
+    reserved at -- at the price of ``member`` (``"provider:model"``). A model with no known
+    price is refused (:class:`~synapsekit.errors.UnpricedModelError`) unless the budget
+    allows unpriced models, as for chat."""
+    provider, _, model = member.partition(":")
+    quote = pricing.quote(provider, model)
+    if quote is None and not budget.allow_unpriced:
+        from synapsekit.errors import UnpricedModelError
+
+        raise UnpricedModelError(provider=provider, model=model)
+    tokens = math.ceil(sum(len(t) for t in texts) / 4)
+    worst = 0.0 if quote is None else quote.price.cost(Usage(input_tokens=tokens))
+    return await budget.reserve(worst, what=member)
+
+
+async def settle_embedding(budget: Budget, held: Reservation, member: str, tokens: int) -> None:
+    """Replace the reservation by the cost of the ``tokens`` the provider reported (0: none
+    answered, the reservation is given back)."""
+    provider, _, model = member.partition(":")
+    await budget.settle(held, pricing.cost(provider, model, Usage(input_tokens=tokens)) or 0.0)

@@ -1,0 +1,471 @@
+"""The gateway's virtual keys, budgets and rate limits, through the real openai SDK over
+real HTTP, with the upstream on the OpenAI protocol simulator (every test counts the
+requests it saw: a refusal must send nothing upstream).
+
+Keys at rest (a ``key_hash`` in the config, the CLI's ``keys create|list|revoke|
+set-budget`` over the ledger database, the secret never stored), budgets exhausted (chat
+streamed and not, embeddings), rate limits with ``Retry-After`` (in-process and shared by
+two gateways through the session's real Redis), the allow-list, ``/v1/spend``, and at the
+end: no secret in any log record of the whole file, in ``/metrics`` or in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from openai.types.chat import ChatCompletionMessageParam
+
+from synapsekit.cli import main
+from synapsekit.gateway.config import hash_key, key_id
+from synapsekit.gateway.core import MemoryLedger
+from synapsekit.gateway.ledger import SqlLedger
+from synapsekit.gateway.limits import KeyLimits
+from synapsekit.llm import pricing
+from synapsekit.llm.types import Usage
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
+from tests.gateway_fixtures import GatewayServer, gateway_config, member
+from tests.redis_server import SLOW_MACHINE
+
+UP_KEY = "sk-upstream-provider-secret-77"
+MASTER = "sk-gw-master-secret-0042"
+HASHED = "sk-gw-hashed-in-config-0001"  # only its sha256 is in the config file
+LISTED = "sk-gw-allow-list-0002"  # [[keys]] models = ["fast"]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+
+
+def _usd(model: str, input_tokens: int, output_tokens: int = 0) -> float:
+    cost = pricing.cost("openai", model, Usage(input_tokens=input_tokens,
+                                               output_tokens=output_tokens))
+    assert cost is not None and cost > 0
+    return cost
+
+
+#: What the simulator's default answer costs on gpt-4o-mini: 12 input, 4 output tokens.
+CALL_USD = _usd("gpt-4o-mini", 12, 4)
+#: Every secret of this file: none may appear in a log record, /metrics or a ledger row.
+SECRETS: set[str] = {UP_KEY, MASTER, HASHED, LISTED}
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def records() -> Iterator[_Records]:
+    """Every log record of the module, at DEBUG, from every thread (the gateway's too)."""
+    handler = _Records()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[OpenAISimulator]:
+    with OpenAISimulator(UP_KEY) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gateway-keys")
+
+
+def _config(sim: OpenAISimulator, ledger: Path | str | None, *, keys: list[dict[str, Any]],
+            extra: str = "") -> str:
+    return gateway_config(
+        [member("fast", "gpt-4o-mini", sim.url), member("other", "gpt-4o-mini", sim.url),
+         member("embed", "text-embedding-3-small", sim.url, kind="embedding")],
+        keys, ledger=ledger, extra='[gateway]\nmaster_key_env = "GW_MASTER"\n' + extra)
+
+
+@pytest.fixture(scope="module")
+def gw(records: _Records, sim: OpenAISimulator, folder: Path) -> Iterator[GatewayServer]:
+    """The gateway with the real parts (key store, limits, SQLite ledger) from its config
+    file, which the CLI reads too."""
+    text = _config(sim, folder / "spend.db", keys=[
+        {"key_hash": hash_key(HASHED), "name": "hashed"},
+        {"key": LISTED, "models": ["fast"]},
+    ])
+    assert HASHED not in text
+    path = folder / "gateway.toml"
+    path.write_text(text)
+    with GatewayServer(text, env={"SIM_KEY": UP_KEY, "GW_MASTER": MASTER},
+                       path=str(path)) as server:
+        yield server
+
+
+@pytest.fixture
+def up(sim: OpenAISimulator) -> OpenAISimulator:
+    """The upstream simulator with its record of requests cleared."""
+    sim.reset()
+    return sim
+
+
+@contextlib.asynccontextmanager
+async def _client(gw: GatewayServer, secret: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key=secret,
+                                  max_retries=0) as client:
+        yield client
+
+
+async def _cli(gw: GatewayServer, *argv: str) -> tuple[int, str]:
+    """``synapsekit keys <argv> --config <the gateway's file>`` in-process (in a thread: the
+    CLI runs its own event loop), with its exit code and stdout."""
+    def run() -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["keys", *argv, "--config", str(gw.config.path)])
+        return code, out.getvalue()
+
+    return await asyncio.to_thread(run)
+
+
+async def _create(gw: GatewayServer, *options: str) -> tuple[str, str]:
+    """A new key from ``synapsekit keys create``: (its id, its secret)."""
+    code, out = await _cli(gw, "create", *options)
+    assert code == 0, out
+    head, secret = out.splitlines()
+    ident = head.removeprefix("created ").split(";")[0]
+    assert head == f"created {ident}; its secret, shown once (it is not stored):"
+    assert secret.startswith("sk-gw-") and ident == key_id(hash_key(secret))
+    SECRETS.add(secret)
+    return ident, secret
+
+
+async def _ask(client: openai.AsyncOpenAI, *, stream: bool = False, model: str = "fast",
+               max_tokens: int = 5) -> str:
+    """One chat request; the answer's text."""
+    if stream:
+        chunks = await client.chat.completions.create(
+            model=model, messages=HI, stream=True, max_tokens=max_tokens)
+        return "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+    reply = await client.chat.completions.create(model=model, messages=HI,
+                                                 max_tokens=max_tokens)
+    return reply.choices[0].message.content or ""
+
+
+def _ledger(gw: GatewayServer) -> SqlLedger:
+    ledger = gw.gateway.ledger
+    assert isinstance(ledger, SqlLedger)
+    ledger.flush()  # the rows queued so far are written
+    return ledger
+
+
+def _databases(folder: Path) -> bytes:
+    """The bytes of every database file (the ledger and key store, its WAL, budgets.db)."""
+    found = [p for p in folder.iterdir() if ".db" in p.name]
+    assert "spend.db" in {p.name for p in found}
+    return b"".join(p.read_bytes() for p in found)
+
+
+def _error(exc: openai.APIStatusError) -> dict[str, Any]:
+    body = exc.response.json()
+    assert set(body) == {"error"}
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+# --------------------------------------------------------------------------- keys at rest
+
+
+async def test_key_hash_in_config_authenticates_its_secret(gw: GatewayServer,
+                                                           up: OpenAISimulator) -> None:
+    async with _client(gw, HASHED) as client:
+        assert await _ask(client) == "Hello, world!"
+    async with _client(gw, HASHED + "x") as client:
+        with pytest.raises(openai.AuthenticationError) as info:
+            await _ask(client)
+    assert _error(info.value)["code"] == "invalid_api_key"
+    assert len(up.requests) == 1
+
+
+async def test_cli_keys_create_list_revoke(gw: GatewayServer, up: OpenAISimulator,
+                                           folder: Path) -> None:
+    ident, secret = await _create(gw, "--name", "cli-made", "--rpm", "100")
+    async with _client(gw, secret) as client:
+        assert await _ask(client) == "Hello, world!"
+    assert len(up.requests) == 1
+    stored = _databases(folder)
+    assert hash_key(secret).encode() in stored  # the files read are the key store's
+    assert secret.encode() not in stored
+
+    code, listing = await _cli(gw, "list")
+    assert code == 0 and secret not in listing
+    [line] = [row for row in listing.splitlines() if row.startswith(ident)]
+    assert line.split()[1:3] == ["cli-made", "-"] and line.endswith("active")
+
+    code, out = await _cli(gw, "revoke", ident)
+    assert (code, out) == (0, f"revoke {ident}: done\n")
+    async with _client(gw, secret) as client:
+        with pytest.raises(openai.AuthenticationError) as info:
+            await _ask(client)
+    assert info.value.status_code == 401
+    assert _error(info.value) == {"message": "Incorrect API key provided.",
+                                  "type": "authentication_error", "param": None,
+                                  "code": "invalid_api_key"}
+    assert len(up.requests) == 1  # nothing sent for the revoked key
+    code, listing = await _cli(gw, "list")
+    [line] = [row for row in listing.splitlines() if row.startswith(ident)]
+    assert line.endswith("revoked")
+    assert (await _cli(gw, "revoke", ident))[0] == 1  # revoked already
+
+
+async def test_cli_set_budget_is_seen_by_the_next_request(gw: GatewayServer,
+                                                          up: OpenAISimulator) -> None:
+    ident, secret = await _create(gw, "--budget-usd", "1")
+    async with _client(gw, secret) as client:
+        assert await _ask(client) == "Hello, world!"
+        assert (await _cli(gw, "set-budget", ident, "--budget-usd", "0.000001"))[0] == 0
+        with pytest.raises(openai.RateLimitError) as info:
+            await _ask(client)
+        assert _error(info.value)["code"] == "insufficient_quota"
+        assert len(up.requests) == 1
+        assert (await _cli(gw, "set-budget", ident))[0] == 0  # no budget at all
+        assert await _ask(client) == "Hello, world!"
+    assert len(up.requests) == 2
+
+
+# --------------------------------------------------------------------------- budgets
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["not-streamed", "streamed"])
+async def test_budget_spent_by_one_call_refuses_the_next_sending_nothing(
+    gw: GatewayServer, up: OpenAISimulator, stream: bool,
+) -> None:
+    # The first call reserves its worst case (1 input token, 5 output: $3.15e-06), which
+    # fits, and spends $4.2e-06 of $5e-06: the next one's worst case does not fit.
+    ident, secret = await _create(gw, "--budget-usd", "0.000005")
+    async with _client(gw, secret) as client:
+        assert await _ask(client, stream=stream) == "Hello, world!"
+        with pytest.raises(openai.RateLimitError) as info:
+            await _ask(client, stream=stream)
+    assert info.value.status_code == 429
+    assert _error(info.value) == {
+        "message": "This key's budget is exhausted: the request was not sent.",
+        "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}
+    assert len(up.requests) == 1
+    rows = await _ledger(gw).rows(key_id=ident)
+    assert [(r.status, r.error, r.stream) for r in rows] == [
+        (200, None, stream), (429, "BudgetExceededError", stream)]
+    assert (rows[0].cost_usd, rows[1].cost_usd) == (CALL_USD, 0.0)
+
+
+async def test_embeddings_reserve_the_budget(gw: GatewayServer, up: OpenAISimulator) -> None:
+    # A budget below what the input's reservation costs: refused before it is sent.
+    _, poor = await _create(gw, "--budget-usd", "0.000000001")
+    async with _client(gw, poor) as client:
+        with pytest.raises(openai.RateLimitError) as info:
+            await client.embeddings.create(model="embed", input="hello world")
+    assert _error(info.value)["code"] == "insufficient_quota"
+    assert len(up.requests) == 0
+
+    # "a b c d e f": reserved as 3 tokens ($6e-08, fits $1e-07), billed as the 6 the
+    # upstream counted ($1.2e-07): the budget is spent, for embeddings and chat alike.
+    ident, secret = await _create(gw, "--budget-usd", "0.0000001")
+    async with _client(gw, secret) as client:
+        answer = await client.embeddings.create(model="embed", input=["a b c d e f"])
+        assert len(answer.data) == 1 and len(answer.data[0].embedding) == 8
+        assert answer.usage.prompt_tokens == 6
+        with pytest.raises(openai.RateLimitError) as info:
+            await client.embeddings.create(model="embed", input="a")
+        assert _error(info.value)["code"] == "insufficient_quota"
+        with pytest.raises(openai.RateLimitError):
+            await _ask(client)
+    assert [r.path for r in up.requests] == ["/v1/embeddings"]
+    rows = await _ledger(gw).rows(key_id=ident)
+    assert [(r.api, r.status, r.input_tokens) for r in rows] == [
+        ("embeddings", 200, 6), ("embeddings", 429, 0), ("openai", 429, 0)]
+    assert rows[0].cost_usd == _usd("text-embedding-3-small", 6)
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+def _retry_after(exc: openai.APIStatusError) -> int:
+    value = exc.response.headers["retry-after"]
+    assert value.isdigit(), value
+    return int(value)
+
+
+async def test_requests_per_minute_answers_429_with_retry_after(
+    gw: GatewayServer, up: OpenAISimulator,
+) -> None:
+    _, secret = await _create(gw, "--rpm", "2")
+    async with _client(gw, secret) as client:
+        assert await _ask(client) == "Hello, world!"
+        assert await _ask(client, stream=True) == "Hello, world!"
+        started = time.monotonic()
+        with pytest.raises(openai.RateLimitError) as info:
+            await _ask(client)
+        waited = time.monotonic() - started
+    assert _error(info.value)["code"] == "rate_limit_exceeded"
+    assert _error(info.value)["type"] == "rate_limit_error"
+    # 2 a minute: the next slot refills in 30 s less the time since the first request.
+    assert 0 < _retry_after(info.value) <= 30
+    assert waited < 5  # answered at once, never held waiting
+    assert len(up.requests) == 2
+
+
+async def test_tokens_per_minute_answers_429_with_retry_after(
+    gw: GatewayServer, up: OpenAISimulator,
+) -> None:
+    # 60 a minute; a request reserves 1 + max_tokens 58 = 59, settled to the 16 used: 44
+    # left, 15 short of the next 59, which 60/min refills in 15 s.
+    _, secret = await _create(gw, "--tpm", "60")
+    async with _client(gw, secret) as client:
+        assert await _ask(client, max_tokens=58) == "Hello, world!"
+        with pytest.raises(openai.RateLimitError) as info:
+            await _ask(client, max_tokens=58)
+    assert _error(info.value)["code"] == "rate_limit_exceeded"
+    assert 0 < _retry_after(info.value) <= 15
+    assert len(up.requests) == 1
+
+
+async def test_requests_per_minute_shared_by_two_gateways_through_redis(
+    records: _Records, sim: OpenAISimulator, redis_url: str, tmp_path: Path,
+) -> None:
+    limited = "sk-gw-shared-rpm-0003"
+    SECRETS.add(limited)
+    storage = (f'[storage]\nledger = "sqlite:///{tmp_path / "spend.db"}"\n'
+               f'redis_url = "{redis_url}"\n')
+    text = _config(sim, None, keys=[{"key": limited, "requests_per_minute": 2}], extra=storage)
+    servers = []
+    for _ in range(2):
+        limits = KeyLimits(redis_url=redis_url, budget_path=str(tmp_path / "budgets.db"),
+                           redis_timeout=SLOW_MACHINE)
+        servers.append(GatewayServer(text, env={"SIM_KEY": UP_KEY, "GW_MASTER": MASTER},
+                                     limits=limits, ledger=MemoryLedger()))
+    sim.reset()
+    with servers[0] as a, servers[1] as b:
+        async with _client(a, limited) as through_a, _client(b, limited) as through_b:
+            assert await _ask(through_a) == "Hello, world!"
+            assert await _ask(through_a) == "Hello, world!"
+            with pytest.raises(openai.RateLimitError) as info:
+                await _ask(through_b)
+    assert _error(info.value)["code"] == "rate_limit_exceeded"
+    assert 0 < _retry_after(info.value) <= 30
+    assert len(sim.requests) == 2
+
+
+# --------------------------------------------------------------------------- allow-list
+
+
+@pytest.mark.parametrize("made", ["config", "cli"])
+async def test_allow_list_refuses_other_models_sending_nothing(
+    gw: GatewayServer, up: OpenAISimulator, made: str,
+) -> None:
+    secret = LISTED if made == "config" else (await _create(gw, "--models", "fast"))[1]
+    async with _client(gw, secret) as client:
+        assert [m.id async for m in client.models.list()] == ["fast"]
+        assert await _ask(client) == "Hello, world!"
+        for stream in (False, True):
+            with pytest.raises(openai.PermissionDeniedError) as info:
+                await _ask(client, model="other", stream=stream)
+            assert _error(info.value) == {
+                "message": "This key may not use the model `other`.",
+                "type": "permission_error", "param": "model", "code": "model_not_allowed"}
+        with pytest.raises(openai.PermissionDeniedError):
+            await client.embeddings.create(model="embed", input="hello")
+    assert len(up.requests) == 1
+
+
+# --------------------------------------------------------------------------- /v1/spend
+
+
+async def test_spend_shows_the_callers_own_and_the_master_key_all(
+    gw: GatewayServer, up: OpenAISimulator,
+) -> None:
+    ident, secret = await _create(gw, "--name", "spender")
+    other, other_secret = await _create(gw, "--name", "bystander")
+    async with _client(gw, secret) as client:
+        await _ask(client)
+        await _ask(client, stream=True)
+        await client.embeddings.create(model="embed", input=["one two three"])
+    async with _client(gw, other_secret) as client:
+        await _ask(client)
+    _ledger(gw)
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    embed_usd = _usd("text-embedding-3-small", 3)
+    mine = [
+        {"key_id": ident, "model": "embed", "date": today, "requests": 1, "errors": 0,
+         "input_tokens": 3, "output_tokens": 0, "cached_input_tokens": 0,
+         "cost_usd": embed_usd},
+        {"key_id": ident, "model": "fast", "date": today, "requests": 2, "errors": 0,
+         "input_tokens": 24, "output_tokens": 8, "cached_input_tokens": 0,
+         "cost_usd": CALL_USD * 2},
+    ]
+    async with httpx.AsyncClient(base_url=gw.url) as http:
+        own = (await http.get("/v1/spend", headers={"authorization": f"Bearer {secret}"}))
+        assert own.status_code == 200
+        body = own.json()
+        assert body["data"] == mine
+        assert body["total_requests"] == 3
+        assert body["total_cost_usd"] == embed_usd + CALL_USD * 2
+        every = (await http.get("/v1/spend", headers={"authorization": f"Bearer {MASTER}"}))
+        assert every.status_code == 200
+        rows = every.json()["data"]
+        assert [r for r in rows if r["key_id"] == ident] == mine
+        assert [(r["model"], r["requests"]) for r in rows if r["key_id"] == other] == [
+            ("fast", 1)]
+        assert {r["key_id"] for r in rows} > {ident, other}
+        bad = await http.get("/v1/spend?since=yesterday",
+                             headers={"authorization": f"Bearer {secret}"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "since"
+        anon = await http.get("/v1/spend")
+        assert anon.status_code == 401
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+async def test_no_secret_in_metrics_ledger_rows_or_files(gw: GatewayServer,
+                                                         folder: Path) -> None:
+    async with httpx.AsyncClient(base_url=gw.url) as http:
+        metrics = await http.get("/metrics", headers={"authorization": f"Bearer {MASTER}"})
+    assert metrics.status_code == 200
+    ident = key_id(hash_key(HASHED))
+    assert f'key_id="{ident}"' in metrics.text  # the ids are there, never the keys
+    rows = await _ledger(gw).rows()
+    assert len(rows) > 20
+    stored = _databases(folder)
+    with sqlite3.connect(folder / "spend.db") as conn:
+        tables = [repr(conn.execute(f"SELECT * FROM {t}").fetchall())
+                  for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    for secret in SECRETS:
+        assert secret not in metrics.text
+        assert not [r for r in rows if secret in repr(r)]
+        assert secret.encode() not in stored
+        assert not [t for t in tables if secret in t]
+
+
+def test_zz_no_secret_in_any_log_record_of_the_file(records: _Records) -> None:
+    """Last in the file: every record the tests above made, the gateway's included."""
+    assert len(SECRETS) > 10  # the CLI-made keys are in it
+    assert any(r.name == "synapsekit.gateway.access" for r in records.records)
+    leaked = []
+    for record in records.records:
+        text = record.getMessage() + repr(record.args) + (
+            logging.Formatter().formatException(record.exc_info) if record.exc_info else "")
+        leaked += [(record.name, s) for s in SECRETS if s in text]
+    assert leaked == []
+
