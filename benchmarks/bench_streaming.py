@@ -18,8 +18,10 @@ to the raw SDK and to the floor: compare ratios, the machine is noisy.
 ``--feature`` adds "synapsekit + <feature>" beside plain synapsekit: ``cache`` (every call a
 miss: a lookup and a store), ``limiter`` (RPM and TPM set too high to wait: the
 bookkeeping), ``tracer`` (a TokenTracer pricing every call), ``otel``
-(``synapsekit.observability.otel.instrument`` with an SDK TracerProvider and an in-memory
-exporter, on only during that client's rounds), ``tool`` (see bench_tool_stream.py).
+(``synapsekit.observability.otel.instrument`` on the SDK's TracerProvider + BatchSpanProcessor
+and MeterProvider + PeriodicExportingMetricReader, exporters that drop: see _otel.py; on
+only during that client's rounds), ``tool`` (see bench_tool_stream.py). A feature row's
+"vs plain" is its CPU over plain synapsekit's in the same run.
 
 ``--thousand`` runs each client alone in a fresh process (so peak RSS is its own) with
 1,000 streams at once, and prints wall time, client CPU, peak RSS and peak threads.
@@ -39,8 +41,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,7 @@ from benchmarks._common import (
     start_simulator,
     warm_up,
 )
+from benchmarks._otel import otel_available, otel_on
 
 __all__ = ["KEY", "MODEL", "PROTOCOLS", "Workload", "measure", "start_simulator"]
 
@@ -136,37 +139,6 @@ def litellm_client(url: str, proto: Protocol) -> Workload:
     return one
 
 
-@contextmanager
-def otel_on() -> Iterator[None]:
-    """synapsekit's OTel instrumentation with a real SDK TracerProvider, for one client."""
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from synapsekit.observability.otel import instrument, uninstrument
-
-    provider = TracerProvider()
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrument(tracer_provider=provider)
-    try:
-        yield
-    finally:
-        uninstrument()
-        exporter.clear()
-
-
-def otel_available() -> str | None:
-    """None when the otel row can run, else why not."""
-    try:
-        import opentelemetry.sdk.trace  # noqa: F401
-
-        from synapsekit.observability.otel import instrument  # noqa: F401
-    except ImportError as exc:
-        return f"otel row skipped: {exc}"
-    return None
-
-
 def clients_for(
     protocol: str, url: str, feature: str, litellm: bool
 ) -> tuple[dict[str, Workload], dict[str, Callable[[], AbstractContextManager[None]]]]:
@@ -214,12 +186,19 @@ def versions(protocol: str) -> str:
 
 def table(protocol: str, mode: str, medians: dict[str, tuple[float, float]]) -> dict[str, Any]:
     raw, bottom = medians["raw SDK"][0], medians["floor"][0]
+    plain = medians["synapsekit"][0]
     print(f"  {mode}")
-    print(f"    {'client':<20}{'CPU s':>8}{'wall s':>8}{'vs raw SDK':>12}{'vs floor':>10}")
+    print(f"    {'client':<20}{'CPU s':>8}{'wall s':>8}{'vs raw SDK':>12}{'vs floor':>10}"
+          f"{'vs plain':>10}")
+    out: dict[str, Any] = {}
     for name, (cpu, wall) in medians.items():
-        print(f"    {name:<20}{cpu:>8.3f}{wall:>8.3f}{cpu / raw:>11.2f}x{cpu / bottom:>9.2f}x")
-    return {name: {"cpu": cpu, "wall": wall, "vs_raw": cpu / raw, "vs_floor": cpu / bottom}
-            for name, (cpu, wall) in medians.items()}
+        out[name] = {"cpu": cpu, "wall": wall, "vs_raw": cpu / raw, "vs_floor": cpu / bottom}
+        feature = name.startswith("synapsekit + ")  # a feature row: its cost over plain
+        if feature:
+            out[name]["vs_plain"] = cpu / plain
+        print(f"    {name:<20}{cpu:>8.3f}{wall:>8.3f}{cpu / raw:>11.2f}x{cpu / bottom:>9.2f}x"
+              + (f"{cpu / plain:>9.3f}x" if feature else ""))
+    return out
 
 
 async def run_protocol(args: argparse.Namespace, protocol: str, url: str) -> dict[str, Any]:
