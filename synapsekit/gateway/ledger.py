@@ -7,6 +7,14 @@ one commit, not one per request. ``aclose()`` drains the queue before it returns
 is lost at shutdown). Queries (``spend``, ``metrics``, ``dashboard``) run in a worker
 thread too, on their own connection.
 
+Why kept connections: opening a PostgreSQL connection costs a TCP handshake, a backend
+process and authentication (milliseconds); the writer and the reader each keep one
+(:class:`_Kept`), and a failure (the server restarted, the network dropped) discards it,
+so the next use reconnects. A batch that failed is tried again with backoff for
+:data:`RETRY_FOR` seconds; the insert ignores a request id already there, so a batch
+whose commit reached the server but whose answer was lost is not written twice (the
+request id is the primary key: every request is recorded once).
+
 The schema's migrations are named and recorded in a ``migrations`` table, the same way
 synapsekit's other SQLite files are (:func:`synapsekit._sqlite.apply_migrations`); a
 database written by a newer synapsekit is refused. The virtual keys the admin CLI
@@ -51,6 +59,9 @@ LATENCY_BUCKETS_MS: tuple[float, ...] = (
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
 )
 _BATCH = 500
+#: How long a batch the database refuses is retried (a server restart, a locked file)
+#: before its rows are counted as lost and logged.
+RETRY_FOR = 30.0
 
 #: Named migrations, applied in order and recorded. DOUBLE PRECISION: PostgreSQL's REAL
 #: is 4 bytes (a cost would lose digits); SQLite reads it as REAL (8 bytes).
@@ -101,7 +112,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 _FIELDS = tuple(f.name for f in dataclasses.fields(LedgerRow))
 _COLUMNS = ("day", *_FIELDS)
 _INSERT = (f"INSERT INTO requests ({', '.join(_COLUMNS)}) "
-           f"VALUES ({', '.join('?' * len(_COLUMNS))})")
+           f"VALUES ({', '.join('?' * len(_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
 
 
 class Database:
@@ -129,9 +140,8 @@ class Database:
     @contextlib.contextmanager
     def connect(self) -> Iterator[Any]:
         """A connection, migrated, closed after the block (commit on success)."""
-        conn = self._open()
+        conn = self.open()
         try:
-            self._migrate(conn)
             yield conn
             conn.commit()
         except BaseException:
@@ -139,6 +149,16 @@ class Database:
             raise
         finally:
             conn.close()
+
+    def open(self) -> Any:
+        """A new connection, the schema migrated; the caller closes it."""
+        conn = self._open()
+        try:
+            self._migrate(conn)
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        return conn
 
     def _open(self) -> Any:
         if not self.postgres:
@@ -191,8 +211,9 @@ class _SqliteConn:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.raw.execute(sql, params)
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.raw.executemany(sql, rows)
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """The rows changed."""
+        return int(self.raw.executemany(sql, rows).rowcount)
 
     def commit(self) -> None:
         if self.raw.in_transaction:
@@ -219,9 +240,11 @@ class _PgConn:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.raw.execute(sql.replace("?", "%s"), tuple(params))
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """The rows changed (psycopg sums them over the statements)."""
         with self.raw.cursor() as cur:
             cur.executemany(sql.replace("?", "%s"), rows)
+            return int(cur.rowcount)
 
     def commit(self) -> None:
         self.raw.commit()
@@ -233,6 +256,47 @@ class _PgConn:
         self.raw.close()
 
 
+class _Kept:
+    """One connection of a :class:`Database`, kept open between uses: opened (and the
+    schema migrated) at the first use, discarded when a use fails (the next one
+    reconnects), so a server restart costs one failed try, not a dead ledger. Uses are
+    serialised (a DB-API connection is not shared by threads at once)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """The kept connection for one transaction, committed after the block."""
+        with self._lock:
+            if self._conn is None:
+                self._conn = self.db.open()
+            conn = self._conn
+            try:
+                yield conn
+                conn.commit()
+            except BaseException:
+                self._conn = None
+                _close_quietly(conn)
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            _close_quietly(conn)
+
+
+def _close_quietly(conn: Any) -> None:
+    """Roll back and close ``conn``, which may be broken already (nothing to report)."""
+    with contextlib.suppress(Exception):
+        conn.rollback()
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
 class SqlLedger:
     """The ledger on a :class:`Database`: ``record`` queues, a thread writes in batches."""
 
@@ -241,7 +305,10 @@ class SqlLedger:
         self._queue: queue.SimpleQueue[LedgerRow | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._writer = _Kept(db)
+        self._reader = _Kept(db)
         self.lost = 0  # rows a failing database could not take (logged)
+        self.duplicates = 0  # rows offered twice (a bug of the caller; logged, kept once)
 
     # ---- writing
 
@@ -259,24 +326,35 @@ class SqlLedger:
         self._start()
 
     async def aclose(self) -> None:
-        """Write every queued row, then stop the writer."""
-        thread = self._thread
-        if thread is None:
-            return
-        self._queue.put(None)
-        await asyncio.to_thread(thread.join)
-        self._thread = None
+        """Write every queued row, stop the writer, close the connections."""
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        self.flush()
+        self._writer.close()
+        self._reader.close()
 
     def flush(self) -> None:
-        """Block until every row queued so far is written (tests, the CLI)."""
-        thread = self._thread
-        if thread is not None:
-            self._queue.put(None)
-            thread.join()
-            self._thread = None
+        """Block until every row queued so far is written (tests, the CLI, ``aclose``).
+
+        A row queued while the writer was stopping (a request cancelled at the end of a
+        graceful shutdown finishes its books then) is written here too."""
+        while True:
+            with self._start_lock:
+                thread = self._thread
+            if thread is not None:
+                if thread.is_alive():
+                    self._queue.put(None)
+                    thread.join()
+                with self._start_lock:
+                    if self._thread is thread:
+                        self._thread = None
+            if self._queue.empty():
+                return
+            self._start()
 
     def _prepare(self) -> None:
-        with self.db.connect():
+        with self._writer.transaction():
             pass
 
     def _start(self) -> None:
@@ -307,19 +385,30 @@ class SqlLedger:
 
     def _write(self, batch: list[LedgerRow]) -> None:
         rows = [(int(r.ts // _DAY), *(_value(getattr(r, f)) for f in _FIELDS)) for r in batch]
-        for attempt in range(5):
+        deadline = time.monotonic() + RETRY_FOR
+        pause = 0.05
+        retry = False
+        while True:
             try:
-                with self.db.connect() as conn:
+                with self._writer.transaction() as conn:
                     conn.begin()
-                    conn.executemany(_INSERT, rows)
+                    written = conn.executemany(_INSERT, rows)
+                if written < len(rows) and not retry:  # (a retry: the last try's commit)
+                    self.duplicates += len(rows) - written
+                    log.error("gateway ledger: %d rows recorded twice, kept once",
+                              len(rows) - written)
                 return
             except Exception as exc:  # a locked file or a restarting server: try again
-                if attempt == 4:
+                if time.monotonic() + pause > deadline:
                     self.lost += len(batch)
                     log.error("gateway ledger: %d rows not written (%s)", len(batch),
                               type(exc).__name__)
                     return
-                time.sleep(0.05 * 2 ** attempt)
+                log.warning("gateway ledger: writing %d rows failed (%s), trying again",
+                            len(batch), type(exc).__name__)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+                retry = True
 
     # ---- reading
 
@@ -367,7 +456,7 @@ class SqlLedger:
         def run() -> list[tuple[Any, ...]]:
             if not self.db.exists():
                 return []
-            with self.db.connect() as conn:
+            with self._reader.transaction() as conn:
                 return [tuple(r) for r in conn.execute(sql, params).fetchall()]
 
         return await asyncio.to_thread(run)
