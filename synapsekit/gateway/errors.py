@@ -13,7 +13,9 @@ The choices, by type (the library's hierarchy, never a message's words):
 * invalid request, context length, content filter, a request no member can take, a
   request setting the library refuses -> 400, the message kept (it tells the client what
   to fix);
-* not found -> 404; timeout -> 504; connection, server, interrupted -> 502;
+* not found -> 404; timeout -> 504; connection, server, interrupted -> 502; an
+  upstream that says it is overloaded (Anthropic's 529 / ``overloaded_error``) -> 503
+  ``upstream_overloaded`` with its ``Retry-After`` (the Anthropic wire sends it as 529);
 * every member failed -> the mapping of the last failure; every member skipped (circuits
   open) -> 503 with the soonest retry.
 
@@ -36,6 +38,7 @@ from synapsekit.errors import (
     NotFoundError,
     QuotaExceededError,
     RateLimitError,
+    ServerError,
     StreamInterruptedError,
     TimeoutError,
 )
@@ -86,6 +89,13 @@ def status_for(exc: BaseException) -> GatewayError:
         return GatewayError(
             503, "no_member_available",
             "No upstream model is available right now; try again later.",
+            retry_after=exc.retry_after, type="server_error",
+        )
+    if isinstance(exc, ServerError) and (
+        exc.status_code == 529 or exc.code == "overloaded_error"
+    ):
+        return GatewayError(
+            503, "upstream_overloaded", "The upstream provider is overloaded; try again later.",
             retry_after=exc.retry_after, type="server_error",
         )
     for kind, status, code, type_, param, message in _TABLE:

@@ -34,8 +34,9 @@ from starlette.routing import Route
 
 from synapsekit.gateway.core import member_of, new_request_id
 from synapsekit.gateway.errors import status_for
-from synapsekit.gateway.http import EventStream, error_headers, read_json, secret_from
+from synapsekit.gateway.http import error_headers, read_json, secret_from
 from synapsekit.gateway.openai_request import parse_chat
+from synapsekit.gateway.streamed import stream_answer
 from synapsekit.gateway.types import GatewayError, GatewayRequest, KeyInfo
 from synapsekit.llm.types import Chunk, ToolCall, Usage
 from synapsekit.llm.types import Response as LLMResponse
@@ -106,19 +107,10 @@ async def _answer(gateway: Gateway, req: GatewayRequest, key: KeyInfo) -> Respon
             return error_response(err)
         return JSONResponse(_completion(answer, ids), headers=ids.headers(
             member_of(answer.metadata)))
-    chunks = gateway.chat(req, key)
-    # The first chunk is awaited before the headers go: a refusal or an upstream failure
-    # before any token is an HTTP error status, not a broken 200 stream.
-    try:
-        first = await anext(chunks)
-    except StopAsyncIteration:
-        first = None
-    except GatewayError as err:
-        return error_response(err)
-    headers = ids.headers() | {"cache-control": "no-cache"}
-    return EventStream(
-        _events(first, chunks, ids, req.include_usage),
-        media_type="text/event-stream", headers=headers,
+    return await stream_answer(
+        gateway, req, key,
+        lambda first, chunks: _render(first, chunks, ids, req.include_usage),
+        error_response, ids.headers(),
     )
 
 
@@ -170,18 +162,6 @@ def _completion(answer: LLMResponse, ids: _Ids) -> dict[str, Any]:
         "service_tier": "default",
         "system_fingerprint": ids.fingerprint,
     }
-
-
-async def _events(
-    first: Chunk | None, chunks: AsyncGenerator[Chunk, None], ids: _Ids, include_usage: bool,
-) -> AsyncIterator[bytes]:
-    render = _render(first, chunks, ids, include_usage)
-    try:
-        async for event in render:
-            yield event
-    finally:  # the client left, or the answer ended: the core's row is written now
-        await render.aclose()
-        await chunks.aclose()
 
 
 async def _render(
