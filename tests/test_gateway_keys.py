@@ -130,12 +130,12 @@ async def _client(gw: GatewayServer, secret: str) -> AsyncIterator[openai.AsyncO
 
 async def _cli(gw: GatewayServer, *argv: str) -> tuple[int, str]:
     """``synapsekit keys <argv> --config <the gateway's file>`` in-process (in a thread: the
-    CLI runs its own event loop), with its exit code and stdout."""
+    CLI runs its own event loop), with its exit code and stdout (then stderr)."""
     def run() -> tuple[int, str]:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(["keys", *argv, "--config", str(gw.config.path)])
-        return code, out.getvalue()
+        return code, out.getvalue() + err.getvalue()
 
     return await asyncio.to_thread(run)
 
@@ -209,10 +209,13 @@ async def test_cli_keys_create_list_revoke(gw: GatewayServer, up: OpenAISimulato
     assert hash_key(secret).encode() in stored  # the files read are the key store's
     assert secret.encode() not in stored
 
+    _ledger(gw)
     code, listing = await _cli(gw, "list")
     assert code == 0 and secret not in listing
     [line] = [row for row in listing.splitlines() if row.startswith(ident)]
-    assert line.split()[1:3] == ["cli-made", "-"] and line.endswith("active")
+    # id, name, budget, window, rpm, tpm, spent, state
+    assert line.split() == [ident, "cli-made", "-", "-", "100", "-", f"${CALL_USD:.6f}",
+                            "active"]
 
     code, out = await _cli(gw, "revoke", ident)
     assert (code, out) == (0, f"revoke {ident}: done\n")
@@ -243,6 +246,32 @@ async def test_cli_set_budget_is_seen_by_the_next_request(gw: GatewayServer,
         assert (await _cli(gw, "set-budget", ident))[0] == 0  # no budget at all
         assert await _ask(client) == "Hello, world!"
     assert len(up.requests) == 2
+
+
+@pytest.mark.parametrize(("options", "said"), [
+    (("--rpm", "0"), "error: rpm: must be a number > 0, got 0.0"),
+    (("--tpm", "-5"), "error: tpm: must be a number > 0, got -5.0"),
+    (("--budget-usd", "-1"), "error: budget_usd: must be a number >= 0, got -1.0"),
+    (("--models", "fast,nope"), "error: models: no [[models]] entry is named 'nope' "
+                                "(known: fast, other, embed)"),
+])
+async def test_cli_refuses_a_key_that_could_only_fail(
+    gw: GatewayServer, options: tuple[str, ...], said: str,
+) -> None:
+    before = await _cli(gw, "list")
+    assert await _cli(gw, "create", *options) == (1, said + "\n")
+    assert await _cli(gw, "list") == before  # nothing stored
+
+
+def test_config_refuses_a_zero_rate_limit(sim: OpenAISimulator) -> None:
+    """0 a minute is no bucket at all: every request would fail (it was a 500)."""
+    from synapsekit.errors import ConfigError
+    from synapsekit.gateway.config import parse_config
+
+    text = _config(sim, None, keys=[{"key": "sk-gw-zero-rpm-key", "requests_per_minute": 0}])
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "gateway.toml", {"SIM_KEY": UP_KEY})
+    assert "keys[0].requests_per_minute: must be a number > 0" in str(info.value)
 
 
 # --------------------------------------------------------------------------- budgets
@@ -341,17 +370,18 @@ async def test_tokens_per_minute_answers_429_with_retry_after(
     assert len(up.requests) == 1
 
 
-async def test_requests_per_minute_shared_by_two_gateways_through_redis(
+async def test_rate_limit_and_budget_shared_by_two_gateways_through_redis(
     records: _Records, sim: OpenAISimulator, redis_url: str, tmp_path: Path,
 ) -> None:
-    limited = "sk-gw-shared-rpm-0003"
-    SECRETS.add(limited)
+    limited, funded = "sk-gw-shared-rpm-0003", "sk-gw-shared-budget-0004"
+    SECRETS.update((limited, funded))
     storage = (f'[storage]\nledger = "sqlite:///{tmp_path / "spend.db"}"\n'
                f'redis_url = "{redis_url}"\n')
-    text = _config(sim, None, keys=[{"key": limited, "requests_per_minute": 2}], extra=storage)
+    text = _config(sim, None, keys=[{"key": limited, "requests_per_minute": 2},
+                                    {"key": funded, "budget_usd": 0.000005}], extra=storage)
     servers = []
-    for _ in range(2):
-        limits = KeyLimits(redis_url=redis_url, budget_path=str(tmp_path / "budgets.db"),
+    for name in ("a", "b"):  # (budget files apart: only Redis can share the spend)
+        limits = KeyLimits(redis_url=redis_url, budget_path=str(tmp_path / f"{name}.db"),
                            redis_timeout=SLOW_MACHINE)
         servers.append(GatewayServer(text, env={"SIM_KEY": UP_KEY, "GW_MASTER": MASTER},
                                      limits=limits, ledger=MemoryLedger()))
@@ -362,9 +392,15 @@ async def test_requests_per_minute_shared_by_two_gateways_through_redis(
             assert await _ask(through_a) == "Hello, world!"
             with pytest.raises(openai.RateLimitError) as info:
                 await _ask(through_b)
-    assert _error(info.value)["code"] == "rate_limit_exceeded"
-    assert 0 < _retry_after(info.value) <= 30
-    assert len(sim.requests) == 2
+            assert len(sim.requests) == 2
+        assert _error(info.value)["code"] == "rate_limit_exceeded"
+        assert 0 < _retry_after(info.value) <= 30
+        async with _client(a, funded) as through_a, _client(b, funded) as through_b:
+            assert await _ask(through_a) == "Hello, world!"  # spends the budget
+            with pytest.raises(openai.RateLimitError) as info:
+                await _ask(through_b)
+        assert _error(info.value)["code"] == "insufficient_quota"
+    assert len(sim.requests) == 3
 
 
 # --------------------------------------------------------------------------- allow-list

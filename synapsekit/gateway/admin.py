@@ -54,7 +54,8 @@ def run_keys(args: argparse.Namespace) -> int:
             budget = "-" if info.budget_usd is None else f"${info.budget_usd:g}"
             print(f"{info.id:<14} {info.name or '-':<16} {budget:>10} {info.window or '-':<7} "
                   f"{_num(info.requests_per_minute):>7} {_num(info.tokens_per_minute):>9} "
-                  f"${spend.get(info.id, 0.0):>11.6f}  {'revoked' if revoked else 'active'}")
+                  f"{'$' + format(spend.get(info.id, 0.0), '.6f'):>12}  "
+                  f"{'revoked' if revoked else 'active'}")
         return 0
     if args.action == "revoke":
         done = store.revoke(args.id)

@@ -417,6 +417,10 @@ class _Checker:
                     if model not in names:
                         raise self.fail(m_line, f"{at}.models",
                                         f"no [[models]] entry is named {model!r}")
+            for limit in ("requests_per_minute", "tokens_per_minute"):
+                if table.get(limit) == 0:  # (a bucket of 0 could never admit anything)
+                    raise self.fail(self.where.field(line, limit), f"{at}.{limit}",
+                                    "must be a number > 0 (leave it out for no limit)")
             master = table.get("master", False)
             if not isinstance(master, bool):
                 raise self.fail(self.where.field(line, "master"), f"{at}.master",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import secrets
 import time
 from collections.abc import Mapping
@@ -50,6 +51,7 @@ class KeyStore:
                  db: Database | None = None) -> None:
         self.db = db if db is not None else Database(config.ledger)
         self._fixed = ConfigKeys(config, environ)
+        self._models = (*config.groups, *config.embedding_models)
 
     async def authenticate(self, secret: str) -> KeyInfo | None:
         found = await self._fixed.authenticate(secret)
@@ -72,8 +74,17 @@ class KeyStore:
     def create(self, *, name: str | None = None, budget_usd: float | None = None,
                window: str | None = None, rpm: float | None = None, tpm: float | None = None,
                models: tuple[str, ...] | None = None) -> tuple[str, KeyInfo]:
-        """A new key: its secret (shown once, never stored) and what is stored."""
-        _check_window(window)
+        """A new key: its secret (shown once, never stored) and what is stored. The
+        limits are checked as the config's ``[[keys]]`` are (a key that could only fail
+        its requests is refused here, not at its first request)."""
+        _check_budget(budget_usd, window)
+        for option, value in (("rpm", rpm), ("tpm", tpm)):
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"{option}: must be a number > 0, got {value!r}")
+        for model in models or ():
+            if model not in self._models:
+                raise ConfigError(f"models: no [[models]] entry is named {model!r} "
+                                  f"(known: {', '.join(self._models)})")
         secret = new_secret()
         digest = hash_key(secret)
         info = KeyInfo(id=key_id(digest), name=name, budget_usd=budget_usd, window=window,
@@ -100,7 +111,7 @@ class KeyStore:
 
     def set_budget(self, ident: str, budget_usd: float | None, window: str | None) -> bool:
         """Set (or, with None, remove) the key's budget; False when there is no such key."""
-        _check_window(window)
+        _check_budget(budget_usd, window)
         return self._update("UPDATE keys SET budget_usd = ?, budget_window = ? WHERE id = ?",
                             (budget_usd, window, ident))
 
@@ -126,6 +137,8 @@ def _info(row: tuple[Any, ...]) -> KeyInfo:
                    models=tuple(row[7].split(",")) if row[7] else None)
 
 
-def _check_window(window: str | None) -> None:
+def _check_budget(budget_usd: float | None, window: str | None) -> None:
+    if budget_usd is not None and not (budget_usd >= 0 and math.isfinite(budget_usd)):
+        raise ConfigError(f"budget_usd: must be a number >= 0, got {budget_usd!r}")
     if window not in _WINDOWS:
         raise ConfigError(f"window: must be 'day', 'month' or none, got {window!r}")
