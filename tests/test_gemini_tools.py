@@ -153,8 +153,8 @@ async def test_malformed_function_call_is_a_tool_call_error(sim: GeminiSimulator
                       stream=[b"data: " + json.dumps(event).encode() + b"\r\n\r\n"]))
     with pytest.raises(ToolCallError) as caught:
         await _llm(sim).respond("now?", tools=[NOW])
-    # google-genai's Developer-API converter drops finishMessage: no text to carry
-    assert caught.value.raw_arguments == ""
+    # read from the raw event (google-genai's Developer-API converter drops finishMessage)
+    assert caught.value.raw_arguments == "Malformed function call: print(now(x=))"
     assert caught.value.code == "MALFORMED_FUNCTION_CALL"
     assert len(sim.requests) == 1  # not retried
 

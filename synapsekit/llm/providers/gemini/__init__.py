@@ -15,7 +15,7 @@ from synapsekit.llm.content import Capabilities
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._errors import ErrorTable
 from synapsekit.llm.providers.gemini import decode, encode
-from synapsekit.llm.providers.gemini.connection import OPENED, GeminiConnection
+from synapsekit.llm.providers.gemini.connection import CALL, Call, GeminiConnection
 from synapsekit.llm.providers.gemini.errors import error_table
 from synapsekit.llm.types import Chunk, Message
 
@@ -41,13 +41,18 @@ class GeminiLLM(BaseLLM):
         "thinkingLevel on Gemini 3, thinkingBudget on Gemini 2.5",
     )
 
+    #: Whether a call reads its stream's body itself (see :mod:`.connection`); False
+    #: leaves it to the SDK's objects, the path an SDK that stopped sending through our
+    #: client would take (tests run both).
+    raw_stream: ClassVar[bool] = True
+
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
         sdk: Any = self._sdk
         contents = encode.contents(messages, rules_for(self.provider, config))
         gen_config = encode.generation_config(sdk, self.provider, messages, config)
         models = (await self._client(config)).genai.aio.models
-        opened: list[Any] = []
-        OPENED.set(opened)
+        call = Call(take=self.raw_stream)
+        CALL.set(call)
         errors = self._map_errors(config)
         try:
             with errors:
@@ -55,12 +60,14 @@ class GeminiLLM(BaseLLM):
                     model=config.model, contents=contents, config=gen_config
                 )
                 async with aclosing(stream):
-                    async for chunk in decode.decode(stream, errors, self.provider, config.model):
+                    events = decode.events(stream, call, sdk, errors)
+                    async for chunk in decode.decode(events, errors, self.provider, config.model):
                         yield chunk
         finally:
-            for response in opened:  # the SDK's generators do not close it when left early
+            call.live = False
+            for response in call.opened:  # the SDK's generators do not close it when left early
                 await response.aclose()
-            opened.clear()
+            call.opened.clear()
 
     def _error_table(self) -> ErrorTable:
         return error_table(self._sdk)
