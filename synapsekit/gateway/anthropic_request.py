@@ -9,7 +9,8 @@ not know is refused as it refuses it (``Extra inputs are not permitted``).
 
 What becomes what (the library's content model, so any member can serve it):
 
-* ``system`` (a string or text blocks) -> system messages, one per block;
+* ``system`` (a string or text blocks) -> system messages, one per block (a ``system``
+  turn inside ``messages``, which the anthropic SDK >= 2 types allow, likewise, in place);
 * ``messages``: text / image (``base64`` or ``url`` source) / PDF ``document`` blocks ->
   content parts; an assistant's ``tool_use`` blocks -> its ``tool_calls``; a user's
   ``tool_result`` blocks -> ``tool`` turns (before the rest of that user turn, where the
@@ -117,19 +118,20 @@ def _number(value: Any, name: str) -> float:
 # ----------------------------------------------------------------------------- messages
 
 
-def _system(given: Any) -> list[Message]:
+def _system(given: Any, at: str = "system") -> list[Message]:
+    """System text (a string or text blocks) as system turns, one per block."""
     if given is None:
         return []
     if isinstance(given, str):
         return [Message(role="system", content=given)] if given else []
     if not isinstance(given, list):
-        raise _bad("system", "Input should be a valid string or a list of text blocks")
+        raise _bad(at, "Input should be a valid string or a list of text blocks")
     out = []
     for j, block in enumerate(given):
         if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(
             block.get("text"), str
         ):
-            raise _bad(f"system.{j}", "Input should be a text block")
+            raise _bad(f"{at}.{j}", "Input should be a text block")
         if block["text"]:
             out.append(Message(role="system", content=block["text"]))
     return out
@@ -148,15 +150,14 @@ def _messages(given: Any) -> list[Message]:
         if not isinstance(raw, dict):
             raise _bad(at, "Input should be a valid dictionary")
         role = raw.get("role")
-        if role == "system":
-            raise _bad("messages", 'Unexpected role "system". The Messages API accepts a '
-                       "top-level `system` parameter, not \"system\" as an input message role.")
-        if role not in ("user", "assistant"):
-            raise _bad(f"{at}.role", "Input should be 'user' or 'assistant'")
+        if role not in ("user", "assistant", "system"):
+            raise _bad(f"{at}.role", "Input should be 'user', 'assistant' or 'system'")
         content = raw.get("content")
         if content is None:
             raise _bad(f"{at}.content", "Field required")
-        if isinstance(content, str):
+        if role == "system":  # (anthropic SDK >= 2 types take system turns in messages)
+            out += _system(content, f"{at}.content")
+        elif isinstance(content, str):
             if not content.strip():
                 raise _bad(f"{at}.content", "text content blocks must be non-empty")
             out.append(Message(role=role, content=content))
