@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -94,7 +95,9 @@ def _config(sim: OpenAISimulator, ledger: Path | str | None, *, keys: list[dict[
             extra: str = "") -> str:
     return gateway_config(
         [member("fast", "gpt-4o-mini", sim.url), member("other", "gpt-4o-mini", sim.url),
-         member("embed", "text-embedding-3-small", sim.url, kind="embedding")],
+         member("embed", "text-embedding-3-small", sim.url, kind="embedding"),
+         member("unpriced", "gpt-unpriced-9", sim.url),
+         member("unpriced-embed", "text-embedding-unpriced", sim.url, kind="embedding")],
         keys, ledger=ledger, extra='[gateway]\nmaster_key_env = "GW_MASTER"\n' + extra)
 
 
@@ -169,6 +172,12 @@ def _ledger(gw: GatewayServer) -> SqlLedger:
     assert isinstance(ledger, SqlLedger)
     ledger.flush()  # the rows queued so far are written
     return ledger
+
+
+def _memory_rows(gw: GatewayServer) -> list[Any]:
+    ledger = gw.gateway.ledger
+    assert isinstance(ledger, MemoryLedger)
+    return ledger.rows
 
 
 def _databases(folder: Path) -> bytes:
@@ -253,7 +262,7 @@ async def test_cli_set_budget_is_seen_by_the_next_request(gw: GatewayServer,
     (("--tpm", "-5"), "error: tpm: must be a number > 0, got -5.0"),
     (("--budget-usd", "-1"), "error: budget_usd: must be a number >= 0, got -1.0"),
     (("--models", "fast,nope"), "error: models: no [[models]] entry is named 'nope' "
-                                "(known: fast, other, embed)"),
+                                "(known: fast, other, unpriced, embed, unpriced-embed)"),
 ])
 async def test_cli_refuses_a_key_that_could_only_fail(
     gw: GatewayServer, options: tuple[str, ...], said: str,
@@ -325,6 +334,57 @@ async def test_embeddings_reserve_the_budget(gw: GatewayServer, up: OpenAISimula
     assert [(r.api, r.status, r.input_tokens) for r in rows] == [
         ("embeddings", 200, 6), ("embeddings", 429, 0), ("openai", 429, 0)]
     assert rows[0].cost_usd == _usd("text-embedding-3-small", 6)
+
+
+@pytest.mark.filterwarnings("ignore::synapsekit.llm.pricing.UnknownModelPriceWarning")
+async def test_a_model_without_a_price_is_refused_under_a_budget(
+    gw: GatewayServer, up: OpenAISimulator,
+) -> None:
+    """Its cost cannot be bounded, so a key with a budget may not use it (it was a 500)."""
+    _, secret = await _create(gw, "--budget-usd", "1")
+    async with _client(gw, secret) as client:
+        with pytest.raises(openai.PermissionDeniedError) as info:
+            await _ask(client, model="unpriced")
+        assert _error(info.value) == {
+            "message": "This key has a budget and the model has no known price (its cost "
+                       "cannot be bounded): the request was not sent.",
+            "type": "permission_error", "param": "model", "code": "model_not_priced"}
+        with pytest.raises(openai.PermissionDeniedError) as info:
+            await client.embeddings.create(model="unpriced-embed", input="hello")
+        assert _error(info.value)["code"] == "model_not_priced"
+    assert len(up.requests) == 0
+
+
+async def test_a_budget_that_cannot_be_checked_fails_closed(
+    records: _Records, sim: OpenAISimulator, tmp_path: Path,
+) -> None:
+    """Redis down: 503 ``budget_unavailable``, nothing sent, the reason in the log (it was a
+    bare 500 with nothing logged)."""
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    funded = "sk-gw-budget-no-redis-0005"
+    SECRETS.add(funded)
+    text = _config(sim, None, keys=[{"key": funded, "budget_usd": 1.0}], extra=(
+        f'[storage]\nledger = "sqlite:///{tmp_path / "spend.db"}"\nredis_url = "{dead}"\n'))
+    sim.reset()
+    with GatewayServer(text, env={"SIM_KEY": UP_KEY, "GW_MASTER": MASTER},
+                       ledger=MemoryLedger()) as gw:
+        async with _client(gw, funded) as client:
+            for call in (lambda: _ask(client),
+                         lambda: client.embeddings.create(model="embed", input="hi")):
+                with pytest.raises(openai.InternalServerError) as info:
+                    await call()
+                assert info.value.status_code == 503
+                assert _error(info.value) == {
+                    "message": "The gateway cannot check this key's budget right now: the "
+                               "request was not sent.",
+                    "type": "server_error", "param": None, "code": "budget_unavailable"}
+        rows = _memory_rows(gw)
+    assert len(sim.requests) == 0 and len(rows) == 2
+    said = [r.getMessage() for r in records.records if r.name == "synapsekit.gateway"]
+    for row in rows:
+        assert f"{row.request_id} failed: BudgetError -> 503 budget_unavailable" in said
 
 
 # --------------------------------------------------------------------------- rate limits

@@ -339,6 +339,10 @@ class _Books:
         elif isinstance(exc, Exception):
             mapped = status_for(exc)
             self.row.error = type(exc).__name__
+            if mapped.status >= 500:  # the client is told little: the operator is told why
+                log.warning("%s failed: %s -> %d %s", self.row.request_id, self.row.error,
+                            mapped.status, mapped.code,
+                            exc_info=exc if mapped.code == "internal_error" else None)
             self.row.status = 200 if self.yielded else mapped.status
             partial = getattr(exc, "usage", None)
             if self.usage is None and isinstance(partial, Usage):

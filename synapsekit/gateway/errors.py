@@ -9,7 +9,10 @@ The choices, by type (the library's hierarchy, never a message's words):
 * upstream 401/403 (the gateway's own provider key was refused) -> 502 ``upstream_auth``:
   the client's key was fine, the gateway is misconfigured;
 * rate limit -> 429 with the upstream's ``Retry-After``; quota / budget exhausted ->
-  429 ``insufficient_quota`` (what OpenAI itself sends when credit runs out);
+  429 ``insufficient_quota`` (what OpenAI itself sends when credit runs out); under a
+  budget, a model with no known price -> 403 ``model_not_priced``; a budget whose store
+  (Redis, the SQLite file) cannot be used -> 503 ``budget_unavailable`` (budgets fail
+  closed: nothing is sent);
 * invalid request, context length, content filter, a request no member can take, a
   request setting the library refuses -> 400, the message kept (it tells the client what
   to fix);
@@ -28,6 +31,7 @@ from __future__ import annotations
 from synapsekit.errors import (
     AllMembersFailedError,
     AuthenticationError,
+    BudgetError,
     BudgetExceededError,
     ConfigError,
     ContentFilterError,
@@ -41,6 +45,7 @@ from synapsekit.errors import (
     ServerError,
     StreamInterruptedError,
     TimeoutError,
+    UnpricedModelError,
 )
 from synapsekit.gateway.types import GatewayError
 
@@ -52,6 +57,11 @@ __all__ = ["status_for"]
 _TABLE: tuple[tuple[type[BaseException], int, str, str, str | None, str | None], ...] = (
     (BudgetExceededError, 429, "insufficient_quota", "insufficient_quota", None,
      "This key's budget is exhausted: the request was not sent."),
+    (UnpricedModelError, 403, "model_not_priced", "permission_error", "model",
+     "This key has a budget and the model has no known price (its cost cannot be "
+     "bounded): the request was not sent."),
+    (BudgetError, 503, "budget_unavailable", "server_error", None,
+     "The gateway cannot check this key's budget right now: the request was not sent."),
     (QuotaExceededError, 429, "insufficient_quota", "insufficient_quota", None,
      "The upstream provider's quota is exhausted."),
     (RateLimitError, 429, "rate_limit_exceeded", "rate_limit_error", None,
