@@ -6,6 +6,7 @@ assertion is exact: text, token counts, what each simulator received, the ledger
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,7 @@ import anthropic
 import httpx
 import pytest
 
+from synapsekit import errors
 from synapsekit.gateway.core import MemoryLedger
 from synapsekit.testing.simulators import anthropic_protocol as anth
 from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
@@ -448,3 +450,47 @@ def test_the_sync_client(gw: GatewayServer, sims: Sims) -> None:
     assert (message.usage.input_tokens, message.usage.output_tokens) == (12, 4)
     assert len(sims[0].requests) == 2
 
+
+
+async def test_abandoned_stream_is_recorded_once_and_upstream_closed(
+    client: anthropic.AsyncAnthropic, gw: GatewayServer, sims: Sims,
+) -> None:
+    sims[0].enqueue(anth.text_stream([f" w{i}" for i in range(40)], input_tokens=17,
+                                     model="claude-haiku-4-5", delay=0.02))
+    async with client.messages.stream(model="claude", max_tokens=100, messages=HI) as s:  # type: ignore[arg-type]
+        got = 0
+        async for _text in s.text_stream:
+            got += 1
+            if got == 4:
+                break
+    assert await sims[0].wait_for_disconnects_async(1, timeout=10)
+    rows = _rows(gw)
+    for _ in range(500):
+        if rows:
+            break
+        await asyncio.sleep(0.01)
+    [row] = rows
+    assert (row.status, row.error, row.complete, row.input_tokens) == (
+        499, "ClientDisconnected", False, 17)
+    assert 3 <= row.output_tokens < 40
+
+
+@pytest.mark.parametrize(("exc", "status", "kind"), [
+    (errors.ServerError("busy", status_code=529, code="overloaded_error"), 529,
+     "overloaded_error"),
+    (errors.ServerError("busy", code="overloaded_error"), 529, "overloaded_error"),
+    (errors.ServerError("boom", status_code=500), 502, "api_error"),
+    (errors.TimeoutError("slow"), 504, "timeout_error"),
+    (errors.BudgetExceededError(limit_usd=1.0, spent_usd=1.0, reserved_usd=0.0,
+                                requested_usd=0.1), 429, "billing_error"),
+    (errors.RateLimitError("slow", retry_after=2.0), 429, "rate_limit_error"),
+    (errors.ContextLengthError("too long"), 400, "invalid_request_error"),
+    (errors.AllMembersFailedError("none", failures={}, skipped={"a": "open"},
+                                  retry_after=4.0), 529, "overloaded_error"),
+    (RuntimeError("bug"), 500, "api_error"),
+])
+def test_anthropic_error_types(exc: BaseException, status: int, kind: str) -> None:
+    from synapsekit.gateway.anthropic_wire import error_type
+    from synapsekit.gateway.errors import status_for
+
+    assert error_type(status_for(exc)) == (status, kind)
