@@ -352,7 +352,7 @@ async def test_disallowed_model_is_permission_denied(
      "thinking.budget_tokens"),
     ({"max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "image", "source": {
         "type": "base64", "media_type": "image/png", "data": "@@not base64@@"}}]}]},
-     "messages.0.content"),
+     "messages.0.content.0"),
 ])
 async def test_bad_request_names_the_field(
     client: anthropic.AsyncAnthropic, body: dict[str, Any], field: str, sims: Sims,

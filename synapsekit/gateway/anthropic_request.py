@@ -38,7 +38,7 @@ from typing import Any
 
 from synapsekit.errors import ConfigError, InvalidInputError
 from synapsekit.gateway.types import GatewayError, GatewayRequest
-from synapsekit.llm.content import normalize_parts
+from synapsekit.llm.content import Part, normalize_parts
 from synapsekit.llm.types import Message, OutputSchema, ProviderData, ToolCall
 
 __all__ = ["parse_messages"]
@@ -172,7 +172,7 @@ def _messages(given: Any) -> list[Message]:
 def _user(content: list[Any], at: str) -> list[Message]:
     """A user turn: its tool results first (as ``tool`` turns), then the rest."""
     results: list[Message] = []
-    parts: list[dict[str, Any]] = []
+    parts: list[Part] = []
     for j, block in enumerate(content):
         where = f"{at}.content.{j}"
         kind = _kind(block, where)
@@ -181,7 +181,7 @@ def _user(content: list[Any], at: str) -> list[Message]:
         else:
             parts.append(_part(block, kind, where))
     if parts:
-        results.append(Message(role="user", content=_normalized(parts, f"{at}.content")))
+        results.append(Message(role="user", content=parts))
     return results
 
 
@@ -229,10 +229,15 @@ def _text(block: Mapping[str, Any], where: str) -> str:
     return text
 
 
-def _part(block: Mapping[str, Any], kind: str, where: str) -> dict[str, Any]:
-    """A text, image or document block as a (not yet normalised) content part."""
+def _part(block: Mapping[str, Any], kind: str, where: str) -> Part:
+    """A text, image or document block as a canonical content part."""
     if kind == "text":
         return {"type": "text", "text": _text(block, where)}
+    return _normalized(_source(block, kind, where), where)
+
+
+def _source(block: Mapping[str, Any], kind: str, where: str) -> dict[str, Any]:
+    """An image or document block as a part in the library's input shape."""
     if kind not in ("image", "document"):
         raise _bad(f"{where}.type", f"{kind!r} blocks are not supported by this gateway; "
                    "use text, image, document, tool_use or tool_result")
@@ -253,13 +258,15 @@ def _part(block: Mapping[str, Any], kind: str, where: str) -> dict[str, Any]:
                "by this gateway")
 
 
-def _normalized(parts: list[dict[str, Any]], where: str) -> Any:
-    """The parts checked and made canonical by the library (base64 decoded, media type
-    known), so a bad image is this 400, not a failure at the upstream."""
+def _normalized(part: dict[str, Any], where: str) -> Part:
+    """The part checked and made canonical by the library (base64 decoded, media type
+    known), so a bad image is this 400 naming its block, not a failure upstream."""
     try:
-        return normalize_parts(parts, where)
+        [found] = normalize_parts([part], where)
     except InvalidInputError as exc:
-        raise _bad(where, str(exc).removeprefix(f"{where} ")) from None
+        said = str(exc).removeprefix(f"{where} content[0]").removeprefix(": ")
+        raise _bad(where, said) from None
+    return found
 
 
 def _tool_result(block: Mapping[str, Any], where: str) -> Message:
@@ -273,9 +280,8 @@ def _tool_result(block: Mapping[str, Any], where: str) -> Message:
     elif isinstance(given, str):
         content = given
     elif isinstance(given, list):
-        parts = [_part(b, _kind(b, f"{where}.content.{k}"), f"{where}.content.{k}")
-                 for k, b in enumerate(given)]
-        content = _normalized(parts, f"{where}.content")
+        content = [_part(b, _kind(b, f"{where}.content.{k}"), f"{where}.content.{k}")
+                   for k, b in enumerate(given)]
     else:
         raise _bad(f"{where}.content", "Input should be a string or a list of blocks")
     return Message(role="tool", content=content, tool_call_id=call_id)
