@@ -27,3 +27,38 @@ def test_generate_sync_works_in_a_forked_child(openai_sim: OpenAISimulator) -> N
     os.close(write)
     _, status = os.waitpid(pid, 0)
     assert os.read(read, 100) == b"child" and status == 0
+
+
+def test_an_interrupted_sync_call_returns_after_its_clean_up() -> None:
+    """Ctrl-C during a sync call cancels its coroutine on the background loop, and the
+    caller gets the KeyboardInterrupt only once the coroutine's clean-up has run (the CLI
+    then counts what a write under way left in the store: found by CI, a source short)."""
+    import asyncio
+    import signal
+    import threading
+    import time
+
+    import pytest
+
+    from synapsekit.llm._sync import run_sync
+
+    cleaned: list[str] = []
+    started = threading.Event()
+
+    async def call() -> None:
+        try:
+            started.set()
+            await asyncio.sleep(30)
+        finally:
+            await asyncio.sleep(0.3)  # a write under way, a stream being closed
+            cleaned.append("done")
+
+    def interrupt() -> None:
+        started.wait(5)
+        time.sleep(0.2)  # the caller is waiting on the result by now
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(call())
+    assert cleaned == ["done"]

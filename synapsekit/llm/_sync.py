@@ -24,6 +24,8 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _pid = 0  # the process that started _loop
+#: How long an interrupted sync call waits for the cancelled coroutine's clean-up (seconds).
+CANCEL_GRACE = 10.0
 
 
 def sync_loop() -> asyncio.AbstractEventLoop:
@@ -45,18 +47,29 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     if _running_loop() is loop:
         coro.close()
         raise RuntimeError("a synapsekit *_sync method was called from its own sync loop")
-    future = asyncio.run_coroutine_threadsafe(_in_context(coro, contextvars.copy_context()), loop)
+    ended = threading.Event()
+    future = asyncio.run_coroutine_threadsafe(
+        _in_context(coro, contextvars.copy_context(), ended), loop
+    )
     try:
         return future.result()
     except BaseException:
         future.cancel()  # Ctrl-C or a caller's timeout: stop the request too
+        # ... and let its clean-up run before the caller goes on: a stream's close, a store
+        # write already under way (it lands whole, so what the caller reads next is true)
+        ended.wait(CANCEL_GRACE)
         raise
 
 
-async def _in_context(coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
+async def _in_context(
+    coro: Coroutine[Any, Any, T], context: contextvars.Context, ended: threading.Event
+) -> T:
     """Run ``coro`` as a task of the caller's context variables (an active cassette, a
-    trace context), not the loop thread's; cancelling this cancels it."""
-    return await context.run(asyncio.ensure_future, coro)
+    trace context), not the loop thread's; cancelling this cancels it. ``ended`` is set
+    once it is over, its clean-up included."""
+    task = context.run(asyncio.ensure_future, coro)
+    task.add_done_callback(lambda _: ended.set())
+    return await task
 
 
 def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:

@@ -393,7 +393,17 @@ class RAG:
         store = self.store
         if vectors is not None and self._embedder is not None:
             await asyncio.to_thread(store.set_embedding, self._embedder.model, len(vectors[0]))
-        added = await asyncio.to_thread(store.replace_source, source, digest, passages, vectors)
+        # Shielded: once the source's transaction is handed to its thread it is let finish,
+        # so a cancelled add (Ctrl-C) leaves each source whole or absent and what the
+        # caller counts next is what the store holds.
+        write = asyncio.ensure_future(
+            asyncio.to_thread(store.replace_source, source, digest, passages, vectors)
+        )
+        try:
+            added = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await asyncio.wait([write])
+            raise
         report.added.append(source)
         report.passages += added
 
