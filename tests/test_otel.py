@@ -9,20 +9,25 @@ servers, tests/test_parity.py). Attribute names are the GenAI semantic conventio
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import aclosing
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from synapsekit.errors import ServerError, StreamInterruptedError
+from synapsekit.errors import RateLimitError, ServerError, StreamInterruptedError
 from synapsekit.llm.router import Router
 from synapsekit.llm.tools import tool
 from synapsekit.llm.types import ToolCall
 from synapsekit.observability import otel
+from synapsekit.rag.embeddings import make_embedder
 from synapsekit.testing import FakeLLM
+from synapsekit.testing.simulators import gemini_protocol
+from synapsekit.testing.simulators.openai_protocol import embedding_vector, token_count
 from synapsekit.testing.simulators.server import Server
 from tests import test_parity as parity
 from tests.test_parity import AWS_ID, AWS_SECRET, IDS, KEY, PROVIDERS, TOKENS, _setup
@@ -36,6 +41,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 )
 from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
 WELL_KNOWN = {
     "openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic",
     "bedrock": "aws.bedrock", "gemini": "gcp.gemini", "mistral": "mistral_ai",
@@ -166,17 +172,32 @@ async def test_interrupted_stream_span_has_error_type_and_partial_usage(
     _no_secret(span)
 
 
-async def test_break_ends_the_span(
-    servers: dict[str, tuple[Server, Any]], telemetry: Otel
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_break_ends_the_span_without_an_error(
+    provider: str, servers: dict[str, tuple[Server, Any]], telemetry: Otel
 ) -> None:
-    llm, server, module, _ = _setup("openai", "gpt-4o-mini", "openai", servers)
+    """A consumer leaving the stream early chose to: the span ends at once, with no
+    error status and no error.type (per the conventions' recording-errors rules), marked
+    closed early and keeping the usage reported so far."""
+    model = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-6"}[provider]
+    llm, server, module, _ = _setup(provider, model, provider, servers)
     server.enqueue(module.text_stream([f" t{i}" for i in range(100)], delay=0.03))
     async with aclosing(llm.stream("hi")) as tokens:
         async for _ in tokens:
             break
     (span,) = telemetry.finished()  # ended at once, not when the generator is collected
-    assert span.attributes["error.type"] == "GeneratorExit"
     assert span.end_time is not None
+    assert span.status.status_code is StatusCode.UNSET
+    assert "error.type" not in span.attributes
+    assert span.attributes["synapsekit.stream.closed_early"] is True
+    assert "gen_ai.response.finish_reasons" not in span.attributes
+    if provider == "anthropic":  # message_start's input count, kept and marked partial
+        assert span.attributes["gen_ai.usage.input_tokens"] == 10
+        assert span.attributes["synapsekit.usage.complete"] is False
+    else:  # the OpenAI protocol reports usage only at the end: none to keep
+        assert "gen_ai.usage.input_tokens" not in span.attributes
+    (duration,) = telemetry.points()["gen_ai.client.operation.duration"]
+    assert duration.count == 1 and "error.type" not in duration.attributes
 
 
 async def test_cancelled_call_ends_the_span(
@@ -333,3 +354,158 @@ def test_nothing_imported_until_instrument_and_then_the_api_only() -> None:
         "assert not [m for m in sys.modules if m.startswith('opentelemetry.sdk')]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# ---------------------------------------------------------------------------- embeddings
+
+EMBED_TEXTS = ["The cat sat on the mat.", "Dense retrieval needs vectors.", "third text here"]
+# (case, "provider:model" or model, the parity simulator serving it, provider=, tokens
+# reported, encoding formats asked for)
+EMBEDDERS = [
+    ("openai", "text-embedding-3-small", "openai", None, True, ("float",)),
+    ("azure", "my-embedding-deployment", "azure", "azure", True, ("float",)),
+    ("gemini", "gemini-embedding-001", "gemini", None, False, ()),
+    ("cohere", "embed-v4.0", "cohere", None, True, ("float",)),
+    ("mistral", "codestral-embed", "mistral", None, True, ()),
+    ("ollama", "ollama:llama3.2", "ollama", None, True, ()),  # a model the simulator has
+    ("bedrock-titan", "amazon.titan-embed-text-v2:0", "bedrock", None, True, ()),
+    ("bedrock-cohere", "cohere.embed-v4:0", "bedrock", None, True, ()),
+]
+
+
+def _embedder(
+    servers: dict[str, tuple[Server, Any]], model: str, protocol: str, provider: str | None,
+    **options: Any,
+) -> Any:
+    server, _ = servers[protocol]
+    server.reset()
+    key = None if protocol == "bedrock" else KEY
+    return make_embedder(model, provider=provider, api_key=key,
+                         base_url=server.url, **options)  # type: ignore[attr-defined]
+
+
+def _error_reply(protocol: str, module: Any) -> Any:
+    zero = {"retry-after": "0"}
+    if protocol == "gemini":
+        return gemini_protocol.rate_limited(retry_delay="0s")
+    return module.error(429, headers=zero)
+
+
+@pytest.mark.parametrize(
+    ("model", "protocol", "provider", "reports", "formats"),
+    [case[1:] for case in EMBEDDERS], ids=[case[0] for case in EMBEDDERS],
+)
+async def test_embeddings_span_and_metrics_on_every_embedder(
+    model: str, protocol: str, provider: str | None, reports: bool, formats: tuple[str, ...],
+    servers: dict[str, tuple[Server, Any]], telemetry: Otel,
+) -> None:
+    embedder = _embedder(servers, model, protocol, provider)
+    server, _ = servers[protocol]
+    try:
+        vectors = await embedder.embed(EMBED_TEXTS)
+    finally:
+        await embedder.aclose()
+    assert vectors == [embedding_vector(t) for t in EMBED_TEXTS]
+    spans = telemetry.finished()
+    assert len(spans) == len(server.requests)  # one span per request (Titan: per text)
+    address, port = server.url.split("//")[1].split("/")[0].split(":")  # type: ignore[attr-defined]
+    per_request = [span.attributes.get("gen_ai.usage.input_tokens") for span in spans]
+    for span in spans:
+        assert span.name == f"embeddings {embedder.model}"
+        assert span.kind is SpanKind.CLIENT
+        assert span.status.status_code is StatusCode.UNSET
+        attributes = dict(span.attributes)
+        attributes.pop("gen_ai.usage.input_tokens", None)  # per request, checked below
+        expected: dict[str, Any] = {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.provider.name": WELL_KNOWN.get(embedder.provider, embedder.provider),
+            "gen_ai.request.model": embedder.model,
+            "gen_ai.embeddings.dimension.count": len(vectors[0]),
+            "server.address": address,
+            "server.port": int(port),
+        }
+        if formats:
+            expected["gen_ai.request.encoding_formats"] = formats
+        assert attributes == expected
+        _no_secret(span)
+    words = sum(token_count(t) for t in EMBED_TEXTS)
+    points = telemetry.points()
+    (duration,) = points["gen_ai.client.operation.duration"]
+    assert duration.count == len(spans)
+    assert duration.attributes["gen_ai.operation.name"] == "embeddings"
+    assert "error.type" not in duration.attributes
+    if not reports:  # Gemini's embeddings API reports no tokens: none invented
+        assert per_request == [None] * len(spans)
+        assert "gen_ai.client.token.usage" not in points
+        return
+    assert sum(per_request) == words  # type: ignore[arg-type]
+    (tokens,) = points["gen_ai.client.token.usage"]
+    assert tokens.attributes["gen_ai.token.type"] == "input"
+    assert (tokens.sum, tokens.count) == (words, len(spans))
+
+
+async def test_embeddings_requested_dimensions_and_parent_span(
+    servers: dict[str, tuple[Server, Any]], telemetry: Otel,
+) -> None:
+    embedder = _embedder(servers, "text-embedding-3-small", "openai", None, dimensions=4)
+    tracer = telemetry.provider.get_tracer("app")
+    try:
+        with tracer.start_as_current_span("rag query") as outer:
+            assert await embedder.embed(EMBED_TEXTS[:1]) == [
+                embedding_vector(EMBED_TEXTS[0], 4)
+            ]
+    finally:
+        await embedder.aclose()
+    span, app = telemetry.finished()
+    assert app.name == "rag query"
+    assert span.parent.span_id == outer.get_span_context().span_id
+    assert span.attributes["gen_ai.embeddings.dimension.count"] == 4
+
+
+async def test_embeddings_retry_is_an_event_and_failure_an_error(
+    servers: dict[str, tuple[Server, Any]], telemetry: Otel,
+) -> None:
+    server, module = servers["openai"]
+    embedder = _embedder(servers, "text-embedding-3-small", "openai", None, max_retries=1)
+    server.enqueue(_error_reply("openai", module))
+    try:
+        await embedder.embed(EMBED_TEXTS[:1])
+        server.enqueue(_error_reply("openai", module), _error_reply("openai", module))
+        with pytest.raises(RateLimitError):
+            await embedder.embed(EMBED_TEXTS[:1])
+    finally:
+        await embedder.aclose()
+    assert len(server.requests) == 4
+    retried, failed = telemetry.finished()
+    (event,) = retried.events
+    assert event.name == "exception"
+    assert event.attributes["exception.type"] == "RateLimitError"
+    assert retried.attributes["synapsekit.attempts"] == 2
+    assert "error.type" not in retried.attributes
+    assert retried.status.status_code is StatusCode.UNSET
+    assert failed.attributes["error.type"] == "RateLimitError"
+    assert failed.status.status_code is StatusCode.ERROR
+    assert "gen_ai.usage.input_tokens" not in failed.attributes
+    durations = telemetry.points()["gen_ai.client.operation.duration"]
+    assert sorted(p.attributes.get("error.type", "") for p in durations) == [
+        "", "RateLimitError"
+    ]
+    _no_secret(retried)
+    _no_secret(failed)
+
+
+def test_the_benchmark_otel_row_runs(tmp_path: Path) -> None:
+    """``bench_streaming.py --feature otel`` (the overhead figure in docs/performance.md)
+    cannot rot: it runs with a real SDK setup and prints its ratio over plain synapsekit."""
+    out = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_streaming.py", "--protocol", "openai", "--feature",
+         "otel", "-n", "2", "--rounds", "1", "--tokens", "5", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(out.read_text())["openai"]
+    for mode in ("sequential", "concurrent"):
+        row = figures[mode]["synapsekit + otel"]
+        assert row["vs_plain"] > 0
+    assert "Queue full" not in done.stderr  # every span reached the (dropping) exporter

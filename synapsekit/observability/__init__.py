@@ -16,13 +16,21 @@ from synapsekit._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from synapsekit.errors import LedgerError
-    from synapsekit.observability.hooks import CallInfo, Hook, ToolRun, add_hook, remove_hook
+    from synapsekit.observability.hooks import (
+        CallInfo,
+        EmbedRun,
+        Hook,
+        ToolRun,
+        add_hook,
+        remove_hook,
+    )
     from synapsekit.observability.ledger import Ledger, read_ledger
     from synapsekit.observability.purpose import CallPurpose, call_purpose, current_purpose
     from synapsekit.observability.tracer import CallRecord, TokenTracer, summarize
 
 _LAZY = {
     "CallInfo": "synapsekit.observability.hooks",
+    "EmbedRun": "synapsekit.observability.hooks",
     "Hook": "synapsekit.observability.hooks",
     "ToolRun": "synapsekit.observability.hooks",
     "add_hook": "synapsekit.observability.hooks",
@@ -42,6 +50,7 @@ __all__ = [
     "CallInfo",
     "CallPurpose",
     "CallRecord",
+    "EmbedRun",
     "Hook",
     "Ledger",
     "LedgerError",

@@ -14,6 +14,7 @@ optional; :class:`Hook` is a base class with every one a no-op)::
     on_failover(call, member, error)           # a Router moved on from a failed member
     on_call_end(call)                          # once, on every way out
     on_tool_start(run) / on_tool_end(run)      # a tool run by run_tools (see ToolRun)
+    on_embed_start(run) / on_embed_end(run)    # one embeddings request (see EmbedRun)
 
 ``call`` is the call's own bookkeeping object (see :class:`CallInfo`): per-call state
 lives there, never on the hook, so one hook object serves any number of concurrent calls.
@@ -29,7 +30,8 @@ never breaks the call or the other hooks.
 
 Registered per LLM (``make_llm(..., hooks=[h])``, ``BaseLLM(config, hooks=[h])``, or
 ``llm.hooks = (h,)``) and process-wide (:func:`add_hook` / :func:`remove_hook`); an LLM's
-own hooks run first, then the process-wide ones, in the order added.
+own hooks run first, then the process-wide ones, in the order added. An Embedder's
+requests are seen by the process-wide hooks.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,14 +51,14 @@ if TYPE_CHECKING:
     from synapsekit.llm.types import Message, ToolCall, Usage
     from synapsekit.observability.tracer import CallRecord
 
-__all__ = ["CallInfo", "Hook", "ToolRun", "add_hook", "global_hooks", "remove_hook"]
+__all__ = ["CallInfo", "EmbedRun", "Hook", "ToolRun", "add_hook", "global_hooks", "remove_hook"]
 
 log = logging.getLogger("synapsekit")
 
 #: The names of the hook methods, in call order.
 HOOK_METHODS = (
     "on_call_start", "on_first_token", "on_chunk", "on_attempt_failed", "on_failover",
-    "on_call_end", "on_tool_start", "on_tool_end",
+    "on_call_end", "on_tool_start", "on_tool_end", "on_embed_start", "on_embed_end",
 )
 
 
@@ -128,6 +131,13 @@ class Hook:
         """That tool call is over: ``run.result`` is its result content, ``run.error`` the
         class name of what it raised (the model reads it as an ``"Error: ..."`` result)."""
 
+    def on_embed_start(self, run: EmbedRun) -> None:
+        """An Embedder is about to send one embeddings request (in the task that sends it)."""
+
+    def on_embed_end(self, run: EmbedRun) -> None:
+        """That request is over, on every way out: ``run.input_tokens`` and
+        ``run.dimension_count`` when it answered, ``run.error`` when it did not."""
+
 
 class ToolRun:
     """One tool call run by ``run_tools``, as its hooks see it: ``call`` (the
@@ -143,6 +153,51 @@ class ToolRun:
         self.result: Any = None
         self.error: str | None = None
         self.state: dict[Any, Any] = {}
+
+
+class EmbedRun:
+    """One embeddings request of an :class:`~synapsekit.rag.embeddings.Embedder` -- one
+    batch of texts, its retries included -- as its hooks see it.
+
+    ``llm`` and ``config``: the chat LLM the embedder sends through and its config
+    (provider, model, endpoint); ``count``: texts in the request; ``dimensions`` and
+    ``encoding_formats``: what was asked for (None / empty: the model's defaults). At
+    ``on_embed_end``: ``attempts``, ``failures`` (``(time_ns, error)`` of each retried
+    attempt), ``input_tokens`` (None when the provider reported none), ``dimension_count``
+    of the vectors, and ``error`` / ``exception`` when the request did not answer.
+    ``state`` is the hooks' own."""
+
+    __slots__ = (
+        "attempts", "config", "count", "dimension_count", "dimensions", "encoding_formats",
+        "error", "exception", "failures", "input_tokens", "llm", "started", "state",
+    )
+
+    def __init__(
+        self, llm: BaseLLM, config: LLMConfig, count: int, dimensions: int | None,
+        encoding_formats: tuple[str, ...],
+    ) -> None:
+        self.llm = llm
+        self.config = config
+        self.count = count
+        self.dimensions = dimensions
+        self.encoding_formats = encoding_formats
+        self.started = time.perf_counter()
+        self.attempts = 0
+        self.failures: list[tuple[int, LLMError]] = []
+        self.input_tokens: int | None = None
+        self.dimension_count: int | None = None
+        self.error: str | None = None
+        self.exception: BaseException | None = None
+        self.state: dict[Any, Any] = {}
+
+    def retried(self, error: LLMError) -> None:
+        """An attempt failed with ``error`` and another follows."""
+        self.failures.append((time.time_ns(), error))
+
+    def answered(self, vectors: list[list[float]], input_tokens: int | None) -> None:
+        """The request's answer: its vectors (only their size is kept) and token count."""
+        self.input_tokens = input_tokens
+        self.dimension_count = len(vectors[0]) if vectors else None
 
 
 _lock = threading.Lock()
@@ -220,6 +275,28 @@ def chunk_hooks(hooks: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(h for h in hooks if callable(getattr(h, "on_chunk", None)) and (
         getattr(type(h), "on_chunk", None) is not Hook.on_chunk
     ))
+
+
+@contextmanager
+def embedding(
+    llm: BaseLLM, config: LLMConfig, count: int, dimensions: int | None = None,
+    encoding_formats: tuple[str, ...] = (),
+) -> Iterator[EmbedRun]:
+    """The hook moments of one embeddings request: ``on_embed_start`` before it is sent,
+    ``on_embed_end`` however it ends (answer, error, cancellation), both in the task that
+    sends it; the process-wide hooks are read once, at the start."""
+    observers = _global
+    run = EmbedRun(llm, config, count, dimensions, encoding_formats)
+    if observers:
+        dispatch(observers, "on_embed_start", run)
+    try:
+        yield run
+    except BaseException as exc:
+        run.error, run.exception = type(exc).__name__, exc
+        raise
+    finally:
+        if observers:
+            dispatch(observers, "on_embed_end", run)
 
 
 #: The call a nested call belongs to (set by a Router around each step of its call, as

@@ -2,7 +2,8 @@
 
 ``instrument()`` registers one process-wide hook (:mod:`synapsekit.observability.hooks`,
 the mechanism the TokenTracer uses too) that turns each call into a CLIENT span named
-``chat {model}`` and records the GenAI client metrics, with the attribute names of the
+``chat {model}`` (and each Embedder request into one named ``embeddings {model}``) and
+records the GenAI client metrics, with the attribute names of the
 OpenTelemetry GenAI semantic conventions as published in semantic-conventions v1.41.0
 (the last release of the main repository that defines them; see docs/observability.md
 for what this covers and what it leaves out). Only ``opentelemetry-api`` is imported, and
@@ -35,8 +36,10 @@ from synapsekit.observability import hooks
 
 if TYPE_CHECKING:
     from synapsekit.errors import LLMError
+    from synapsekit.llm.base import BaseLLM
+    from synapsekit.llm.config import LLMConfig
     from synapsekit.llm.types import Message, ToolCall
-    from synapsekit.observability.hooks import CallInfo, ToolRun
+    from synapsekit.observability.hooks import CallInfo, EmbedRun, ToolRun
 
 __all__ = ["PROVIDER_NAMES", "SEMCONV_VERSION", "instrument", "uninstrument"]
 
@@ -176,11 +179,7 @@ class _OTelHook:
             "gen_ai.provider.name": PROVIDER_NAMES.get(llm.provider, llm.provider),
             "gen_ai.request.model": model,
         }
-        address, port = _server(llm._connection_for(config).base_url or llm.endpoint or "")
-        if address:
-            common["server.address"] = address
-            if port is not None:
-                common["server.port"] = port
+        _add_server(common, llm, config)
         attributes = dict(common)
         attributes["gen_ai.request.stream"] = True  # every request is streamed upstream
         if config.temperature is not None:
@@ -283,7 +282,10 @@ class _OTelHook:
             done["gen_ai.output.messages"] = json.dumps([_output_message(call)])
         self._per_call_chunks(call, found)
         duration = time.perf_counter() - call.started
-        if call.error is not None:
+        if isinstance(call.exception, GeneratorExit):
+            # The consumer left the stream (break, aclose): its choice, not a failure.
+            done["synapsekit.stream.closed_early"] = True
+        elif call.error is not None:
             done["error.type"] = call.error
             exc = call.exception
             message = getattr(exc, "message", None) if exc is not None else None
@@ -341,6 +343,64 @@ class _OTelHook:
         span.end()
 
 
+    # ----------------------------------------------------------------- embeddings spans
+
+    def on_embed_start(self, run: EmbedRun) -> None:
+        config = run.config
+        metric: dict[str, Any] = {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.provider.name": PROVIDER_NAMES.get(run.llm.provider, run.llm.provider),
+            "gen_ai.request.model": config.model,
+        }
+        _add_server(metric, run.llm, config)
+        attributes = dict(metric)
+        if run.dimensions is not None:
+            attributes["gen_ai.embeddings.dimension.count"] = run.dimensions
+        if run.encoding_formats:
+            attributes["gen_ai.request.encoding_formats"] = list(run.encoding_formats)
+        span = self._tracer.start_span(
+            f"embeddings {config.model}", kind=self._client, attributes=attributes
+        )
+        # A plain coroutine, not a generator: the span can be current while the request
+        # runs (an HTTP client's spans become its children); detached in on_embed_end,
+        # in the same task.
+        from opentelemetry import context
+
+        token = context.attach(self._trace.set_span_in_context(span))
+        run.state[self] = (span, token, metric)
+
+    def on_embed_end(self, run: EmbedRun) -> None:
+        found = run.state.pop(self, None)
+        if found is None:
+            return
+        span, token, metric = found
+        from opentelemetry import context
+
+        context.detach(token)
+        for when, error in run.failures:
+            span.add_event("exception", {
+                "exception.type": type(error).__name__,
+                "exception.message": _short(error.message),
+                "synapsekit.will_retry": True,
+            }, timestamp=when)
+        done: dict[str, Any] = {}
+        if run.input_tokens is not None:
+            done["gen_ai.usage.input_tokens"] = run.input_tokens
+            self._tokens.record(run.input_tokens, {**metric, "gen_ai.token.type": "input"})
+        if run.dimensions is None and run.dimension_count:
+            done["gen_ai.embeddings.dimension.count"] = run.dimension_count
+        if run.attempts > 1:
+            done["synapsekit.attempts"] = run.attempts
+        if run.error is not None:
+            done["error.type"] = run.error
+            message = getattr(run.exception, "message", None)
+            span.set_status(self._error(_short(message) if message else run.error))
+            metric = {**metric, "error.type": run.error}
+        span.set_attributes(done)
+        span.end()
+        self._duration.record(time.perf_counter() - run.started, metric)
+
+
 class _ChunkOTelHook(_OTelHook):
     """``instrument(chunk_metrics=True)``: time_per_output_chunk recorded per chunk."""
 
@@ -363,6 +423,15 @@ def _histogram(meter: Any, name: str, unit: str, brief: str, buckets: list[float
     return meter.create_histogram(
         name, unit=unit, description=brief, explicit_bucket_boundaries_advisory=buckets
     )
+
+
+def _add_server(attributes: dict[str, Any], llm: BaseLLM, config: LLMConfig) -> None:
+    """``server.address`` / ``server.port`` of the endpoint the call's requests reach."""
+    address, port = _server(llm._connection_for(config).base_url or llm.endpoint or "")
+    if address:
+        attributes["server.address"] = address
+        if port is not None:
+            attributes["server.port"] = port
 
 
 @functools.lru_cache(maxsize=256)

@@ -39,6 +39,7 @@ from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.registry import PROVIDERS, provider_class, split_provider_prefix
 from synapsekit.llm.retry import backoff_delay, should_retry
 from synapsekit.llm.types import Usage
+from synapsekit.observability import hooks
 from synapsekit.testing.cassette import embedding_batch
 
 if TYPE_CHECKING:
@@ -98,6 +99,9 @@ class Embedder(ABC):
     batch_chars: ClassVar[int | None] = None
     #: Requests of one ``embed`` call in flight at once.
     concurrency: ClassVar[int] = 4
+    #: The vector encodings each request asks for (empty: the API's default), for the
+    #: OpenTelemetry span's ``gen_ai.request.encoding_formats``.
+    encoding_formats: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -183,23 +187,30 @@ class Embedder(ABC):
     # ----------------------------------------------------------------- internals
 
     async def _request(self, texts: list[str], query: bool) -> list[list[float]]:
-        """One batch, retried by our policy; checked, counted and traced."""
-        attempt = 0
-        while True:
-            started = time.perf_counter()
-            try:
-                vectors, tokens = await embedding_batch(self, texts, query)  # or a cassette's
-                self._check(vectors, len(texts))
-            except LLMError as exc:
-                if not should_retry(exc, attempt, self.config.max_retries):
-                    raise
-                await asyncio.sleep(
-                    backoff_delay(attempt, self.config.retry_delay, exc.retry_after)
-                )
-                attempt += 1
-                continue
-            self._record(tokens, started)
-            return vectors
+        """One batch, retried by our policy; checked, counted and traced, and seen by the
+        process-wide hooks as one request (an ``embeddings`` span with OpenTelemetry)."""
+        with hooks.embedding(
+            self._llm, self.config, len(texts), self.dimensions, self.encoding_formats
+        ) as run:
+            attempt = 0
+            while True:
+                run.attempts = attempt + 1
+                started = time.perf_counter()
+                try:
+                    vectors, tokens = await embedding_batch(self, texts, query)  # or a cassette's
+                    self._check(vectors, len(texts))
+                except LLMError as exc:
+                    if not should_retry(exc, attempt, self.config.max_retries):
+                        raise
+                    run.retried(exc)
+                    await asyncio.sleep(
+                        backoff_delay(attempt, self.config.retry_delay, exc.retry_after)
+                    )
+                    attempt += 1
+                    continue
+                self._record(tokens, started)
+                run.answered(vectors, tokens)
+                return vectors
 
     def _check(self, vectors: list[list[float]], expected: int) -> None:
         if len(vectors) != expected:
@@ -248,6 +259,7 @@ class OpenAIEmbedder(Embedder):
 
     batch_size = 2048
     batch_chars = 300_000
+    encoding_formats = ("float",)
 
     async def _embed_batch(
         self, texts: list[str], query: bool
@@ -277,6 +289,7 @@ class CohereEmbedder(Embedder):
     vectors, 96 texts per request; tokens from ``meta.billed_units.input_tokens``."""
 
     batch_size = 96
+    encoding_formats = ("float",)
 
     async def _embed_batch(
         self, texts: list[str], query: bool
