@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -387,10 +388,13 @@ async def test_a_router_cache_hit_is_traced_once_by_the_router(
     r = router([llm(sim_a.url)], tracer=tracer, cache=MemoryCache())
     assert await r.generate("hi") == ANSWER
     await asyncio.sleep(0.05)  # the store runs in the background
-    assert await r.generate("hi") == ANSWER
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the router's own record is priced: nothing billed
+        assert await r.generate("hi") == ANSWER
     assert len(sim_a.requests) == 1
-    assert [(rec.provider, rec.cache_hit) for rec in tracer.records] == [
-        ("openai", False), ("router", True),
+    assert [(rec.provider, rec.cache_hit, rec.cost_usd) for rec in tracer.records] == [
+        ("openai", False, pytest.approx((12 * 0.15 + 4 * 0.60) / 1e6, abs=1e-15)),
+        ("router", True, 0.0),
     ]
 
 

@@ -382,6 +382,8 @@ def __getattr__(name: str) -> Any:
 def _resolve(provider: str, model: str, reported: str | None, state: _Registry) -> Quote | None:
     if provider == "ollama":
         return Quote(FREE, "ollama:local", None, None, "local model")
+    if provider == "router":  # a Router's own record (its cache hit, a call no member took)
+        return Quote(FREE, "router:own", None, None, "no provider was called")
     if provider == "openrouter" and model.endswith(":free"):
         return Quote(FREE, "openrouter:free", None, None, "openrouter :free variant")
     names = [name for name in (reported, model) if name]

@@ -24,7 +24,6 @@ import itertools
 import json
 import threading
 import time
-import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar
@@ -507,23 +506,18 @@ _SERVED: ContextVar[_Member | None] = ContextVar("synapsekit_router_served", def
 
 class _OwnRecord:
     """The router's own record of a call no member ran (a hit in the router's cache, or a
-    call no member could take): traced as provider ``"router"``, which has no price row --
-    nothing was billed, so no unknown-price warning is raised for it."""
+    call no member could take): traced as provider ``"router"``, which the price table
+    prices at zero -- nothing was billed (pricing knows it: no warning to silence here)."""
 
     __slots__ = ("_tracer",)
 
     def __init__(self, tracer: TokenTracer) -> None:
         self._tracer = tracer
 
-    def record(self, **fields: Any) -> Any:
-        from synapsekit.llm.pricing import UnknownModelPriceWarning
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnknownModelPriceWarning)
-            return self._tracer.record(**fields)
-
     def on_call_end(self, call: Any) -> None:  # the call path's tracer hook
-        call.record = self.record(**call.fields(call.final_usage, call.started, call.error))
+        call.record = self._tracer.record(
+            **call.fields(call.final_usage, call.started, call.error)
+        )
 
 
 def _members(given: Sequence[Any], tracer: TokenTracer | None) -> tuple[_Member, ...]:
