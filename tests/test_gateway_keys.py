@@ -17,6 +17,7 @@ import io
 import logging
 import socket
 import sqlite3
+import struct
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -34,7 +35,7 @@ from synapsekit.gateway.ledger import SqlLedger
 from synapsekit.gateway.limits import KeyLimits
 from synapsekit.llm import pricing
 from synapsekit.llm.types import Usage
-from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, embedding_vector
 from tests.gateway_fixtures import GatewayServer, gateway_config, member
 from tests.redis_server import SLOW_MACHINE
 
@@ -424,6 +425,27 @@ async def test_a_budget_that_cannot_be_checked_fails_closed(
     said = [r.getMessage() for r in records.records if r.name == "synapsekit.gateway"]
     for row in rows:
         assert f"{row.request_id} failed: BudgetError -> 503 budget_unavailable" in said
+
+
+async def test_embeddings_wire_through_the_openai_sdk(gw: GatewayServer,
+                                                      up: OpenAISimulator) -> None:
+    """The SDK's default (base64 float32) and ``float`` give the upstream's vectors, in
+    order; ``dimensions`` reaches the upstream; token arrays are refused before it."""
+    texts = ["first text", "the second one"]
+    async with _client(gw, HASHED) as client:
+        packed = await client.embeddings.create(model="embed", input=texts)
+        plain = await client.embeddings.create(model="embed", input=texts,
+                                               encoding_format="float", dimensions=4)
+        with pytest.raises(openai.BadRequestError) as info:
+            await client.embeddings.create(model="embed", input=[[1, 2, 3]])
+    as_float32 = [list(struct.unpack("<8f", struct.pack("<8f", *embedding_vector(t))))
+                  for t in texts]
+    assert [d.embedding for d in packed.data] == as_float32
+    assert [d.embedding for d in plain.data] == [embedding_vector(t, 4) for t in texts]
+    assert (packed.model, packed.usage.prompt_tokens, packed.usage.total_tokens) == (
+        "embed", 5, 5)
+    assert [r.json().get("dimensions") for r in up.requests] == [None, 4]
+    assert _error(info.value)["param"] == "input"
 
 
 # --------------------------------------------------------------------------- rate limits
