@@ -597,13 +597,17 @@ async def test_spend_shows_the_callers_own_and_the_master_key_all(
 
 async def test_no_secret_in_metrics_ledger_rows_or_files(gw: GatewayServer,
                                                          folder: Path) -> None:
+    """Over everything the file did (run alone: over one request of its own)."""
+    async with _client(gw, HASHED) as client:
+        await _ask(client)
+    _ledger(gw)
     async with httpx.AsyncClient(base_url=gw.url) as http:
         metrics = await http.get("/metrics", headers={"authorization": f"Bearer {MASTER}"})
     assert metrics.status_code == 200
     ident = key_id(hash_key(HASHED))
     assert f'key_id="{ident}"' in metrics.text  # the ids are there, never the keys
     rows = await _ledger(gw).rows()
-    assert len(rows) > 20
+    assert rows
     stored = _databases(folder)
     with sqlite3.connect(folder / "spend.db") as conn:
         tables = [repr(conn.execute(f"SELECT * FROM {t}").fetchall())
@@ -615,10 +619,12 @@ async def test_no_secret_in_metrics_ledger_rows_or_files(gw: GatewayServer,
         assert not [t for t in tables if secret in t]
 
 
-def test_zz_no_secret_in_any_log_record_of_the_file(records: _Records) -> None:
-    """Last in the file: every record the tests above made, the gateway's included."""
-    assert len(SECRETS) > 10  # the CLI-made keys are in it
-    assert any(r.name == "synapsekit.gateway.access" for r in records.records)
+def test_zz_no_secret_in_any_log_record_of_the_file(records: _Records,
+                                                    gw: GatewayServer) -> None:
+    """Last in the file: every record the tests above made, the gateway's included (the
+    CLI-made keys' secrets are in SECRETS when those tests ran)."""
+    assert any(r.name == "synapsekit.gateway.access" and r.args and r.args[1] == "master"
+               for r in records.records), "the file's requests were not logged"
     leaked = []
     for record in records.records:
         text = record.getMessage() + repr(record.args) + (
