@@ -1,15 +1,18 @@
-"""PEP 562 lazy attributes, shared by the package's ``__init__`` modules.
+"""Lazy names, shared by the package: PEP 562 module attributes and deferred class attributes.
 
 Public names resolve on first use, so ``import synapsekit`` stays cheap: no provider SDK,
-no numpy. A resolved name is cached in the module's globals, so later lookups are plain.
+no numpy, and none of a provider's protocol modules (encode, decode, errors, connection)
+until an LLM of that provider is built. A resolved name is cached where it was looked up,
+so later lookups are plain attribute reads.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 
 def lazy_getattr(package: str, names: Mapping[str, str]) -> Callable[[str], Any]:
@@ -19,8 +22,50 @@ def lazy_getattr(package: str, names: Mapping[str, str]) -> Callable[[str], Any]
         module = names.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
+        value = _imported(module, name)
         setattr(sys.modules[package], name, value)
         return value
 
     return __getattr__
+
+
+class Deferred(Generic[T]):
+    """A class attribute imported on its first read: ``name`` of module ``module`` (a
+    dotted ``name`` reads on: ``"AzureConnection.DEFAULT_API_VERSION"``).
+
+    Why: a provider class names its connection class (``connection_class``), which lives
+    in the provider's protocol package; importing that at class definition would load the
+    protocol for every user who only imports the class. On the first read the descriptor
+    replaces itself on the class that defined it, so every later read (and every subclass)
+    sees the plain value. Type it with the attribute's type:
+    ``connection_class = Deferred["type[OpenAIConnection]"](__name__ + ".connection", ...)``.
+    """
+
+    __slots__ = ("attribute", "module", "name", "owner")
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+        self.owner: type | None = None
+        self.attribute = name
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self.owner, self.attribute = owner, attribute
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> T:
+        value: T = _imported(self.module, self.name)
+        setattr(self.owner or owner, self.attribute, value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.module!r}, {self.name!r})"
+
+
+def _imported(module: str, name: str) -> Any:
+    # The import statement's own path (not importlib.import_module): ``-X importtime``
+    # reports what a lazy name loads only when it is imported this way.
+    __import__(module)
+    value = sys.modules[module]
+    for part in name.split("."):  # a dotted name: an attribute of a class of the module
+        value = getattr(value, part)
+    return value

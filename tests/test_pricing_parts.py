@@ -15,9 +15,9 @@ import pytest
 from synapsekit import TokenTracer
 from synapsekit.llm import pricing
 from synapsekit.llm.pricing import cost
-from synapsekit.llm.providers import anthropic as anthropic_provider
 from synapsekit.llm.providers import bedrock as bedrock_provider
-from synapsekit.llm.providers import openai_compat
+from synapsekit.llm.providers.anthropic import decode as anthropic_decode
+from synapsekit.llm.providers.openai_compat import decode as openai_decode
 from synapsekit.llm.types import Usage
 from synapsekit.testing.simulators.wire import WIRE
 
@@ -79,10 +79,10 @@ def _anthropic_capture_usage(cache_creation: dict[str, int]) -> Usage:
             raw = dict(event["message"]["usage"])
             raw.update(cache_creation_input_tokens=sum(cache_creation.values()),
                        cache_read_input_tokens=1_000, cache_creation=cache_creation)
-            anthropic_provider._take_usage(usage, raw)
+            anthropic_decode.take_usage(usage, raw)
         elif event["type"] == "message_delta":
-            anthropic_provider._take_usage(usage, event["usage"])
-    return anthropic_provider._usage(usage)
+            anthropic_decode.take_usage(usage, event["usage"])
+    return anthropic_decode.usage_of(usage)
 
 
 def test_anthropic_one_hour_cache_writes_cost_twice_the_input_price() -> None:
@@ -149,10 +149,10 @@ def test_perplexity_bills_a_fee_per_request_by_search_context_size() -> None:
 
 
 def test_the_openai_protocol_decoder_keeps_model_and_search_context() -> None:
-    usage = openai_compat._usage(
+    usage = openai_decode.usage(
         {"prompt_tokens": 3, "completion_tokens": 4, "search_context_size": "medium"}, "sonar")
     assert (usage.model, usage.search_context_size) == ("sonar", "medium")
-    assert openai_compat._usage({"prompt_tokens": 1}).model is None
+    assert openai_decode.usage({"prompt_tokens": 1}).model is None
 
 
 # ------------------------------------------------------------------ provenance in the trace

@@ -28,7 +28,6 @@ import asyncio
 import builtins
 import importlib
 import inspect
-import json
 import logging
 import threading
 import time
@@ -39,6 +38,7 @@ from dataclasses import replace
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from synapsekit._lazy import Deferred
 from synapsekit.errors import (
     ConfigError,
     ConnectionError,
@@ -50,15 +50,9 @@ from synapsekit.errors import (
     UnsupportedFeatureError,
 )
 from synapsekit.llm import _sync
-from synapsekit.llm.cache import Cache, CachedAnswer, cache_key, credential_scope, open_cache
 from synapsekit.llm.config import LLMConfig
-from synapsekit.llm.connection import Connection, ConnectionPool
 from synapsekit.llm.content import Capabilities, check_parts, text_of
-from synapsekit.llm.deadlines import Deadline
-from synapsekit.llm.ratelimit import RateLimiter, estimate_tokens, limiter_for
 from synapsekit.llm.registry import PROVIDERS, strip_provider_prefix
-from synapsekit.llm.retry import backoff_delay, should_retry
-from synapsekit.llm.spend import CallSpend
 from synapsekit.llm.types import (
     FINISH_REASONS,
     Chunk,
@@ -72,12 +66,18 @@ from synapsekit.llm.types import (
     build_messages,
 )
 from synapsekit.observability import hooks as hooks_module
-from synapsekit.testing.cassette import provider_stream
 
+# The call path's parts (cache, limiter, retry, deadlines, spend, connection, cassettes)
+# are imported when the first LLM is built or called, not with the class: importing
+# BaseLLM (and every provider class) stays cheap.
 if TYPE_CHECKING:
     from synapsekit.llm.budget import Budget
+    from synapsekit.llm.cache.base import Cache
+    from synapsekit.llm.connection import Connection
     from synapsekit.llm.counting import TokenCount
     from synapsekit.llm.providers._errors import ErrorMapper, ErrorTable
+    from synapsekit.llm.ratelimit import RateLimiter
+    from synapsekit.llm.spend import CallSpend
     from synapsekit.observability.tracer import TokenTracer
 
 __all__ = ["BaseLLM"]
@@ -110,7 +110,9 @@ class BaseLLM(ABC):
     provider: ClassVar[str]
     #: How this provider is reached (SDK client per loop, credential, endpoint): the
     #: protocol module's :class:`~synapsekit.llm.connection.Connection` subclass.
-    connection_class: ClassVar[type[Connection]] = Connection
+    connection_class = Deferred["type[Connection]"](
+        "synapsekit.llm.connection", "Connection"
+    )
     #: What this provider's API can take (content parts, tools, structured output,
     #: reasoning controls); checked before any request. A custom provider: text only.
     capabilities: ClassVar[Capabilities] = Capabilities()
@@ -155,6 +157,11 @@ class BaseLLM(ABC):
         budget: Budget | None = None,
         hooks: Iterable[Any] | None = None,
     ) -> None:
+        from synapsekit.llm.cache.base import Cache
+        from synapsekit.llm.cache.key import credential_scope
+        from synapsekit.llm.connection import ConnectionPool
+        from synapsekit.llm.ratelimit import RateLimiter, limiter_for
+
         if not isinstance(config, LLMConfig):
             raise ConfigError(
                 f"{type(self).__name__} takes an LLMConfig, not {type(config).__name__}"
@@ -198,9 +205,11 @@ class BaseLLM(ABC):
         self._endpoint = self.connection.endpoint
         # Given objects win; the defaults are built from the config and shared with every
         # other LLM object of the same settings in the process.
-        self._cache: Cache | None = (
-            cache if cache is not None else open_cache(config) if config.cache else None
-        )
+        self._cache: Cache | None = cache
+        if cache is None and config.cache:
+            from synapsekit.llm.cache.registry import open_cache
+
+            self._cache = open_cache(config)
         self._limiter: RateLimiter | None = (
             rate_limiter if rate_limiter is not None
             else limiter_for(config, self.provider, self._api_key, self._endpoint)
@@ -496,6 +505,12 @@ class BaseLLM(ABC):
         one record of the call (see docs/tracing.md); the ``except BaseException`` below
         only records (no await) and re-raises, so cancellation and closing propagate.
         """
+        from synapsekit.llm.cache.key import cache_key, credential_scope
+        from synapsekit.llm.deadlines import Deadline
+        from synapsekit.llm.ratelimit import estimate_tokens, limiter_for
+        from synapsekit.llm.retry import backoff_delay, should_retry
+        from synapsekit.testing.cassette import provider_stream
+
         call = _Call(self, self.config)
         leased: Connection | None = None
         spend: CallSpend | None = None
@@ -535,6 +550,8 @@ class BaseLLM(ABC):
                     for done in hit.tool_calls:
                         call.token()
                         if not buffered:
+                            import json
+
                             yield Chunk(tool_delta=ToolCallDelta(
                                 done.index, done.id, done.name,
                                 json.dumps(dict(done.arguments), ensure_ascii=False), True,
@@ -551,6 +568,8 @@ class BaseLLM(ABC):
                     )
                     return
             if budget is not None:  # the worst case, reserved before anything is sent
+                from synapsekit.llm.spend import CallSpend
+
                 spend = await CallSpend.reserve(budget, self.provider, config, turns)
             estimate = 0  # tokens reserved per attempt, when a tokens-per-minute limit is set
             if limiter is not None and limiter.counts_tokens:
@@ -651,6 +670,8 @@ class BaseLLM(ABC):
                     cache is not None and (parts or calls) and finish not in UNCACHED_FINISH
                 ):
                     # Written in the background: the store never delays the final chunk.
+                    from synapsekit.llm.cache.codec import CachedAnswer
+
                     cache.set_in_background(key, CachedAnswer(
                         tuple(parts), finish, usage, metadata,
                         tool_calls=tuple(calls), reasoning="".join(thinking),
@@ -934,6 +955,8 @@ class _Assembly:
         (call_id, name), fragments = self.open.pop(index)
         raw = "".join(fragments)
         call_id = call_id or f"call_{index}"
+        import json
+
         try:
             arguments = json.loads(raw) if raw.strip() else {}
         except ValueError as exc:

@@ -46,7 +46,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from synapsekit import errors
 from synapsekit.errors import CassetteError, LLMError, redact
-from synapsekit.llm.cache import cache_key
+from synapsekit.llm.cache.key import cache_key
 from synapsekit.llm.content import text_of
 from synapsekit.llm.types import Chunk, Message, ProviderData, ToolCall, ToolCallDelta, Usage
 

@@ -18,13 +18,18 @@ first built, never when this package is imported.
 
 from __future__ import annotations
 
-from synapsekit.llm.cache.base import Cache
-from synapsekit.llm.cache.codec import CachedAnswer
-from synapsekit.llm.cache.key import KEY_VERSION, cache_key, credential_scope
-from synapsekit.llm.cache.memory import MemoryCache
-from synapsekit.llm.cache.redis import RedisCache
-from synapsekit.llm.cache.registry import open_cache
-from synapsekit.llm.cache.sqlite import SQLiteCache
+from typing import TYPE_CHECKING
+
+from synapsekit._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from synapsekit.llm.cache.base import Cache
+    from synapsekit.llm.cache.codec import CachedAnswer
+    from synapsekit.llm.cache.key import KEY_VERSION, cache_key, credential_scope
+    from synapsekit.llm.cache.memory import MemoryCache
+    from synapsekit.llm.cache.redis import RedisCache
+    from synapsekit.llm.cache.registry import open_cache
+    from synapsekit.llm.cache.sqlite import SQLiteCache
 
 __all__ = [
     "KEY_VERSION",
@@ -37,3 +42,21 @@ __all__ = [
     "credential_scope",
     "open_cache",
 ]
+
+# Each name is imported on first use (PEP 562): an LLM without a cache, or with the memory
+# cache, never loads the SQLite and Redis backends' code.
+__getattr__ = lazy_getattr(__name__, {
+    "KEY_VERSION": f"{__name__}.key",
+    "Cache": f"{__name__}.base",
+    "CachedAnswer": f"{__name__}.codec",
+    "MemoryCache": f"{__name__}.memory",
+    "RedisCache": f"{__name__}.redis",
+    "SQLiteCache": f"{__name__}.sqlite",
+    "cache_key": f"{__name__}.key",
+    "credential_scope": f"{__name__}.key",
+    "open_cache": f"{__name__}.registry",
+})
+
+
+def __dir__() -> list[str]:
+    return __all__

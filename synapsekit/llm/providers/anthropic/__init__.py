@@ -9,32 +9,39 @@ loop is :mod:`.connection`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from synapsekit._lazy import Deferred, lazy_getattr
 from synapsekit.llm.base import BaseLLM
-from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Capabilities
-from synapsekit.llm.models import rules_for
-from synapsekit.llm.providers._common import http_stack
-from synapsekit.llm.providers._errors import ErrorTable
-from synapsekit.llm.types import Chunk, Message
 
-from . import decode, encode
-from .connection import AnthropicConnection
-from .decode import FINISH_REASONS
-from .decode import take_usage as _take_usage  # tests/test_pricing_parts.py
-from .decode import usage_of as _usage  # tests/test_pricing_parts.py
-from .encode import NO_SAMPLING_VERSION
-from .errors import error_table
+if TYPE_CHECKING:
+    from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.providers._errors import ErrorTable
+    from synapsekit.llm.types import Chunk, Message
+
+    from .connection import AnthropicConnection
+    from .decode import FINISH_REASONS
+    from .encode import NO_SAMPLING_VERSION
 
 __all__ = ["FINISH_REASONS", "NO_SAMPLING_VERSION", "AnthropicConnection", "AnthropicLLM"]
+
+# The protocol modules load with the first AnthropicLLM built (or one of these names read),
+# not with the class: importing the public names stays cheap.
+__getattr__ = lazy_getattr(__name__, {
+    "AnthropicConnection": f"{__name__}.connection",
+    "FINISH_REASONS": f"{__name__}.decode",
+    "NO_SAMPLING_VERSION": f"{__name__}.encode",
+})
 
 
 class AnthropicLLM(BaseLLM):
     """Claude models over the Messages API, streamed."""
 
     provider: ClassVar[str] = "anthropic"
-    connection_class = AnthropicConnection
+    connection_class = Deferred["type[AnthropicConnection]"](
+        f"{__name__}.connection", "AnthropicConnection"
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(
         images=True,
         image_urls=True,
@@ -49,9 +56,16 @@ class AnthropicLLM(BaseLLM):
     )
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+        # The protocol is imported with the first call, not with the class (see _lazy.py).
+        from synapsekit.llm.models import rules_for
+        from synapsekit.llm.providers._common import http_stack
+
+        from .decode import parse
+        from .encode import request
+
         client = await self._client(config)
         version = _header(client.default_headers, "anthropic-version")
-        plan = encode.request(messages, config, rules_for(self.provider, config), version)
+        plan = request(messages, config, rules_for(self.provider, config), version)
         with self._map_errors(config) as errors:
             # The SDK's low-level post: it builds the request (auth, version headers) and
             # raises typed status errors, but skips create()'s per-call TypedDict transform
@@ -63,12 +77,14 @@ class AnthropicLLM(BaseLLM):
                 stream=True,
             )
             try:
-                async for chunk in decode.parse(response, errors, plan.text_tool):
+                async for chunk in parse(response, errors, plan.text_tool):
                     yield chunk
             finally:
                 await response.aclose()
 
     def _error_table(self) -> ErrorTable:
+        from .errors import error_table
+
         return error_table(self._sdk)
 
 

@@ -9,18 +9,18 @@ request), :mod:`.decode` (the SSE stream -> chunks), :mod:`.errors` (the error t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from synapsekit._lazy import Deferred
 from synapsekit.llm.base import BaseLLM
-from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Capabilities
-from synapsekit.llm.models import rules_for
-from synapsekit.llm.providers._errors import ErrorTable
-from synapsekit.llm.types import Chunk, Message
 
-from . import decode, encode
-from .connection import CohereConnection
-from .errors import error_table
+if TYPE_CHECKING:
+    from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.providers._errors import ErrorTable
+    from synapsekit.llm.types import Chunk, Message
+
+    from .connection import CohereConnection
 
 __all__ = ["CohereLLM"]
 
@@ -29,7 +29,10 @@ class CohereLLM(BaseLLM):
     """Cohere Command models over the v2 chat API, streamed."""
 
     provider: ClassVar[str] = "cohere"
-    connection_class = CohereConnection
+    # The protocol modules load with the first CohereLLM built, not with the class.
+    connection_class = Deferred["type[CohereConnection]"](
+        f"{__name__}.connection", "CohereConnection"
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(
         images=True,  # vision models only (Command A Vision, Aya Vision): models.json rows
         image_urls=True,  # "base64 data URLs and HTTP image URLs" (docs: Image Inputs)
@@ -45,12 +48,20 @@ class CohereLLM(BaseLLM):
     )
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+        # The protocol is imported with the first call, not with the class (see _lazy.py).
+        from synapsekit.llm.models import rules_for
+
+        from .decode import chunks
+        from .encode import request as build
+
         chat_stream = (await self._client(config)).with_raw_response.chat_stream
-        request = encode.request(messages, config, rules_for(self.provider, config))
+        request = build(messages, config, rules_for(self.provider, config))
         with self._map_errors(config) as errors:
             async with chat_stream(**request) as raw:
-                async for chunk in decode.chunks(raw.response, errors):
+                async for chunk in chunks(raw.response, errors):
                     yield chunk
 
     def _error_table(self) -> ErrorTable:
+        from .errors import error_table
+
         return error_table()

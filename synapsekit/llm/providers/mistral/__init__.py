@@ -11,20 +11,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from synapsekit._lazy import Deferred, lazy_getattr
 from synapsekit.llm.base import BaseLLM
-from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Capabilities
-from synapsekit.llm.providers._errors import ErrorTable
-from synapsekit.llm.types import Chunk, Message
 
-from .connection import MistralConnection
-from .decode import parse
-from .encode import request
-from .errors import error_table
+if TYPE_CHECKING:
+    from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.providers._errors import ErrorTable
+    from synapsekit.llm.types import Chunk, Message
+
+    from .connection import MistralConnection
 
 __all__ = ["MistralConnection", "MistralLLM"]
+
+# The protocol modules load with the first MistralLLM built, not with the class.
+__getattr__ = lazy_getattr(__name__, {"MistralConnection": f"{__name__}.connection"})
 
 
 class MistralLLM(BaseLLM):
@@ -49,9 +52,15 @@ class MistralLLM(BaseLLM):
         ),
     )
 
-    connection_class = MistralConnection
+    connection_class = Deferred["type[MistralConnection]"](
+        f"{__name__}.connection", "MistralConnection"
+    )
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+        # The protocol is imported with the first call, not with the class (see _lazy.py).
+        from .decode import parse
+        from .encode import request
+
         client = await self._client(config)
         kwargs = request(self.provider, client, messages, config)
         with self._map_errors(config) as errors:
@@ -65,5 +74,7 @@ class MistralLLM(BaseLLM):
                 await response.aclose()  # early exit / cancel: the server sees the disconnect
 
     def _error_table(self) -> ErrorTable:
+        from .errors import error_table
+
         assert self._sdk is not None
         return error_table(self._sdk)

@@ -8,18 +8,18 @@ bearer key, the status hook), :mod:`.encode` (messages and config -> the request
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from synapsekit._lazy import Deferred
 from synapsekit.llm.base import BaseLLM
-from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Capabilities
-from synapsekit.llm.models import rules_for
-from synapsekit.llm.providers._errors import ErrorTable
-from synapsekit.llm.types import Chunk, Message
 
-from . import decode, encode
-from .connection import OllamaConnection
-from .errors import error_table
+if TYPE_CHECKING:
+    from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.providers._errors import ErrorTable
+    from synapsekit.llm.types import Chunk, Message
+
+    from .connection import OllamaConnection
 
 __all__ = ["OllamaLLM"]
 
@@ -28,7 +28,10 @@ class OllamaLLM(BaseLLM):
     """Ollama ``/api/chat``, streamed; one SDK ``ChatResponse`` per NDJSON line."""
 
     provider: ClassVar[str] = "ollama"
-    connection_class = OllamaConnection
+    # The protocol modules load with the first OllamaLLM built, not with the class.
+    connection_class = Deferred["type[OllamaConnection]"](
+        f"{__name__}.connection", "OllamaConnection"
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(
         images=True,  # message `images` (base64) for vision models (llava, gemma3, ...)
         image_urls=False,  # bytes only: the server takes no URL (we never download)
@@ -44,11 +47,19 @@ class OllamaLLM(BaseLLM):
     )
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
-        request = encode.request(messages, config, rules_for(self.provider, config))
+        # The protocol is imported with the first call, not with the class (see _lazy.py).
+        from synapsekit.llm.models import rules_for
+
+        from .decode import chunks
+        from .encode import request as build
+
+        request = build(messages, config, rules_for(self.provider, config))
         with self._map_errors(config) as errors:
             parts = await (await self._client(config)).chat(**request)
-            async for chunk in decode.chunks(parts, errors):
+            async for chunk in chunks(parts, errors):
                 yield chunk
 
     def _error_table(self) -> ErrorTable:
+        from .errors import error_table
+
         return error_table(self._sdk)

@@ -14,29 +14,27 @@ Azure's deployment path, typed status errors) and hands back the raw response.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from synapsekit._lazy import Deferred, lazy_getattr
 from synapsekit.errors import ConfigError
 from synapsekit.llm.base import BaseLLM
-from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Capabilities
-from synapsekit.llm.models import rules_for
-from synapsekit.llm.providers._common import http_stack
-from synapsekit.llm.providers._errors import ErrorTable
-from synapsekit.llm.providers.openai_compat.agent import PATH as AGENT_PATH
-from synapsekit.llm.providers.openai_compat.agent import agent_request, parse_agent
-from synapsekit.llm.providers.openai_compat.connection import (
-    NO_KEY,
-    AzureConnection,
-    OpenAIConnection,
-)
-from synapsekit.llm.providers.openai_compat.decode import Wire, parse
-from synapsekit.llm.providers.openai_compat.decode import usage as _usage
-from synapsekit.llm.providers.openai_compat.encode import Vendor, request
-from synapsekit.llm.providers.openai_compat.errors import error_table
-from synapsekit.llm.types import Chunk, Message
+from synapsekit.llm.providers.openai_compat.vendor import Vendor
+
+if TYPE_CHECKING:
+    from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.providers._errors import ErrorTable
+    from synapsekit.llm.providers.openai_compat.connection import (
+        NO_KEY,
+        AzureConnection,
+        OpenAIConnection,
+    )
+    from synapsekit.llm.providers.openai_compat.decode import Wire
+    from synapsekit.llm.types import Chunk, Message
 
 __all__ = [
     "NO_KEY",
@@ -52,8 +50,15 @@ __all__ = [
     "OpenRouterLLM",
     "PerplexityLLM",
     "TogetherLLM",
-    "_usage",
 ]
+
+# The protocol modules (connection, encode, decode, errors, agent) load with the first LLM
+# of these classes built (or one of these names read), not with the classes: importing the
+# public names stays cheap.
+_CONNECTION = f"{__name__}.connection"
+__getattr__ = lazy_getattr(__name__, dict.fromkeys(
+    ("NO_KEY", "AzureConnection", "OpenAIConnection"), _CONNECTION
+))
 
 
 #: Every tool_choice the chat-completions API takes.
@@ -71,24 +76,27 @@ class OpenAICompatibleLLM(BaseLLM):
     their :class:`~.encode.Vendor` (how their API differs, as data) and capabilities."""
 
     provider: ClassVar[str] = "openai"
-    connection_class = OpenAIConnection
+    connection_class = Deferred["type[OpenAIConnection]"](_CONNECTION, "OpenAIConnection")
     capabilities: ClassVar[Capabilities] = OPENAI_CAPS
     vendor: ClassVar[Vendor] = Vendor("openai")
     #: Top-level chunk fields kept as call metadata (the last value seen wins).
     metadata_keys: ClassVar[tuple[str, ...]] = ()
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._wire = Wire(cls.metadata_keys, cls.vendor.name, cls.vendor.carry)
-
-    _wire: ClassVar[Wire] = Wire()
-
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
+        # The protocol is imported with the first call, not with the class (see _lazy.py).
+        from synapsekit.llm.models import rules_for
+
+        from .encode import request
+
         return request(messages, config, rules_for(self.provider, config), self.vendor)
 
     async def _stream(
         self, messages: list[Message], config: LLMConfig
     ) -> AsyncGenerator[Chunk, None]:
+        from synapsekit.llm.providers._common import http_stack
+
+        from .decode import parse
+
         body = self._request(messages, config)  # before the client: a refusal sends nothing
         client = await self._client(config)
         with self._map_errors(config) as errors:
@@ -102,13 +110,23 @@ class OpenAICompatibleLLM(BaseLLM):
                 stream=True,
             )
             try:
-                async for chunk in parse(response, errors, self._wire):
+                async for chunk in parse(response, errors, _wire(type(self))):
                     yield chunk
             finally:
                 await response.aclose()
 
     def _error_table(self) -> ErrorTable:
+        from .errors import error_table
+
         return error_table(self._sdk)
+
+
+@functools.cache
+def _wire(cls: type[OpenAICompatibleLLM]) -> Wire:
+    """What a vendor class's stream needs of the decoder (built once per class)."""
+    from .decode import Wire
+
+    return Wire(cls.metadata_keys, cls.vendor.name, cls.vendor.carry)
 
 
 class OpenAILLM(OpenAICompatibleLLM):
@@ -203,11 +221,20 @@ class PerplexityLLM(OpenAICompatibleLLM):
     )
 
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
+        from synapsekit.llm.models import rules_for
+
+        from .agent import agent_request
+
         return agent_request(messages, config, rules_for(self.provider, config))
 
     async def _stream(
         self, messages: list[Message], config: LLMConfig
     ) -> AsyncGenerator[Chunk, None]:
+        from synapsekit.llm.providers._common import http_stack
+
+        from .agent import PATH as AGENT_PATH
+        from .agent import parse_agent
+
         body = self._request(messages, config)
         client = await self._client(config)
         with self._map_errors(config) as errors:
@@ -226,13 +253,13 @@ class AzureOpenAILLM(OpenAICompatibleLLM):
     """Azure OpenAI: ``model`` is the deployment name (see :class:`AzureConnection`)."""
 
     provider = "azure"
-    connection_class = AzureConnection
+    connection_class = Deferred["type[AzureConnection]"](_CONNECTION, "AzureConnection")
     vendor = Vendor("azure")
     capabilities = replace(
         OPENAI_CAPS, documents=False,
         note="as OpenAI, per deployment; no PDF file parts on the GA api-version",
     )
-    DEFAULT_API_VERSION: ClassVar[str] = AzureConnection.DEFAULT_API_VERSION
+    DEFAULT_API_VERSION = Deferred["str"](_CONNECTION, "AzureConnection.DEFAULT_API_VERSION")
 
     def __init__(self, config: LLMConfig, **options: Any) -> None:
         super().__init__(config, **options)

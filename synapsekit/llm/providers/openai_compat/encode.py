@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from synapsekit.errors import UnsupportedFeatureError
@@ -30,25 +29,9 @@ from synapsekit.llm.models import RequestRules
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Message, OutputSchema
 
+from .vendor import Vendor
+
 __all__ = ["Vendor", "messages_out", "request", "strict_schema", "tool_spec"]
-
-
-@dataclass(frozen=True)
-class Vendor:
-    """How one OpenAI-compatible API differs from OpenAI's, as data.
-
-    ``reasoning``: where a reasoning setting goes (``"reasoning_effort"`` top-level field,
-    ``"openrouter"`` a ``reasoning`` object, ``"deepseek"`` ``thinking`` plus
-    ``reasoning_effort``); ``json_only``: no json_schema mode, so ``json_object`` plus the
-    schema in the instructions; ``usage_option``: ask ``stream_options.include_usage``;
-    ``carry``: assistant-message fields the next turn must send back (``provider_data``).
-    """
-
-    name: str
-    reasoning: str = "reasoning_effort"
-    json_only: bool = False
-    usage_option: bool = True
-    carry: tuple[str, ...] = ()
 
 
 #: Native values for the rows whose levels are not the API's words (a row's ``family``
