@@ -32,20 +32,22 @@ reservation nobody is left to use is given back.
 from __future__ import annotations
 
 import asyncio
-import calendar
+import functools
 import logging
 import math
 import threading
 import time
-import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from synapsekit.errors import BudgetError, BudgetExceededError, ConfigError
+
+# decimal, uuid, datetime and calendar are imported by the first budget in use, not with
+# the module: ``from synapsekit import Budget`` stays cheap.
+if TYPE_CHECKING:
+    from decimal import Context
 
 __all__ = [
     "WINDOWS",
@@ -71,10 +73,6 @@ TIMEOUT = 2.0
 #: Redis's Lua numbers (doubles) still hold exactly. A limit at or above it (an infinite
 #: limit) never refuses.
 _UNLIMITED = 2**53
-_NANO = Decimal(10**9)
-#: Floats are read to 12 significant digits first: their noise (0.1 + 0.2 =
-#: 0.30000000000000004) is dropped, and what is lost is at most a relative 5e-13.
-_READ = Context(prec=12, rounding=ROUND_HALF_EVEN)
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -88,8 +86,25 @@ def to_nanos(usd: float, *, up: bool = True) -> int:
         raise ValueError(f"an amount in USD must be a number >= 0, got {usd!r}")
     if math.isinf(usd):
         return _UNLIMITED
-    exact = _READ.create_decimal(repr(float(usd))) * _NANO
+    from decimal import ROUND_CEILING, ROUND_FLOOR
+
+    exact = _reader().create_decimal(repr(float(usd))) * 10**9
     return min(int(exact.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)), _UNLIMITED)
+
+
+@functools.cache
+def _reader() -> Context:
+    """Floats are read to 12 significant digits first: their noise (0.1 + 0.2 =
+    0.30000000000000004) is dropped, and what is lost is at most a relative 5e-13."""
+    from decimal import ROUND_HALF_EVEN, Context
+
+    return Context(prec=12, rounding=ROUND_HALF_EVEN)
+
+
+def _new_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
 
 
 def _usd(nanos: int) -> float:
@@ -102,8 +117,12 @@ def window_of(window: str | None, now: float) -> tuple[str, float]:
     seconds; infinity without a window)."""
     if window is None:
         return "all", math.inf
+    from datetime import datetime, timezone
+
     t = datetime.fromtimestamp(now, timezone.utc)
     if window == "month":
+        import calendar
+
         year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
         return t.strftime("%Y-%m"), float(calendar.timegm((year, month, 1, 0, 0, 0)))
     size, fmt = {"minute": (60, "%Y-%m-%dT%H:%M"), "hour": (3600, "%Y-%m-%dT%H"),
@@ -304,7 +323,7 @@ class Budget:
         nanos = to_nanos(usd)
         now = self._clock()
         key, ends_at = window_of(self.window, now)
-        r = Reservation(uuid.uuid4().hex, nanos, key, now + self.reservation_ttl, what)
+        r = Reservation(_new_id(), nanos, key, now + self.reservation_ttl, what)
         step = self._store.reserve(r, self._limit, ends_at, now, self.reservation_ttl)
         if isinstance(self._store, _MemoryStore):
             ok, totals = await step  # no await inside: it cannot be cut half-way
@@ -398,7 +417,7 @@ class Budget:
         """Count ``usd`` as spent whatever the limit (a call made without a reservation)."""
         now = self._clock()
         key, ends_at = window_of(self.window, now)
-        r = Reservation(uuid.uuid4().hex, to_nanos(usd), key, now, "record")
+        r = Reservation(_new_id(), to_nanos(usd), key, now, "record")
         await self._store.reserve(r, _UNLIMITED, ends_at, now, self.reservation_ttl)
         await self._store.settle(r, None, now)
 

@@ -7,7 +7,6 @@ with a value that was never checked. The API key is kept out of ``repr``.
 
 from __future__ import annotations
 
-import difflib
 import enum
 import functools
 import inspect
@@ -317,6 +316,8 @@ def _checked_init(generated: Callable[..., None]) -> Callable[..., None]:
             )
         for name in kwargs:
             if name not in names:
+                import difflib  # only a mistyped field's suggestion needs it
+
                 close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else "."
                 raise ConfigError(

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, Union
@@ -239,6 +238,8 @@ def data_url(part: ImagePart | DocumentPart) -> str:
 def part_digest(part: Part) -> dict[str, Any]:
     """The part as the cache key sees it: bytes by SHA-256, never the bytes themselves."""
     if "data" in part:
+        import hashlib  # only a cached call with bytes parts hashes here
+
         shown: dict[str, Any] = {k: v for k, v in part.items() if k != "data"}
         shown["sha256"] = hashlib.sha256(part["data"]).hexdigest()  # type: ignore[typeddict-item]
         return shown

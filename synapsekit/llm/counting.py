@@ -18,15 +18,11 @@ is counted depends on the provider, and the answer says which (:class:`TokenCoun
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from synapsekit.llm.ratelimit import estimate_tokens
 from synapsekit.llm.types import Message, MessagesInput, build_messages
 
 if TYPE_CHECKING:
@@ -119,6 +115,8 @@ def estimate(turns: Sequence[Message], config: LLMConfig, *, method: str = ESTIM
     """The rate limiter's estimate (:func:`~synapsekit.llm.ratelimit.estimate_tokens`:
     characters / 4, a fixed figure per image or document) plus the tools' JSON the same
     way; marked ``exact=False``. Off by 10-30% for English prose, more for code or CJK."""
+    from synapsekit.llm.ratelimit import estimate_tokens
+
     return TokenCount(
         estimate_tokens(turns, 0) + tool_estimate(config), exact=False, method=method
     )
@@ -129,6 +127,8 @@ def tool_estimate(config: LLMConfig) -> int:
     ceil(characters / 4)."""
     if not config.tools:
         return 0
+    import json
+
     text = json.dumps(
         [[t.name, t.description, dict(t.parameters)] for t in config.tools], separators=(",", ":")
     )
@@ -143,6 +143,8 @@ def chat_tokens(
     token, :data:`REPLY_PRIMING` at the end. Also whether that is the whole request: parts
     other than text and tool calls are not in the documented rule (False then; their text
     is still counted)."""
+    import json
+
     total = REPLY_PRIMING
     whole = True
     for message in messages:
@@ -183,6 +185,8 @@ def tiktoken_for(model: str) -> Any | None:
     if name is None or name not in ENCODING_FILES:
         return None
     url, sha256 = ENCODING_FILES[name]
+    import hashlib
+
     path = os.path.join(_cache_dir(), hashlib.sha1(url.encode()).hexdigest())
     return _load(name, path, sha256)
 
@@ -192,6 +196,8 @@ def _cache_dir() -> str:
     for variable in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
         if variable in os.environ:
             return os.environ[variable]
+    import tempfile
+
     return os.path.join(tempfile.gettempdir(), "data-gym-cache")
 
 
@@ -204,6 +210,8 @@ def _load(name: str, path: str, sha256: str) -> Any | None:
             data = file.read()
     except OSError:
         return None
+    import hashlib
+
     if hashlib.sha256(data).hexdigest() != sha256:
         return None
     import tiktoken

@@ -46,7 +46,6 @@ import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -628,6 +627,8 @@ _REQUEST_FIELDS = frozenset(f.name for f in fields(RequestRules)) - {"family", "
 
 @functools.cache
 def _raw() -> dict[str, Any]:
+    from importlib import resources  # with the table, not with the module
+
     text = resources.files("synapsekit.llm").joinpath(_DATA_FILE).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data

@@ -60,7 +60,6 @@ import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from synapsekit.errors import ConfigError
@@ -467,6 +466,8 @@ _ROW_FIELDS = frozenset({
 
 @functools.cache
 def _tables() -> _Data:
+    from importlib import resources  # with the table, not with the module
+
     text = resources.files("synapsekit.llm").joinpath(_DATA_FILE).read_text(encoding="utf-8")
     raw = json.loads(text)
     rows: dict[str, list[_Row]] = {}

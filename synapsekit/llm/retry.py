@@ -8,8 +8,6 @@ full jitter, capped.
 
 from __future__ import annotations
 
-import email.utils
-import random
 import time
 from collections.abc import Mapping
 
@@ -36,6 +34,8 @@ def backoff_delay(
     """
     if retry_after is not None and retry_after >= 0:
         return min(retry_after, cap)
+    import random  # imported with the first retry, not with the module
+
     return random.uniform(0.0, min(cap, base * (2**attempt)))
 
 
@@ -56,6 +56,8 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
         return max(float(value), 0.0)
     except ValueError:
         pass
+    import email.utils  # only a Retry-After given as an HTTP date needs it
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -21,7 +21,6 @@ context variable set around each step of the call (never on the instance).
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
@@ -50,18 +49,14 @@ from synapsekit.errors import (
 from synapsekit.llm.base import BaseLLM, _check_budget
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Capabilities
-from synapsekit.llm.ratelimit import key_fingerprint
-from synapsekit.llm.router_state import (
-    MemberHealth,
-    MemoryRouterState,
-    RedisRouterState,
-    RouterState,
-)
 from synapsekit.llm.types import Chunk, Message, MessagesInput, ToolCallDelta, Usage
 from synapsekit.observability.hooks import ENCLOSING, dispatch
 
+# The breaker state (router_state) and the rest of the call path are imported when the
+# first router is built, not with the class.
 if TYPE_CHECKING:
     from synapsekit.llm.budget import Budget
+    from synapsekit.llm.router_state import MemberHealth, RouterState
     from synapsekit.observability.tracer import TokenTracer
 
 __all__ = [
@@ -199,6 +194,8 @@ class Router(BaseLLM):
         self._budget = budget  # (BaseLLM's __init__ set the router's own to None)
         self.strategy = strategy
         self.fail_over_invalid = fail_over_invalid
+        from synapsekit.llm.router_state import MemoryRouterState, RedisRouterState, RouterState
+
         if isinstance(state, RouterState):
             self._state = state
         elif state in (None, "memory"):
@@ -262,6 +259,8 @@ class Router(BaseLLM):
     def health(self) -> dict[str, MemberHealth]:
         """:meth:`ahealth` from sync code; in-process state answers at once, Redis state
         blocks for its round trip (in async code, ``await router.ahealth()``)."""
+        from synapsekit.llm.router_state import MemoryRouterState
+
         if isinstance(self._state, MemoryRouterState):
             names = [m.name for m in self._members]
             return dict(zip(names, self._state.snapshot(names), strict=True))
@@ -308,6 +307,8 @@ class Router(BaseLLM):
         given = dict(overrides)
         keys = given.get("api_key")
         if isinstance(keys, Mapping):
+            from synapsekit.llm.ratelimit import key_fingerprint
+
             keys = _key_map(keys)
             # The router's own call is scoped (cache) by a fingerprint of the whole set.
             given["api_key"] = "router-keys:" + key_fingerprint(
@@ -449,6 +450,8 @@ class Router(BaseLLM):
             return self._cheapest(turns, route)
         if strategy == "fallback" or len(members) == 1:
             return members
+        from synapsekit.llm.router_state import MemoryRouterState
+
         if strategy in ("least_latency", "least_busy") and not isinstance(
             self._state, MemoryRouterState
         ):
@@ -579,6 +582,8 @@ def _input_limit(member: _Member, route: _Route) -> int | None:
 def _as_delta(chunk: Chunk) -> Chunk:
     """A buffered member's whole tool call as the one closing delta the router's call
     path assembles (so ``respond()`` through a router returns it)."""
+    import json
+
     call = chunk.tool_call
     assert call is not None
     return Chunk(tool_delta=ToolCallDelta(

@@ -27,7 +27,6 @@ core dependency: without it, a dict schema is a :class:`MissingDependencyError` 
 from __future__ import annotations
 
 import importlib
-import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from synapsekit.errors import ConfigError, MissingDependencyError, StructuredOutputError
 from synapsekit.llm.types import Message, MessagesInput, OutputSchema, build_messages
-from synapsekit.observability.purpose import call_purpose
 
 if TYPE_CHECKING:
     from synapsekit.llm.base import BaseLLM
@@ -69,6 +67,8 @@ async def generate_object(
     instance, or a dict matching a JSON Schema. Re-asks up to ``retries`` times when the
     answer is invalid; raises :class:`~synapsekit.errors.StructuredOutputError` when every
     attempt failed."""
+    from synapsekit.observability.purpose import call_purpose
+
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ConfigError(f"retries: must be an int >= 0, not {retries!r}")
     spec = _Spec.of(schema)
@@ -107,6 +107,8 @@ async def stream_object(
     object (a model instance, or the dict). One attempt: an invalid answer raises
     :class:`~synapsekit.errors.StructuredOutputError` (no re-ask; use
     :func:`generate_object` for that)."""
+    from synapsekit.observability.purpose import call_purpose
+
     spec = _Spec.of(schema)
     partial = _partial_parser()
     history: list[Message] = build_messages(messages, None)
@@ -256,6 +258,8 @@ class _Spec:
         body = _unfenced(text)
         if not body.strip():
             return None, ["the answer is empty; expected a JSON object"]
+        import json  # with the first answer, not with the module
+
         try:
             value = json.loads(body)
         except json.JSONDecodeError as exc:

@@ -23,7 +23,6 @@ import dataclasses
 import enum
 import functools
 import inspect
-import json
 import re
 import types
 import typing
@@ -307,6 +306,8 @@ _NO_DEFAULT = object()
 
 def _json_default(value: Any) -> Any:
     """A parameter's default as JSON (an Enum's value), or _NO_DEFAULT when it has none."""
+    import json  # only a @tool function's defaults are read through it
+
     if isinstance(value, enum.Enum):
         value = value.value
     try:

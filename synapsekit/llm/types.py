@@ -11,7 +11,6 @@ for every provider) and :meth:`BaseLLM.respond` the whole into a :class:`Respons
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -317,6 +316,8 @@ def _tool_calls(raw: Any, where: str) -> list[ToolCall]:
         function: Mapping[str, Any] = inner if isinstance(inner, Mapping) else call
         name, arguments, call_id = function.get("name"), function.get("arguments"), call.get("id")
         if isinstance(arguments, str):
+            import json  # only tool calls given as JSON text need it
+
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
             except ValueError:

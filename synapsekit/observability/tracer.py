@@ -28,9 +28,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from synapsekit.llm import pricing
-from synapsekit.observability.purpose import current_purpose
-
 if TYPE_CHECKING:
     from synapsekit.llm.types import Usage
     from synapsekit.observability.hooks import CallInfo
@@ -164,6 +161,11 @@ class TokenTracer:
             from synapsekit.llm.registry import detect_provider
 
             provider = detect_provider(model)
+        # Imported with the first record, not with the class (prices and purposes are
+        # only read here).
+        from synapsekit.llm import pricing
+        from synapsekit.observability.purpose import current_purpose
+
         cost_usd, quote = (0.0, None) if cache_hit else pricing.priced(provider, model, usage)
         if purpose is None:
             current = current_purpose()

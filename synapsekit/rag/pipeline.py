@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import difflib
 import inspect
 import logging
 import os
@@ -31,14 +30,17 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synapsekit.errors import ConfigError, InvalidInputError, MissingDependencyError, StoreError
 from synapsekit.llm import _sync
 from synapsekit.llm.types import Message, Usage
 
+# pathlib and difflib (the ingest paths, the suggestion of a mistyped argument) are
+# imported where used, not with the module: ``from synapsekit import RAG`` stays cheap.
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from synapsekit.llm.base import BaseLLM
     from synapsekit.observability.tracer import TokenTracer
     from synapsekit.rag.documents import Document
@@ -738,6 +740,8 @@ def _check_llm_fields(fields: dict[str, Any]) -> None:
     if not unknown:
         return
     name = unknown[0]
+    import difflib
+
     close = difflib.get_close_matches(name, sorted(known | set(_RAG_ARGS)), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ConfigError(
@@ -772,6 +776,8 @@ def _is_path(source: object) -> bool:
         return False
     if os.path.exists(source):
         return True
+    from pathlib import Path
+
     from synapsekit.rag.documents import SUPPORTED_SUFFIXES
 
     looks_like_dir = source.endswith(("/", os.sep))
@@ -785,6 +791,8 @@ def _walk_resolved(
 ) -> tuple[Path, bool, list[Path], list[tuple[str, str]]]:
     """``(root, is_dir, files, skipped)`` for a path made absolute, so one file reached by
     two relative paths is one source. A missing path is an InvalidInputError."""
+    from pathlib import Path
+
     from synapsekit.rag.documents import walk
 
     root = Path(source).expanduser().resolve()
