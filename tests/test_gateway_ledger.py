@@ -373,24 +373,34 @@ async def test_postgres_writer_keeps_one_connection_and_reconnects(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
                 "pg_backend_pid()", (name,)).fetchall()]
 
+    async def settled(done: Any) -> list[int]:
+        """The backends once ``done(backends)`` (a backend leaves the list when its
+        process has exited, a moment after its connection ended)."""
+        deadline = time.monotonic() + 10
+        while not done(found := await asyncio.to_thread(backends)):
+            assert time.monotonic() < deadline, found
+            await asyncio.sleep(0.02)
+        return found
+
     try:
         for n in range(5):
             ledger.record(_row(n))
             await asyncio.to_thread(ledger.flush)
             if n == 0:
                 [first] = await asyncio.to_thread(backends)
-        assert await asyncio.to_thread(backends) == [first]
+        assert await asyncio.to_thread(backends) == [first]  # one connection, kept
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             assert admin.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone() == (
                 True,)
+        await settled(lambda found: found == [])
         for n in range(5, 8):
             ledger.record(_row(n))
             await asyncio.to_thread(ledger.flush)
-        [second] = await asyncio.to_thread(backends)
+        [second] = await asyncio.to_thread(backends)  # one new connection, kept
         assert second != first
         rows = await ledger.rows()
         assert [r.input_tokens for r in rows] == list(range(8))
         assert (ledger.lost, ledger.duplicates) == (0, 0)
     finally:
         await ledger.aclose()
-    assert await asyncio.to_thread(backends) == []  # aclose closed what it kept
+    await settled(lambda found: found == [])  # aclose closed what it kept
