@@ -404,8 +404,9 @@ class SqlLedger:
                     log.error("gateway ledger: %d rows not written (%s)", len(batch),
                               type(exc).__name__)
                     return
-                log.warning("gateway ledger: writing %d rows failed (%s), trying again",
-                            len(batch), type(exc).__name__)
+                if not retry:  # (once a batch: a restarting server fails many tries)
+                    log.warning("gateway ledger: writing %d rows failed (%s), trying again "
+                                "for up to %gs", len(batch), type(exc).__name__, RETRY_FOR)
                 time.sleep(pause)
                 pause = min(pause * 2, 2.0)
                 retry = True
