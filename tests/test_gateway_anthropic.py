@@ -130,6 +130,27 @@ async def test_the_event_sequence_is_anthropics(gw: GatewayServer, sims: Sims) -
                                   "cache_read_input_tokens": 3, "output_tokens": 2}
 
 
+async def test_the_first_event_item_holds_message_start_and_the_first_token() -> None:
+    """The wire's first item is what EventStream sends at once: the client's first
+    token must be in it, not behind the rest of the stream."""
+    from synapsekit.gateway.anthropic_wire import _render
+    from synapsekit.gateway.types import GatewayRequest
+    from synapsekit.llm.types import Chunk, Usage
+
+    async def rest() -> AsyncIterator[Chunk]:
+        yield Chunk("lo")
+        yield Chunk(usage=Usage(input_tokens=7, output_tokens=2), finish_reason="stop")
+
+    req = GatewayRequest(api="anthropic", model="claude", messages=[], overrides={},
+                         stream=True, request_id="req_" + "cd" * 12)
+    items = [item async for item in _render(Chunk("Hel"), rest(), "msg_x", req)]
+    first = [frame.split("\n")[0] for frame in items[0].decode().split("\n\n") if frame]
+    assert first == ["event: message_start", "event: content_block_start",
+                     "event: content_block_delta"]
+    assert b'"text":"Hel"' in items[0] and len(items) == 3
+    assert items[2].endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+
+
 async def test_not_streamed_from_an_openai_member(
     client: anthropic.AsyncAnthropic, gw: GatewayServer, sims: Sims,
 ) -> None:

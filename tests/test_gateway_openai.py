@@ -555,6 +555,48 @@ async def test_event_stream_keeps_order_under_a_slow_client_and_closes_when_it_l
     assert closed == [1000, 10**6]  # the generator was closed at once, not left to the GC
 
 
+async def test_event_stream_sends_the_first_item_before_producing_the_rest() -> None:
+    """The first item (the opening events and the first token) leaves at once, not after
+    the body has run through all an upstream burst brought."""
+    produced: list[int] = []
+    sent: list[tuple[bytes, int]] = []
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b"first;"
+        for i in range(100):  # already read: no await between them
+            produced.append(i)
+            yield b"e%d;" % i
+
+    async def record(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            sent.append((message["body"], len(produced)))
+
+    await _asgi_stream(events(), record)
+    assert sent[0] == (b"first;", 0)
+    assert b"".join(body for body, _ in sent) == b"first;" + b"".join(
+        b"e%d;" % i for i in range(100))
+    assert len(sent) == 3  # the first item, the rest coalesced, the end
+
+
+async def test_the_first_event_item_holds_the_role_and_the_first_token() -> None:
+    from synapsekit.gateway.openai_wire import _Ids, _render
+    from synapsekit.gateway.types import GatewayRequest
+    from synapsekit.llm.types import Chunk, Usage
+
+    async def rest() -> AsyncIterator[Chunk]:
+        yield Chunk(" world")
+        yield Chunk(usage=Usage(input_tokens=3, output_tokens=2), finish_reason="stop")
+
+    req = GatewayRequest(api="openai", model="fast", messages=[], overrides={}, stream=True,
+                         request_id="req_" + "ab" * 12)
+    items = [item async for item in _render(Chunk("Hello"), rest(), _Ids(req), True)]
+    head = [json.loads(line[6:]) for line in items[0].decode().split("\n\n") if line]
+    assert [h["choices"][0]["delta"] for h in head] == [
+        {"role": "assistant", "content": "", "refusal": None}, {"content": "Hello"}]
+    assert len(items) == 3  # the opening + "Hello"; " world"; finish + usage + [DONE]
+    assert items[2].endswith(b"data: [DONE]\n\n") and b'"completion_tokens":2' in items[2]
+
+
 @pytest.mark.parametrize(("exc", "status", "code"), [
     (errors.BudgetExceededError(limit_usd=1.0, spent_usd=1.0, reserved_usd=0.0,
                                 requested_usd=0.1), 429, "insufficient_quota"),

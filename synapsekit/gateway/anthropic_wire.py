@@ -240,8 +240,11 @@ class _Blocks:
 async def _render(
     first: Chunk | None, chunks: AsyncIterator[Chunk], message_id: str, req: GatewayRequest,
 ) -> AsyncGenerator[bytes, None]:
+    """The answer's events, one item per chunk. The first item is ``message_start`` and
+    the first chunk's events together: :class:`EventStream` sends it at once, so the
+    client's first token is in the first write after the headers."""
     usage = first.usage if first is not None else None
-    yield _event({"type": "message_start", "message": {
+    opening = _event({"type": "message_start", "message": {
         "id": message_id, "type": "message", "role": "assistant", "model": req.model,
         "content": [], "stop_reason": None, "stop_sequence": None, "usage": _usage(
             usage if usage is not None else Usage()),
@@ -253,22 +256,21 @@ async def _render(
         while True:
             chunk = pending if pending is not None else await anext(chunks)
             pending = None
-            for event in _chunk_events(chunk, blocks):
-                yield event
+            events = b"".join(_chunk_events(chunk, blocks))
             if chunk.usage is not None or chunk.finish_reason is not None:
                 final = chunk
+            if events or opening:
+                yield opening + events
+                opening = b""
     except StopAsyncIteration:
         pass
     except Exception as exc:  # a GatewayError from the core, or the wire's own failure
-        yield _event(_error_object(status_for(exc), req.request_id))
+        yield opening + _event(_error_object(status_for(exc), req.request_id))
         return
-    for event in blocks.stop():
-        yield event
     stop, sequence = _stop(final.finish_reason, final.metadata)
-    yield _event({"type": "message_delta",
-                  "delta": {"stop_reason": stop, "stop_sequence": sequence},
-                  "usage": _usage(final.usage)})
-    yield _event({"type": "message_stop"})
+    yield opening + b"".join(blocks.stop()) + _event({
+        "type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": sequence},
+        "usage": _usage(final.usage)}) + _event({"type": "message_stop"})
 
 
 def _chunk_events(chunk: Chunk, blocks: _Blocks) -> list[bytes]:

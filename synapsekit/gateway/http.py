@@ -67,11 +67,18 @@ class EventStream(StreamingResponse):
     """A streamed response that writes together the events that are ready together, and
     closes its body iterator however the response ends.
 
-    Coalescing: the body is produced in a task of its own; the sender takes every event
-    queued by the time it runs and sends them in one write. With an upstream that spaces
-    its tokens this is one event a write, as before (the first event waits for nothing);
-    when the upstream's read brought many events at once -- a fast model, a burst after a
-    stall -- they leave in one write instead of one system call each.
+    The first item goes out at once, from the response's own task, before anything else
+    is produced: the wires make it the opening event(s) and the first chunk's, so the
+    answer's first token leaves with (right after) the headers. Coalesced with what
+    follows, it would wait for the producer to run through all the upstream's read
+    brought -- a whole 50-token answer, when the upstream sent it in one burst: ~3 ms.
+
+    Coalescing, after the first item: the rest of the body is produced in a task of its
+    own; the sender takes every event queued by the time it runs and sends them in one
+    write. With an upstream that spaces its tokens this is one event a write (each event
+    waits for nothing); when the upstream's read brought many events at once -- a fast
+    model, a burst after a stall -- they leave in one write instead of one system call
+    each.
 
     Closing: Starlette stops iterating when the client disconnects but leaves the
     generator suspended for the garbage collector; here the producer is cancelled and the
@@ -98,15 +105,23 @@ class EventStream(StreamingResponse):
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code,
                     "headers": self.raw_headers})
+        body = aiter(self.body_iterator)  # (the producer goes on with the same iterator)
+        try:
+            first = await anext(body)
+        except StopAsyncIteration:
+            first = None
+        if first is None:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        await send({"type": "http.response.body", "body": self._bytes(first),
+                    "more_body": True})
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()  # (bounded by `room`)
         room = asyncio.Event()
 
         async def produce() -> None:
             try:
-                async for event in self.body_iterator:
-                    queue.put_nowait(event if isinstance(event, bytes) else
-                                     bytes(event) if isinstance(event, memoryview) else
-                                     event.encode(self.charset))
+                async for event in body:
+                    queue.put_nowait(self._bytes(event))
                     if queue.qsize() >= self.AHEAD:  # a slow client: wait for it
                         room.clear()
                         await room.wait()
@@ -125,8 +140,8 @@ class EventStream(StreamingResponse):
                     done = True
                     parts.pop()
                 if parts:
-                    body = b"".join(p for p in parts if p is not None)
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                    data = b"".join(p for p in parts if p is not None)
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
             await producer  # its failure, if any, is the response's
         finally:
             if not producer.done():
@@ -136,6 +151,11 @@ class EventStream(StreamingResponse):
                 # cancellation goes on and the producer finishes on its own.
                 await asyncio.wait([producer])
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _bytes(self, event: str | bytes | memoryview) -> bytes:
+        if isinstance(event, bytes):
+            return event
+        return bytes(event) if isinstance(event, memoryview) else event.encode(self.charset)
 
 
 def _too_big(limit: int) -> GatewayError:

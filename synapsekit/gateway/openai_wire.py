@@ -167,50 +167,64 @@ def _completion(answer: LLMResponse, ids: _Ids) -> dict[str, Any]:
 async def _render(
     first: Chunk | None, chunks: AsyncIterator[Chunk], ids: _Ids, include_usage: bool
 ) -> AsyncGenerator[bytes, None]:
-    out = _Encoder(ids, include_usage)
-    delta = out.delta
-    yield delta({"role": "assistant", "content": "", "refusal": None})
-    usage: Usage | None = None
-    finish: str | None = None
-    called = False
-    seen: set[int] = set()
-    pending = first
+    """The answer's events, one item per chunk. The first item is the opening (role)
+    event and the first chunk's together: :class:`EventStream` sends it at once, so the
+    client's first token is in the first write after the headers."""
+    out = _Deltas(_Encoder(ids, include_usage))
+    opening = out.encoder.delta({"role": "assistant", "content": "", "refusal": None})
     try:
-        while True:
-            chunk = pending if pending is not None else await anext(chunks)
-            pending = None
-            if chunk.text:
-                yield out.text(b"content", chunk.text)
-            if chunk.reasoning:
-                yield out.text(b"reasoning_content", chunk.reasoning)
-            part = chunk.tool_delta
-            if part is not None:
-                called = True
-                yield delta({"tool_calls": [_call_delta(part.index, part.id, part.name,
-                                                        part.arguments, seen)]})
-            elif chunk.tool_call is not None and chunk.tool_call.index not in seen:
-                called = True  # a whole call with no deltas before it
-                c = chunk.tool_call
-                yield delta({"tool_calls": [_call_delta(
-                    c.index, c.id, c.name, json.dumps(dict(c.arguments)), seen
-                )]})
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.finish_reason:
-                finish = chunk.finish_reason
-    except StopAsyncIteration:
-        pass
+        yield opening + (out.events(first) if first is not None else b"")
+        opening = b""
+        async for chunk in chunks:
+            events = out.events(chunk)
+            if events:
+                yield events
     except GatewayError as err:
-        yield b"data: " + json.dumps({"error": _error_object(err)}).encode() + b"\n\n"
+        yield opening + b"data: " + json.dumps({"error": _error_object(err)}).encode() + b"\n\n"
         return
     except Exception as exc:  # a failure of the wire itself, after the headers went
         mapped = status_for(exc)
-        yield b"data: " + json.dumps({"error": _error_object(mapped)}).encode() + b"\n\n"
+        yield (opening + b"data: " + json.dumps({"error": _error_object(mapped)}).encode()
+               + b"\n\n")
         return
-    yield delta({}, _finish(finish, [None] if called else []))
+    end = out.encoder.delta({}, _finish(out.finish, [None] if out.called else []))
     if include_usage:
-        yield out.usage(_usage(usage))
-    yield b"data: [DONE]\n\n"
+        end += out.encoder.usage(_usage(out.usage))
+    yield end + b"data: [DONE]\n\n"
+
+
+class _Deltas:
+    """What one streamed answer has said so far (usage, finish, tool calls begun), and
+    each chunk's events as bytes."""
+
+    def __init__(self, encoder: _Encoder) -> None:
+        self.encoder = encoder
+        self.usage: Usage | None = None
+        self.finish: str | None = None
+        self.called = False
+        self.seen: set[int] = set()
+
+    def events(self, chunk: Chunk) -> bytes:
+        out = self.encoder
+        found = out.text(b"content", chunk.text) if chunk.text else b""
+        if chunk.reasoning:
+            found += out.text(b"reasoning_content", chunk.reasoning)
+        part = chunk.tool_delta
+        if part is not None:
+            self.called = True
+            found += out.delta({"tool_calls": [_call_delta(
+                part.index, part.id, part.name, part.arguments, self.seen)]})
+        elif chunk.tool_call is not None and chunk.tool_call.index not in self.seen:
+            self.called = True  # a whole call with no deltas before it
+            c = chunk.tool_call
+            found += out.delta({"tool_calls": [_call_delta(
+                c.index, c.id, c.name, json.dumps(dict(c.arguments)), self.seen
+            )]})
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason:
+            self.finish = chunk.finish_reason
+        return found
 
 
 def _dumps(obj: Any) -> bytes:
