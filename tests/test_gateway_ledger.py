@@ -217,10 +217,6 @@ async def test_abandoned_stream_keeps_the_usage_seen(gw: GatewayServer,
     assert row.ttft_ms is not None and 0 < row.ttft_ms <= row.latency_ms
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core._close prices an abandoned stream whose upstream reported no usage at 0: the "
-    "member hook's cost is None without final usage, and Router._cost finds no served "
-    "member after the stream was closed, so the tokens counted are not priced"))
 async def test_abandoned_stream_is_priced(gw: GatewayServer, sim: OpenAISimulator) -> None:
     row, _ = await _abandon(gw, sim)
     price = pricing.cost("openai", "gpt-4o-mini", Usage(output_tokens=5))

@@ -296,7 +296,7 @@ class _Books:
         self.router: Router | None = None
         # The last member call that ended, as the members' hook saw it: who, what it
         # reported (partial usage too), its cost. Used when no final usage chunk came.
-        self.last_call: tuple[str, Usage | None, float | None] | None = None
+        self.last_call: tuple[str, Usage | None, float | None, BaseLLM] | None = None
 
     async def admit(self) -> Router:
         """403 / 404 for the model, then the key's limits (429, never waiting)."""
@@ -356,13 +356,17 @@ class _Books:
         row.latency_ms = (time.perf_counter() - self.started) * 1000.0
         cost = None
         if self.last_call is not None and (self.usage is None or not self.usage.complete):
-            member, reported, cost = self.last_call  # (a stream cut or abandoned)
+            member, reported, cost, _ = self.last_call  # (a stream cut or abandoned)
             row.member = row.member or member
             if reported is not None and (self.usage is None or reported.input_tokens):
                 self.usage = reported
-        _count(row, self.usage, self.delivered, self.router)
+        used = _count(row, self.usage, self.delivered, self.router)
         if not row.cost_usd and cost:
             row.cost_usd = cost
+        elif not row.cost_usd and self.last_call is not None and used.total_tokens:
+            # no final usage, so no cost from the member: the tokens counted (a lower
+            # bound) at the prices of the member that served the stream, never a silent 0
+            row.cost_usd = self.last_call[3]._cost(used, cache_hit=False) or 0.0
         if self.admitted:
             try:
                 await self.gateway.limits.settle(
@@ -399,7 +403,7 @@ class _MemberCalls:
         llm = call.llm
         usage = call.final_usage
         cost = None if usage is None else llm._cost(usage, cache_hit=call.cache_hit)
-        books.last_call = (f"{llm.provider}:{call.config.model}", usage, cost)
+        books.last_call = (f"{llm.provider}:{call.config.model}", usage, cost, llm)
 
 
 _MEMBER_CALLS = _MemberCalls()
@@ -420,7 +424,7 @@ def member_of(metadata: Mapping[str, Any] | None) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def _count(row: LedgerRow, usage: Usage | None, delivered: int, router: Router | None) -> None:
+def _count(row: LedgerRow, usage: Usage | None, delivered: int, router: Router | None) -> Usage:
     """The row's tokens and cost. Without the upstream's final usage (a stream cut or
     abandoned), each delivered chunk counts as one output token at least: a lower bound,
     marked incomplete, never a silent 0 (the input tokens are kept when the upstream said
@@ -447,6 +451,7 @@ def _count(row: LedgerRow, usage: Usage | None, delivered: int, router: Router |
     else:
         cost = None
     row.cost_usd = cost or 0.0
+    return usage
 
 
 def estimate_tokens(req: GatewayRequest) -> int:
