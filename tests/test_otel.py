@@ -12,6 +12,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import aclosing
 from pathlib import Path
@@ -170,6 +171,25 @@ async def test_interrupted_stream_span_has_error_type_and_partial_usage(
     (duration,) = telemetry.points()["gen_ai.client.operation.duration"]
     assert duration.attributes["error.type"] == "StreamInterruptedError"
     _no_secret(span)
+
+
+async def test_the_span_covers_the_whole_call(
+    servers: dict[str, tuple[Server, Any]], telemetry: Otel
+) -> None:
+    """The span is made when the call ends (no live SDK span per call in flight) with the
+    call's own start time: it covers the call from its start to its end."""
+    llm, server, module, _ = _setup("openai", "gpt-4o-mini", "openai", servers)
+    server.enqueue(module.text_stream(TOKENS, prompt_tokens=12, delay=0.05))
+    before = time.time_ns()
+    assert [t async for t in llm.stream("hi")] == TOKENS
+    after = time.time_ns()
+    (span,) = telemetry.finished()
+    assert before <= span.start_time < span.end_time <= after
+    first = span.attributes["gen_ai.response.time_to_first_chunk"]
+    assert span.start_time + first * 1e9 < span.end_time
+    assert span.end_time - span.start_time >= 0.05 * len(TOKENS) * 1e9  # every delayed chunk
+    (duration,) = telemetry.points()["gen_ai.client.operation.duration"]
+    assert duration.sum == pytest.approx((span.end_time - span.start_time) / 1e9, abs=0.02)
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
