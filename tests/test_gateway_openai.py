@@ -249,6 +249,7 @@ async def test_unknown_key_401(gw: GatewayServer, sims: tuple[OpenAISimulator, .
     assert info.value.status_code == 401
     assert info.value.code == "invalid_api_key"
     assert "sk-gw-nope" not in info.value.message
+    assert info.value.response.headers["x-request-id"].startswith("req_")
     assert len(sims[0].requests) == 0
 
 
@@ -319,6 +320,8 @@ async def test_upstream_429_mapped_with_retry_after(
     assert len(sims[0].requests) == 1
     [row] = _rows(gw)
     assert (row.status, row.error, row.stream) == (429, "AllMembersFailedError", True)
+    # the refusal names its ledger row
+    assert info.value.response.headers["x-request-id"] == row.request_id
 
 
 async def test_upstream_failure_mid_stream_is_an_error_event(

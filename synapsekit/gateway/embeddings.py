@@ -39,16 +39,16 @@ MAX_INPUTS = 2048
 
 def routes(gateway: Gateway) -> list[BaseRoute]:
     async def embeddings(request: Request) -> Response:
+        request_id = new_request_id()  # a refusal carries it too
         try:
             key = await gateway.authenticate(secret_from(request))
             request.state.key_id = key.id
             body = await read_json(request, gateway.config.max_body_bytes)
             model, texts, encoding, dimensions = parse_embeddings(body)
-            request_id = new_request_id()
             vectors, tokens = await gateway.embed(model, texts, key, dimensions=dimensions,
                                                   request_id=request_id)
         except GatewayError as err:
-            return error_response(err)
+            return error_response(err, request_id)
         return JSONResponse({
             "object": "list",
             "data": [{"object": "embedding", "index": i, "embedding": _encode(v, encoding)}

@@ -53,14 +53,16 @@ def routes(gateway: Gateway) -> list[Route]:
     """The OpenAI wire's routes, bound to ``gateway``."""
 
     async def chat_completions(request: Request) -> Response:
+        request_id = new_request_id()  # before anything can fail: a refusal carries it too
         try:
             key = await gateway.authenticate(secret_from(request))
             request.state.key_id = key.id
             body = await read_json(request, gateway.config.max_body_bytes)
             req = parse_chat(body)
+            req.request_id = request_id
             return await _answer(gateway, req, key)
         except GatewayError as err:
-            return error_response(err)
+            return error_response(err, request_id)
 
     async def models(request: Request) -> Response:
         try:
@@ -83,11 +85,13 @@ def routes(gateway: Gateway) -> list[Route]:
     ]
 
 
-def error_response(err: GatewayError) -> JSONResponse:
-    """OpenAI's error body and status."""
-    return JSONResponse(
-        {"error": _error_object(err)}, status_code=err.status, headers=error_headers(err)
-    )
+def error_response(err: GatewayError, request_id: str | None = None) -> JSONResponse:
+    """OpenAI's error body and status; ``x-request-id`` when the request has one (the
+    ledger row's id: a client holding a 429 or a 502 can find its row)."""
+    headers = error_headers(err)
+    if request_id:
+        headers = {**headers, "x-request-id": request_id}
+    return JSONResponse({"error": _error_object(err)}, status_code=err.status, headers=headers)
 
 
 def _error_object(err: GatewayError) -> dict[str, Any]:
@@ -104,13 +108,13 @@ async def _answer(gateway: Gateway, req: GatewayRequest, key: KeyInfo) -> Respon
         try:
             answer = await gateway.respond(req, key)
         except GatewayError as err:
-            return error_response(err)
+            return error_response(err, req.request_id)
         return JSONResponse(_completion(answer, ids), headers=ids.headers(
             member_of(answer.metadata)))
     return await stream_answer(
         gateway, req, key,
         lambda first, chunks: _render(first, chunks, ids, req.include_usage),
-        error_response, ids.headers(),
+        lambda err: error_response(err, req.request_id), ids.headers(),
     )
 
 
