@@ -486,13 +486,25 @@ def build_routers(
             options.strategy,
             failure_threshold=options.failure_threshold,
             cooldown=options.cooldown,
-            state="redis" if config.redis_url else "memory",
-            redis_url=config.redis_url,
-            name=f"gateway:{name}",
+            state=_router_state(config, name, options.failure_threshold, options.cooldown),
             fail_over_invalid=options.fail_over_invalid,
             system_prompt=None,
         )
     return routers
+
+
+def _router_state(
+    config: GatewayConfig, name: str, failure_threshold: int, cooldown: float
+) -> Any:
+    """The group's member health: in Redis when configured (shared by every worker and
+    node, with the gateway's Redis deadline), else in this process."""
+    if not config.redis_url:
+        return "memory"
+    from synapsekit.gateway.limits import REDIS_TIMEOUT
+    from synapsekit.llm.router_state import RedisRouterState
+
+    return RedisRouterState(failure_threshold, float(cooldown), url=config.redis_url,
+                            name=f"gateway:{name}", timeout=REDIS_TIMEOUT)
 
 
 def _member(config: GatewayConfig, entry: ModelEntry, env: Mapping[str, str]) -> BaseLLM:

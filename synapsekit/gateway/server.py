@@ -23,8 +23,9 @@ on SIGTERM the parent closes its copy of the listening socket before it signals 
 workers, so that once they stop accepting, new connections are refused at once instead of
 waiting in the parent's backlog for the whole drain; and a worker that failed to start
 (exit status 3, uvicorn's ``STARTUP_FAILURE``) makes the command exit 3, as one worker
-does, instead of 0. Each worker's rate limiter waits :data:`SERVED_REDIS_TIMEOUT` for
-Redis, not the library's 0.25 s: the limit is only shared while Redis answers in time.
+does, instead of 0. The shared state waits
+:data:`synapsekit.gateway.limits.REDIS_TIMEOUT` for Redis, not the library's 0.25 s: a limit
+or a circuit is only shared while Redis answers in time.
 """
 
 from __future__ import annotations
@@ -40,22 +41,13 @@ if TYPE_CHECKING:
     import uvicorn
     from starlette.applications import Starlette
 
-__all__ = ["CONFIG_ENV", "SERVED_REDIS_TIMEOUT", "create_app", "log_config", "serve"]
+__all__ = ["CONFIG_ENV", "create_app", "log_config", "serve"]
 
 #: Where :func:`serve` leaves the config path for the workers' :func:`create_app`.
 CONFIG_ENV = "SYNAPSEKIT_GATEWAY_CONFIG"
 _APP = "synapsekit.gateway.server:create_app"
 #: How long the parent waits for Redis to answer its start-up ping.
 _REDIS_CHECK_TIMEOUT = 5.0
-#: Seconds a served gateway's rate limiter waits for a Redis round trip before it limits
-#: that request in-process. The library's 0.25 s suits an app's own calls; in a gateway
-#: the Redis buckets are what the workers and nodes share, and a burst keeps a worker's
-#: event loop busy for longer than that while Redis itself answers at once. Measured on a
-#: loaded 2-core machine: 120 requests at once through 4 workers, a key of 40 requests a
-#: minute: at 0.25 s three of the four workers fell back and 109 went through; at 2 s none
-#: fell back and 40 went through. A frozen Redis costs the first requests that long (the
-#: limiter's back-off then skips it).
-SERVED_REDIS_TIMEOUT = 2.0
 
 
 def create_app() -> Starlette:
@@ -63,16 +55,10 @@ def create_app() -> Starlette:
     factory; each worker calls it)."""
     from synapsekit.gateway.app import build_app
     from synapsekit.gateway.core import Gateway
-    from synapsekit.gateway.limits import KeyLimits
-
     path = os.environ.get(CONFIG_ENV)
     if not path:
         raise ConfigError(f"{CONFIG_ENV} is not set: start the gateway with `synapsekit serve`")
-    gateway = Gateway.from_config(load_config(path))
-    limits = gateway.limits
-    if isinstance(limits, KeyLimits):  # (its limiters are made at first use, with this)
-        limits.redis_timeout = max(limits.redis_timeout, SERVED_REDIS_TIMEOUT)
-    return build_app(gateway)
+    return build_app(Gateway.from_config(load_config(path)))
 
 
 def check_workers(config: GatewayConfig, workers: int) -> None:
