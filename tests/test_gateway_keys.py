@@ -592,6 +592,18 @@ async def test_spend_shows_the_callers_own_and_the_master_key_all(
         assert anon.status_code == 401
 
 
+async def test_spend_right_after_an_answer_includes_it(gw: GatewayServer) -> None:
+    """Rows are written by a thread in batches; a spend query waits for the rows queued
+    before it, so the answer a client just got is in its spend (no flush here)."""
+    _, secret = await _create(gw, "--name", "hasty")
+    async with _client(gw, secret) as client, httpx.AsyncClient(base_url=gw.url) as http:
+        for n in (1, 2, 3):
+            await _ask(client)
+            body = (await http.get("/v1/spend",
+                                   headers={"authorization": f"Bearer {secret}"})).json()
+            assert (body["total_requests"], body["total_cost_usd"]) == (n, CALL_USD * n)
+
+
 # --------------------------------------------------------------------------- secrets
 
 

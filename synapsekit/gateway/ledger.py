@@ -62,6 +62,10 @@ _BATCH = 500
 #: How long a batch the database refuses is retried (a server restart, a locked file)
 #: before its rows are counted as lost and logged.
 RETRY_FOR = 30.0
+#: How long a query (/v1/spend, /metrics, /ui) waits for the rows queued before it to be
+#: written: they are the requests its caller already got answers for. A database that is
+#: refusing writes makes the query answer with what is there after this.
+READ_WAIT = 2.0
 
 #: Named migrations, applied in order and recorded. DOUBLE PRECISION: PostgreSQL's REAL
 #: is 4 bytes (a cost would lose digits); SQLite reads it as REAL (8 bytes).
@@ -309,11 +313,18 @@ class SqlLedger:
         self._reader = _Kept(db)
         self.lost = 0  # rows a failing database could not take (logged)
         self.duplicates = 0  # rows offered twice (a bug of the caller; logged, kept once)
+        # Read-your-writes: a query first waits for the rows queued before it (how many
+        # were queued, how many the writer has dealt with, written or lost).
+        self._done = threading.Condition()
+        self._queued = 0
+        self._handled = 0
 
     # ---- writing
 
     def record(self, row: LedgerRow) -> None:
         """Queue ``row``; the writer thread stores it (never blocks the caller)."""
+        with self._done:
+            self._queued += 1
         self._queue.put(row)
         if self._thread is None:
             self._start()
@@ -381,7 +392,18 @@ class SqlLedger:
                 except queue.Empty:
                     break
             if batch:
-                self._write(batch)
+                try:
+                    self._write(batch)
+                finally:
+                    with self._done:
+                        self._handled += len(batch)
+                        self._done.notify_all()
+
+    def _caught_up(self, queued: int, timeout: float) -> None:
+        """Wait (in a worker thread) until the first ``queued`` rows were dealt with, at
+        most ``timeout`` seconds: a query then sees the requests answered before it."""
+        with self._done:
+            self._done.wait_for(lambda: self._handled >= queued, timeout)
 
     def _write(self, batch: list[LedgerRow]) -> None:
         rows = [(int(r.ts // _DAY), *(_value(getattr(r, f)) for f in _FIELDS)) for r in batch]
@@ -454,7 +476,12 @@ class SqlLedger:
         return snapshot_of_rows(await self.rows(since=since), since=since, now=now)
 
     async def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._done:
+            queued = self._queued
+
         def run() -> list[tuple[Any, ...]]:
+            if self._thread is not None:
+                self._caught_up(queued, READ_WAIT)
             if not self.db.exists():
                 return []
             with self._reader.transaction() as conn:
