@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from synapsekit.errors import ConfigError
 from synapsekit.gateway.config import hash_key, key_id
-from synapsekit.gateway.ledger import Database, _Kept
+from synapsekit.gateway.ledger import Database, KeptConnection
 from synapsekit.gateway.parts import ConfigKeys
 from synapsekit.gateway.types import KeyInfo
 
@@ -51,7 +51,7 @@ class KeyStore:
                  db: Database | None = None) -> None:
         self.db = db if db is not None else Database(config.ledger)
         self._fixed = ConfigKeys(config, environ)
-        self._reader = _Kept(self.db)  # (a connection per request: 0.7 ms on SQLite)
+        self._reader = KeptConnection(self.db)  # (a connection per request: 0.7 ms on SQLite)
         self._models = (*config.groups, *config.embedding_models)
 
     async def authenticate(self, secret: str) -> KeyInfo | None:

@@ -9,11 +9,12 @@ thread too, on their own connection.
 
 Why kept connections: opening a PostgreSQL connection costs a TCP handshake, a backend
 process and authentication (milliseconds); the writer and the reader each keep one
-(:class:`_Kept`), and a failure (the server restarted, the network dropped) discards it,
-so the next use reconnects. A batch that failed is tried again with backoff for
-:data:`RETRY_FOR` seconds; the insert ignores a request id already there, so a batch
-whose commit reached the server but whose answer was lost is not written twice (the
-request id is the primary key: every request is recorded once).
+(:class:`KeptConnection`; the key store's lookups keep one too), and a failure (the server
+restarted, the network dropped) discards it, so the next use reconnects. A batch that
+failed is tried again with backoff for :data:`RETRY_FOR` seconds; the insert ignores a
+request id already there, so a batch whose commit reached the server but whose answer was
+lost is not written twice (the request id is the primary key: every request is recorded
+once).
 
 The schema's migrations are named and recorded in a ``migrations`` table, the same way
 synapsekit's other SQLite files are (:func:`synapsekit._sqlite.apply_migrations`); a
@@ -49,7 +50,9 @@ if TYPE_CHECKING:
     from synapsekit.gateway.config import GatewayConfig
     from synapsekit.gateway.dashboard_page import Snapshot
 
-__all__ = ["LATENCY_BUCKETS_MS", "MIGRATIONS", "Database", "SqlLedger", "open_ledger"]
+__all__ = [
+    "LATENCY_BUCKETS_MS", "MIGRATIONS", "Database", "KeptConnection", "SqlLedger", "open_ledger",
+]
 
 log = logging.getLogger("synapsekit.gateway")
 
@@ -260,7 +263,7 @@ class _PgConn:
         self.raw.close()
 
 
-class _Kept:
+class KeptConnection:
     """One connection of a :class:`Database`, kept open between uses: opened (and the
     schema migrated) at the first use, discarded when a use fails (the next one
     reconnects), so a server restart costs one failed try, not a dead ledger. Uses are
@@ -309,8 +312,8 @@ class SqlLedger:
         self._queue: queue.SimpleQueue[LedgerRow | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._writer = _Kept(db)
-        self._reader = _Kept(db)
+        self._writer = KeptConnection(db)
+        self._reader = KeptConnection(db)
         self.lost = 0  # rows a failing database could not take (logged)
         self.duplicates = 0  # rows offered twice (a bug of the caller; logged, kept once)
         # Read-your-writes: a query first waits for the rows queued before it (how many
