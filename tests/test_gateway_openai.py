@@ -513,6 +513,40 @@ async def test_connections_have_nagle_off(gw: GatewayServer) -> None:
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
+async def test_a_response_head_leaves_in_one_write_with_the_first_body_bytes() -> None:
+    """Two writes would wake the client on the head, before the first token is written."""
+    from synapsekit.gateway._nodelay import _HeadWithBody
+
+    class Transport:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+            self.closed = False
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(bytes(data))
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def close(self) -> None:
+            self.closed = True
+
+    real = Transport()
+    held = _HeadWithBody(real)  # type: ignore[arg-type]
+    held.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert real.writes == []
+    held.write(b"5\r\nfirst\r\n")
+    held.write(b"4\r\nnext\r\n")
+    assert real.writes == [b"HTTP/1.1 200 OK\r\n\r\n5\r\nfirst\r\n", b"4\r\nnext\r\n"]
+    held.write(b"HTTP/1.1 404 Not Found\r\n\r\n")  # no body in this turn: sent at its end
+    await asyncio.sleep(0)
+    assert real.writes[-1] == b"HTTP/1.1 404 Not Found\r\n\r\n" and len(real.writes) == 3
+    held.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    held.close()  # nothing held back past a close
+    assert real.writes[-1] == b"HTTP/1.1 200 OK\r\n\r\n" and real.closed
+    assert held.is_closing()
+
+
 async def _asgi_stream(events: Any, send: Any) -> None:
     from synapsekit.gateway.http import EventStream
 
