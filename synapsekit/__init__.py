@@ -82,7 +82,9 @@ _LAZY = {
 }
 #: The fifteen provider classes, as on SynapseKit's page (``from synapsekit import
 #: OpenAILLM``); resolved through ``synapsekit.llm``, whose list comes from the registry
-#: (a test checks the two agree). Importing one imports its protocol module, not its SDK.
+#: (a test checks the two agree). Importing one imports its class's module only: the
+#: protocol modules (connection, encode, decode, errors) and the SDK load with the first
+#: LLM built (tests/test_import_weight.py).
 PROVIDER_CLASSES = (
     "AnthropicLLM", "AzureOpenAILLM", "BedrockLLM", "CerebrasLLM", "CohereLLM",
     "DeepSeekLLM", "FireworksLLM", "GeminiLLM", "GroqLLM", "MistralLLM", "OllamaLLM",

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 def lazy_getattr(package: str, names: Mapping[str, str]) -> Callable[[str], Any]:
@@ -29,7 +29,7 @@ def lazy_getattr(package: str, names: Mapping[str, str]) -> Callable[[str], Any]
     return __getattr__
 
 
-class Deferred(Generic[T]):
+class Deferred(Generic[T_co]):
     """A class attribute imported on its first read: ``name`` of module ``module`` (a
     dotted ``name`` reads on: ``"AzureConnection.DEFAULT_API_VERSION"``).
 
@@ -37,8 +37,12 @@ class Deferred(Generic[T]):
     in the provider's protocol package; importing that at class definition would load the
     protocol for every user who only imports the class. On the first read the descriptor
     replaces itself on the class that defined it, so every later read (and every subclass)
-    sees the plain value. Type it with the attribute's type:
-    ``connection_class = Deferred["type[OpenAIConnection]"](__name__ + ".connection", ...)``.
+    sees the plain value. Declare the attribute's type in the annotation (not evaluated at
+    run time, so the class named may stay a ``TYPE_CHECKING`` import)::
+
+        connection_class: Deferred[type[OpenAIConnection]] = Deferred(
+            f"{__name__}.connection", "OpenAIConnection"
+        )
     """
 
     __slots__ = ("attribute", "module", "name", "owner")
@@ -52,8 +56,8 @@ class Deferred(Generic[T]):
     def __set_name__(self, owner: type, attribute: str) -> None:
         self.owner, self.attribute = owner, attribute
 
-    def __get__(self, instance: object | None, owner: type | None = None) -> T:
-        value: T = _imported(self.module, self.name)
+    def __get__(self, instance: object | None, owner: type | None = None) -> T_co:
+        value: T_co = _imported(self.module, self.name)
         setattr(self.owner or owner, self.attribute, value)
         return value
 

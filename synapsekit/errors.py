@@ -461,7 +461,9 @@ def error_for_status(
     return classify(status, (code, error_type))
 
 
-_ECHOED_KEY = re.compile(r"(api[ _-]?key provided:?\s*)\S+", re.IGNORECASE)
+#: A key an API echoed back in its message (compiled by ``re`` on the first error, not at
+#: import).
+_ECHOED_KEY = r"(api[ _-]?key provided:?\s*)\S+"
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -469,4 +471,4 @@ def redact(text: str, *secrets: str | None) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    return _ECHOED_KEY.sub(r"\1***", text)
+    return re.sub(_ECHOED_KEY, r"\1***", text, flags=re.IGNORECASE)

@@ -1,7 +1,7 @@
 """The LLM layer: config, the base class, the provider registry and the 15 provider classes.
 
-Names resolve lazily (PEP 562): ``from synapsekit.llm import GroqLLM`` imports the
-OpenAI-protocol module but not the ``openai`` SDK, which is imported when a GroqLLM is
+Names resolve lazily (PEP 562): ``from synapsekit.llm import GroqLLM`` imports the class
+only; the OpenAI protocol's modules and the ``openai`` SDK are imported when a GroqLLM is
 built. Provider classes are listed from the registry, so they cannot drift from it.
 """
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import importlib
 import inspect
 import logging
@@ -110,7 +111,7 @@ class BaseLLM(ABC):
     provider: ClassVar[str]
     #: How this provider is reached (SDK client per loop, credential, endpoint): the
     #: protocol module's :class:`~synapsekit.llm.connection.Connection` subclass.
-    connection_class = Deferred["type[Connection]"](
+    connection_class: Deferred[type[Connection]] = Deferred(
         "synapsekit.llm.connection", "Connection"
     )
     #: What this provider's API can take (content parts, tools, structured output,
@@ -157,22 +158,18 @@ class BaseLLM(ABC):
         budget: Budget | None = None,
         hooks: Iterable[Any] | None = None,
     ) -> None:
-        from synapsekit.llm.cache.base import Cache
-        from synapsekit.llm.cache.key import credential_scope
-        from synapsekit.llm.connection import ConnectionPool
-        from synapsekit.llm.ratelimit import RateLimiter, limiter_for
-
+        lib = _lib()
         if not isinstance(config, LLMConfig):
             raise ConfigError(
                 f"{type(self).__name__} takes an LLMConfig, not {type(config).__name__}"
             )
-        if cache is not None and not isinstance(cache, Cache):
+        if cache is not None and not isinstance(cache, lib.Cache):
             raise ConfigError(
                 f"cache: must be a synapsekit Cache (e.g. MemoryCache()), not "
                 f"{type(cache).__name__}; to switch the default cache on, set "
                 f"LLMConfig(cache=True)"
             )
-        if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
+        if rate_limiter is not None and not isinstance(rate_limiter, lib.RateLimiter):
             raise ConfigError(
                 f"rate_limiter: must be a synapsekit RateLimiter, not "
                 f"{type(rate_limiter).__name__}"
@@ -192,7 +189,7 @@ class BaseLLM(ABC):
         #: The SDK, the credential, the endpoint and one SDK client per event loop.
         self.connection = self.connection_class(self.provider, config, spec)
         #: The connections of per-call keys / base URLs (``generate(p, api_key=...)``).
-        self._pool = ConnectionPool(
+        self._pool = lib.ConnectionPool(
             lambda key, url: self.connection_class(
                 self.provider, replace(self.config, api_key=key, base_url=url), spec
             )
@@ -201,7 +198,7 @@ class BaseLLM(ABC):
         self.budget = budget
         self._given_limiter = rate_limiter is not None
         #: Whose cached answers this LLM may see: the key's fingerprint or the namespace.
-        self._credential = credential_scope(self._api_key, config.cache_namespace)
+        self._credential = lib.credential_scope(self._api_key, config.cache_namespace)
         self._endpoint = self.connection.endpoint
         # Given objects win; the defaults are built from the config and shared with every
         # other LLM object of the same settings in the process.
@@ -212,7 +209,7 @@ class BaseLLM(ABC):
             self._cache = open_cache(config)
         self._limiter: RateLimiter | None = (
             rate_limiter if rate_limiter is not None
-            else limiter_for(config, self.provider, self._api_key, self._endpoint)
+            else lib.limiter_for(config, self.provider, self._api_key, self._endpoint)
         )
 
     # ----------------------------------------------------------------- provider API
@@ -505,12 +502,7 @@ class BaseLLM(ABC):
         one record of the call (see docs/tracing.md); the ``except BaseException`` below
         only records (no await) and re-raises, so cancellation and closing propagate.
         """
-        from synapsekit.llm.cache.key import cache_key, credential_scope
-        from synapsekit.llm.deadlines import Deadline
-        from synapsekit.llm.ratelimit import estimate_tokens, limiter_for
-        from synapsekit.llm.retry import backoff_delay, should_retry
-        from synapsekit.testing.cassette import provider_stream
-
+        lib = _lib()
         call = _Call(self, self.config)
         leased: Connection | None = None
         spend: CallSpend | None = None
@@ -518,7 +510,7 @@ class BaseLLM(ABC):
             budget = overrides.get("budget")
             budget = self.budget if budget is None else budget
             config = call.config = self._call_config(overrides)
-            deadline = Deadline(config, self.provider)  # total_timeout counts from here
+            deadline = lib.Deadline(config, self.provider)  # total_timeout counts from here
             turns = build_messages(messages, config.system_prompt)
             self._check_request(turns, config, messages)
             call.begin(turns, buffered)
@@ -528,12 +520,12 @@ class BaseLLM(ABC):
                 # The call's own key or endpoint: its pooled connection, held for the call,
                 # scopes the cache and the limiter as an LLM of that key would.
                 leased = await self._pool.lease(config.api_key, config.base_url)
-                credential = credential_scope(leased.api_key, config.cache_namespace)
+                credential = lib.credential_scope(leased.api_key, config.cache_namespace)
                 endpoint = leased.endpoint
                 if not self._given_limiter:
-                    limiter = limiter_for(config, self.provider, leased.api_key, endpoint)
+                    limiter = lib.limiter_for(config, self.provider, leased.api_key, endpoint)
             key = (
-                cache_key(config, turns, credential=credential, endpoint=endpoint)
+                lib.cache_key(config, turns, credential=credential, endpoint=endpoint)
                 if cache is not None else ""
             )
             if cache is not None:
@@ -573,7 +565,7 @@ class BaseLLM(ABC):
                 spend = await CallSpend.reserve(budget, self.provider, config, turns)
             estimate = 0  # tokens reserved per attempt, when a tokens-per-minute limit is set
             if limiter is not None and limiter.counts_tokens:
-                estimate = estimate_tokens(turns, config.max_tokens)
+                estimate = lib.estimate_tokens(turns, config.max_tokens)
             attempt = 0
             while True:
                 parts: list[str] = []
@@ -588,7 +580,7 @@ class BaseLLM(ABC):
                 try:
                     call.requested = True
                     # The provider's stream, or a cassette's (synapsekit.testing).
-                    stream = deadline.watch(provider_stream(self, turns, config, endpoint))
+                    stream = deadline.watch(lib.provider_stream(self, turns, config, endpoint))
                     async with _closing(stream) as chunks:
                         async for chunk in chunks:
                             if chunk.text:
@@ -637,8 +629,10 @@ class BaseLLM(ABC):
                 except LLMError as exc:
                     if not call.received:
                         await _settle(limiter, estimate, Usage())  # nothing was answered
-                    delay = backoff_delay(attempt, config.retry_delay, exc.retry_after)
-                    if call.delivered or not should_retry(exc, attempt, config.max_retries) or (
+                    delay = lib.backoff_delay(attempt, config.retry_delay, exc.retry_after)
+                    if call.delivered or not lib.should_retry(
+                        exc, attempt, config.max_retries
+                    ) or (
                         not deadline.allows(delay)  # the back-off would end past total_timeout
                     ):
                         if call.delivered or parts:
@@ -842,6 +836,38 @@ class BaseLLM(ABC):
         if config.provider != self.provider or model != config.model:
             config = replace(config, provider=self.provider, model=model)
         return config
+
+
+class _Lib:
+    """The call path's parts: cache keys, connections, the limiter, deadlines, retries and
+    cassettes. Imported when the first LLM is built, not with BaseLLM (importing BaseLLM
+    and every provider class stays cheap), and held here so that a call reads them as
+    attributes: an import statement per call would cost more."""
+
+    def __init__(self) -> None:
+        from synapsekit.llm.cache.base import Cache
+        from synapsekit.llm.cache.key import cache_key, credential_scope
+        from synapsekit.llm.connection import ConnectionPool
+        from synapsekit.llm.deadlines import Deadline
+        from synapsekit.llm.ratelimit import RateLimiter, estimate_tokens, limiter_for
+        from synapsekit.llm.retry import backoff_delay, should_retry
+        from synapsekit.testing.cassette import provider_stream
+
+        self.Cache = Cache
+        self.ConnectionPool = ConnectionPool
+        self.Deadline = Deadline
+        self.RateLimiter = RateLimiter
+        self.backoff_delay = backoff_delay
+        self.cache_key = cache_key
+        self.credential_scope = credential_scope
+        self.estimate_tokens = estimate_tokens
+        self.limiter_for = limiter_for
+        self.provider_stream = provider_stream
+        self.should_retry = should_retry
+
+
+#: The one :class:`_Lib`, built on first use.
+_lib = functools.cache(_Lib)
 
 
 async def _custom_stream(

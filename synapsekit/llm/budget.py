@@ -146,13 +146,19 @@ class Reservation:
         return _usd(self.nanos)
 
 
-@dataclass
 class _Totals:
-    """One window's counters, as nano-dollars."""
+    """One window's counters, as nano-dollars. (A slotted class, not a dataclass: it is
+    built at import, and ``from synapsekit import Budget`` should stay cheap.)"""
 
-    spent: int = 0  # settled
-    held: int = 0  # reserved and not settled (expired ones included)
-    expired: int = 0  # the part of ``held`` past its reservation_ttl (reported as spent)
+    __slots__ = ("expired", "held", "spent")
+
+    def __init__(self, spent: int = 0, held: int = 0, expired: int = 0) -> None:
+        self.spent = spent  # settled
+        self.held = held  # reserved and not settled (expired ones included)
+        self.expired = expired  # the part of ``held`` past its reservation_ttl (as spent)
+
+    def __repr__(self) -> str:
+        return f"_Totals(spent={self.spent}, held={self.held}, expired={self.expired})"
 
 
 # ------------------------------------------------------------------------- stores

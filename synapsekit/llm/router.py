@@ -27,7 +27,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from synapsekit.errors import (
     AllMembersFailedError,
@@ -77,28 +77,42 @@ _MEMBER_FAULTS = (
 _REQUEST_FAULTS = (InvalidRequestError, ContentFilterError)
 
 
-@dataclass(frozen=True, slots=True)
-class _Member:
+# (The two internal records below are a NamedTuple and a slotted class rather than
+# dataclasses: building a dataclass costs a few compiled methods at import, and
+# ``from synapsekit import Router`` should stay cheap.)
+
+
+class _Member(NamedTuple):
     name: str
     llm: BaseLLM
     weight: float
     owned: bool  # built by the router (closed with it)
 
 
-@dataclass(slots=True)
 class _Route:
     """One call through a router: what each member call gets, and what happened."""
 
-    router: Router
-    overrides: dict[str, Any]
-    buffered: bool
-    ran: bool = False  # a member's call path ran (it traced the attempt)
-    served: _Member | None = None
-    keys: dict[str, str] | None = None  # ``api_key={provider or member name: key}``
-    #: The router's own ``_Call`` (filled when it starts: the member calls' parent, and
-    #: where failover is announced) and the route of an enclosing router, if any.
-    call: Any = None
-    outer: _Route | None = None
+    __slots__ = ("buffered", "call", "keys", "outer", "overrides", "ran", "router", "served")
+
+    def __init__(
+        self,
+        router: Router,
+        overrides: dict[str, Any],
+        buffered: bool,
+        *,
+        keys: dict[str, str] | None = None,
+        outer: _Route | None = None,
+    ) -> None:
+        self.router = router
+        self.overrides = overrides
+        self.buffered = buffered
+        self.ran = False  # a member's call path ran (it traced the attempt)
+        self.served: _Member | None = None
+        self.keys = keys  # ``api_key={provider or member name: key}``
+        #: The router's own ``_Call`` (filled when it starts: the member calls' parent,
+        #: and where failover is announced) and the route of an enclosing router, if any.
+        self.call: Any = None
+        self.outer = outer
 
     def for_member(self, member: _Member) -> dict[str, Any]:
         """The overrides ``member``'s call gets: a mapping of keys gives each member its

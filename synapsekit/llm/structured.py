@@ -29,7 +29,6 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from synapsekit.errors import ConfigError, MissingDependencyError, StructuredOutputError
@@ -174,13 +173,18 @@ def reask_message(errors: list[str]) -> str:
 # ----------------------------------------------------------------- schemas
 
 
-@dataclass(frozen=True)
 class _Spec:
     """A schema as sent (``output``) and how an answer is checked against it
-    (``validate``: the JSON value -> the object, or the errors)."""
+    (``validate``: the JSON value -> the object, or the errors). A slotted class, not a
+    dataclass: it is built at import, and ``generate_structured`` should stay cheap."""
 
-    output: OutputSchema
-    validate: Callable[[Any], tuple[Any, list[str]]]
+    __slots__ = ("output", "validate")
+
+    def __init__(
+        self, output: OutputSchema, validate: Callable[[Any], tuple[Any, list[str]]]
+    ) -> None:
+        self.output = output
+        self.validate = validate
 
     @classmethod
     def of(cls, schema: Any) -> _Spec:

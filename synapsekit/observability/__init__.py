@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     )
     from synapsekit.observability.ledger import Ledger, read_ledger
     from synapsekit.observability.purpose import CallPurpose, call_purpose, current_purpose
-    from synapsekit.observability.tracer import CallRecord, TokenTracer, summarize
+    from synapsekit.observability.record import CallRecord
+    from synapsekit.observability.tracer import TokenTracer, summarize
 
 _LAZY = {
     "CallInfo": "synapsekit.observability.hooks",
@@ -36,7 +37,7 @@ _LAZY = {
     "add_hook": "synapsekit.observability.hooks",
     "remove_hook": "synapsekit.observability.hooks",
     "CallPurpose": "synapsekit.observability.purpose",
-    "CallRecord": "synapsekit.observability.tracer",
+    "CallRecord": "synapsekit.observability.record",
     "Ledger": "synapsekit.observability.ledger",
     "LedgerError": "synapsekit.errors",
     "TokenTracer": "synapsekit.observability.tracer",

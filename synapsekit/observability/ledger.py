@@ -38,7 +38,7 @@ from typing import TypeVar
 
 from synapsekit._sqlite import Migration, apply_migrations
 from synapsekit.errors import LedgerError
-from synapsekit.observability.tracer import CallRecord
+from synapsekit.observability.record import CallRecord
 
 __all__ = ["MIGRATIONS", "Ledger", "LedgerError", "read_ledger"]  # LedgerError: re-exported
 

@@ -11,21 +11,20 @@ from typing import TYPE_CHECKING
 from synapsekit._lazy import lazy_getattr
 
 if TYPE_CHECKING:
+    from synapsekit.rag.ingest import IngestProgress, IngestReport
     from synapsekit.rag.pipeline import (
         RAG,
         Answer,
         AnswerStream,
         Conversation,
-        IngestProgress,
-        IngestReport,
     )
 
 _LAZY = {
     "Answer": "synapsekit.rag.pipeline",
     "AnswerStream": "synapsekit.rag.pipeline",
     "Conversation": "synapsekit.rag.pipeline",
-    "IngestProgress": "synapsekit.rag.pipeline",
-    "IngestReport": "synapsekit.rag.pipeline",
+    "IngestProgress": "synapsekit.rag.ingest",
+    "IngestReport": "synapsekit.rag.ingest",
     "RAG": "synapsekit.rag.pipeline",
 }
 

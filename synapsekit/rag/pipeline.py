@@ -29,9 +29,10 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from synapsekit._lazy import lazy_getattr
 from synapsekit.errors import ConfigError, InvalidInputError, MissingDependencyError, StoreError
 from synapsekit.llm import _sync
 from synapsekit.llm.types import Message, Usage
@@ -45,10 +46,16 @@ if TYPE_CHECKING:
     from synapsekit.observability.tracer import TokenTracer
     from synapsekit.rag.documents import Document
     from synapsekit.rag.embeddings import Embedder
+    from synapsekit.rag.ingest import IngestProgress, IngestReport
     from synapsekit.rag.splitting import Passage
     from synapsekit.rag.store import Hit, Store
 
 __all__ = ["RAG", "Answer", "AnswerStream", "Conversation", "IngestProgress", "IngestReport"]
+
+# The ingest reports are imported with the first add(), not with RAG.
+__getattr__ = lazy_getattr(__name__, dict.fromkeys(
+    ("IngestProgress", "IngestReport"), "synapsekit.rag.ingest"
+))
 
 logger = logging.getLogger("synapsekit.rag")
 
@@ -112,31 +119,6 @@ class Answer(str):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Answer, (self.text, self.sources, self.usage, self.cost_usd, self.question))
-
-
-@dataclass
-class IngestReport:
-    """What one ``add()`` did: sources added (and their passages), unchanged files
-    skipped, files of a directory that could not be read (with why), sources removed
-    because their files are gone, and passages given the vectors they lacked."""
-
-    added: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    passages: int = 0
-    removed: list[str] = field(default_factory=list)
-    embedded: int = 0
-
-
-@dataclass(frozen=True)
-class IngestProgress:
-    """Passed to ``add(..., progress=callback)`` after each file: files done of the
-    total, passages written so far, and the file just handled."""
-
-    files_done: int
-    files_total: int
-    passages: int
-    source: str
 
 
 class RAG:
@@ -313,6 +295,7 @@ class RAG:
         get their vectors (``report.embedded``). ``progress`` is called after each file.
         """
         from synapsekit.rag.documents import text_document
+        from synapsekit.rag.ingest import IngestReport
 
         report = IngestReport()
         if _is_path(source):
@@ -333,6 +316,7 @@ class RAG:
         progress: Callable[[IngestProgress], object] | None,
     ) -> None:
         from synapsekit.rag.documents import load_file
+        from synapsekit.rag.ingest import IngestProgress
 
         root, folder, files, report.skipped = await asyncio.to_thread(_walk_resolved, source)
         for done, file in enumerate(files, 1):

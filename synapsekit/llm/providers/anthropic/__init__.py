@@ -39,7 +39,7 @@ class AnthropicLLM(BaseLLM):
     """Claude models over the Messages API, streamed."""
 
     provider: ClassVar[str] = "anthropic"
-    connection_class = Deferred["type[AnthropicConnection]"](
+    connection_class: Deferred[type[AnthropicConnection]] = Deferred(
         f"{__name__}.connection", "AnthropicConnection"
     )
     capabilities: ClassVar[Capabilities] = Capabilities(

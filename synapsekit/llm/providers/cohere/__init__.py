@@ -30,7 +30,7 @@ class CohereLLM(BaseLLM):
 
     provider: ClassVar[str] = "cohere"
     # The protocol modules load with the first CohereLLM built, not with the class.
-    connection_class = Deferred["type[CohereConnection]"](
+    connection_class: Deferred[type[CohereConnection]] = Deferred(
         f"{__name__}.connection", "CohereConnection"
     )
     capabilities: ClassVar[Capabilities] = Capabilities(

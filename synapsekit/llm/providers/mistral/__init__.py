@@ -52,7 +52,7 @@ class MistralLLM(BaseLLM):
         ),
     )
 
-    connection_class = Deferred["type[MistralConnection]"](
+    connection_class: Deferred[type[MistralConnection]] = Deferred(
         f"{__name__}.connection", "MistralConnection"
     )
 

@@ -29,7 +29,7 @@ class OllamaLLM(BaseLLM):
 
     provider: ClassVar[str] = "ollama"
     # The protocol modules load with the first OllamaLLM built, not with the class.
-    connection_class = Deferred["type[OllamaConnection]"](
+    connection_class: Deferred[type[OllamaConnection]] = Deferred(
         f"{__name__}.connection", "OllamaConnection"
     )
     capabilities: ClassVar[Capabilities] = Capabilities(

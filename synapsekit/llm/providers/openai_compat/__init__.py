@@ -76,7 +76,7 @@ class OpenAICompatibleLLM(BaseLLM):
     their :class:`~.encode.Vendor` (how their API differs, as data) and capabilities."""
 
     provider: ClassVar[str] = "openai"
-    connection_class = Deferred["type[OpenAIConnection]"](_CONNECTION, "OpenAIConnection")
+    connection_class: Deferred[type[OpenAIConnection]] = Deferred(_CONNECTION, "OpenAIConnection")
     capabilities: ClassVar[Capabilities] = OPENAI_CAPS
     vendor: ClassVar[Vendor] = Vendor("openai")
     #: Top-level chunk fields kept as call metadata (the last value seen wins).
@@ -253,13 +253,15 @@ class AzureOpenAILLM(OpenAICompatibleLLM):
     """Azure OpenAI: ``model`` is the deployment name (see :class:`AzureConnection`)."""
 
     provider = "azure"
-    connection_class = Deferred["type[AzureConnection]"](_CONNECTION, "AzureConnection")
+    connection_class: Deferred[type[AzureConnection]] = Deferred(_CONNECTION, "AzureConnection")
     vendor = Vendor("azure")
     capabilities = replace(
         OPENAI_CAPS, documents=False,
         note="as OpenAI, per deployment; no PDF file parts on the GA api-version",
     )
-    DEFAULT_API_VERSION = Deferred["str"](_CONNECTION, "AzureConnection.DEFAULT_API_VERSION")
+    DEFAULT_API_VERSION: Deferred[str] = Deferred(
+        _CONNECTION, "AzureConnection.DEFAULT_API_VERSION"
+    )
 
     def __init__(self, config: LLMConfig, **options: Any) -> None:
         super().__init__(config, **options)
