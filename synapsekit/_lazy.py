@@ -8,6 +8,8 @@ so later lookups are plain attribute reads.
 
 from __future__ import annotations
 
+import functools
+import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
@@ -63,6 +65,13 @@ class Deferred(Generic[T_co]):
 
     def __repr__(self) -> str:
         return f"Deferred({self.module!r}, {self.name!r})"
+
+
+def lazy_pattern(pattern: str, flags: int = 0) -> Callable[[], re.Pattern[str]]:
+    """A regular expression compiled on its first use, not at import (compiling one costs
+    about as much as importing a small module): ``_WORD = lazy_pattern(r"\\w+")``, then
+    ``_WORD().match(text)``."""
+    return functools.cache(functools.partial(re.compile, pattern, flags))
 
 
 def _imported(module: str, name: str) -> Any:

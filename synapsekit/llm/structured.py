@@ -31,6 +31,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from synapsekit._lazy import lazy_pattern
 from synapsekit.errors import ConfigError, MissingDependencyError, StructuredOutputError
 from synapsekit.llm.types import Message, MessagesInput, OutputSchema, build_messages
 
@@ -47,11 +48,11 @@ __all__ = [
 
 #: At most this many validation errors are told to the model (and kept in the error).
 MAX_ERRORS = 10
-_FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*[ \t]*\n?(.*?)\n?\s*```\s*$", re.S)
-_FENCE_OPEN = re.compile(r"^\s*```[A-Za-z0-9_-]*[ \t]*\n")
+_FENCE = lazy_pattern(r"^\s*```[A-Za-z0-9_-]*[ \t]*\n?(.*?)\n?\s*```\s*$", re.S)
+_FENCE_OPEN = lazy_pattern(r"^\s*```[A-Za-z0-9_-]*[ \t]*\n")
 #: A number at the end of a partial answer may still be arriving ("4" of "42"): cut it.
-_TRAILING_NUMBER = re.compile(r"-?\d*\.?\d*(?:[eE][+-]?\d*)?\s*$")
-_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+_TRAILING_NUMBER = lazy_pattern(r"-?\d*\.?\d*(?:[eE][+-]?\d*)?\s*$")
+_NAME_CHARS = lazy_pattern(r"[^A-Za-z0-9_-]+")
 
 
 async def generate_object(
@@ -307,7 +308,7 @@ def _without_strict_nulls(value: Any, schema: Any, root: Mapping[str, Any]) -> A
 
 
 def _output(name: str, body: dict[str, Any]) -> OutputSchema:
-    clean = _NAME_CHARS.sub("_", name).strip("_")[:64] or "output"
+    clean = _NAME_CHARS().sub("_", name).strip("_")[:64] or "output"
     description = body.get("description")
     return OutputSchema(
         clean, body, description=description if isinstance(description, str) else ""
@@ -332,7 +333,7 @@ def _path(location: Any) -> str:
 
 def _unfenced(text: str) -> str:
     """The answer without a Markdown code fence around it (```json ... ```)."""
-    match = _FENCE.match(text)
+    match = _FENCE().match(text)
     return match.group(1) if match else text
 
 
@@ -351,8 +352,8 @@ def _partial_parser() -> Callable[[str], Any]:
         mode = True
 
     def parse(text: str) -> Any:
-        body = _FENCE_OPEN.sub("", text, count=1).rstrip().removesuffix("```")
-        body = _TRAILING_NUMBER.sub("", body) if body[-1:].isdigit() else body
+        body = _FENCE_OPEN().sub("", text, count=1).rstrip().removesuffix("```")
+        body = _TRAILING_NUMBER().sub("", body) if body[-1:].isdigit() else body
         if not body.strip():
             return None
         try:

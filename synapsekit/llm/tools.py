@@ -23,13 +23,13 @@ import dataclasses
 import enum
 import functools
 import inspect
-import re
 import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+from synapsekit._lazy import lazy_pattern
 from synapsekit.errors import ConfigError
 
 __all__ = [
@@ -47,7 +47,7 @@ TOOL_CHOICES = ("auto", "none", "required")
 ToolChoice = str | Mapping[str, str]
 
 #: What every provider accepts as a function name (OpenAI's rule is the tightest common one).
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_NAME = lazy_pattern(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,7 +69,7 @@ class Tool:
     strict: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not _NAME().match(self.name):
             raise ConfigError(
                 f"Tool name {self.name!r}: must be 1-64 letters, digits, '_' or '-', "
                 "starting with a letter or '_' (every provider's rule)"

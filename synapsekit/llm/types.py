@@ -11,11 +11,11 @@ for every provider) and :meth:`BaseLLM.respond` the whole into a :class:`Respons
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, Union
 
+from synapsekit._lazy import lazy_pattern
 from synapsekit.errors import InvalidInputError
 from synapsekit.llm.content import Part, normalize_parts
 
@@ -230,7 +230,7 @@ def build_messages(messages: MessagesInput, system_prompt: str | None) -> list[M
 
 #: A UTF-16 surrogate code point: not a character, and not encodable as UTF-8 (a lone
 #: surrogate comes from ``errors="surrogateescape"`` decoding or a JSON ``"\ud800"`` escape).
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = lazy_pattern("[\ud800-\udfff]")
 
 
 def _check_text(text: str, what: str) -> None:
@@ -238,7 +238,7 @@ def _check_text(text: str, what: str) -> None:
     surrogate would fail there with a raw ``UnicodeEncodeError`` (or be replaced silently)."""
     if text.isascii():
         return
-    found = _SURROGATE.search(text)
+    found = _SURROGATE().search(text)
     if found is not None:
         raise InvalidInputError(
             f"{what} holds a lone surrogate {found.group()!r} at position {found.start()}: "
