@@ -2,6 +2,7 @@
 
     python benchmarks/bench_gateway.py [--tokens 50] [--seq 200] [--conc 400]
         [--concurrency 32] [--rounds 3] [--litellm /tmp/litellm-venv/bin/litellm]
+        [--speedups DIR]
 
 Three targets get the same streamed request (``"stream": true``, ``include_usage``), from
 the same raw httpx client in this process, rounds interleaved (direct, synapsekit,
@@ -12,10 +13,16 @@ litellm, direct, ...) so a slow moment of the shared machine hits all alike:
   model group pointing at the simulator and one virtual key;
 * **litellm**: ``litellm --config`` (the proxy, one worker, master key, no database:
   LiteLLM needs PostgreSQL for virtual keys and spend logs, so it does *less* book-keeping
-  here than synapsekit, which writes a ledger row per request).
+  here than synapsekit, which writes a ledger row per request);
+* **speedups** (with ``--speedups DIR``): ``synapsekit serve`` again, with ``DIR`` on its
+  path, a folder holding uvicorn's optional speedups (``pip install --target DIR
+  httptools uvloop``, what ``uvicorn[standard]`` brings): uvicorn then parses HTTP with
+  httptools and runs on uvloop. Not needed by the gateway; the row says what they give.
 
 Measured: time to first token (first content delta) p50/p99 over the sequential
-requests, and what each gateway adds to the direct figure; streamed requests per second
+requests (each target's begin after a short pause, so a server still busy with the
+previous target's streams slows none of them), and what each gateway adds to the direct
+figure; streamed requests per second
 at ``--concurrency`` streams in flight; the gateway process's CPU per streamed request
 (utime + stime from ``/proc/<pid>/stat``, summed over the process and its children,
 over the concurrent phase). Prints the ratios the issue sets targets for (CPU <= 1/5 of
@@ -42,7 +49,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -188,6 +195,7 @@ async def run(targets: dict[str, tuple[str, str, str, int | None]], args: argpar
                                    for _ in range(args.concurrency)))
         for _ in range(args.rounds):
             for name, (url, key, model, pid) in targets.items():
+                await asyncio.sleep(args.settle)
                 for _ in range(args.seq):
                     ttft[name].append(await one_stream(client, url, key, model, expected))
                 gate = asyncio.Semaphore(args.concurrency)
@@ -225,12 +233,17 @@ def report(found: dict[str, dict[str, float]], startup: dict[str, float]) -> Non
         cpu = f"{row['cpu_ms_per_req']:.3f}" if name != "direct" else "-"
         print(f"{name:<11} {start:>8} {row['ttft_p50_ms']:>7.2f}ms {row['ttft_p99_ms']:>6.2f}ms "
               f"{added50:>8.2f}ms {added99:>8.2f}ms {row['rps']:>8.1f} {cpu:>11}")
-    if "synapsekit" in found and "litellm" in found:
-        ours, theirs = found["synapsekit"], found["litellm"]
-        print(f"\nCPU per streamed request, synapsekit / litellm: "
+    if "litellm" not in found:
+        return
+    theirs = found["litellm"]
+    for name in ("synapsekit", "speedups"):
+        if name not in found:
+            continue
+        ours = found[name]
+        print(f"\nCPU per streamed request, {name} / litellm: "
               f"{ours['cpu_ms_per_req'] / theirs['cpu_ms_per_req']:.3f} (target <= 0.200)")
-        print(f"req/s, synapsekit / litellm: {ours['rps'] / theirs['rps']:.2f}x")
-        print(f"added TTFT p50, synapsekit: {ours['ttft_p50_ms'] - direct['ttft_p50_ms']:.2f} ms "
+        print(f"req/s, {name} / litellm: {ours['rps'] / theirs['rps']:.2f}x")
+        print(f"added TTFT p50, {name}: {ours['ttft_p50_ms'] - direct['ttft_p50_ms']:.2f} ms "
               f"(target <= 2 ms); litellm: {theirs['ttft_p50_ms'] - direct['ttft_p50_ms']:.2f} ms")
 
 
@@ -242,6 +255,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
+    parser.add_argument("--speedups", metavar="DIR",
+                        help="a folder with httptools and uvloop: adds a 'speedups' row")
+    parser.add_argument("--settle", type=float, default=0.5,
+                        help="seconds of pause before each target's sequential requests")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     expected = expected_text(args.tokens)
@@ -253,19 +270,27 @@ def main() -> int:
         work = Path(tmp)
         env = {**os.environ, "SIM_KEY": KEY, "PYTHONPATH": str(ROOT),
                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
-        (work / "gateway.toml").write_text(synapsekit_config(sim_url, work / "spend.db"))
         (work / "litellm.yaml").write_text(litellm_config(sim_url))
-        ours_port, theirs_port = free_port(), free_port()
+        theirs_port = free_port()
         startup: dict[str, float] = {}
         targets: dict[str, tuple[str, str, str, int | None]] = {
             "direct": (f"{sim_url}/v1/chat/completions", KEY, MODEL, None)}
-        serve = [sys.executable, "-c", "import sys; from synapsekit.cli import main; "
-                 "sys.exit(main())", "serve", "--config", str(work / "gateway.toml"),
-                 "--port", str(ours_port)]
-        with process(serve, env, work / "synapsekit.log") as ours:
-            base = f"http://127.0.0.1:{ours_port}"
-            startup["synapsekit"] = wait_ready(base + "/health", ours, {})
-            targets["synapsekit"] = (base + "/v1/chat/completions", GW_KEY, "fast", ours.pid)
+        with ExitStack() as running:
+            for name, path in (("synapsekit", None), ("speedups", args.speedups)):
+                if name == "speedups" and path is None:
+                    continue
+                config = work / f"{name}.toml"  # (each its own ledger)
+                config.write_text(synapsekit_config(sim_url, work / f"{name}.db"))
+                port = free_port()
+                serve = [sys.executable, "-c", "import sys; from synapsekit.cli import main; "
+                         "sys.exit(main())", "serve", "--config", str(config),
+                         "--port", str(port)]
+                extra = {} if path is None else {"PYTHONPATH": f"{ROOT}{os.pathsep}{path}"}
+                ours = running.enter_context(process(serve, {**env, **extra},
+                                                     work / f"{name}.log"))
+                base = f"http://127.0.0.1:{port}"
+                startup[name] = wait_ready(base + "/health", ours, {})
+                targets[name] = (base + "/v1/chat/completions", GW_KEY, "fast", ours.pid)
             proxy = [litellm, "--config", str(work / "litellm.yaml"), "--host", "127.0.0.1",
                      "--port", str(theirs_port), "--num_workers", "1"] if litellm else None
             with (process(proxy, env, work / "litellm.log") if proxy

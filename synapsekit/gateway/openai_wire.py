@@ -21,6 +21,7 @@ Requests are parsed by :mod:`.openai_request` (a bad field is a 400 naming it in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -124,20 +125,26 @@ class _Ids:
     model group's name: it changes when the gateway does."""
 
     def __init__(self, req: GatewayRequest) -> None:
-        from synapsekit import __version__
-
         self.request_id = req.request_id
         self.model = req.model
         self.id = "chatcmpl-" + req.request_id.removeprefix("req_")
         self.created = int(time.time())
-        digest = hashlib.sha256(f"{__version__}|{req.model}".encode()).hexdigest()
-        self.fingerprint = "fp_" + digest[:10]
+        self.fingerprint = _fingerprint(req.model)
 
     def headers(self, member: str | None = None) -> dict[str, str]:
         out = {"x-request-id": self.request_id}
         if member is not None:
             out["x-synapsekit-member"] = member
         return out
+
+
+@functools.lru_cache(maxsize=256)
+def _fingerprint(model: str) -> str:
+    """``fp_`` + 10 hex of this version and the group's name (once per name, not per
+    request)."""
+    from synapsekit import __version__
+
+    return "fp_" + hashlib.sha256(f"{__version__}|{model}".encode()).hexdigest()[:10]
 
 
 def _completion(answer: LLMResponse, ids: _Ids) -> dict[str, Any]:
