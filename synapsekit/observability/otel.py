@@ -62,22 +62,22 @@ PROVIDER_NAMES: Mapping[str, str] = {
     "perplexity": "perplexity",
 }
 
-# The conventions' advised bucket boundaries (token usage, operation duration); the two
-# streaming timings use finer buckets (seconds), as the conventions leave them open.
+# The conventions' bucket boundaries: tokens 1, 4, ..., 4**13; the three timings (operation
+# duration, time to first chunk, time per output chunk) 0.01 s, 0.02 s, ..., 81.92 s.
 _TOKEN_BUCKETS = [4.0 ** i for i in range(14)]
-_DURATION_BUCKETS = [0.01 * 2 ** i for i in range(14)]
-_CHUNK_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
-                  2.5, 5.0, 7.5, 10.0]
+_TIME_BUCKETS = [0.01 * 2 ** i for i in range(14)]
 
 #: The GenAI client metrics: name, unit, description, advised bucket boundaries.
 _METRICS = (
     ("gen_ai.client.token.usage", "{token}", "Number of input and output tokens used.",
      _TOKEN_BUCKETS),
-    ("gen_ai.client.operation.duration", "s", "GenAI operation duration.", _DURATION_BUCKETS),
+    ("gen_ai.client.operation.duration", "s", "GenAI operation duration.", _TIME_BUCKETS),
     ("gen_ai.client.operation.time_to_first_chunk", "s",
-     "Time to receive the first chunk of the response stream.", _CHUNK_BUCKETS),
+     "Time to receive the first chunk, measured from when the client issues the generation "
+     "request to when the first chunk is received in the response stream.", _TIME_BUCKETS),
     ("gen_ai.client.operation.time_per_output_chunk", "s",
-     "Time between consecutive output chunks.", _CHUNK_BUCKETS),
+     "Time per output chunk, recorded for each chunk received after the first one.",
+     _TIME_BUCKETS),
 )
 
 _lock = threading.Lock()
@@ -94,11 +94,12 @@ def instrument(
     """Emit a span and the GenAI metrics for every synapsekit call of this process (and an
     ``execute_tool`` span for each tool ``run_tools`` runs). ``tracer_provider`` /
     ``meter_provider``: the OpenTelemetry providers to use (default: the global ones).
-    ``chunk_metrics``: record ``gen_ai.client.operation.time_per_output_chunk`` for every
-    chunk, as the conventions describe it; by default it is recorded once per call, the
-    call's mean interval between chunks (a histogram record costs the Python SDK tens of
-    microseconds: per chunk, that would double the CPU of a long stream). Calling it
-    again replaces the previous instrumentation."""
+    ``chunk_metrics``: also record ``gen_ai.client.operation.time_per_output_chunk``, once
+    for every chunk after the first, as the conventions define it. It is off by default:
+    the conventions make it a Recommended metric, to be emitted by default only if it
+    can be efficiently emitted, and a histogram record costs the Python SDK tens of
+    microseconds -- per chunk, about as much CPU again as the whole stream. Calling
+    ``instrument()`` again replaces the previous instrumentation."""
     try:
         from opentelemetry import metrics, trace
     except ImportError as exc:
@@ -269,6 +270,7 @@ class _OTelHook:
             return
         duration = time.perf_counter() - call.started
         metric = self._common(call, found)
+        context = found.context  # the call's (given to each record: no context lookups)
         usage = call.final_usage
         metadata = call.metadata or {}
         done: dict[str, Any] = {}  # set on the span at once (one lock, not one per name)
@@ -288,7 +290,7 @@ class _OTelHook:
         if found.first is not None:
             elapsed = found.first - call.started
             done["gen_ai.response.time_to_first_chunk"] = elapsed
-            self._ttfc.record(elapsed, metric)
+            self._ttfc.record(elapsed, metric, context)
         if usage is not None and not call.cache_hit and (
             usage.complete or usage.input_tokens or usage.output_tokens
         ):
@@ -303,15 +305,16 @@ class _OTelHook:
                     done[name] = value
             if not usage.complete:
                 done["synapsekit.usage.complete"] = False
-            self._tokens.record(usage.input_tokens, {**metric, "gen_ai.token.type": "input"})
             self._tokens.record(
-                usage.output_tokens, {**metric, "gen_ai.token.type": "output"}
+                usage.input_tokens, {**metric, "gen_ai.token.type": "input"}, context
+            )
+            self._tokens.record(
+                usage.output_tokens, {**metric, "gen_ai.token.type": "output"}, context
             )
         if call.attempts > 1:
             done["synapsekit.attempts"] = call.attempts
         if self.capture_content and call.error is None:
             done["gen_ai.output.messages"] = json.dumps([_output_message(call)])
-        self._per_call_chunks(call, found)
         status = None
         if isinstance(call.exception, GeneratorExit):
             # The consumer left the stream (break, aclose): its choice, not a failure.
@@ -332,13 +335,7 @@ class _OTelHook:
         if status is not None:
             span.set_status(status)
         span.end()
-        self._duration.record(duration, metric)
-
-    def _per_call_chunks(self, call: CallInfo, found: _Span) -> None:
-        """The call's mean time between chunks (its last attempt's), recorded once."""
-        first, last = call.first_token, call.last_chunk
-        if call.chunks > 1 and first is not None and last is not None:
-            self._per_chunk.record((last - first) / (call.chunks - 1), self._common(call, found))
+        self._duration.record(duration, metric, context)
 
     # ----------------------------------------------------------------- tool spans
 
@@ -449,11 +446,8 @@ class _ChunkOTelHook(_OTelHook):
             return
         now = time.perf_counter()
         if found.last is not None:  # every chunk after the first
-            self._per_chunk.record(now - found.last, self._common(call, found))
+            self._per_chunk.record(now - found.last, self._common(call, found), found.context)
         found.last = now
-
-    def _per_call_chunks(self, call: CallInfo, found: _Span) -> None:
-        """Recorded per chunk already (see :meth:`on_chunk`)."""
 
 
 def _histogram(meter: Any, name: str, unit: str, brief: str, buckets: list[float]) -> Any:
