@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack, nullcontext, suppress
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,10 @@ def clients_for(
         "synapsekit": synapsekit_client(url, proto),
         "floor": floor.client(protocol, url, proto.key),
     }
+    if protocol == "bedrock" and find_spec("aiobotocore") is not None:
+        from benchmarks.raw_sdk import bedrock_aiobotocore
+
+        clients["aiobotocore"] = bedrock_aiobotocore(url, proto.key)  # where installed
     around: dict[str, Callable[[], AbstractContextManager[None]]] = {}
     if feature == "otel":
         reason = otel_available()
@@ -238,7 +243,10 @@ def thousand(args: argparse.Namespace, protocol: str, url: str) -> dict[str, Any
     print(f"\n{protocol}: {args.thousand_n} concurrent streams x {args.tokens} tokens, "
           f"one fresh process per client")
     print(f"    {'client':<12}{'wall s':>8}{'CPU s':>8}{'peak RSS MiB':>14}{'threads':>9}")
-    for name in ("raw SDK", "synapsekit", "floor"):
+    names = ["raw SDK", "synapsekit", "floor"]
+    if protocol == "bedrock" and find_spec("aiobotocore") is not None:
+        names.append("aiobotocore")
+    for name in names:
         done = subprocess.run(
             [sys.executable, __file__, "--protocol", protocol, "--url", url, "--solo", name,
              "-n", str(args.thousand_n), "--tokens", str(args.tokens)],

@@ -158,6 +158,40 @@ def bedrock_sdk(url: str, key: str | None) -> Workload:
     return one
 
 
+def bedrock_aiobotocore(url: str, key: str | None) -> Workload:
+    """aiobotocore, the async port of botocore (aiohttp underneath), as its docs show a
+    client: one ``create_client`` context kept open for the run, retries off, a pool sized
+    for the load. Only where it is installed (its botocore pin does not co-install with
+    boto3 >= 1.44: measured in a venv of its own, see docs/performance.md)."""
+    from aiobotocore.session import get_session
+    from botocore.config import Config
+
+    holder: dict[str, Any] = {}
+
+    async def client() -> Any:
+        if "client" not in holder:  # created on the benchmark's loop, on first use
+            context = get_session().create_client(
+                "bedrock-runtime", region_name=AWS_REGION, endpoint_url=url,
+                config=Config(retries={"total_max_attempts": 1}, max_pool_connections=1000),
+            )
+            holder["client"] = await context.__aenter__()
+        return holder["client"]
+
+    async def one() -> str:
+        response = await (await client()).converse_stream(
+            modelId="us.anthropic.claude-3-5-haiku-20241022-v1:0",
+            messages=[{"role": "user", "content": [{"text": PROMPT}]}],
+        )
+        parts = []
+        async for event in response["stream"]:
+            delta = event.get("contentBlockDelta")
+            if delta and "text" in delta["delta"]:
+                parts.append(delta["delta"]["text"])
+        return "".join(parts)
+
+    return one
+
+
 CLIENTS: dict[str, Callable[[str, str | None], Workload]] = {
     "openai": openai_sdk, "anthropic": anthropic_sdk, "gemini": gemini_sdk,
     "cohere": cohere_sdk, "mistral": mistral_sdk, "ollama": ollama_sdk, "bedrock": bedrock_sdk,

@@ -104,8 +104,8 @@ def test_registry_matches_pyproject_extras() -> None:
     everything = {req.split(">")[0].split("=")[0] for req in extras["all"]}
     for spec in PROVIDERS.values():
         names = {req.split(">")[0].split("=")[0] for req in extras[spec.extra]}
-        assert names == {spec.package}, spec.name
-        assert spec.package in everything
+        assert names == {spec.package, *spec.also}, spec.name
+        assert {spec.package, *spec.also} <= everything
     backends = {  # runtime backends and RAG extras, not providers
         "sqlite": {"aiosqlite"}, "redis": {"redis"}, "rag": {"numpy"}, "pdf": {"pypdf"},
         "cli": {"tqdm"},  # the CLI's progress bar

@@ -63,6 +63,8 @@ class ProviderSpec:
     endpoint that scopes the cache and the rate limit is the one the requests reach.
     ``plugin`` is the distribution that registered the provider (None: built in) and
     ``install_hint`` its install line (built-ins: the synapsekit extra, :attr:`install`).
+    ``also`` are the other distributions the extra installs beside the SDK (Bedrock:
+    aiohttp, which streams what boto3 signs).
     """
 
     name: str
@@ -76,6 +78,7 @@ class ProviderSpec:
     base_url_env: str | None = None
     plugin: str | None = None
     install_hint: str | None = None
+    also: tuple[str, ...] = ()
 
     @property
     def extra(self) -> str:
@@ -98,11 +101,11 @@ def _openai_family(
 
 def _native(
     name: str, cls: str, package: str, import_name: str, *env: str, url: str | None = None,
-    url_env: str | None = None,
+    url_env: str | None = None, also: tuple[str, ...] = (),
 ) -> ProviderSpec:
     return ProviderSpec(
         name, cls, f"synapsekit.llm.providers.{name}", package, import_name, env, url,
-        key_required=bool(env), base_url_env=url_env,
+        key_required=bool(env), base_url_env=url_env, also=also,
     )
 
 
@@ -133,7 +136,7 @@ _TABLE = (
             url_env="CO_API_URL"),
     _native("mistral", "MistralLLM", "mistralai", "mistralai", "MISTRAL_API_KEY"),
     _native("bedrock", "BedrockLLM", "boto3", "boto3",
-            url_env="AWS_ENDPOINT_URL_BEDROCK_RUNTIME"),
+            url_env="AWS_ENDPOINT_URL_BEDROCK_RUNTIME", also=("aiohttp",)),
     _native("ollama", "OllamaLLM", "ollama", "ollama", url="http://localhost:11434",
             url_env="OLLAMA_HOST"),
 )

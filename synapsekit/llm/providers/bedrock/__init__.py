@@ -1,16 +1,15 @@
 """Amazon Bedrock over ``boto3``'s Converse Stream API (``bedrock-runtime``).
 
 The protocol in parts: :mod:`.connection` (client per loop, region, credentials),
-:mod:`.encode` (messages and settings -> the Converse request), :mod:`.decode` (events ->
-chunks), :mod:`.errors` (botocore's exceptions -> ours), :mod:`.worker` (boto3 is blocking:
-one worker thread per call reads the stream).
+:mod:`.encode` (messages and settings -> the Converse request), :mod:`.transport` (boto3
+signs, aiohttp sends on the event loop, botocore's decoder frames the event stream: no
+thread per stream), :mod:`.decode` (events -> chunks), :mod:`.errors` (botocore's and
+aiohttp's exceptions -> ours).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from synapsekit.llm.base import BaseLLM
@@ -18,12 +17,11 @@ from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Capabilities
 from synapsekit.llm.models import rules_for
 from synapsekit.llm.providers._errors import ErrorTable
-from synapsekit.llm.providers.bedrock import encode
+from synapsekit.llm.providers.bedrock import encode, transport
 from synapsekit.llm.providers.bedrock.connection import DEFAULT_REGION, BedrockConnection
 from synapsekit.llm.providers.bedrock.decode import Decoder
 from synapsekit.llm.providers.bedrock.decode import usage as _usage  # for tests pricing a raw usage
 from synapsekit.llm.providers.bedrock.errors import error_table
-from synapsekit.llm.providers.bedrock.worker import release
 from synapsekit.llm.types import Chunk, Message
 
 __all__ = ["DEFAULT_REGION", "BedrockConnection", "BedrockLLM"]
@@ -61,37 +59,36 @@ class BedrockLLM(BaseLLM):
         return encode.request(messages, config, rules_for(self.provider, config))
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
-        client = await self._client(config)
+        # The request first: the first one loads the model table, which then does not
+        # count towards first_token_timeout (the client's arrival restarts that clock).
         request = self._request(messages, config)
-        worker = ThreadPoolExecutor(1, thread_name_prefix="synapsekit-bedrock")
-        pending: Future[Any] | None = None
-        stream: Any = None
-        try:
-            with self._map_errors(config) as errors:
-                pending = worker.submit(lambda: client.converse_stream(**request))
-                response = await asyncio.wrap_future(pending)
-                stream = response["stream"]
-                errors.request_id = response.get("ResponseMetadata", {}).get("RequestId")
-                events = iter(stream)
-                schema = config.response_schema
-                forced = (
-                    encode.forced_tool(schema)
-                    if schema is not None
-                    and not encode.native_schema(config.base_model or config.model)
-                    else None
-                )
-                decoder = Decoder(forced)
-                while True:
-                    pending = worker.submit(next, events, None)
-                    event = await asyncio.wrap_future(pending)
-                    if event is None:
-                        break
-                    chunk = decoder.feed(event)
-                    if chunk is not None:
-                        yield chunk
+        connection: Any = self._connection_for(config)
+        client = await connection.client()
+        session = await connection.session()
+        schema = config.response_schema
+        forced = (
+            encode.forced_tool(schema)
+            if schema is not None and not encode.native_schema(config.base_model or config.model)
+            else None
+        )
+        with self._map_errors(config) as errors:
+            prepared = await transport.prepare(client, request, connection.credentials(client))
+            async with transport.send(session, prepared, connection.proxy) as response:
+                errors.request_id = response.headers.get("x-amzn-requestid")
+                if response.status != 200:
+                    raise await transport.status_error(client, response)
+                finished = False
+                try:
+                    decoder = Decoder(forced)
+                    async for event in transport.events(client, response, errors):
+                        chunk = decoder.feed(event)
+                        if chunk is not None:
+                            yield chunk
+                    finished = True
+                finally:
+                    if not finished:  # left early, failed or cancelled: drop the connection
+                        response.close()
                 yield decoder.end(errors.cut)
-        finally:
-            release(worker, pending, stream)
 
     def _error_table(self) -> ErrorTable:
         return error_table()

@@ -1,5 +1,6 @@
 """The Bedrock connection: a boto3 ``bedrock-runtime`` client per loop, the region, the
-credentials (shared with the Titan / Cohere-on-Bedrock embedders).
+credentials (shared with the Titan / Cohere-on-Bedrock embedders), and an aiohttp session
+per loop that sends what boto3 signed (see :mod:`.transport`).
 
 - The SDK never retries (``total_max_attempts=1``); ``connect_timeout`` is its connect
   limit, the larger of ``first_token_timeout`` / ``idle_timeout`` its socket read backstop.
@@ -7,18 +8,28 @@ credentials (shared with the Titan / Cohere-on-Bedrock embedders).
   ``region``), else ``us-east-1``. Credentials: the AWS chain (env keys, profiles, SSO,
   instance roles). ``api_key`` is a Bedrock API key, sent as ``Authorization: Bearer``
   (botocore >= 1.39 -- the same as setting ``AWS_BEARER_TOKEN_BEDROCK``); it needs HTTPS.
+- The aiohttp session verifies TLS against what botocore would: ``AWS_CA_BUNDLE`` or the
+  profile's ``ca_bundle``, else botocore's default bundle; the endpoint's proxy is the
+  environment's (``HTTPS_PROXY``, ``NO_PROXY``), as botocore reads it, found once per
+  client (not aiohttp's ``trust_env``: that reads ``~/.netrc`` on a worker thread for every
+  request and would add its credentials to a signed request); its pool holds
+  ``MAX_CONNECTIONS``; ``connect_timeout`` and the read backstop are its socket limits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
+import weakref
 from contextlib import suppress
 from typing import Any, ClassVar
 
-from synapsekit.errors import ConfigError, MissingAPIKeyError
+from synapsekit._loops import PerLoop
+from synapsekit.errors import ConfigError, MissingAPIKeyError, MissingDependencyError
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.connection import Connection
+from synapsekit.llm.providers._pool import MAX_CONNECTIONS
 
 __all__ = ["DEFAULT_REGION", "BedrockConnection"]
 
@@ -37,6 +48,47 @@ class BedrockConnection(Connection):
         super().__init__(provider, config, spec)
         if not self.api_key and not os.environ.get("AWS_BEARER_TOKEN_BEDROCK", "").strip():
             _check_credentials(self.sdk)
+        _import_aiohttp()  # now, as the SDK is imported: not on the loop, not in a call
+        _warm(_loader(os.environ.get("AWS_DATA_PATH") or None))  # likewise the model data
+        self._sessions: PerLoop[Any] = PerLoop(self._open_session, _close_session)
+        #: Each loop's boto3 client -> the credentials it signs with (None: a bearer key).
+        self._signing: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        #: The TLS context of the aiohttp sessions (an HTTPS endpoint's), made with a client.
+        self._ssl: Any = None
+        #: The proxy URL for the endpoint (None: direct), found with a client.
+        self.proxy: str | None = None
+
+    async def session(self) -> Any:
+        """This loop's aiohttp ``ClientSession`` (after its boto3 client: that build reads
+        the TLS settings)."""
+        await self.client()
+        return await self._sessions.get()
+
+    def credentials(self, client: Any) -> Any:
+        """What ``client`` signs with (refreshable credentials, or None for a bearer key)."""
+        return self._signing.get(client)
+
+    async def aclose(self) -> None:
+        await self._sessions.close_all()
+        await super().aclose()
+
+    async def _open_session(self) -> Any:
+        import aiohttp
+
+        from synapsekit.llm.deadlines import timeouts
+
+        limits = timeouts(self.config)
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=MAX_CONNECTIONS, ssl=True if self._ssl is None else self._ssl
+            ),
+            # a backstop, like botocore's: synapsekit enforces the stream deadlines
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=limits.connect, sock_read=limits.read
+            ),
+        )
+        _LIVE.setdefault(asyncio.get_running_loop(), set()).add(session)
+        return session
 
     @functools.cached_property
     def region(self) -> str:
@@ -58,10 +110,11 @@ class BedrockConnection(Connection):
 
         from synapsekit._logging import redact_in_logs
         from synapsekit.llm.deadlines import timeouts
-        from synapsekit.llm.providers._pool import MAX_CONNECTIONS
+        from synapsekit.llm.providers.bedrock.transport import install
 
         redact_in_logs(self.api_key)  # botocore's DEBUG log prints the request headers
-        core = _bearer_session(self.api_key) if self.api_key else None
+        core = _bearer_session(self.api_key) if self.api_key else _core_session()
+        core.register_component("data_loader", _loader(core.get_config_variable("data_path")))
         session = self.sdk.session.Session(botocore_session=core)  # type: ignore[union-attr]
         options = {"signature_version": "bearer"} if self.api_key else {}
         limits = timeouts(self.config)
@@ -78,12 +131,17 @@ class BedrockConnection(Connection):
                 **options,
             ),
         )
+        install(client)  # boto3 signs, aiohttp sends (see .transport)
+        self.proxy = _proxy_for(client.meta.endpoint_url)
+        if client.meta.endpoint_url.startswith("https:"):  # (plain HTTP needs none)
+            self._ssl = _tls_context(core.get_config_variable("ca_bundle") or None)
         if not self.api_key:  # SigV4: the session token is in the headers botocore logs
             from botocore.exceptions import BotoCoreError
 
             with suppress(BotoCoreError):  # a failing chain fails the call, mapped, later
-                credentials = session.get_credentials()
+                credentials = session.get_credentials()  # the object the client signs with
                 if credentials is not None:
+                    self._signing[client] = credentials
                     frozen = credentials.get_frozen_credentials()
                     redact_in_logs(frozen.secret_key, frozen.token)
         if self.config.headers:
@@ -95,6 +153,84 @@ class BedrockConnection(Connection):
 
             client.meta.events.register("before-sign.bedrock-runtime.*", add_headers)
         return client
+
+
+#: The open aiohttp sessions of each loop. An LLM dropped without ``aclose()`` is collected
+#: together with its PerLoop's guard, which then closes the session on its loop; holding
+#: the session here until then keeps aiohttp from reporting it unclosed in between.
+_LIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _close_session(session: Any) -> None:
+    try:
+        await session.close()
+    finally:
+        _LIVE.get(asyncio.get_running_loop(), set()).discard(session)
+
+
+def _core_session() -> Any:
+    import botocore.session
+
+    return botocore.session.Session()
+
+
+@functools.lru_cache(maxsize=4)
+def _loader(data_path: str | None) -> Any:
+    """One botocore data loader per process (per ``AWS_DATA_PATH``): it caches the parsed
+    service model, endpoint rules and partitions, 0.1-0.2 s of JSON that a fresh session
+    would parse again for every client -- one per event loop, and one per call-scoped key."""
+    from botocore.loaders import create_loader
+
+    return create_loader(data_path)
+
+
+@functools.lru_cache(maxsize=4)
+def _warm(loader: Any) -> None:
+    """Parse what creating a ``bedrock-runtime`` client reads (once per loader): a client
+    is built on first use inside a call's first-token clock, so it should not parse JSON."""
+    from botocore.exceptions import DataNotFoundError
+
+    with suppress(DataNotFoundError):  # (an older botocore's layout: the client reads it)
+        loader.load_service_model("bedrock-runtime", "service-2")
+        loader.load_service_model("bedrock-runtime", "endpoint-rule-set-1")
+        loader.load_data("endpoints")
+        loader.load_data("partitions")
+        loader.load_data("sdk-default-configuration")
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(ca_bundle: str | None) -> Any:
+    """The TLS context verifying with what botocore would: ``AWS_CA_BUNDLE`` / the
+    profile's ``ca_bundle``, else botocore's default (certifi's bundle, or its own). Made
+    once per bundle path and process: loading a bundle takes about 0.1 s."""
+    import ssl
+
+    from botocore.httpsession import get_cert_path
+
+    return ssl.create_default_context(cafile=get_cert_path(ca_bundle or True))
+
+
+def _proxy_for(url: str) -> str | None:
+    """The environment's proxy for ``url`` (``HTTPS_PROXY`` / ``HTTP_PROXY``, unless
+    ``NO_PROXY`` names its host), as botocore and urllib read it."""
+    from urllib.parse import urlsplit
+    from urllib.request import getproxies, proxy_bypass
+
+    parts = urlsplit(url)
+    proxy = getproxies().get(parts.scheme)
+    if proxy is None or (parts.hostname and proxy_bypass(parts.hostname)):
+        return None
+    return proxy
+
+
+def _import_aiohttp() -> None:
+    """aiohttp sends Bedrock's streams; the ``bedrock`` extra installs it."""
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError("aiohttp", "bedrock") from exc
 
 
 def _check_credentials(sdk: Any) -> None:

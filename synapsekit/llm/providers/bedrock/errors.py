@@ -1,4 +1,6 @@
-"""Bedrock's error table for ``_errors.py``: botocore's and urllib3's exceptions.
+"""Bedrock's error table for ``_errors.py``: botocore's exceptions (a status or an in-stream
+exception, as botocore's parsers read them), and the transports': aiohttp's for the stream
+(:mod:`.transport`), urllib3's for what boto3 still sends itself (embeddings, countTokens).
 
 ``ClientError`` carries an HTTP error status (403 for bad credentials, never 401) or, as
 ``EventStreamError``, an exception message inside the 200 stream (no status: its code
@@ -56,6 +58,7 @@ _CODES: dict[str, type[LLMError]] = {
 @functools.cache
 def error_table() -> ErrorTable:
     """The table (built once, on the first error: botocore is imported lazily)."""
+    import aiohttp
     import urllib3.exceptions as http
     from botocore import eventstream
     from botocore import exceptions as aws
@@ -67,11 +70,13 @@ def error_table() -> ErrorTable:
         read=_read_status,
         timeouts=(aws.ReadTimeoutError, aws.ConnectTimeoutError, http.ReadTimeoutError,
                   builtins.TimeoutError),
-        transport=(aws.HTTPClientError, aws.ConnectionError, http.HTTPError, OSError),
+        # aiohttp: a refused connection, a body cut before its end (ClientPayloadError)...
+        transport=(aws.HTTPClientError, aws.ConnectionError, http.HTTPError, OSError,
+                   aiohttp.ClientError),
         malformed=(eventstream.ParserError, ResponseParserError),
         codes=_CODES,
         statuses={424: ServerError},  # ModelErrorException: the model failed, not the request
-        packages=("botocore", "boto3", "urllib3"),
+        packages=("botocore", "boto3", "urllib3", "aiohttp", "yarl", "multidict"),
         special=_setup_error,
     )
 
