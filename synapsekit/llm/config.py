@@ -62,7 +62,9 @@ SAME_AS_TIMEOUT: Final = _Inherit.TIMEOUT
 _DEADLINES = ("connect_timeout", "first_token_timeout", "idle_timeout", "total_timeout")
 
 
-@dataclass(frozen=True)
+# repr=False: the class writes its own __repr__ (the key kept out), which the generated
+# one would not replace anyway; not generating it saves compiling it at import.
+@dataclass(frozen=True, repr=False)
 class LLMConfig:
     """Configuration of one LLM.
 
