@@ -224,3 +224,20 @@ async def test_finish_message_reaches_the_tool_call_error_on_the_raw_path_only(
             await llm.respond("now?", tools=[NOW])
         found.append(caught.value.raw_arguments)
     assert found == ["Malformed function call: now(x=)", ""]
+
+
+def test_the_split_benchmark_runs() -> None:
+    """benchmarks/bench_gemini_split.py (the profile of what the SDK costs above the floor)
+    cannot rot: it runs end to end, each of its four clients reading the exact text."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_gemini_split.py", "-n", "2", "--rounds", "1"],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("synapsekit", "SDK api client", "no SDK", "floor"):
+        assert done.stdout.count(f"    {name} ") == 2, done.stdout  # sequential, concurrent
