@@ -20,7 +20,7 @@ litellm, direct, ...) so a slow moment of the shared machine hits all alike:
   httptools and runs on uvloop. Not needed by the gateway; the row says what they give.
 
 Measured: time to first token (first content delta) p50/p99 over the sequential
-requests (each target's begin after a short pause, so a server still busy with the
+requests (each target's begin once every server is idle, so one still busy with the
 previous target's streams slows none of them), and what each gateway adds to the direct
 figure; streamed requests per second
 at ``--concurrency`` streams in flight; the gateway process's CPU per streamed request
@@ -176,6 +176,19 @@ async def one_stream(client: httpx.AsyncClient, url: str, key: str, model: str,
     return first
 
 
+async def settle(pids: list[int], longest: float) -> None:
+    """Wait (up to ``longest`` seconds) until the servers are idle: under 5% of a core
+    over 0.2 s, all together. LiteLLM goes on working for seconds after a burst of
+    streams (its logging and spend callbacks), which would slow whatever is timed next."""
+    waited = 0.0
+    while waited < longest:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        await asyncio.sleep(0.2)
+        waited += 0.2
+        if sum(cpu_seconds(pid) for pid in pids) - before < 0.01:
+            return
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))]
@@ -195,7 +208,7 @@ async def run(targets: dict[str, tuple[str, str, str, int | None]], args: argpar
                                    for _ in range(args.concurrency)))
         for _ in range(args.rounds):
             for name, (url, key, model, pid) in targets.items():
-                await asyncio.sleep(args.settle)
+                await settle([p for *_, p in targets.values() if p], args.settle)
                 for _ in range(args.seq):
                     ttft[name].append(await one_stream(client, url, key, model, expected))
                 gate = asyncio.Semaphore(args.concurrency)
@@ -257,8 +270,9 @@ def main() -> int:
     parser.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
     parser.add_argument("--speedups", metavar="DIR",
                         help="a folder with httptools and uvloop: adds a 'speedups' row")
-    parser.add_argument("--settle", type=float, default=0.5,
-                        help="seconds of pause before each target's sequential requests")
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="most seconds to wait for idle servers before each target's "
+                        "sequential requests")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     expected = expected_text(args.tokens)
