@@ -163,7 +163,7 @@ def clients_for(
         if reason:
             print(reason)
         else:
-            clients["synapsekit + otel"] = synapsekit_client(url, proto)
+            clients["synapsekit + otel"] = clients["synapsekit"]  # the same LLM object
             around["synapsekit + otel"] = otel_on
     elif feature == "tool":
         print("tool row: streamed tool calls need the tool-call simulator; "

@@ -28,17 +28,17 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from synapsekit.observability import _otel_content as content
 from synapsekit.observability import hooks
 
 if TYPE_CHECKING:
     from synapsekit.errors import LLMError
     from synapsekit.llm.base import BaseLLM
     from synapsekit.llm.config import LLMConfig
-    from synapsekit.llm.types import Message, ToolCall
     from synapsekit.observability.hooks import CallInfo, EmbedRun, ToolRun
 
 __all__ = ["PROVIDER_NAMES", "SEMCONV_VERSION", "instrument", "uninstrument"]
@@ -246,7 +246,7 @@ class _OTelHook:
                 [stop] if isinstance(stop, str) else [str(s) for s in stop]
             )
         if self.capture_content:
-            system, rest = _input_messages(call.turns)
+            system, rest = content.input_messages(call.turns)
             if system:
                 attributes["gen_ai.system_instructions"] = json.dumps(system)
             attributes["gen_ai.input.messages"] = json.dumps(rest)
@@ -314,7 +314,7 @@ class _OTelHook:
         if call.attempts > 1:
             done["synapsekit.attempts"] = call.attempts
         if self.capture_content and call.error is None:
-            done["gen_ai.output.messages"] = json.dumps([_output_message(call)])
+            done["gen_ai.output.messages"] = json.dumps([content.output_message(call)])
         status = None
         if isinstance(call.exception, GeneratorExit):
             # The consumer left the stream (break, aclose): its choice, not a failure.
@@ -372,12 +372,11 @@ class _OTelHook:
 
         context.detach(token)
         if self.capture_content and run.result is not None:
-            span.set_attribute("gen_ai.tool.call.result", _text(run.result))
+            span.set_attribute("gen_ai.tool.call.result", content.text(run.result))
         if run.error is not None:
             span.set_attribute("error.type", run.error)
             span.set_status(self._error(run.error))
         span.end()
-
 
     # ----------------------------------------------------------------- embeddings spans
 
@@ -483,60 +482,3 @@ def _server(url: str) -> tuple[str | None, int | None]:
 
 def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return json.dumps(content, ensure_ascii=False, default=str)
-
-
-def _parts(content: Any) -> list[dict[str, Any]]:
-    """A message's content as the conventions' parts (text kept; other parts by type)."""
-    if isinstance(content, str):
-        return [{"type": "text", "content": content}] if content else []
-    found: list[dict[str, Any]] = []
-    for part in content or ():
-        kind = part.get("type") if isinstance(part, Mapping) else None
-        if kind == "text":
-            found.append({"type": "text", "content": part.get("text", "")})
-        elif kind in ("image", "image_url", "document"):
-            found.append({"type": "blob" if kind != "image_url" else "uri",
-                          "modality": "image" if kind != "document" else "document"})
-    return found
-
-
-def _input_messages(turns: Sequence[Message]) -> tuple[list[Any], list[Any]]:
-    system: list[Any] = []
-    rest: list[Any] = []
-    for turn in turns:
-        role = turn["role"]
-        if role == "system":
-            system.extend(_parts(turn["content"]))
-            continue
-        parts = _parts(turn["content"])
-        if role == "tool":
-            parts = [{"type": "tool_call_response", "id": turn.get("tool_call_id"),
-                      "response": _text(turn["content"])}]
-        for done in turn.get("tool_calls") or ():
-            parts.append(_tool_call_part(done))
-        rest.append({"role": role, "parts": parts})
-    return system, rest
-
-
-def _tool_call_part(call: ToolCall | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(call, Mapping):  # an OpenAI-shaped dict in a history
-        function = call.get("function") or {}
-        return {"type": "tool_call", "id": call.get("id"), "name": function.get("name"),
-                "arguments": function.get("arguments")}
-    return {"type": "tool_call", "id": call.id, "name": call.name,
-            "arguments": dict(call.arguments)}
-
-
-def _output_message(call: CallInfo) -> dict[str, Any]:
-    parts: list[dict[str, Any]] = []
-    text = "".join(call.output)
-    if text:
-        parts.append({"type": "text", "content": text})
-    parts.extend(_tool_call_part(done) for done in call.output_calls)
-    return {"role": "assistant", "parts": parts, "finish_reason": call.finish_reason or "stop"}
