@@ -156,20 +156,24 @@ async def one_stream(client: httpx.AsyncClient, url: str, key: str, model: str,
     started = time.perf_counter()
     first: float | None = None
     parts: list[str] = []
-    async with client.stream("POST", url, json=body,
-                             headers={"authorization": f"Bearer {key}"}) as answer:
-        if answer.status_code != 200:
-            raise RuntimeError(f"{url}: {answer.status_code} {(await answer.aread())[:300]!r}")
-        async for line in answer.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            event = json.loads(line[6:])
-            for choice in event.get("choices") or ():
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    if first is None:
-                        first = time.perf_counter() - started
-                    parts.append(text)
+    try:
+        async with client.stream("POST", url, json=body,
+                                 headers={"authorization": f"Bearer {key}"}) as answer:
+            if answer.status_code != 200:
+                raise RuntimeError(
+                    f"{url}: {answer.status_code} {(await answer.aread())[:300]!r}")
+            async for line in answer.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                for choice in event.get("choices") or ():
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        if first is None:
+                            first = time.perf_counter() - started
+                        parts.append(text)
+    except httpx.HTTPError as exc:  # (which target failed, and how)
+        raise RuntimeError(f"{url}: {type(exc).__name__} {exc}") from exc
     if "".join(parts) != expected:
         raise RuntimeError(f"{url}: wrong text {''.join(parts)[:80]!r}")
     assert first is not None
@@ -197,8 +201,11 @@ def pct(values: list[float], p: float) -> float:
 async def run(targets: dict[str, tuple[str, str, str, int | None]], args: argparse.Namespace,
               expected: str) -> dict[str, dict[str, float]]:
     """targets: name -> (chat URL, key, model, server pid or None)."""
+    # Idle connections are dropped after 2 s: the servers (uvicorn) close theirs after 5 s,
+    # the client's default is also 5 s, and a request sent on a connection the server is
+    # closing at that moment fails (ReadError) through no fault of the server.
     limits = httpx.Limits(max_connections=args.concurrency * 2,
-                          max_keepalive_connections=args.concurrency * 2)
+                          max_keepalive_connections=args.concurrency * 2, keepalive_expiry=2.0)
     ttft: dict[str, list[float]] = {name: [] for name in targets}
     rps: dict[str, list[float]] = {name: [] for name in targets}
     cpu: dict[str, list[float]] = {name: [] for name in targets}
@@ -319,7 +326,12 @@ def main() -> int:
                         raise
                     targets["litellm"] = (base + "/v1/chat/completions", GW_KEY, "fast",
                                           theirs.pid)
-                found = asyncio.run(run(targets, args, expected))
+                try:
+                    found = asyncio.run(run(targets, args, expected))
+                except Exception:
+                    for log in sorted(work.glob("*.log")):
+                        print(f"--- the end of {log.name}:\n{log.read_text()[-2000:]}")
+                    raise
     print(f"{args.tokens} tokens a stream; TTFT over {args.seq * args.rounds} sequential "
           f"requests; req/s and CPU over {args.conc} streams at {args.concurrency} in flight, "
           f"median of {args.rounds} interleaved rounds\n")
