@@ -19,11 +19,11 @@ import pytest
 import synapsekit
 from synapsekit.llm.registry import PROVIDERS
 
-#: Providers whose package still imports its protocol with the class (reworked apart):
-#: their modules are left out of the checks below until they are lazy too.
-EAGER = ("gemini", "bedrock")
+#: Providers whose package still imports its protocol with the class: none any more.
+EAGER: tuple[str, ...] = ()
 #: A provider package's protocol parts: imported with its first LLM, never with its class.
-PROTOCOL_PARTS = ("connection", "encode", "decode", "errors", "agent", "count", "worker")
+PROTOCOL_PARTS = ("connection", "encode", "decode", "errors", "agent", "count", "transport",
+                  "frames")
 #: The call path's parts, imported when an LLM is built or called.
 CALL_PATH = (
     "synapsekit.llm.cache", "synapsekit.llm.cache.base", "synapsekit.llm.cache.key",

@@ -2,36 +2,49 @@
 
 The protocol in parts: :mod:`.connection` (client per loop, region, credentials),
 :mod:`.encode` (messages and settings -> the Converse request), :mod:`.transport` (boto3
-signs, aiohttp sends on the event loop, botocore's decoder frames the event stream: no
-thread per stream), :mod:`.decode` (events -> chunks), :mod:`.errors` (botocore's and
-aiohttp's exceptions -> ours).
+signs, aiohttp sends on the event loop; no thread per stream), :mod:`.frames` (the
+event-stream framing), :mod:`.decode` (events -> chunks), :mod:`.errors` (botocore's and
+aiohttp's exceptions -> ours). They load with the first BedrockLLM built, not with the
+class.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from synapsekit._lazy import Deferred, lazy_getattr
 from synapsekit.llm.base import BaseLLM
-from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Capabilities
-from synapsekit.llm.models import rules_for
-from synapsekit.llm.providers._errors import ErrorTable
-from synapsekit.llm.providers.bedrock import encode, transport
-from synapsekit.llm.providers.bedrock.connection import DEFAULT_REGION, BedrockConnection
-from synapsekit.llm.providers.bedrock.decode import Decoder
-from synapsekit.llm.providers.bedrock.decode import usage as _usage  # for tests pricing a raw usage
-from synapsekit.llm.providers.bedrock.errors import error_table
-from synapsekit.llm.types import Chunk, Message
+
+if TYPE_CHECKING:
+    from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.providers._errors import ErrorTable
+    from synapsekit.llm.types import Chunk, Message
+
+    from .connection import BedrockConnection
 
 __all__ = ["DEFAULT_REGION", "BedrockConnection", "BedrockLLM"]
+
+__getattr__ = lazy_getattr(__name__, dict.fromkeys(
+    ("DEFAULT_REGION", "BedrockConnection"), f"{__name__}.connection"
+))
+
+
+def _usage(raw: dict[str, Any]) -> Any:
+    """:func:`.decode.usage` (for tests pricing a raw usage)."""
+    from .decode import usage
+
+    return usage(raw)
 
 
 class BedrockLLM(BaseLLM):
     """Any Bedrock model through ``converse_stream``; see the module docstring."""
 
     provider: ClassVar[str] = "bedrock"
-    connection_class = BedrockConnection
+    connection_class: Deferred[type[BedrockConnection]] = Deferred(
+        f"{__name__}.connection", "BedrockConnection"
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(
         images=True,
         image_urls=False,
@@ -56,9 +69,16 @@ class BedrockLLM(BaseLLM):
         return str(connection.region)
 
     def _request(self, messages: list[Message], config: LLMConfig) -> dict[str, Any]:
-        return encode.request(messages, config, rules_for(self.provider, config))
+        from synapsekit.llm.models import rules_for
+
+        from .encode import request
+
+        return request(messages, config, rules_for(self.provider, config))
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+        from . import encode, transport
+        from .decode import Decoder
+
         # The request first: the first one loads the model table, which then does not
         # count towards first_token_timeout (the client's arrival restarts that clock).
         request = self._request(messages, config)
@@ -91,5 +111,7 @@ class BedrockLLM(BaseLLM):
                 yield decoder.end(errors.cut)
 
     def _error_table(self) -> ErrorTable:
+        from .errors import error_table
+
         return error_table()
 

@@ -7,26 +7,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from synapsekit._lazy import Deferred, lazy_getattr
 from synapsekit.llm.base import BaseLLM
-from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.content import Capabilities
-from synapsekit.llm.models import rules_for
-from synapsekit.llm.providers._errors import ErrorTable
-from synapsekit.llm.providers.gemini import decode, encode
-from synapsekit.llm.providers.gemini.connection import CALL, Call, GeminiConnection
-from synapsekit.llm.providers.gemini.errors import error_table
-from synapsekit.llm.types import Chunk, Message
+
+if TYPE_CHECKING:
+    from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.providers._errors import ErrorTable
+    from synapsekit.llm.types import Chunk, Message
+
+    from .connection import GeminiConnection
 
 __all__ = ["GeminiConnection", "GeminiLLM"]
+
+# The protocol modules load with the first GeminiLLM built (or GeminiConnection read).
+__getattr__ = lazy_getattr(__name__, {"GeminiConnection": f"{__name__}.connection"})
 
 
 class GeminiLLM(BaseLLM):
     """Gemini models over the Gemini Developer API, streamed."""
 
     provider: ClassVar[str] = "gemini"
-    connection_class = GeminiConnection
+    # The protocol modules load with the first GeminiLLM built, not with the class.
+    connection_class: Deferred[type[GeminiConnection]] = Deferred(
+        f"{__name__}.connection", "GeminiConnection"
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(
         images=True,
         image_urls=True,
@@ -47,6 +54,12 @@ class GeminiLLM(BaseLLM):
     raw_stream: ClassVar[bool] = True
 
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
+        # The protocol is imported with the first call, not with the class (see _lazy.py).
+        from synapsekit.llm.models import rules_for
+
+        from . import decode, encode
+        from .connection import CALL, Call
+
         sdk: Any = self._sdk
         contents = encode.contents(messages, rules_for(self.provider, config))
         gen_config = encode.generation_config(sdk, self.provider, messages, config)
@@ -70,4 +83,6 @@ class GeminiLLM(BaseLLM):
             call.opened.clear()
 
     def _error_table(self) -> ErrorTable:
+        from .errors import error_table
+
         return error_table(self._sdk)
