@@ -487,3 +487,19 @@ async def test_ledger_opened_in_a_loop_reports_an_unusable_file_at_flush(
     ledger.close()
     assert path.read_bytes().startswith(b"this is not a database")
 
+
+
+def test_the_sharded_pools_share_one_tls_context_per_process() -> None:
+    """Cohere and Ollama clients (httpx) spread connections over SHARDS pools, and a client
+    is built per event loop: each pool loading the CA bundle itself made every
+    ``asyncio.run(llm.generate(...))`` cost 1-1.5 s (found in the suite's durations)."""
+    import httpx
+
+    from synapsekit.llm.providers import _pool
+
+    contexts = set()
+    for _ in range(2):  # two clients, as two event loops build them
+        transport = _pool.httpx_transport(httpx)
+        contexts |= {id(shard._pool._ssl_context) for shard in transport._shards}
+    assert len(transport._shards) == _pool.SHARDS > 1
+    assert len(contexts) == 1

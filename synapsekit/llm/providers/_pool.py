@@ -58,7 +58,23 @@ def httpx_transport(http: ModuleType) -> Any | None:
         max_connections=math.ceil(MAX_CONNECTIONS / SHARDS),
         max_keepalive_connections=math.ceil(MAX_KEEPALIVE / SHARDS),
     )
-    return _sharded_class(http)([http.AsyncHTTPTransport(limits=limits) for _ in range(SHARDS)])
+    context = _ssl_context(http)
+    return _sharded_class(http)(
+        [http.AsyncHTTPTransport(verify=context, limits=limits) for _ in range(SHARDS)]
+    )
+
+
+@functools.cache
+def _ssl_context(http: ModuleType) -> Any:
+    """One TLS context for every pool of the process: building one loads the CA bundle
+    (20-130 ms here), and a client is built per event loop -- ten shards made each
+    ``asyncio.run(llm.generate(...))`` on Cohere or Ollama cost 1-1.5 s. httpx's own
+    function, so ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` are honoured as httpx does (read
+    once, at the first client)."""
+    make: Any = getattr(http, "create_ssl_context", None)  # public from httpx 0.28
+    if make is None:  # httpx 0.27
+        from httpx._config import create_ssl_context as make
+    return make()
 
 
 @functools.cache
