@@ -563,9 +563,11 @@ async def test_hang_after_headers_times_out(sim: BedrockSimulator) -> None:
 
 
 async def test_no_response_headers_times_out(sim: BedrockSimulator) -> None:
-    sim.enqueue(Reply(200, {"content-type": "application/json"}, b"{}", delay=3))
+    # 1 s, not less: building a first boto3 client can take 0.3 s on a loaded machine, and
+    # then the deadline passed before the request was sent (no request seen)
+    sim.enqueue(Reply(200, {"content-type": "application/json"}, b"{}", delay=4))
     with pytest.raises(TimeoutError):
-        await llm_for(sim, timeout=0.3).generate("hi")
+        await llm_for(sim, timeout=1.0).generate("hi")
     assert len(sim.requests) == 1
 
 
