@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 #: and a burst keeps a worker's event loop busy for longer than that while Redis itself
 #: answers at once. Measured on a loaded 2-core machine: 120 requests at once through 4
 #: workers, a key of 40 requests a minute: at 0.25 s three of the four workers fell back
-#: and 109 went through; at 2 s none fell back and 40 went through. A frozen Redis costs the first requests that long (the
-#: limiter's back-off then skips it).
+#: and 109 went through; at 2 s none fell back and 40 went through. A frozen Redis costs
+#: the first requests that long (the limiter's back-off then skips it).
 REDIS_TIMEOUT = 2.0
 
 __all__ = ["REDIS_TIMEOUT", "KeyLimits", "open_limits", "reserve_embedding", "settle_embedding"]
