@@ -30,6 +30,7 @@ or a circuit is only shared while Redis answers in time.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 from typing import TYPE_CHECKING, Any
@@ -58,7 +59,13 @@ def create_app() -> Starlette:
     path = os.environ.get(CONFIG_ENV)
     if not path:
         raise ConfigError(f"{CONFIG_ENV} is not set: start the gateway with `synapsekit serve`")
-    return build_app(Gateway.from_config(load_config(path)))
+    app = build_app(Gateway.from_config(load_config(path)))
+    # What is built by now (the SDKs, the config, the Routers: ~100k objects) lives as
+    # long as the process: out of the collector's reach, a full collection no longer
+    # scans it on every pass (95 ms once every few hundred requests on a loaded 2-core
+    # machine, one request stalled behind it; the frozen ones 0 ms).
+    gc.freeze()
+    return app
 
 
 def check_workers(config: GatewayConfig, workers: int) -> None:
