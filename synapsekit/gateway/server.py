@@ -117,7 +117,11 @@ def serve(
 def _run_workers(config: uvicorn.Config) -> None:
     """uvicorn's supervisor over ``config.workers`` processes, with the two changes the
     module docstring gives (refuse connections while draining; a failed start fails)."""
-    from uvicorn.config import STARTUP_FAILURE
+    import uvicorn.config
+
+    # uvicorn's start-up failure status: 3 (uvicorn.config names it in newer releases,
+    # not at our 0.30 floor: the floors run found the import failing there)
+    STARTUP_FAILURE = getattr(uvicorn.config, "STARTUP_FAILURE", 3)
     from uvicorn.server import Server
     from uvicorn.supervisors import Multiprocess
 
