@@ -553,3 +553,15 @@ def test_the_benchmark_otel_row_runs(tmp_path: Path) -> None:
         row = figures[mode]["synapsekit + otel"]
         assert row["vs_plain"] > 0
     assert "Queue full" not in done.stderr  # every span reached the (dropping) exporter
+
+
+def test_the_ab_benchmark_runs() -> None:
+    """``bench_otel.py`` (the call-by-call A/B behind the same figures) runs too."""
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_otel.py", "--protocol", "openai", "-n", "4",
+         "--rounds", "2", "--concurrency", "3", "--tokens", "5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if "us/call" in line]
+    assert [line.split()[0] for line in lines] == ["A/A", "A/A", "plain", "plain"]
