@@ -9,7 +9,7 @@ import pytest
 
 from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
 from tests.postgres_server import _postgres_server, postgres_url  # noqa: F401  (fixtures)
-from tests.redis_server import in_ci, redis_server
+from tests.redis_server import redis_server, served_or_skipped
 
 API_KEY = "sk-test-key-0123456789"
 
@@ -46,13 +46,7 @@ def azure_sim(_azure_server: OpenAISimulator) -> Iterator[OpenAISimulator]:
 
 @pytest.fixture(scope="session")
 def _redis_server() -> Iterator[str]:
-    try:
-        with redis_server() as url:
-            yield url
-    except FileNotFoundError as exc:
-        if in_ci():
-            pytest.fail(f"CI=true and {exc}")
-        pytest.skip(str(exc))
+    yield from served_or_skipped(redis_server())
 
 
 @pytest.fixture

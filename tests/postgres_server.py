@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -34,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from tests.redis_server import in_ci
+from tests.redis_server import free_port, in_ci, served_or_skipped
 
 __all__ = ["fresh_database", "postgres_server", "postgres_url"]
 
@@ -73,12 +72,6 @@ def _runas() -> dict[str, Any]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Make a cluster, start it, yield the URL of its ``postgres`` database, stop it and
@@ -99,7 +92,7 @@ def postgres_server() -> Iterator[str]:
         )
         if made.returncode != 0:
             raise RuntimeError("initdb failed:\n" + made.stderr.decode(errors="replace"))
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(
             [str(bindir / "postgres"), "-D", data, "-p", str(port),
              "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={workdir}",
@@ -171,13 +164,7 @@ def _postgres_server() -> Iterator[str]:
         if in_ci():
             pytest.fail(f"CI=true and psycopg is not installed: {exc}")
         pytest.skip("psycopg is not installed (pip install 'synapsekit[postgres]')")
-    try:
-        with postgres_server() as url:
-            yield url
-    except FileNotFoundError as exc:
-        if in_ci():
-            pytest.fail(f"CI=true and {exc}")
-        pytest.skip(str(exc))
+    yield from served_or_skipped(postgres_server())
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+
+import pytest
 
 __all__ = ["SLOW_MACHINE", "redis_server"]
 
@@ -25,7 +27,7 @@ __all__ = ["SLOW_MACHINE", "redis_server"]
 SLOW_MACHINE = 5.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -49,7 +51,7 @@ def redis_server() -> Iterator[str]:
             "redis-server is not installed (apt-get install redis-server); "
             "the Redis cache and rate-limiter tests need a real server"
         )
-    port = _free_port()
+    port = free_port()
     workdir = tempfile.mkdtemp(prefix="synapsekit-redis-")
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -79,3 +81,16 @@ def redis_server() -> Iterator[str]:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def served_or_skipped(server: AbstractContextManager[str]) -> Iterator[str]:
+    """A session fixture's body for a real server: its URL while it runs; a server that
+    cannot be started (its binary missing) skips the tests that need it, or fails them
+    under CI=true."""
+    try:
+        with server as url:
+            yield url
+    except FileNotFoundError as exc:
+        if in_ci():
+            pytest.fail(f"CI=true and {exc}")
+        pytest.skip(str(exc))
