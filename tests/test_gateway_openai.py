@@ -199,6 +199,21 @@ async def test_image_part_reaches_upstream(client: openai.AsyncOpenAI,
     assert parts[1]["type"] == "image_url" and parts[1]["image_url"]["url"] == url
 
 
+def test_estimate_counts_image_parts() -> None:
+    """The gateway's reservation (tokens per minute, budget) counts an image part at the
+    library's PART_TOKENS, not as nothing: ceil(13 / 4) + 1000 + max_tokens."""
+    from synapsekit.gateway.core import estimate_tokens
+    from synapsekit.gateway.openai_request import parse_chat
+    from synapsekit.llm.ratelimit import PART_TOKENS
+
+    req = parse_chat({"model": "fast", "max_tokens": 10, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+    ]}]})
+    assert PART_TOKENS == 1000
+    assert estimate_tokens(req) == 4 + 1000 + 10
+
+
 async def test_failover_across_protocols(
     client: openai.AsyncOpenAI, gw: GatewayServer,
     sims: tuple[OpenAISimulator, OpenAISimulator, anth.AnthropicSimulator],

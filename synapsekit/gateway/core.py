@@ -455,18 +455,15 @@ def _count(row: LedgerRow, usage: Usage | None, delivered: int, router: Router |
 
 
 def estimate_tokens(req: GatewayRequest) -> int:
-    """A quick worst-case guess for the tokens-per-minute limit: ~4 characters a token
-    for the prompt, plus the answer's ``max_tokens`` (settled to the real count after)."""
-    chars = 0
-    for message in req.messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            chars += sum(len(str(part.get("text", ""))) for part in content
-                         if isinstance(part, dict))
+    """A quick worst-case guess for the tokens-per-minute limit and the budget's
+    reservation: the library's own estimate (:func:`synapsekit.llm.ratelimit.estimate_tokens`:
+    ceil(characters / 4) of the text, :data:`~synapsekit.llm.ratelimit.PART_TOKENS` per
+    image or document part), plus the answer's ``max_tokens`` (settled to the real count
+    after)."""
+    from synapsekit.llm.ratelimit import estimate_tokens as library_estimate
+
     limit = req.overrides.get("max_tokens")
-    return chars // 4 + 1 + (limit if isinstance(limit, int) else 0)
+    return library_estimate(req.messages, limit if isinstance(limit, int) else 0)
 
 
 def build_routers(
