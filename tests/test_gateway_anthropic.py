@@ -348,6 +348,37 @@ async def test_unknown_key_is_an_authentication_error(
     assert len(sims[0].requests) == 0
 
 
+async def test_count_tokens_is_the_gateway_estimate_and_calls_no_upstream(
+    client: anthropic.AsyncAnthropic, sims: Sims,
+) -> None:
+    content: Any = [{"type": "text", "text": "What is this?"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                 "data": PNG}}]
+    found = await client.messages.count_tokens(
+        model="claude", system="Be brief.", messages=[{"role": "user", "content": content}])
+    # ceil(len("Be brief." + "What is this?") / 4) + one image at PART_TOKENS (1000)
+    assert found.input_tokens == 6 + 1000
+    text = await client.messages.count_tokens(model="fast", messages=HI)  # type: ignore[arg-type]
+    assert text.input_tokens == 1  # ceil(2 / 4)
+    assert [len(sim.requests) for sim in sims] == [0, 0]
+
+
+async def test_count_tokens_checks_the_key_and_the_allow_list(
+    gw: GatewayServer, client: anthropic.AsyncAnthropic, sims: Sims,
+) -> None:
+    async with anthropic.AsyncAnthropic(base_url=gw.url, api_key="sk-gw-nope-9999",
+                                        max_retries=0) as bad:
+        with pytest.raises(anthropic.AuthenticationError) as info:
+            await bad.messages.count_tokens(model="claude", messages=HI)  # type: ignore[arg-type]
+    assert info.value.status_code == 401
+    assert info.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    async with anthropic.AsyncAnthropic(base_url=gw.url, api_key=BETA, max_retries=0) as beta:
+        with pytest.raises(anthropic.PermissionDeniedError) as denied:
+            await beta.messages.count_tokens(model="claude", messages=HI)  # type: ignore[arg-type]
+    assert denied.value.body["error"] == {  # type: ignore[index]
+        "type": "permission_error", "message": "This key may not use the model `claude`."}
+    assert [len(sim.requests) for sim in sims] == [0, 0]
+
 async def test_disallowed_model_is_permission_denied(
     gw: GatewayServer, client: anthropic.AsyncAnthropic, sims: Sims,
 ) -> None:
@@ -465,7 +496,9 @@ async def test_wire_edges_in_anthropic_shape(gw: GatewayServer, sims: Sims) -> N
     assert nokey.status_code == 401
     assert nokey.json()["error"] == {"type": "authentication_error",
                                      "message": "x-api-key header is required"}
-    assert (count.status_code, count.json()["error"]["type"]) == (404, "not_found_error")
+    assert count.json()["error"] == {"type": "invalid_request_error",  # served, validated
+                                     "message": "model: Field required"}
+    assert count.status_code == 400
     assert len(sims[0].requests) == 0
 
 

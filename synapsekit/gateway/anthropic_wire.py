@@ -39,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from synapsekit.gateway.anthropic_request import parse_messages
-from synapsekit.gateway.core import member_of, new_request_id
+from synapsekit.gateway.core import estimate_tokens, member_of, new_request_id
 from synapsekit.gateway.errors import status_for
 from synapsekit.gateway.http import error_headers, read_json, secret_from
 from synapsekit.gateway.streamed import stream_answer
@@ -87,7 +87,34 @@ def routes(gateway: Gateway) -> list[Route]:
         except GatewayError as err:
             return error_response(err, request_id)
 
-    return [Route("/v1/messages", messages, methods=["POST"])]
+    async def count_tokens(request: Request) -> Response:
+        """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}`` for a Messages body
+        without ``max_tokens``, with the same key and model allow-list checks as
+        ``/v1/messages`` (401/403/404 in Anthropic's shape) and no upstream request.
+
+        N is the gateway's own input estimate (:func:`~synapsekit.gateway.core.estimate_tokens`
+        without ``max_tokens``: ceil(characters / 4) of the text, ``PART_TOKENS`` per image
+        or document part), the figure the gateway reserves for the request: an estimate,
+        not the upstream's tokenizer, whatever the member is (an Anthropic member's
+        count_tokens is not asked, and an OpenAI member counts with its own tokenizer)."""
+        request_id = new_request_id()
+        try:
+            secret = request.headers.get("x-api-key") or secret_from(request)
+            if not secret:
+                raise GatewayError(401, "missing_api_key", "x-api-key header is required")
+            key = await gateway.authenticate(secret)
+            request.state.key_id = key.id
+            body = await read_json(request, gateway.config.max_body_bytes)
+            req = parse_messages({**body, "max_tokens": 1})  # not part of a count request
+            gateway.router_for(key, req.model)  # 404 unknown model, 403 not allowed
+            req.overrides.pop("max_tokens", None)
+            return JSONResponse({"input_tokens": estimate_tokens(req)},
+                                headers={"request-id": request_id, "x-request-id": request_id})
+        except GatewayError as err:
+            return error_response(err, request_id)
+
+    return [Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", count_tokens, methods=["POST"])]
 
 
 def error_type(err: GatewayError) -> tuple[int, str]:
