@@ -31,11 +31,6 @@ from benchmarks._common import Workload, aws_environment, expected_text, measure
 from benchmarks._otel import otel_available, providers
 from benchmarks.bench_streaming import PROTOCOLS
 
-#: Every LLM made stays alive until the process ends: with LLM objects dropped (garbage-
-#: collected) earlier in the loop, a new LLM's requests were seen to hang until
-#: first_token_timeout (reported; bench_streaming collects and yields between protocols).
-_kept: list[Workload] = []
-
 
 def otel_hook() -> Any:
     """The hook ``instrument()`` installs, taken out of the process-wide list."""
@@ -98,7 +93,6 @@ async def run(args: argparse.Namespace, protocol: str, url: str) -> None:
           f"each, alternated; concurrent: {args.rounds} rounds of {args.concurrency} each")
     for label, (first, second) in pairs.items():
         a, b = client(url, protocol, first), client(url, protocol, second)
-        _kept.extend((a, b))
         for one in (a, b):  # imports, pools, the SDK's first instruments: paid here
             await measure(one, 20, True)
         plain, other = await sequential(a, b, args.n, expected)

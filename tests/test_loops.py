@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import threading
 import time
+import warnings
+import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from synapsekit import make_llm
 from synapsekit._loops import PerLoop
 from synapsekit.llm.cache import CachedAnswer, RedisCache, SQLiteCache
 from synapsekit.llm.ratelimit import RedisRateLimiter
+from synapsekit.testing.simulators.openai_protocol import OpenAISimulator
+from tests.conftest import API_KEY
 from tests.redis_server import SLOW_MACHINE
 
 KEY = "ab" * 32
@@ -134,6 +141,31 @@ def test_a_failed_open_is_not_kept_and_discard_reopens() -> None:
 
     asyncio.run(main())
     assert len(attempts) == 3 and len(closed) == 2  # the last one closed with its loop
+
+
+class _Owner:
+    """Stands for an LLM object: in a reference cycle, holding a PerLoop."""
+
+    def __init__(self, res: Resource) -> None:
+        self.me = self
+        self.holder: PerLoop[object] = PerLoop(res.open, res.close)
+
+
+def test_a_collected_holder_has_its_value_closed_on_its_own_loop_and_is_not_kept() -> None:
+    res = Resource()
+
+    async def main() -> bool:
+        owner = _Owner(res)
+        await owner.holder.get()
+        gone = weakref.ref(owner.holder)
+        del owner
+        gc.collect()
+        for _ in range(5):  # the close runs in a task of this loop
+            await asyncio.sleep(0)
+        return gone() is None
+
+    assert asyncio.run(main()) is True
+    assert len(res.opened) == 1 and res.closed == res.opened and res.closed_on_own_loop == [True]
 
 
 # --------------------------------------------------------------------------- real resources
@@ -256,3 +288,41 @@ def test_a_forked_child_neither_waits_for_nor_closes_the_parents_loops(tmp_path:
         blocker.close()
     assert asyncio.run(cache.get(KEY)) == CachedAnswer(("parent",))  # the parent's went in
     asyncio.run(cache.aclose())
+
+
+async def test_dropped_llms_close_their_sockets_in_order_and_the_next_llms_calls_all_answer(
+    openai_sim: OpenAISimulator,
+) -> None:
+    """LLM objects dropped without ``aclose()``: the cycle collector used to finalize their
+    idle sockets' transports before their client was closed; the close then unregistered
+    the *old* fd numbers from the selector, which new sockets had taken -- their reads
+    never woke up (calls hung with the answer in the socket's buffer). 200 at once each,
+    as when it was found."""
+
+    def llm() -> Any:
+        return make_llm("gpt-4o-mini", api_key=API_KEY, base_url=openai_sim.url,
+                        system_prompt=None)
+
+    async def burst(model: Any) -> list[str]:
+        return await asyncio.wait_for(
+            asyncio.gather(*(model.generate("hi") for _ in range(200))), 30
+        )
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(2):
+            dropped = [llm(), llm()]
+            for model in dropped:
+                assert await burst(model) == ["Hello, world!"] * 200
+            del dropped, model
+            gc.collect()
+            survivor = llm()
+            assert await burst(survivor) == ["Hello, world!"] * 200
+            await survivor.aclose()
+    assert [str(w.message) for w in caught if "unclosed" in str(w.message)] == []
+    for _ in range(500):  # the server notices the closes within moments
+        if not openai_sim.open_connections:
+            break
+        await asyncio.sleep(0.02)
+    assert openai_sim.open_connections == 0  # the dropped LLMs' pools were closed too
+    assert len(openai_sim.requests) == 2 * 3 * 200

@@ -180,7 +180,8 @@ class SQLiteStore:
         await connection.execute("PRAGMA synchronous=NORMAL")
         return _SQLiteConn(connection, asyncio.Lock())
 
-    async def _disconnect(self, db: _SQLiteConn) -> None:
+    @staticmethod  # no self: PerLoop's close must not keep this object alive
+    async def _disconnect(db: _SQLiteConn) -> None:
         await db.connection.close()
 
     def _prepare(self) -> None:
@@ -397,5 +398,6 @@ class RedisStore:
         client = self._redis.Redis.from_pool(pool)
         return client, client.register_script(_LUA), asyncio.Semaphore(REDIS_CONNECTIONS)
 
-    async def _disconnect(self, parts: tuple[Any, Any, asyncio.Semaphore]) -> None:
+    @staticmethod  # no self: PerLoop's close must not keep this object alive
+    async def _disconnect(parts: tuple[Any, Any, asyncio.Semaphore]) -> None:
         await parts[0].aclose()

@@ -18,11 +18,12 @@ another's client.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import importlib
 import os
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -58,7 +59,10 @@ class Connection:
         self.api_key: str | None = self._resolve_api_key() if spec else config.api_key
         #: The endpoint the requests reach, fixed now: it scopes the cache and the limiter.
         self.endpoint: str | None = self.effective_endpoint()
-        self._clients: PerLoop[Any] = PerLoop(self._open, self._close)
+        # closed by a function of the client alone (not a method of self: see PerLoop)
+        self._clients: PerLoop[Any] = PerLoop(
+            self._open, functools.partial(_close, type(self).close_client, self.api_key)
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider!r}, endpoint={self.endpoint!r})"
@@ -69,8 +73,10 @@ class Connection:
         """Build the SDK client; called once per event loop."""
         return None
 
-    async def close_client(self, client: Any) -> None:
-        """Close one client (its pooled sockets); the SDK's ``close()`` by default."""
+    @staticmethod
+    async def close_client(client: Any) -> None:
+        """Close one client (its pooled sockets); the SDK's ``close()`` by default. A
+        static method: it runs after this connection may have been garbage-collected."""
         close = getattr(client, "close", None)
         if close is not None:
             result = close()
@@ -129,16 +135,6 @@ class Connection:
             return await asyncio.to_thread(self.build)
         return self.build()
 
-    async def _close(self, client: Any) -> None:
-        """Close one client; its key is then no longer searched for in log records (each
-        :meth:`build` registers it with ``redact_in_logs``), unless another client holds it."""
-        from synapsekit._logging import forget_in_logs
-
-        try:
-            await self.close_client(client)
-        finally:
-            forget_in_logs(self.api_key)
-
     def _resolve_api_key(self) -> str | None:
         spec = self.spec
         assert spec is not None
@@ -155,6 +151,20 @@ class Connection:
                 f"or set the environment variable {names}."
             )
         return None
+
+
+async def _close(
+    close_client: Callable[[Any], Awaitable[None]], api_key: str | None, client: Any
+) -> None:
+    """Close one client; its key is then no longer searched for in log records (each
+    :meth:`Connection.build` registers it with ``redact_in_logs``), unless another client
+    holds it."""
+    from synapsekit._logging import forget_in_logs
+
+    try:
+        await close_client(client)
+    finally:
+        forget_in_logs(api_key)
 
 
 def _import_sdk(spec: ProviderSpec) -> ModuleType:

@@ -514,7 +514,8 @@ class RedisRateLimiter(RateLimiter):
         client = redis.asyncio.Redis.from_pool(pool)
         return client, client.register_script(_LUA), asyncio.Semaphore(REDIS_CONNECTIONS)
 
-    async def _disconnect(self, parts: tuple[Any, Any, asyncio.Semaphore]) -> None:
+    @staticmethod  # no self: PerLoop's close must not keep this object alive
+    async def _disconnect(parts: tuple[Any, Any, asyncio.Semaphore]) -> None:
         await parts[0].aclose()
 
     def _unreachable(self, exc: BaseException) -> None:

@@ -171,7 +171,8 @@ class RedisCache(Cache):
             asyncio.Semaphore(REDIS_CONNECTIONS),
         )
 
-    async def _disconnect(self, redis: _RedisClient) -> None:
+    @staticmethod  # no self: PerLoop's close must not keep this object alive
+    async def _disconnect(redis: _RedisClient) -> None:
         await redis.client.aclose()
 
     def _failed(self, operation: str, outcome: str, exc: Exception) -> None:

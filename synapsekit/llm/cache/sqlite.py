@@ -232,7 +232,8 @@ class SQLiteCache(Cache):
         await connection.execute_fetchall("PRAGMA synchronous=NORMAL")
         return _Db(connection, generation)
 
-    async def _disconnect(self, db: _Db) -> None:
+    @staticmethod  # no self: PerLoop's close must not keep this object alive
+    async def _disconnect(db: _Db) -> None:
         await db.connection.close()
 
     # ---- the file (synchronous, stdlib sqlite3)

@@ -40,5 +40,6 @@ class CohereConnection(Connection):
             **extra,
         )
 
-    async def close_client(self, client: Any) -> None:
+    @staticmethod
+    async def close_client(client: Any) -> None:
         await client.__aexit__(None, None, None)  # no close(): the context exit closes httpx

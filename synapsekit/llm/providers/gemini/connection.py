@@ -131,7 +131,8 @@ class GeminiConnection(Connection):
         client = sdk.Client(api_key=self.api_key, vertexai=False, http_options=options)
         return _Client(client, http)
 
-    async def close_client(self, client: _Client) -> None:
+    @staticmethod
+    async def close_client(client: _Client) -> None:
         client.genai.close()  # the SDK's own sync transport
         await client.http.aclose()
 

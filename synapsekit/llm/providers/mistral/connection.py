@@ -69,7 +69,8 @@ class MistralConnection(Connection):
             ),
         )
 
-    async def close_client(self, client: Any) -> None:
+    @staticmethod
+    async def close_client(client: Any) -> None:
         # Our async client (see build): the SDK does not close a client it was given.
         http = getattr(client.sdk_configuration, "async_client", None)
         await client.__aexit__(None, None, None)  # the SDK has no close(): its httpx clients

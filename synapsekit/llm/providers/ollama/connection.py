@@ -66,10 +66,11 @@ class OllamaConnection(Connection):
             transport=httpx_transport(http),  # httpx (not httpx2): pools of 100, see _pool
         )
 
-    async def close_client(self, client: Any) -> None:
+    @staticmethod
+    async def close_client(client: Any) -> None:
         """ollama < 0.6 has no ``AsyncClient.close()``: close the httpx client under it, or
         its pooled sockets stay open until the process ends."""
         if hasattr(client, "close"):
-            await super().close_client(client)
+            await Connection.close_client(client)
         else:
             await client._client.aclose()
