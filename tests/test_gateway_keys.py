@@ -33,7 +33,9 @@ from synapsekit.gateway.config import hash_key, key_id
 from synapsekit.gateway.core import MemoryLedger
 from synapsekit.gateway.ledger import SqlLedger
 from synapsekit.gateway.limits import KeyLimits
+from synapsekit.gateway.types import KeyInfo
 from synapsekit.llm import pricing
+from synapsekit.llm.ratelimit import MemoryRateLimiter
 from synapsekit.llm.types import Usage
 from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, embedding_vector
 from tests.gateway_fixtures import GatewayServer, gateway_config, member
@@ -489,6 +491,60 @@ async def test_tokens_per_minute_answers_429_with_retry_after(
     assert _error(info.value)["code"] == "rate_limit_exceeded"
     assert 0 < _retry_after(info.value) <= 15
     assert len(up.requests) == 1
+
+
+async def test_limits_keep_one_object_per_key_and_drop_keys_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What `keys set-budget` and `keys revoke` do to a long-running gateway, straight on
+    # its KeyLimits: a key's limits changed N times keeps one limiter and one budget for
+    # it; a request admitted before a change settles on the limiter it was admitted on;
+    # a revoked key (one that stops coming) is dropped once max_keys others came after.
+    acquired: list[object] = []
+    settled: list[object] = []
+    try_acquire, settle = MemoryRateLimiter.try_acquire, MemoryRateLimiter.settle
+
+    async def spy_acquire(self: MemoryRateLimiter, tokens: int = 0) -> float:
+        acquired.append(self)
+        return await try_acquire(self, tokens)
+
+    async def spy_settle(self: MemoryRateLimiter, estimated: int, actual: int) -> None:
+        settled.append(self)
+        await settle(self, estimated, actual)
+
+    monkeypatch.setattr(MemoryRateLimiter, "try_acquire", spy_acquire)
+    monkeypatch.setattr(MemoryRateLimiter, "settle", spy_settle)
+    limits = KeyLimits(budget_path=str(tmp_path / "budgets.db"), max_keys=2)
+    try:
+        first = KeyInfo(id="key_churn", budget_usd=1.0, requests_per_minute=1000)
+        await limits.admit(first, 10)  # in flight while the key's limits change
+        budgets = set()
+        for n in range(2, 12):
+            key = KeyInfo(id="key_churn", budget_usd=float(n), requests_per_minute=1000 + n)
+            await limits.admit(key, 10)
+            await limits.settle(key, 10, 5)
+            budgets.add(id(limits.budget(key)))
+        assert len(budgets) == 10  # rebuilt for each change...
+        assert repr(limits) == "KeyLimits(redis=False, keys=1)"  # ...and only one kept
+        assert len(limits._budgets) == 1
+        await limits.settle(first, 10, 5)
+        assert settled[-1] is acquired[0]  # on what it was admitted on, not the new one
+        assert settled[-1] is not acquired[-1]
+        assert len(limits._held) == 0  # nothing in flight: the old limiter is let go
+
+        revoked = KeyInfo(id="key_revoked", budget_usd=1.0, requests_per_minute=10)
+        await limits.admit(revoked, 1)
+        await limits.settle(revoked, 1, 1)
+        assert limits.budget(revoked) is limits.budget(revoked)
+        for other in ("key_a", "key_b"):  # the revoked key never comes again
+            key = KeyInfo(id=other, budget_usd=1.0, requests_per_minute=10)
+            await limits.admit(key, 1)
+            await limits.settle(key, 1, 1)
+            limits.budget(key)
+        assert set(limits._limiters) == set(limits._budgets) == {"key_a", "key_b"}
+        assert repr(limits) == "KeyLimits(redis=False, keys=2)"
+    finally:
+        await limits.aclose()
 
 
 async def test_rate_limit_and_budget_shared_by_two_gateways_through_redis(
