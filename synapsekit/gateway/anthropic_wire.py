@@ -76,11 +76,7 @@ def routes(gateway: Gateway) -> list[Route]:
     async def messages(request: Request) -> Response:
         request_id = new_request_id()
         try:
-            secret = request.headers.get("x-api-key") or secret_from(request)
-            if not secret:
-                raise GatewayError(401, "missing_api_key", "x-api-key header is required")
-            key = await gateway.authenticate(secret)
-            request.state.key_id = key.id
+            key = await _caller(gateway, request)
             req = parse_messages(await read_json(request, gateway.config.max_body_bytes))
             req.request_id = request_id
             return await _answer(gateway, req, key)
@@ -99,11 +95,7 @@ def routes(gateway: Gateway) -> list[Route]:
         count_tokens is not asked, and an OpenAI member counts with its own tokenizer)."""
         request_id = new_request_id()
         try:
-            secret = request.headers.get("x-api-key") or secret_from(request)
-            if not secret:
-                raise GatewayError(401, "missing_api_key", "x-api-key header is required")
-            key = await gateway.authenticate(secret)
-            request.state.key_id = key.id
+            key = await _caller(gateway, request)
             body = await read_json(request, gateway.config.max_body_bytes)
             req = parse_messages({**body, "max_tokens": 1})  # not part of a count request
             gateway.router_for(key, req.model)  # 404 unknown model, 403 not allowed
@@ -143,6 +135,17 @@ def error_response(err: GatewayError, request_id: str) -> JSONResponse:
 
 
 # --------------------------------------------------------------------------- answering
+
+
+async def _caller(gateway: Gateway, request: Request) -> KeyInfo:
+    """The virtual key of an Anthropic-wire request: ``x-api-key`` (the anthropic SDK's
+    header), else ``Authorization: Bearer``; 401 when there is none or it is unknown."""
+    secret = request.headers.get("x-api-key") or secret_from(request)
+    if not secret:
+        raise GatewayError(401, "missing_api_key", "x-api-key header is required")
+    key = await gateway.authenticate(secret)
+    request.state.key_id = key.id
+    return key
 
 
 async def _answer(gateway: Gateway, req: GatewayRequest, key: KeyInfo) -> Response:
