@@ -445,7 +445,7 @@ class Server:
     def open_connections(self) -> int:
         """How many client connections are open now (a client that closed its pool, or was
         collected, has none left here)."""
-        return len(list(self._open))
+        return len(self._open)
 
     def enqueue(self, *replies: Reply) -> None:
         """Script the replies for the next valid requests, in order."""
