@@ -21,7 +21,9 @@ without Redis is refused for).
 Several workers run under uvicorn's supervisor with two changes (:func:`_run_workers`):
 on SIGTERM the parent closes its copy of the listening socket before it signals the
 workers, so that once they stop accepting, new connections are refused at once instead of
-waiting in the parent's backlog for the whole drain; and a worker that failed to start
+waiting in the parent's backlog for the whole drain (one that lands in the accept queue
+in the instant the last copy closes is reset by the kernel: never read, so safe to retry);
+and a worker that failed to start
 (exit status 3, uvicorn's ``STARTUP_FAILURE``) makes the command exit 3, as one worker
 does, instead of 0. The shared state waits
 :data:`synapsekit.gateway.limits.REDIS_TIMEOUT` for Redis, not the library's 0.25 s: a limit
