@@ -2,7 +2,7 @@
 
     python benchmarks/bench_gateway.py [--tokens 50] [--seq 200] [--conc 400]
         [--concurrency 32] [--rounds 3] [--litellm /tmp/litellm-venv/bin/litellm]
-        [--speedups DIR]
+        [--speedups DIR] [--floors]
 
 Three targets get the same streamed request (``"stream": true``, ``include_usage``), from
 the same raw httpx client in this process, rounds interleaved (direct, synapsekit,
@@ -17,7 +17,12 @@ litellm, direct, ...) so a slow moment of the shared machine hits all alike:
 * **speedups** (with ``--speedups DIR``): ``synapsekit serve`` again, with ``DIR`` on its
   path, a folder holding uvicorn's optional speedups (``pip install --target DIR
   httptools uvloop``, what ``uvicorn[standard]`` brings): uvicorn then parses HTTP with
-  httptools and runs on uvloop. Not needed by the gateway; the row says what they give.
+  httptools and runs on uvloop. Not needed by the gateway; the row says what they give;
+* **relay-sdk**, **relay-raw** (with ``--floors``): the least a Python gateway on the same
+  parts does (:mod:`benchmarks.floor.relay`): a bare ASGI app on uvicorn that checks the
+  key and relays the upstream's bytes, sending upstream through the openai SDK's ``post``
+  (relay-sdk) or one httpx2 client (relay-raw). What they add is what the parts cost; the
+  rest of synapsekit's added time is its own.
 
 Measured: time to first token (first content delta) p50/p99 over the sequential
 requests (each target's begin once every server is idle, so one still busy with the
@@ -93,14 +98,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], headers: dict[str, str],
-               timeout: float = 120.0) -> float:
-    """Seconds until ``url`` answers 200 (the process's start-up time)."""
+               timeout: float = 120.0, ok: tuple[int, ...] = (200,)) -> float:
+    """Seconds until ``url`` answers 200 or another ``ok`` status (the process's
+    start-up time)."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         try:
-            if httpx.get(url, headers=headers, timeout=2).status_code == 200:
+            if httpx.get(url, headers=headers, timeout=2).status_code in ok:
                 return time.perf_counter() - started
         except httpx.HTTPError:
             pass
@@ -277,6 +283,8 @@ def main() -> int:
     parser.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
     parser.add_argument("--speedups", metavar="DIR",
                         help="a folder with httptools and uvloop: adds a 'speedups' row")
+    parser.add_argument("--floors", action="store_true",
+                        help="adds the relay floors' rows (benchmarks/floor/relay.py)")
     parser.add_argument("--settle", type=float, default=10.0,
                         help="most seconds to wait for idle servers before each target's "
                         "sequential requests")
@@ -312,6 +320,20 @@ def main() -> int:
                 base = f"http://127.0.0.1:{port}"
                 startup[name] = wait_ready(base + "/health", ours, {})
                 targets[name] = (base + "/v1/chat/completions", GW_KEY, "fast", ours.pid)
+            for name, app in (("relay-sdk", "sdk_app"), ("relay-raw", "raw_app")):
+                if not args.floors:
+                    continue
+                port = free_port()
+                relay = [sys.executable, "-m", "uvicorn", f"benchmarks.floor.relay:{app}",
+                         "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+                         "--log-level", "warning", "--loop", "asyncio",
+                         "--http", "synapsekit.gateway._nodelay:NoDelayH11Protocol"]
+                floor_env = {**env, "RELAY_UPSTREAM": f"{sim_url}/v1", "RELAY_KEY": KEY,
+                             "RELAY_GW_KEY": GW_KEY}
+                floor = running.enter_context(process(relay, floor_env, work / f"{name}.log"))
+                base = f"http://127.0.0.1:{port}"
+                startup[name] = wait_ready(base + "/health", floor, {}, ok=(401,))
+                targets[name] = (base + "/v1/chat/completions", GW_KEY, "fast", floor.pid)
             proxy = [litellm, "--config", str(work / "litellm.yaml"), "--host", "127.0.0.1",
                      "--port", str(theirs_port), "--num_workers", "1"] if litellm else None
             with (process(proxy, env, work / "litellm.log") if proxy
