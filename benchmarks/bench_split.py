@@ -24,7 +24,7 @@ import asyncio
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ def _no_sdk(protocol: str, url: str) -> Any:
 
         class OpenAINoSdk(OpenAILLM):
             async def _stream(self, messages: list[Message],
-                              config: LLMConfig) -> AsyncIterator[Chunk]:
+                              config: LLMConfig) -> AsyncGenerator[Chunk, None]:
                 body = self._request(messages, config)
                 with self._map_errors(config) as errors:
                     async with _http(self, "openai._base_client").stream(
@@ -67,7 +67,7 @@ def _no_sdk(protocol: str, url: str) -> Any:
 
         class AnthropicNoSdk(AnthropicLLM):
             async def _stream(self, messages: list[Message],
-                              config: LLMConfig) -> AsyncIterator[Chunk]:
+                              config: LLMConfig) -> AsyncGenerator[Chunk, None]:
                 plan = anthropic_request(messages, config, rules_for(self.provider, config),
                                          "2023-06-01")
                 with self._map_errors(config) as errors:
@@ -85,7 +85,7 @@ def _no_sdk(protocol: str, url: str) -> Any:
 
     class MistralNoSdk(MistralLLM):
         async def _stream(self, messages: list[Message],
-                          config: LLMConfig) -> AsyncIterator[Chunk]:
+                          config: LLMConfig) -> AsyncGenerator[Chunk, None]:
             kwargs = mistral_request(self.provider, await self._client(config), messages,
                                      config)
             kwargs.pop("timeout_ms", None)
