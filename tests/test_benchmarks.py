@@ -34,3 +34,16 @@ def test_bench_streaming_runs(protocol: str, tmp_path: Path) -> None:
         assert figures[mode]["raw SDK"]["vs_raw"] == 1.0
         assert figures[mode]["floor"]["vs_floor"] == 1.0
     assert f"{protocol} protocol" in done.stdout
+
+
+def test_the_split_benchmark_runs() -> None:
+    """benchmarks/bench_split.py (what the SDK's request path costs above the floor, on
+    OpenAI, Anthropic and Mistral) cannot rot: each of its three clients reads the exact
+    text (checked in the script) on every protocol, sequential and concurrent."""
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_split.py", "-n", "2", "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("synapsekit", "no SDK", "floor"):
+        assert done.stdout.count(f"    {name} ") == 6, done.stdout  # 3 protocols x 2 modes
