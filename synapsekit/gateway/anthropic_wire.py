@@ -14,7 +14,14 @@ Anthropic's shapes:
   ``thinking_delta``, ``input_json_delta``) / ``content_block_stop``, then
   ``message_delta`` (``stop_reason``, ``stop_sequence`` and the whole usage, cumulative, as
   the API sends it: input tokens included, which an upstream of another protocol only says
-  at the end) and ``message_stop``;
+  at the end) and ``message_stop``. An Anthropic member's signatures and
+  ``redacted_thinking`` blocks reach the gateway only with the last chunk (its
+  ``provider_data``), so they are sent then, before ``message_delta``: a ``signature_delta``
+  for each thinking block by its index, and the blocks the chunks did not show
+  (``redacted_thinking``, thinking without text) as whole blocks after the others
+  (:func:`_signed`); asked for thinking from a model all of whose members speak
+  Anthropic's protocol, the thinking block at index 0 is opened before the first chunk
+  (:func:`_thinks_first`);
 * ids ``msg_<24 hex>`` (the request id's hex: the ledger row's ``request_id`` is
   ``req_<same hex>``, sent as ``request-id`` and ``x-request-id``); ``model`` is the name
   the client asked for;
@@ -45,7 +52,7 @@ from synapsekit.gateway.http import error_headers, read_json, secret_from
 from synapsekit.gateway.streamed import stream_answer
 from synapsekit.gateway.types import GatewayError, GatewayRequest, KeyInfo
 from synapsekit.llm.providers.anthropic.decode import FINISH_REASONS
-from synapsekit.llm.types import Chunk, Usage
+from synapsekit.llm.types import Chunk, ProviderData, Usage
 from synapsekit.llm.types import Response as LLMResponse
 
 if TYPE_CHECKING:
@@ -164,11 +171,30 @@ async def _answer(gateway: Gateway, req: GatewayRequest, key: KeyInfo) -> Respon
         if member is not None:
             headers["x-synapsekit-member"] = member
         return JSONResponse(_message(answer, message_id, req.model), headers=headers)
+    lead = _thinks_first(gateway, req, key)
     return await stream_answer(
         gateway, req, key,
-        lambda first, chunks: _render(first, chunks, message_id, req),
+        lambda first, chunks: _render(first, chunks, message_id, req, lead),
         refuse, headers,
     )
+
+
+def _thinks_first(gateway: Gateway, req: GatewayRequest, key: KeyInfo) -> bool:
+    """Whether the streamed answer opens with a thinking block at index 0 before any
+    chunk: when the request asks for thinking and every member of its model speaks
+    Anthropic's protocol, whose answer then starts with its thinking -- which may stream
+    no text at all (``display: omitted``, the default of the newest models), and which the
+    tool-result turn must start with. The block is there for that first thinking block's
+    signature (:func:`_signed`); if the answer has none, it stays empty and unsigned."""
+    budget = req.overrides.get("reasoning_budget")
+    effort = req.overrides.get("reasoning_effort")
+    if not (budget if budget is not None else effort not in (None, "none")):
+        return False
+    try:
+        members = gateway.router_for(key, req.model).members
+    except GatewayError:  # the call itself refuses it
+        return False
+    return bool(members) and all(llm.provider == "anthropic" for llm in members)
 
 
 def _message(answer: LLMResponse, message_id: str, model: str) -> dict[str, Any]:
@@ -242,6 +268,7 @@ class _Blocks:
         self.count = 0  # blocks started
         self.open: tuple[str, int] | None = None  # ("text" | "thinking" | "tool", call)
         self.calls: dict[int, int] = {}  # tool-call index -> its block's index
+        self.thinking: dict[int, list[str]] = {}  # a thinking block's index -> its text
 
     def start(self, kind: str, call: int, block: dict[str, Any]) -> list[bytes]:
         """Events that make ``(kind, call)`` the open block (nothing if it is already)."""
@@ -251,6 +278,8 @@ class _Blocks:
         self.open = (kind, call)
         if kind == "tool":
             self.calls[call] = self.count
+        elif kind == "thinking":
+            self.thinking[self.count] = []
         out.append(_event({"type": "content_block_start", "index": self.count,
                            "content_block": block}))
         self.count += 1
@@ -269,10 +298,12 @@ class _Blocks:
 
 async def _render(
     first: Chunk | None, chunks: AsyncIterator[Chunk], message_id: str, req: GatewayRequest,
+    lead: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """The answer's events, one item per chunk. The first item is ``message_start`` and
     the first chunk's events together: :class:`EventStream` sends it at once, so the
-    client's first token is in the first write after the headers."""
+    client's first token is in the first write after the headers. ``lead``: a thinking
+    block is open at index 0 from the start (:func:`_thinks_first`)."""
     usage = first.usage if first is not None else None
     opening = _event({"type": "message_start", "message": {
         "id": message_id, "type": "message", "role": "assistant", "model": req.model,
@@ -280,6 +311,9 @@ async def _render(
             usage if usage is not None else Usage()),
     }})
     blocks = _Blocks()
+    if lead:
+        opening += b"".join(blocks.start("thinking", 0, {"type": "thinking", "thinking": "",
+                                                         "signature": ""}))
     final = Chunk()
     pending = first
     try:
@@ -298,7 +332,7 @@ async def _render(
         yield opening + _event(_error_object(status_for(exc), req.request_id))
         return
     stop, sequence = _stop(final.finish_reason, final.metadata)
-    yield opening + b"".join(blocks.stop()) + _event({
+    yield opening + b"".join(_signed(blocks, final.provider_data)) + _event({
         "type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": sequence},
         "usage": _usage(final.usage)}) + _event({"type": "message_stop"})
 
@@ -308,6 +342,7 @@ def _chunk_events(chunk: Chunk, blocks: _Blocks) -> list[bytes]:
     if chunk.reasoning:
         out += blocks.start("thinking", 0, {"type": "thinking", "thinking": "",
                                             "signature": ""})
+        blocks.thinking[blocks.count - 1].append(chunk.reasoning)
         out.append(blocks.delta({"type": "thinking_delta", "thinking": chunk.reasoning}))
     if chunk.text:
         out += blocks.start("text", 0, {"type": "text", "text": ""})
@@ -330,5 +365,70 @@ def _chunk_events(chunk: Chunk, blocks: _Blocks) -> list[bytes]:
             "type": "tool_use", "id": call.id, "name": call.name, "input": {}})
         out.append(blocks.delta({"type": "input_json_delta",
                                  "partial_json": json.dumps(dict(call.arguments))}))
+        out += blocks.stop()
+    return out
+
+
+def _signed(blocks: _Blocks, data: ProviderData | None) -> list[bytes]:
+    """The stream's last block events: the open block closed and, when ``data`` (the last
+    chunk's) is an Anthropic member's blocks, what makes the client's message carry them
+    as the member sent them -- the next turn must send them back unmodified.
+
+    * a streamed thinking block whose text is one of the member's thinking blocks gets its
+      ``signature_delta`` (by its index; the open one before its ``content_block_stop``, as
+      the API sends it, the earlier ones after theirs). The member's thinking blocks are
+      matched to the streamed ones in order, by text: the chunks do not say where one
+      block ends, so thinking blocks with nothing streamed between them are one streamed
+      block here, which matches none of them and stays unsigned (the gateway leaves an
+      unsigned block out when it comes back);
+    * a member's block the stream did not show -- ``redacted_thinking`` (no chunk carries
+      it), a thinking block with no text (but the first one, when the block opened ahead
+      of the chunks, :func:`_thinks_first`, is still empty: it is that one), or one not
+      matched -- is sent whole after the streamed blocks, in the member's order (thinking
+      as the API streams it: an empty start, its ``thinking_delta``, its
+      ``signature_delta``).
+
+    So the blocks the member sent are all there, each as sent; only such unmatched blocks
+    come later in ``content`` than the member had them."""
+    native = data["content"] if data is not None and data["protocol"] == "anthropic" else None
+    if not isinstance(native, list):
+        return blocks.stop()
+    streamed = sorted(blocks.thinking)  # the streamed thinking blocks' indices, in order
+    texts = ["".join(blocks.thinking[index]) for index in streamed]
+    signatures: dict[int, str] = {}  # streamed index -> its signature
+    whole: list[Mapping[str, Any]] = []  # the member's blocks sent after the streamed ones
+    at = 0  # the first streamed thinking block not matched yet
+    for block in native:
+        kind = block.get("type") if isinstance(block, Mapping) else None
+        if kind == "thinking":
+            text = block.get("thinking") or ""
+            found = next((n for n in range(at, len(texts)) if texts[n] == text), None)
+            if found is None:
+                whole.append(block)
+                continue
+            at = found + 1
+            if block.get("signature"):
+                signatures[streamed[found]] = block["signature"]
+        elif kind == "redacted_thinking":
+            whole.append(block)
+    out: list[bytes] = []
+    last = blocks.count - 1
+    if blocks.open is not None and blocks.open[0] == "thinking" and last in signatures:
+        out.append(blocks.delta({"type": "signature_delta", "signature": signatures.pop(last)}))
+    out += blocks.stop()
+    out += [blocks.delta({"type": "signature_delta", "signature": signature}, index)
+            for index, signature in sorted(signatures.items())]
+    for block in whole:  # each closed before the next starts
+        if block.get("type") == "thinking":
+            out += blocks.start("thinking", 0, {"type": "thinking", "thinking": "",
+                                                "signature": ""})
+            if block.get("thinking"):
+                out.append(blocks.delta({"type": "thinking_delta",
+                                         "thinking": block["thinking"]}))
+            if block.get("signature"):
+                out.append(blocks.delta({"type": "signature_delta",
+                                         "signature": block["signature"]}))
+        else:
+            out += blocks.start("redacted_thinking", 0, dict(block))
         out += blocks.stop()
     return out
