@@ -579,8 +579,9 @@ class BaseLLM(ABC):
                     await limiter.acquire(estimate)
                 try:
                     call.requested = True
-                    # The provider's stream, or a cassette's (synapsekit.testing).
-                    stream = deadline.watch(lib.provider_stream(self, turns, config, endpoint))
+                    # The provider's stream under the deadlines, or a cassette's
+                    # (synapsekit.testing: it records the watched stream, cuts included).
+                    stream = lib.provider_stream(self, turns, config, endpoint, deadline.watch)
                     async with _closing(stream) as chunks:
                         async for chunk in chunks:
                             if chunk.text:

@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT", "Cassette", "Mode", "active", "embedding_batch", "provider_stream"]
 
 Mode = Literal["record", "replay", "auto"]
+#: The call's deadlines applied to one attempt's stream (``Deadline.watch``).
+Watch = Callable[[AsyncIterator[Chunk]], AsyncIterator[Chunk]]
 
 #: The format of a cassette line (``"v"``); a line of another format is refused on load.
 FORMAT = 1
@@ -93,14 +95,21 @@ def embedding_batch(
 
 
 def provider_stream(
-    llm: BaseLLM, turns: list[Message], config: LLMConfig, endpoint: str | None
+    llm: BaseLLM, turns: list[Message], config: LLMConfig, endpoint: str | None,
+    watch: Watch,
 ) -> AsyncIterator[Chunk]:
-    """One attempt's provider stream: ``llm._stream``, unless a cassette is active, which
-    then records it or serves it (the call path's only hook into this module)."""
+    """One attempt's provider stream under the call's deadlines (``watch``):
+    ``llm._stream``, unless a cassette is active, which then records it or serves it (the
+    call path's only hook into this module).
+
+    The recording is of the *watched* stream, so an attempt cut by a deadline is recorded
+    as what the call saw -- the chunks before the cut, then the TimeoutError -- and
+    replayed the same way, retry included. A replay is not watched: nothing is waited for.
+    """
     tape = _ACTIVE.get()
     if tape is None or _is_composite(llm):
-        return llm._stream(turns, config)
-    return tape._attempt(llm, turns, config, endpoint)
+        return watch(llm._stream(turns, config))
+    return tape._attempt(llm, turns, config, endpoint, watch)
 
 
 class Cassette:
@@ -184,13 +193,14 @@ class Cassette:
     # ------------------------------------------------------------------ the attempts
 
     def _attempt(
-        self, llm: BaseLLM, turns: list[Message], config: LLMConfig, endpoint: str | None
+        self, llm: BaseLLM, turns: list[Message], config: LLMConfig, endpoint: str | None,
+        watch: Watch,
     ) -> AsyncIterator[Chunk]:
         key = cache_key(config, turns, credential=_CREDENTIAL, endpoint=endpoint)
         entry, seq = self._take(key, lambda: _describe(llm.provider, config.model, turns))
         if entry is not None:
             return _replay(entry)
-        return self._record(llm, turns, config, key, seq)
+        return self._record(llm, turns, config, key, seq, watch)
 
     async def _embedding(
         self, embedder: Embedder, texts: list[str], query: bool
@@ -235,10 +245,12 @@ class Cassette:
             return None, seq
 
     async def _record(
-        self, llm: BaseLLM, turns: list[Message], config: LLMConfig, key: str, seq: int
+        self, llm: BaseLLM, turns: list[Message], config: LLMConfig, key: str, seq: int,
+        watch: Watch,
     ) -> AsyncIterator[Chunk]:
-        """The real stream, passed on chunk by chunk and written once it has ended (an
-        attempt the consumer left early or cancelled is not written: it has no end)."""
+        """The real stream under its deadlines, passed on chunk by chunk and written once
+        it has ended, by an answer or a typed error (a deadline's TimeoutError included);
+        an attempt the consumer left early or cancelled is not written: it has no end."""
         from synapsekit.llm.base import _closing  # (base imports this module)
 
         chunks: list[dict[str, Any]] = []
@@ -246,7 +258,7 @@ class Cassette:
                 "prompt": _preview(turns)}
         secrets = (config.api_key, llm.config.api_key)
         try:
-            async with _closing(llm._stream(turns, config)) as stream:
+            async with _closing(watch(llm._stream(turns, config))) as stream:
                 async for chunk in stream:
                     chunks.append(_chunk_record(chunk))
                     yield chunk
