@@ -39,8 +39,9 @@ BODY = {"contents": [{"role": "user", "parts": [{"text": "Say something."}]}],
 def clients(url: str) -> dict[str, Workload]:
     from benchmarks import floor
     from synapsekit.llm.config import LLMConfig
+    from synapsekit.llm.providers._raw_body import Call
     from synapsekit.llm.providers.gemini import GeminiLLM, decode
-    from synapsekit.llm.providers.gemini.connection import CALL, Call
+    from synapsekit.llm.providers.gemini.connection import STREAM_METHOD
     from synapsekit.llm.types import Chunk, Message
 
     async def nothing() -> AsyncIterator[Any]:
@@ -50,10 +51,8 @@ def clients(url: str) -> dict[str, Workload]:
     class ApiClient(GeminiLLM):
         async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
             api = (await self._client(config)).genai.aio._api_client
-            call = Call(take=True)
-            CALL.set(call)
             errors = self._map_errors(config)
-            try:
+            async with Call(STREAM_METHOD) as call:
                 with errors:
                     sent = await api.async_request_streamed(
                         "post", f"models/{MODEL}:streamGenerateContent?alt=sse", BODY, None)
@@ -62,15 +61,12 @@ def clients(url: str) -> dict[str, Workload]:
                     events = decode.events(nothing(), call, self._sdk, errors)
                     async for chunk in decode.decode(events, errors, "gemini", config.model):
                         yield chunk
-            finally:
-                for response in call.opened:
-                    await response.aclose()
 
     class NoSdk(GeminiLLM):
         async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
             http = (await self._client(config)).http
             errors = self._map_errors(config)
-            call = Call(take=False)
+            call = Call(STREAM_METHOD, take=False)  # only holds the body read here
             with errors:
                 async with http.stream(
                     "POST", f"{url}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",

@@ -23,8 +23,9 @@ from synapsekit import make_llm
 from synapsekit.errors import StreamInterruptedError, SynapseKitError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
+from synapsekit.llm.providers._raw_body import CALL, Call
 from synapsekit.llm.providers.gemini import GeminiLLM
-from synapsekit.llm.providers.gemini.connection import CALL, Call
+from synapsekit.llm.providers.gemini.connection import STREAM_METHOD
 from synapsekit.llm.tools import Tool
 from synapsekit.llm.types import Chunk
 from synapsekit.testing.simulators.gemini_protocol import (
@@ -76,7 +77,7 @@ async def test_sdk_sends_through_our_client_and_yields_nothing_for_a_taken_body(
     sim.enqueue(reply, reply)
     llm = _raw(sim)
     models = (await llm._client(llm.config)).genai.aio.models
-    call = Call(take=True)
+    call = Call(STREAM_METHOD, take=True)
     CALL.set(call)
     stream = await models.generate_content_stream(model="gemini-2.5-flash", contents="hi")
     objects = [response async for response in stream]
@@ -86,7 +87,7 @@ async def test_sdk_sends_through_our_client_and_yields_nothing_for_a_taken_body(
         reply.stream or ())
     assert len(sim.requests) == 1
     # the same request with nothing taken: the SDK's own objects, the fallback's input
-    CALL.set(Call(take=False))
+    CALL.set(Call(STREAM_METHOD, take=False))
     stream = await models.generate_content_stream(model="gemini-2.5-flash", contents="hi")
     assert [r.text async for r in stream] == ["Hello", " raw"]
 
@@ -95,7 +96,7 @@ async def test_an_error_status_is_left_to_the_sdk(sim: GeminiSimulator) -> None:
     sim.enqueue(error(404, None))
     llm = _raw(sim)
     models = (await llm._client(llm.config)).genai.aio.models
-    call = Call(take=True)
+    call = Call(STREAM_METHOD, take=True)
     CALL.set(call)
     sdk: Any = llm._sdk
     with pytest.raises(sdk.errors.ClientError) as caught:

@@ -56,18 +56,18 @@ class GeminiLLM(BaseLLM):
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
         # The protocol is imported with the first call, not with the class (see _lazy.py).
         from synapsekit.llm.models import rules_for
+        from synapsekit.llm.providers._raw_body import Call
 
         from . import decode, encode
-        from .connection import CALL, Call
+        from .connection import STREAM_METHOD
 
         sdk: Any = self._sdk
         contents = encode.contents(messages, rules_for(self.provider, config))
         gen_config = encode.generation_config(sdk, self.provider, messages, config)
         models = (await self._client(config)).genai.aio.models
-        call = Call(take=self.raw_stream)
-        CALL.set(call)
         errors = self._map_errors(config)
-        try:
+        # the call closes every response it opened when it ends, early or not
+        async with Call(STREAM_METHOD, take=self.raw_stream) as call:
             with errors:
                 stream = await models.generate_content_stream(
                     model=config.model, contents=contents, config=gen_config
@@ -76,11 +76,6 @@ class GeminiLLM(BaseLLM):
                     events = decode.events(stream, call, sdk, errors)
                     async for chunk in decode.decode(events, errors, self.provider, config.model):
                         yield chunk
-        finally:
-            call.live = False
-            for response in call.opened:  # the SDK's generators do not close it when left early
-                await response.aclose()
-            call.opened.clear()
 
     def _error_table(self) -> ErrorTable:
         from .errors import error_table

@@ -1,7 +1,7 @@
 """The Gemini stream (SSE events, ``GenerateContentResponse`` in proto JSON) -> Chunks.
 
 The events are read raw (:func:`events`): the body of the 200 stream is taken from the
-SDK by the connection's response hook (see :mod:`.connection`), split by
+SDK by the connection's response hook (see :mod:`synapsekit.llm.providers._raw_body`), split by
 :func:`synapsekit.llm.sse.iter_sse` and parsed with one ``json`` call each, as on every
 other SSE protocol. google-genai's per-chunk pydantic objects cost about five times that.
 When the SDK kept the body after all (a version that no longer sends through our client),
@@ -37,7 +37,7 @@ from synapsekit.llm.sse import iter_sse, json_event
 from synapsekit.llm.types import Chunk, ProviderData, ToolCallDelta, Usage
 
 if TYPE_CHECKING:
-    from synapsekit.llm.providers.gemini.connection import Call
+    from synapsekit.llm.providers._raw_body import Call
 
 __all__ = ["FILTERED", "FINISH_REASONS", "TOOL_ERRORS", "decode", "events"]
 
