@@ -88,9 +88,8 @@ def _sharded_class(http: ModuleType) -> Any:
             self._inner, self._busy, self._index = inner, busy, index
             self._open = True
 
-        async def __aiter__(self) -> Any:
-            async for part in self._inner:
-                yield part
+        def __aiter__(self) -> Any:
+            return self._inner.__aiter__()  # the inner body itself: no layer per chunk
 
         async def aclose(self) -> None:
             if self._open:

@@ -1,13 +1,15 @@
 """Ollama's native chat API (``POST /api/chat``, NDJSON), over the official ``ollama`` SDK.
 
 The jobs are split by module: :mod:`.connection` (the SDK client per loop, host, optional
-bearer key, the status hook), :mod:`.encode` (messages and config -> the request),
-:mod:`.decode` (the SDK's parsed lines -> chunks), :mod:`.errors` (the error table).
+bearer key, the status hook and the one that takes the stream's body), :mod:`.encode`
+(messages and config -> the request), :mod:`.decode` (the raw NDJSON lines -> chunks),
+:mod:`.errors` (the error table).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, ClassVar
 
 from synapsekit._lazy import Deferred
@@ -25,7 +27,7 @@ __all__ = ["OllamaLLM"]
 
 
 class OllamaLLM(BaseLLM):
-    """Ollama ``/api/chat``, streamed; one SDK ``ChatResponse`` per NDJSON line."""
+    """Ollama ``/api/chat``, streamed; the NDJSON lines read raw (no SDK object per line)."""
 
     provider: ClassVar[str] = "ollama"
     # The protocol modules load with the first OllamaLLM built, not with the class.
@@ -46,18 +48,28 @@ class OllamaLLM(BaseLLM):
         "reasoning is think on/off, or low/medium/high on gpt-oss",
     )
 
+    #: Whether a call reads its stream's body itself (see :mod:`.connection`); False
+    #: leaves it to the SDK's ``ChatResponse`` objects, the path an SDK that stopped
+    #: sending through our client would take (tests run both).
+    raw_stream: ClassVar[bool] = True
+
     async def _stream(self, messages: list[Message], config: LLMConfig) -> AsyncIterator[Chunk]:
         # The protocol is imported with the first call, not with the class (see _lazy.py).
         from synapsekit.llm.models import rules_for
+        from synapsekit.llm.providers._raw_body import Call
 
-        from .decode import chunks
+        from .connection import CHAT_PATH
+        from .decode import chunks, lines
         from .encode import request as build
 
         request = build(messages, config, rules_for(self.provider, config))
-        with self._map_errors(config) as errors:
-            parts = await (await self._client(config)).chat(**request)
-            async for chunk in chunks(parts, errors):
-                yield chunk
+        # the call closes every response it opened when it ends, early or not
+        async with Call(CHAT_PATH, take=self.raw_stream) as call:
+            with self._map_errors(config) as errors:
+                parts = await (await self._client(config)).chat(**request)
+                async with aclosing(parts):
+                    async for chunk in chunks(lines(parts, call, self._sdk, errors), errors):
+                        yield chunk
 
     def _error_table(self) -> ErrorTable:
         from .errors import error_table

@@ -1,13 +1,18 @@
-"""Ollama's NDJSON stream (as the SDK's ``ChatResponse`` objects) -> chunks.
+"""Ollama's NDJSON stream (``/api/chat`` lines) -> chunks.
 
-The SDK parses each NDJSON line into a pydantic ``ChatResponse``; it offers no public access
-to the raw lines (only its private httpx client), so those objects are used as they come and
-the per-line work here is a few attribute reads.
+The lines are read raw (:func:`lines`): the body of the 200 stream is taken from the SDK
+by the connection's response hook (see :mod:`synapsekit.llm.providers._raw_body`), split
+at ``\\n`` and parsed with one ``json`` call each, as on the SSE protocols; the SDK's
+per-line pydantic ``ChatResponse`` cost more than the rest of the call. When the SDK kept
+the body after all (a version that no longer sends through our client), its objects are
+dumped back to the same wire dicts, so there is one decoder (:func:`chunks`) either way.
 
 Usage only on the ``done: true`` line (``prompt_eval_count`` in, ``eval_count`` out);
 ``message.thinking`` kept apart from the answer (``Chunk.reasoning``); a body that ends
-without ``done: true`` is a broken connection (an ``{"error": ...}`` line inside a 200 is
-raised by the SDK as a ``ResponseError``, mapped by the error table).
+without ``done: true`` is a broken connection; an ``{"error": ...}`` line inside a 200 is
+raised as the SDK's own ``ResponseError`` (as its reader does), mapped by the error table;
+a line that is not a JSON object, or whose ``message`` is not what the SDK's
+``ChatResponse`` takes, is ``errors.malformed`` (blank lines are skipped).
 
 Tool calls come whole, in a ``done: false`` line (``message.tool_calls``: ``function.name``
 and ``function.arguments``, an object): each is one
@@ -25,47 +30,101 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synapsekit.llm.providers._errors import ErrorMapper
+from synapsekit.llm.sse import json_event
 from synapsekit.llm.types import Chunk, ToolCallDelta, Usage
 
-__all__ = ["chunks"]
+if TYPE_CHECKING:
+    from synapsekit.llm.providers._raw_body import Call
+
+__all__ = ["chunks", "lines"]
 
 
-async def chunks(parts: Any, errors: ErrorMapper) -> AsyncIterator[Chunk]:
-    """Chunks from the SDK's async iterator of ``ChatResponse`` (read to its end)."""
-    final: Any = None
+async def lines(
+    parts: AsyncIterator[Any], call: Call, sdk: Any, errors: ErrorMapper
+) -> AsyncIterator[dict[str, Any]]:
+    """The stream's lines as wire dicts.
+
+    The SDK's ``parts`` are driven first: their first step sends the request, and they
+    yield nothing when the connection took the body (``call.body``), which is then read
+    here: split at ``\\n`` (a last line without one included), one ``json`` parse per
+    line. When the SDK kept the body, its ``ChatResponse`` objects are dumped back to
+    dicts."""
+    async for part in parts:  # nothing when the body was taken
+        yield part.model_dump(exclude_none=True)
+    body = call.body
+    if body is None:
+        return
+    pending = b""
+    async for piece in body.aiter_bytes():
+        pending = pending + piece if pending else piece
+        if b"\n" not in piece:
+            continue
+        found = pending.split(b"\n")
+        pending = found.pop()
+        for line in found:
+            if line[:1] != b"{" and not line.strip():
+                continue  # a blank line
+            event = json_event(line, errors)
+            if "error" in event:
+                _raise_error(event, sdk)
+            yield event
+    if pending.strip():
+        event = json_event(pending, errors)
+        if "error" in event:
+            _raise_error(event, sdk)
+        yield event
+
+
+def _raise_error(event: dict[str, Any], sdk: Any) -> None:
+    """An ``{"error": ...}`` line: the SDK's ``ResponseError`` (status -1), as its reader
+    raises it, for the error table to map."""
+    error = event["error"]
+    if error:
+        raise sdk.ResponseError(error if isinstance(error, str) else json.dumps(error))
+
+
+async def chunks(lines: AsyncIterator[dict[str, Any]], errors: ErrorMapper) -> AsyncIterator[Chunk]:
+    """Chunks from the stream's lines (read to the end: the connection is then reused)."""
+    final: dict[str, Any] | None = None
     calls = 0
     thinking: list[str] = []
-    try:
-        async for part in parts:  # read to the end: the connection is then reused
-            message = part.message
-            if message.thinking:
-                thinking.append(message.thinking)
-                yield Chunk(reasoning=message.thinking)
-            if message.content:
-                yield Chunk(message.content)
-            if message.tool_calls:
-                for call in message.tool_calls:
-                    function = call.function
-                    yield Chunk(tool_delta=ToolCallDelta(
-                        calls, f"call_{calls}", function.name,
-                        json.dumps(dict(function.arguments), ensure_ascii=False), True,
-                    ))
-                    calls += 1
-            if part.done:
-                final = part
-    finally:
-        await parts.aclose()  # early exit / cancel: closes the HTTP response
+    async for part in lines:
+        message = part.get("message")
+        if type(message) is not dict:
+            raise errors.malformed(f"a line without a message: {str(part)[:200]}")
+        thought = message.get("thinking")
+        if thought:
+            if type(thought) is not str:
+                raise errors.malformed(f"message.thinking is not text: {thought!r:.200}")
+            thinking.append(thought)
+            yield Chunk(reasoning=thought)
+        content = message.get("content")
+        if content:
+            if type(content) is not str:
+                raise errors.malformed(f"message.content is not text: {content!r:.200}")
+            yield Chunk(content)
+        found = message.get("tool_calls")
+        if found:
+            for name, arguments in _calls(found, errors):
+                yield Chunk(tool_delta=ToolCallDelta(
+                    calls, f"call_{calls}", name, json.dumps(arguments, ensure_ascii=False),
+                    True,
+                ))
+                calls += 1
+        if part.get("done"):
+            final = part
     if final is None:
         raise errors.cut("'done' line")
-    raw = final.done_reason or "stop"
+    raw = final.get("done_reason") or "stop"
+    eval_count = final.get("eval_count")
     yield Chunk(
         usage=Usage(
-            input_tokens=final.prompt_eval_count or 0,
-            output_tokens=final.eval_count or 0,
-            complete=final.eval_count is not None,
+            input_tokens=final.get("prompt_eval_count") or 0,
+            output_tokens=eval_count or 0,
+            complete=eval_count is not None,
         ),
         finish_reason="tool_calls" if calls else "length" if raw == "length" else "stop",
         metadata={"raw_finish_reason": raw},
@@ -74,3 +133,16 @@ async def chunks(parts: Any, errors: ErrorMapper) -> AsyncIterator[Chunk]:
             if calls and thinking else None
         ),
     )
+
+
+def _calls(found: Any, errors: ErrorMapper) -> list[tuple[str, dict[str, Any]]]:
+    """``message.tool_calls`` as (name, arguments) pairs; anything the SDK's ``ToolCall``
+    would refuse (no name, arguments that are not an object) is malformed."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for call in found if type(found) is list else (None,):
+        function = call.get("function") if type(call) is dict else None
+        if (type(function) is not dict or type(function.get("name")) is not str
+                or type(function.get("arguments")) is not dict):
+            raise errors.malformed(f"a tool call the protocol does not allow: {call!r:.200}")
+        out.append((function["name"], function["arguments"]))
+    return out
