@@ -363,6 +363,27 @@ async def test_count_tokens_is_the_gateway_estimate_and_calls_no_upstream(
     assert [len(sim.requests) for sim in sims] == [0, 0]
 
 
+async def test_count_tokens_counts_the_tool_definitions_and_the_output_schema(
+    client: anthropic.AsyncAnthropic, sims: Sims,
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}},
+              "required": ["city"]}
+    assert len(json.dumps(schema, separators=(",", ":"))) == 77
+    tool: Any = {"name": "get_weather", "description": "The current weather of a city.",
+                 "input_schema": schema}
+    found = await client.messages.count_tokens(model="claude", messages=HI,  # type: ignore[arg-type]
+                                               tools=[tool])
+    # ceil(("hi" 2 + name 11 + description 30 + schema 77) / 4): the tool is most of it
+    assert found.input_tokens == 30
+    answer = {"type": "object", "properties": {"answer": {"type": "string"}}}  # 59 as JSON
+    shaped = await client.messages.count_tokens(
+        model="claude", messages=HI,  # type: ignore[arg-type]
+        extra_body={"output_config": {"format": {"type": "json_schema", "schema": answer}}})
+    # ceil(("hi" 2 + the schema's name "response" 8 + 59) / 4)
+    assert shaped.input_tokens == 18
+    assert [len(sim.requests) for sim in sims] == [0, 0]
+
+
 async def test_count_tokens_checks_the_key_and_the_allow_list(
     gw: GatewayServer, client: anthropic.AsyncAnthropic, sims: Sims,
 ) -> None:

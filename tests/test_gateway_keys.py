@@ -493,6 +493,37 @@ async def test_tokens_per_minute_answers_429_with_retry_after(
     assert len(up.requests) == 1
 
 
+async def test_tokens_per_minute_reserves_the_tools_and_the_response_format(
+    gw: GatewayServer, up: OpenAISimulator, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What /v1/chat/completions reserves of a key's tokens per minute is the estimate of
+    # everything the request sends as input: a tool's definition counts, not just "hi".
+    reserved: list[int] = []
+    try_acquire = MemoryRateLimiter.try_acquire
+
+    async def spy(self: MemoryRateLimiter, tokens: int = 0) -> float:
+        reserved.append(tokens)
+        return await try_acquire(self, tokens)
+
+    monkeypatch.setattr(MemoryRateLimiter, "try_acquire", spy)
+    _, secret = await _create(gw, "--tpm", "100000")
+    schema = {"type": "object", "properties": {"city": {"type": "string"}},
+              "required": ["city"]}  # 77 characters of compact JSON
+    tool: Any = {"type": "function", "function": {
+        "name": "get_weather", "description": "The current weather of a city.",
+        "parameters": schema}}
+    answer: Any = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+    async with _client(gw, secret) as client:
+        await client.chat.completions.create(model="fast", messages=HI, max_tokens=5,
+                                             tools=[tool])
+        await client.chat.completions.create(model="fast", messages=HI, max_tokens=5,
+                                             response_format=answer)
+    assert "tools" in up.requests[0].json() and "response_format" in up.requests[1].json()
+    # ceil(("hi" 2 + name 11 + description 30 + schema 77) / 4) + max_tokens 5, then
+    # ceil((2 + the schema's name 5 + 77) / 4) + 5
+    assert reserved == [30 + 5, 21 + 5]
+
+
 async def test_limits_keep_one_object_per_key_and_drop_keys_gone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

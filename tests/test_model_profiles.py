@@ -348,8 +348,10 @@ def test_needs_of_parts_tools_schema_and_reasoning() -> None:
     config = LLMConfig(model="gpt-4o", max_tokens=50, tools=[WEATHER],
                        response_schema=OutputSchema("answer", SCHEMA),
                        reasoning_effort="high")
+    # the input: ceil((text 40 + the tool's name 7, description 22 and schema 57 + the
+    # response schema's name 6 and schema 59, compact JSON) / 4) = 48, and the two parts
     assert needs_of(turns, config) == RequestNeeds(
-        input_tokens=10 + 2 * PART_TOKENS, max_tokens=50, tools=True, images=True,
+        input_tokens=48 + 2 * PART_TOKENS, max_tokens=50, tools=True, images=True,
         documents=True, schema=True, reasoning=True, image_urls=False)
     remote: list[Any] = [{"role": "user", "content": [
         {"type": "image", "url": "https://example.com/cat.png"}]}]

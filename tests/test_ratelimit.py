@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -33,7 +34,8 @@ from synapsekit.llm.ratelimit import (
     key_fingerprint,
     limiter_for,
 )
-from synapsekit.llm.types import Message
+from synapsekit.llm.tools import Tool
+from synapsekit.llm.types import Message, OutputSchema
 from tests.redis_faults import frozen_redis
 from tests.redis_server import SLOW_MACHINE
 
@@ -425,6 +427,27 @@ def test_estimate_tokens() -> None:
     assert estimate_tokens(messages, 100) == 3 + 100  # ceil(9 / 4)
     assert estimate_tokens([{"role": "user", "content": "abcdefgh"}], 1) == 2 + 1
     assert estimate_tokens([{"role": "user", "content": "a"}], 7) == 1 + 7
+
+
+def test_estimate_tokens_counts_tool_definitions_and_the_response_schema() -> None:
+    hi: list[Message] = [{"role": "user", "content": "hi"}]  # 2
+    # name 5 + description 6 + {"type":"object","properties":{}} 33 (Tool.schema: what the
+    # encoders send, "properties" filled in)
+    plain = Tool("clock", "Time ?")
+    assert estimate_tokens(hi, 10, tools=[plain]) == 12 + 10  # ceil(46 / 4)
+    # non-ASCII counts as characters like the text (ensure_ascii would make "é" 6);
+    # a nested mapping that is not a dict, and a tuple, are JSON's object and array
+    odd = Tool("geo", "", MappingProxyType({
+        "type": "object", "properties": MappingProxyType({"é": {"enum": ("a", "b")}}),
+    }))
+    text = '{"type":"object","properties":{"é":{"enum":["a","b"]}}}'
+    assert estimate_tokens(hi, 0, tools=[odd]) == -(-(2 + 3 + len(text)) // 4) == 15
+    schema = OutputSchema("answer", {"type": "string"}, description="Say it.")
+    # 2 + name 6 + description 7 + {"type":"string"} 17
+    assert estimate_tokens(hi, 5, response_schema=schema) == 8 + 5
+    both = estimate_tokens(hi, 5, tools=(plain, odd), response_schema=schema)
+    assert both == -(-(2 + 44 + 3 + len(text) + 30) // 4) + 5 == 34 + 5
+    assert estimate_tokens(hi, 5, tools=(), response_schema=None) == estimate_tokens(hi, 5)
 
 
 def test_key_fingerprint_hides_the_key() -> None:

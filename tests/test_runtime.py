@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import json
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,8 @@ from synapsekit.errors import (
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.ratelimit import MemoryRateLimiter
+from synapsekit.llm.tools import Tool
+from synapsekit.llm.types import OutputSchema
 from synapsekit.observability import TokenTracer
 from synapsekit.testing.simulators.openai_protocol import OpenAISimulator, error, text_stream
 from tests.conftest import API_KEY
@@ -331,6 +334,54 @@ async def test_tokens_per_minute_is_corrected_with_real_usage(
     assert await llm.generate("hi") == "Hello, world!"
     available = _buckets(llm)._tokens.available  # type: ignore[union-attr]
     assert 45 <= available < 47  # 61 - 16 real tokens (12 in + 4 out), not 61 - 28
+
+
+class _Recording(MemoryRateLimiter):
+    """A tokens-per-minute limiter that writes down what each attempt reserves."""
+
+    def __init__(self) -> None:
+        super().__init__(tokens_per_minute=100_000)
+        self.reserved: list[int] = []
+
+    async def acquire(self, tokens: int = 0) -> None:
+        self.reserved.append(tokens)
+        await super().acquire(tokens)
+
+
+#: Three tools whose definitions are far bigger than the prompt: 40 + 100 + 200 characters
+#: of name and description and a 100-character compact JSON schema each.
+_BIG_TOOLS = [
+    Tool(f"tool_{i}" + "x" * 34, "d" * 100 * (i + 1),
+         {"type": "object", "properties": {"q": {"type": "string", "description": "p" * 29}}})
+    for i in range(3)
+]
+
+
+async def test_tokens_per_minute_reserves_the_tool_definitions_too(
+    openai_sim: OpenAISimulator,
+) -> None:
+    limiter = _Recording()
+    llm = _llm(openai_sim, rate_limiter=limiter, max_tokens=20)
+    assert all(len(json.dumps(t.schema, separators=(",", ":"))) == 100 for t in _BIG_TOOLS)
+    assert await llm.respond("hi", tools=_BIG_TOOLS)
+    assert len(openai_sim.requests[-1].json()["tools"]) == 3  # they were sent
+    # ceil((len("You are a helpful assistant." + "hi") 30 + names 3 * 40 + descriptions
+    # 100 + 200 + 300 + schemas 3 * 100) / 4) + max_tokens = ceil(1050 / 4) + 20
+    assert limiter.reserved == [263 + 20]
+    await llm.respond("hi")
+    assert limiter.reserved[-1] == 8 + 20  # without tools: ceil(30 / 4) + 20
+
+
+async def test_tokens_per_minute_reserves_the_response_schema_too(
+    openai_sim: OpenAISimulator,
+) -> None:
+    limiter = _Recording()
+    llm = _llm(openai_sim, rate_limiter=limiter, max_tokens=20)
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    await llm.respond("hi", response_schema=OutputSchema("reply", schema, description="d" * 10))
+    assert "response_format" in openai_sim.requests[-1].json()  # sent as input
+    # ceil((30 + name 5 + description 10 + 59 characters of compact JSON) / 4) + 20
+    assert limiter.reserved == [26 + 20]
 
 
 async def test_llms_of_one_provider_and_key_share_one_bucket(

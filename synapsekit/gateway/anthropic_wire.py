@@ -96,8 +96,9 @@ def routes(gateway: Gateway) -> list[Route]:
         ``/v1/messages`` (401/403/404 in Anthropic's shape) and no upstream request.
 
         N is the gateway's own input estimate (:func:`~synapsekit.gateway.core.estimate_tokens`
-        without ``max_tokens``: ceil(characters / 4) of the text, ``PART_TOKENS`` per image
-        or document part), the figure the gateway reserves for the request: an estimate,
+        without ``max_tokens``: ceil(characters / 4) of the text, the tool definitions and
+        any output schema, ``PART_TOKENS`` per image or document part), the figure the
+        gateway reserves for the request: an estimate,
         not the upstream's tokenizer, whatever the member is (an Anthropic member's
         count_tokens is not asked, and an OpenAI member counts with its own tokenizer)."""
         request_id = new_request_id()

@@ -457,13 +457,19 @@ def _count(row: LedgerRow, usage: Usage | None, delivered: int, router: Router |
 def estimate_tokens(req: GatewayRequest) -> int:
     """A quick worst-case guess for the tokens-per-minute limit and the budget's
     reservation: the library's own estimate (:func:`synapsekit.llm.ratelimit.estimate_tokens`:
-    ceil(characters / 4) of the text, :data:`~synapsekit.llm.ratelimit.PART_TOKENS` per
-    image or document part), plus the answer's ``max_tokens`` (settled to the real count
-    after)."""
+    ceil(characters / 4) of the text, of the tools' names, descriptions and parameter
+    schemas, and of the structured output's schema (schemas as compact JSON), plus
+    :data:`~synapsekit.llm.ratelimit.PART_TOKENS` per image or document part), plus the
+    answer's ``max_tokens`` (settled to the real count after). Without ``max_tokens`` in
+    the overrides it is the input estimate alone: the ``count_tokens`` answer."""
     from synapsekit.llm.ratelimit import estimate_tokens as library_estimate
 
     limit = req.overrides.get("max_tokens")
-    return library_estimate(req.messages, limit if isinstance(limit, int) else 0)
+    return library_estimate(
+        req.messages, limit if isinstance(limit, int) else 0,
+        tools=req.overrides.get("tools", ()),
+        response_schema=req.overrides.get("response_schema"),
+    )
 
 
 def build_routers(

@@ -565,7 +565,10 @@ class BaseLLM(ABC):
                 spend = await CallSpend.reserve(budget, self.provider, config, turns)
             estimate = 0  # tokens reserved per attempt, when a tokens-per-minute limit is set
             if limiter is not None and limiter.counts_tokens:
-                estimate = lib.estimate_tokens(turns, config.max_tokens)
+                estimate = lib.estimate_tokens(
+                    turns, config.max_tokens, tools=config.tools,
+                    response_schema=config.response_schema,
+                )
             attempt = 0
             while True:
                 parts: list[str] = []

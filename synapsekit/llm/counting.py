@@ -18,7 +18,6 @@ is counted depends on the provider, and the answer says which (:class:`TokenCoun
 from __future__ import annotations
 
 import functools
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -113,26 +112,15 @@ _OPENAI_FAMILY = frozenset({
 
 def estimate(turns: Sequence[Message], config: LLMConfig, *, method: str = ESTIMATE) -> TokenCount:
     """The rate limiter's estimate (:func:`~synapsekit.llm.ratelimit.estimate_tokens`:
-    characters / 4, a fixed figure per image or document) plus the tools' JSON the same
-    way; marked ``exact=False``. Off by 10-30% for English prose, more for code or CJK."""
+    characters / 4 of the turns, the tools' names, descriptions and schemas and the
+    response schema, a fixed figure per image or document; no ``max_tokens``); marked
+    ``exact=False``. Off by 10-30% for English prose, more for code or CJK."""
     from synapsekit.llm.ratelimit import estimate_tokens
 
-    return TokenCount(
-        estimate_tokens(turns, 0) + tool_estimate(config), exact=False, method=method
+    found = estimate_tokens(
+        turns, 0, tools=config.tools, response_schema=config.response_schema
     )
-
-
-def tool_estimate(config: LLMConfig) -> int:
-    """The tools' names, descriptions and schemas as JSON, at estimate_tokens' rate:
-    ceil(characters / 4)."""
-    if not config.tools:
-        return 0
-    import json
-
-    text = json.dumps(
-        [[t.name, t.description, dict(t.parameters)] for t in config.tools], separators=(",", ":")
-    )
-    return math.ceil(len(text) / 4)
+    return TokenCount(found, exact=False, method=method)
 
 
 def chat_tokens(

@@ -350,7 +350,8 @@ def narrowed(caps: Capabilities, rules: RequestRules) -> Capabilities:
 @dataclass(frozen=True, slots=True)
 class RequestNeeds:
     """What one request needs of a model (:func:`needs_of`): its estimated input
-    (:func:`~synapsekit.llm.ratelimit.estimate_tokens`), its output limit, and the features
+    (:func:`~synapsekit.llm.ratelimit.estimate_tokens`: the messages, the tool definitions
+    and the response schema), its output limit, and the features
     it uses. ``image_urls``: an image is a remote URL (some APIs take bytes only)."""
 
     input_tokens: int
@@ -388,7 +389,9 @@ def needs_of(turns: list[Message], config: LLMConfig) -> RequestNeeds:
                 documents = True
     effort, budget = config.reasoning_effort, config.reasoning_budget
     return RequestNeeds(
-        input_tokens=estimate_tokens(turns, 0),
+        input_tokens=estimate_tokens(
+            turns, 0, tools=config.tools, response_schema=config.response_schema
+        ),
         max_tokens=config.max_tokens,
         tools=bool(config.tools) or history_tools,
         images=images,

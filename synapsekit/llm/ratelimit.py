@@ -17,12 +17,19 @@ last grant time, the "tail"), and usable from any event loop or thread. A caller
 cancelled while waiting gives its reservation back.
 
 Tokens per minute are only known after the call, so a call reserves an estimate
-(:func:`estimate_tokens`) and :meth:`RateLimiter.settle` corrects it with the actual
-count. The Redis limiter runs the same algorithm in one Lua script, with the server's
-``TIME`` as the clock; when Redis is unreachable or frozen (no answer within 0.25 s) it
-logs a warning and limits calls in this process only, trying Redis again after a back-off
-that doubles while it stays down, because a rate limiter must not turn a Redis outage
-into failed or stalled LLM calls.
+(:func:`estimate_tokens`: ceil(characters / 4) of everything the request sends as input --
+the messages' text, the tool definitions (name, description and parameters' JSON Schema),
+the structured output's schema -- plus :data:`PART_TOKENS` per image or document part,
+plus ``max_tokens``) and :meth:`RateLimiter.settle` corrects it with the actual count.
+The same estimate is the input a budget reserves (:mod:`synapsekit.llm.spend`), routing's
+input size (:func:`synapsekit.llm.models.needs_of`), ``count_tokens``' fallback and the
+gateway's reservation and ``count_tokens`` answer.
+
+The Redis limiter runs the same algorithm in one Lua script, with the server's ``TIME``
+as the clock; when Redis is unreachable or frozen (no answer within 0.25 s) it logs a
+warning and limits calls in this process only, trying Redis again after a back-off that
+doubles while it stays down, because a rate limiter must not turn a Redis outage into
+failed or stalled LLM calls.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from synapsekit._logging import ThrottledLog
@@ -43,7 +50,8 @@ from synapsekit.errors import MissingDependencyError, redact
 from synapsekit.llm.config import LLMConfig, redact_url, redis_url, url_password
 
 if TYPE_CHECKING:
-    from synapsekit.llm.types import Message
+    from synapsekit.llm.tools import Tool
+    from synapsekit.llm.types import Message, OutputSchema
 
 __all__ = [
     "MemoryRateLimiter",
@@ -95,12 +103,27 @@ def bucket_key(
     ))
 
 
-def estimate_tokens(messages: Sequence[Message], max_tokens: int) -> int:
-    """Tokens a call may use, reserved before it is sent: ceil(characters / 4) of all
-    message contents, plus ``max_tokens`` (providers count it against the limit when the
-    request arrives). An image or document part counts as :data:`PART_TOKENS` (providers
-    bill a typical image at 250-1,600 tokens). :meth:`RateLimiter.settle` corrects it
-    once usage is known."""
+def estimate_tokens(
+    messages: Sequence[Message],
+    max_tokens: int,
+    *,
+    tools: Iterable[Tool] = (),
+    response_schema: OutputSchema | None = None,
+) -> int:
+    """Tokens a call may use, reserved before it is sent: ceil(characters / 4) of all the
+    input the request carries, plus ``max_tokens`` (providers count it against the limit
+    when the request arrives). :meth:`RateLimiter.settle` corrects it once usage is known.
+
+    The characters are those of the message contents (text parts), of each tool's name,
+    description and parameters' JSON Schema (:attr:`Tool.schema`, as the encoders send it)
+    and of ``response_schema``'s name, description and schema: providers take the tools,
+    and the schema (OpenAI-style ``response_format``, Anthropic ``output_config`` or a
+    forced tool, Gemini ``responseSchema``), as input they bill; Ollama's ``format``
+    constrains the decoding instead, so there the schema is an overcount, on the safe
+    side. Schemas are serialized as compact JSON (no spaces, non-ASCII as it is). An image
+    or document part counts as :data:`PART_TOKENS` (providers bill a typical image at
+    250-1,600 tokens).
+    """
     chars = 0
     parts = 0
     for message in messages:
@@ -113,7 +136,29 @@ def estimate_tokens(messages: Sequence[Message], max_tokens: int) -> int:
                     chars += len(part["text"])
                 else:
                     parts += 1
+    for tool in tools:
+        chars += len(tool.name) + len(tool.description) + len(_compact_json(tool.schema))
+    if response_schema is not None:
+        chars += (len(response_schema.name) + len(response_schema.description)
+                  + len(_compact_json(response_schema.schema)))
     return -(-chars // 4) + parts * PART_TOKENS + max_tokens
+
+
+def _compact_json(value: Mapping[str, Any]) -> str:
+    """A schema as the estimate counts it: JSON without spaces, non-ASCII kept as it is;
+    a nested mapping or set that is not JSON's own is taken as a dict or list, anything
+    else as its ``str`` (an estimate never fails on a schema)."""
+    import json
+
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
 
 
 #: The reservation for one image or document part (see :func:`estimate_tokens`).

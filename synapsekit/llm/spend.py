@@ -3,9 +3,10 @@ request, settled to the real cost after it.
 
 The reservation is the call's worst case, so a budget blocks *before* money is spent: the
 estimated input (:func:`~synapsekit.llm.ratelimit.estimate_tokens`, the same estimate the
-tokens-per-minute limiter reserves) at the model's input price, plus ``max_tokens`` at its
-output price (reasoning price if higher), plus any per-request fee; a tiered price uses
-the tier of the estimated input. Every attempt the provider answered is billed, retries
+tokens-per-minute limiter reserves: the messages, the tool definitions and the response
+schema) at the model's input price, plus ``max_tokens`` at its output price (reasoning
+price if higher), plus any per-request fee; a tiered price uses the tier of the estimated
+input. Every attempt the provider answered is billed, retries
 included: an attempt that reported usage costs its priced usage, one that answered but
 reported none costs the worst case (its real cost is unknown: the reservation is kept),
 one that was never answered (refused connection, a 429) costs nothing.
@@ -41,7 +42,10 @@ def worst_case_usd(
         from synapsekit.errors import UnpricedModelError
 
         raise UnpricedModelError(provider=provider, model=config.model)
-    return worst_case(found.price, estimate_tokens(turns, 0), config.max_tokens)
+    estimated = estimate_tokens(
+        turns, 0, tools=config.tools, response_schema=config.response_schema
+    )
+    return worst_case(found.price, estimated, config.max_tokens)
 
 
 class CallSpend:
