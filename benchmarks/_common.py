@@ -169,3 +169,29 @@ class ThreadPeak:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+async def split_rounds(workloads: dict[str, Workload], label: str, n: int, rounds: int) -> None:
+    """The split benchmarks' run (``bench_split.py``, ``bench_gemini_split.py``): each
+    workload's client CPU per call, sequential then ``n`` at once, median of interleaved
+    rounds, printed as a ratio to the ``"floor"`` workload; every answer checked."""
+    expected = expected_text(50)
+    for one in workloads.values():
+        for _ in range(10):
+            assert await one() == expected
+    for mode in ("sequential", "concurrent"):
+        samples: dict[str, list[float]] = {name: [] for name in workloads}
+        for _ in range(rounds):
+            for name, one in workloads.items():
+                cpu = time.process_time()
+                if mode == "sequential":
+                    answers = [await one() for _ in range(n)]
+                else:
+                    answers = list(await asyncio.gather(*(one() for _ in range(n))))
+                samples[name].append((time.process_time() - cpu) / n * 1e3)
+                assert answers[0] == expected, (name, answers[0][:60])
+        bottom = statistics.median(samples["floor"])
+        print(f"  {label}{mode} ({n} x 50 tokens, median of {rounds})")
+        for name, values in samples.items():
+            median = statistics.median(values)
+            print(f"    {name:<16}{median:7.3f} ms/call {median / bottom:6.2f}x floor")

@@ -20,16 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import KEY, Workload, expected_text, start_simulator
+from benchmarks._common import KEY, Workload, split_rounds, start_simulator
 
 MODEL = "gemini-2.5-flash"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Say something."}]}],
@@ -92,27 +90,7 @@ def clients(url: str) -> dict[str, Workload]:
 
 
 async def run(url: str, n: int, rounds: int) -> None:
-    workloads = clients(url)
-    expected = expected_text(50)
-    for one in workloads.values():
-        for _ in range(10):
-            assert await one() == expected
-    for mode in ("sequential", "concurrent"):
-        samples: dict[str, list[float]] = {name: [] for name in workloads}
-        for _ in range(rounds):
-            for name, one in workloads.items():
-                cpu = time.process_time()
-                if mode == "sequential":
-                    answers = [await one() for _ in range(n)]
-                else:
-                    answers = list(await asyncio.gather(*(one() for _ in range(n))))
-                samples[name].append((time.process_time() - cpu) / n * 1e3)
-                assert answers[0] == expected
-        bottom = statistics.median(samples["floor"])
-        print(f"  {mode} ({n} x 50 tokens, median of {rounds})")
-        for name, values in samples.items():
-            median = statistics.median(values)
-            print(f"    {name:<16}{median:7.3f} ms/call {median / bottom:6.2f}x floor")
+    await split_rounds(clients(url), "", n, rounds)
 
 
 def main() -> None:
