@@ -324,10 +324,7 @@ def main() -> int:
                 if not args.floors:
                     continue
                 port = free_port()
-                relay = [sys.executable, "-m", "uvicorn", f"benchmarks.floor.relay:{app}",
-                         "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                         "--log-level", "warning", "--loop", "asyncio",
-                         "--http", "synapsekit.gateway._nodelay:NoDelayH11Protocol"]
+                relay = [sys.executable, "-m", "benchmarks.floor.relay", app, str(port)]
                 floor_env = {**env, "RELAY_UPSTREAM": f"{sim_url}/v1", "RELAY_KEY": KEY,
                              "RELAY_GW_KEY": GW_KEY}
                 floor = running.enter_context(process(relay, floor_env, work / f"{name}.log"))

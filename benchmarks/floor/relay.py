@@ -13,8 +13,8 @@ time is the gateway's and how much any gateway on these parts pays:
   routing, no budgets, no ledger, no re-encoding of events;
 * ``raw``: the same with one pooled httpx2 client instead of the SDK (no SDK at all).
 
-Started by ``benchmarks/bench_gateway.py --floors`` as
-``uvicorn benchmarks.floor.relay:sdk_app`` / ``raw_app``, the upstream in the environment
+Started by ``benchmarks/bench_gateway.py --floors`` as ``python -m
+benchmarks.floor.relay sdk_app|raw_app PORT`` (:func:`main`), the upstream in the environment
 (``RELAY_UPSTREAM``: the simulator's ``/v1`` URL; ``RELAY_KEY``: its key; ``RELAY_GW_KEY``:
 the key clients send).
 """
@@ -142,3 +142,22 @@ async def raw_app(scope: Scope, receive: Receive, send: Send) -> None:
     upstream = await client.send(client.build_request("POST", "/chat/completions", json=body),
                                  stream=True)
     await _relay(upstream, send)
+
+
+def main() -> None:
+    """``python -m benchmarks.floor.relay sdk_app|raw_app PORT``: the relay on uvicorn
+    with the gateway's protocol class (Nagle off, head with the first body bytes), passed
+    as a class: older uvicorn CLIs take only their own names for ``--http``."""
+    import sys
+
+    import uvicorn
+
+    from synapsekit.gateway._nodelay import protocol
+
+    app = {"sdk_app": sdk_app, "raw_app": raw_app}[sys.argv[1]]
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), access_log=False,
+                log_level="warning", loop="asyncio", http=protocol())
+
+
+if __name__ == "__main__":
+    main()
