@@ -21,6 +21,9 @@ from typing import Any, Protocol, TypeVar
 import pytest
 
 from synapsekit import BaseLLM
+from synapsekit.errors import StreamInterruptedError, SynapseKitError
+from synapsekit.llm.tools import Tool
+from synapsekit.llm.types import Chunk
 
 __all__ = ["AWS_UNSET", "autoclose", "aws_credentials", "close_made", "serve", "track"]
 
@@ -113,3 +116,22 @@ def aws_credentials(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+
+
+#: What a stream ended as: every chunk passed on, and the error (class/cause, text).
+Outcome = tuple[list[Chunk], str | None, str | None]
+
+
+async def stream_outcome(llm: BaseLLM, tools: list[Tool] | None) -> Outcome:
+    """Every chunk the call path passed on, and the error it ended with (class, text; what
+    a malformed line or event looked like is told in each path's own words). The raw-body
+    tests (Gemini, Ollama) compare the raw path and the SDK-object path with it."""
+    chunks: list[Chunk] = []
+    try:
+        async for chunk in llm.stream_chunks("hi", tools=tools):
+            chunks.append(chunk)
+    except SynapseKitError as exc:
+        cause = exc.__cause__ if isinstance(exc, StreamInterruptedError) else None
+        message = str(exc).split(" sent a malformed response: ")[0]
+        return chunks, f"{type(exc).__name__}/{type(cause).__name__}", message
+    return chunks, None, None

@@ -20,14 +20,12 @@ from typing import Any, ClassVar
 import pytest
 
 from synapsekit import make_llm
-from synapsekit.errors import StreamInterruptedError, SynapseKitError
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
 from synapsekit.llm.providers._raw_body import CALL, Call
 from synapsekit.llm.providers.gemini import GeminiLLM
 from synapsekit.llm.providers.gemini.connection import STREAM_METHOD
 from synapsekit.llm.tools import Tool
-from synapsekit.llm.types import Chunk
 from synapsekit.testing.simulators.gemini_protocol import (
     GeminiSimulator,
     blocked_prompt,
@@ -40,7 +38,7 @@ from synapsekit.testing.simulators.gemini_protocol import (
     text_stream,
 )
 from synapsekit.testing.simulators.server import Reply
-from tests.sim_fixtures import serve, track
+from tests.sim_fixtures import serve, stream_outcome, track
 
 KEY = "AIza-sim-key-raw-0123456789"
 NOW = Tool("now", "The current date and time.", {"type": "object", "properties": {}})
@@ -120,21 +118,6 @@ async def test_a_request_after_the_call_is_not_taken(sim: GeminiSimulator) -> No
 # ------------------------------------------------ the raw path and the objects agree exactly
 
 
-Outcome = tuple[list[Chunk], str | None, str | None]
-
-
-async def _outcome(llm: BaseLLM, tools: list[Tool] | None) -> Outcome:
-    """Every chunk the call path passed on, and the error it ended with (class, text; what
-    a malformed event looked like is told in each path's own words)."""
-    chunks: list[Chunk] = []
-    try:
-        async for chunk in llm.stream_chunks("hi", tools=tools):
-            chunks.append(chunk)
-    except SynapseKitError as exc:
-        cause = exc.__cause__ if isinstance(exc, StreamInterruptedError) else None
-        message = str(exc).split(" sent a malformed response: ")[0]
-        return chunks, f"{type(exc).__name__}/{type(cause).__name__}", message
-    return chunks, None, None
 
 
 SCENARIOS: dict[str, tuple[Callable[[], Reply], str, list[Tool] | None]] = {
@@ -183,8 +166,8 @@ SCENARIOS: dict[str, tuple[Callable[[], Reply], str, list[Tool] | None]] = {
 async def test_raw_and_objects_agree(sim: GeminiSimulator, name: str) -> None:
     make, model, tools = SCENARIOS[name]
     sim.enqueue(make(), make())
-    raw = await _outcome(_raw(sim, model), tools)
-    objects = await _outcome(_objects(sim, model), tools)
+    raw = await stream_outcome(_raw(sim, model), tools)
+    objects = await stream_outcome(_objects(sim, model), tools)
     assert raw == objects
     assert len(sim.requests) == 2  # one each: nothing retried, nothing sent twice
     chunks, failed, _message = raw

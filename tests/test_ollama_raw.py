@@ -33,7 +33,6 @@ from synapsekit.errors import (
     NotFoundError,
     ServerError,
     StreamInterruptedError,
-    SynapseKitError,
 )
 from synapsekit.llm.base import BaseLLM
 from synapsekit.llm.config import LLMConfig
@@ -53,7 +52,7 @@ from synapsekit.testing.simulators.ollama_protocol import (
     tool_stream,
 )
 from synapsekit.testing.simulators.server import Reply
-from tests.sim_fixtures import serve, track
+from tests.sim_fixtures import serve, stream_outcome, track
 
 MODEL = "llama3.2"
 WEATHER = Tool("get_weather", "Weather in a city.", {
@@ -201,21 +200,6 @@ async def test_exact_tool_calls_and_thinking_on_the_raw_path(sim: OllamaSimulato
 # ------------------------------------------------ the raw path and the objects agree exactly
 
 
-Outcome = tuple[list[Chunk], str | None, str | None]
-
-
-async def _outcome(llm: BaseLLM, tools: list[Tool] | None) -> Outcome:
-    """Every chunk the call path passed on, and the error it ended with (class, text; what
-    a malformed line looked like is told in each path's own words)."""
-    chunks: list[Chunk] = []
-    try:
-        async for chunk in llm.stream_chunks("hi", tools=tools):
-            chunks.append(chunk)
-    except SynapseKitError as exc:
-        cause = exc.__cause__ if isinstance(exc, StreamInterruptedError) else None
-        message = str(exc).split(" sent a malformed response: ")[0]
-        return chunks, f"{type(exc).__name__}/{type(cause).__name__}", message
-    return chunks, None, None
 
 
 SCENARIOS: dict[str, tuple[Callable[[], Reply], str, list[Tool] | None]] = {
@@ -262,8 +246,8 @@ SCENARIOS: dict[str, tuple[Callable[[], Reply], str, list[Tool] | None]] = {
 async def test_raw_and_objects_agree(sim: OllamaSimulator, name: str) -> None:
     make, model, tools = SCENARIOS[name]
     sim.enqueue(make(), make())
-    raw = await _outcome(_raw(sim, model), tools)
-    objects = await _outcome(_objects(sim, model), tools)
+    raw = await stream_outcome(_raw(sim, model), tools)
+    objects = await stream_outcome(_objects(sim, model), tools)
     assert raw == objects
     assert len(sim.requests) == 2  # one each: nothing retried, nothing sent twice
     chunks, failed, _message = raw
