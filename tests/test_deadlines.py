@@ -424,3 +424,81 @@ def test_no_limit_means_no_watch() -> None:
         assert Deadline(cfg, "openai").watch(chunks) is chunks
 
     asyncio.run(check())
+
+
+async def _paced(delays: list[float]) -> Any:
+    """Chunks of text, each after its delay (a provider's stream, in-process)."""
+    from synapsekit.llm.types import Chunk
+
+    for i, delay in enumerate(delays):
+        await asyncio.sleep(delay)
+        yield Chunk(f"t{i}")
+
+
+def _read(cfg: LLMConfig, delays: list[float], per_task: bool = False) -> tuple[list[str], Any]:
+    """What a consumer reads of the watched ``_paced(delays)`` and the error it ends with;
+    ``per_task``: each chunk awaited in a task of its own (``asyncio.wait_for`` on Python
+    3.11), so the timer must cancel the task waiting now, not the first one."""
+    from synapsekit.llm.deadlines import Deadline
+
+    async def run() -> tuple[list[str], Any]:
+        got: list[str] = []
+        stream = Deadline(cfg, "openai").watch(_paced(delays))
+        try:
+            while True:
+                step = anext(stream)
+                chunk = await (asyncio.ensure_future(step) if per_task else step)
+                got.append(chunk.text)
+        except StopAsyncIteration:
+            return got, None
+        except TimeoutError as exc:
+            return got, exc
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("per_task", [False, True], ids=["one-task", "task-per-chunk"])
+def test_idle_limit_is_per_silence_not_per_stream(per_task: bool) -> None:
+    """Ten gaps of 0.6x the idle limit pass (the timer, armed once, follows each chunk),
+    then a silence of 3x the limit is cut after about one limit, in whichever task waits."""
+    cfg = LLMConfig(model="m", timeout=None, idle_timeout=0.1)
+    started = time.monotonic()
+    got, error = _read(cfg, [0.0] + [0.06] * 10 + [0.3], per_task)
+    elapsed = time.monotonic() - started
+    assert got == [f"t{i}" for i in range(11)]
+    assert isinstance(error, TimeoutError) and error.code == "idle_timeout"
+    assert "11 chunk(s)" in str(error)
+    assert 0.6 + 0.1 <= elapsed < 0.6 + 0.25  # cut one limit after the last chunk, not 0.3
+
+
+def test_total_limit_cuts_inside_a_healthy_stream() -> None:
+    """Chunks every 0.05 s never trip the 0.2 s idle limit; the 0.35 s total limit cuts the
+    stream inside its eighth gap, with the total named."""
+    cfg = LLMConfig(model="m", timeout=None, idle_timeout=0.2, total_timeout=0.35)
+    got, error = _read(cfg, [0.0] + [0.05] * 20)
+    assert 6 <= len(got) <= 8
+    assert isinstance(error, TimeoutError) and error.code == "total_timeout"
+
+
+def test_a_consumer_slower_than_the_idle_limit_is_not_cut() -> None:
+    """The consumer holds each chunk 0.15 s (over the 0.1 s idle limit: the timer fires
+    meanwhile with nobody waiting and lapses), the provider answers at once, and nothing is
+    cut; then the provider stalls and the next wait, timed anew, is cut after one limit."""
+    from synapsekit.llm.deadlines import Deadline
+
+    async def run() -> tuple[list[str], float, Any]:
+        cfg = LLMConfig(model="m", timeout=None, idle_timeout=0.1)
+        got, waited = [], 0.0
+        try:
+            async for chunk in Deadline(cfg, "openai").watch(_paced([0.0] * 5 + [1.0])):
+                got.append(chunk.text)
+                await asyncio.sleep(0.15)
+                waited = time.monotonic()
+        except TimeoutError as exc:
+            return got, time.monotonic() - waited, exc
+        return got, 0.0, None
+
+    got, stalled, error = asyncio.run(run())
+    assert got == ["t0", "t1", "t2", "t3", "t4"]
+    assert isinstance(error, TimeoutError) and error.code == "idle_timeout"
+    assert 0.1 <= stalled < 0.3

@@ -35,6 +35,7 @@ and idle limits as their read limit, so the SDK never fires before synapsekit do
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -171,10 +172,24 @@ class Deadline:
                 yield chunk
                 if chunk.text or chunk.reasoning or chunk.tool_delta is not None:
                     break
-            # Then per wait: the provider's silence, not the consumer's (the hot loop: kept flat).
-            now, arm, anext = loop.time, watch.arm, iterator.__anext__
+            # Then per wait: the provider's silence, not the consumer's (the hot loop: kept
+            # flat). The first wait is armed in full; after it an expiry only moves later
+            # (now + idle, or the total deadline), so a live timer stays valid (it re-arms
+            # itself when it fires early) and a wait only stores the expiry and the task.
+            now, anext, current = loop.time, iterator.__anext__, asyncio.current_task
+            ends = math.inf if self._ends is None else self._ends
+            watch.arm(None if idle is None else now() + idle, idle)
+            bounded = watch.waiting  # False: neither idle_timeout nor total_timeout
             while True:
-                arm(None if idle is None else now() + idle, idle)
+                if bounded and not watch.waiting:
+                    expires = ends if idle is None else now() + idle
+                    if ends <= expires:
+                        expires, watch.total_hit = ends, True
+                    watch.expires = expires
+                    watch.task = current(loop)
+                    watch.waiting = True
+                    if watch.handle is None:
+                        watch.schedule()
                 try:
                     chunk = await anext()
                 except StopAsyncIteration:
@@ -222,15 +237,15 @@ class _Watch:
     :meth:`arm` (the consumer has the chunk)."""
 
     __slots__ = (
-        "_ends", "_handle", "_limit", "_loop", "_task", "expires", "fired", "total_hit",
+        "_ends", "_limit", "_loop", "expires", "fired", "handle", "task", "total_hit",
         "waiting",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ends: float | None) -> None:
         self._loop = loop
         self._ends = ends  # the call's total deadline (loop time), if any
-        self._handle: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[Any] | None = None
+        self.handle: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task[Any] | None = None
         self._limit: float | None = None
         self.expires = 0.0
         self.waiting = False
@@ -247,13 +262,17 @@ class _Watch:
         if expires is None:
             return  # this wait is unbounded
         self.expires = expires
-        self._task = asyncio.current_task()
+        self.task = asyncio.current_task(self._loop)
         self.waiting = True
-        handle = self._handle
+        handle = self.handle
         if handle is None or handle.when() > expires:
             if handle is not None:
                 handle.cancel()
-            self._handle = self._loop.call_at(expires, self._fire)
+            self.schedule()
+
+    def schedule(self) -> None:
+        """The timer, at the current expiry."""
+        self.handle = self._loop.call_at(self.expires, self._fire)
 
     def restart(self) -> None:
         """Count the current wait's limit from now (the total deadline stays)."""
@@ -264,23 +283,23 @@ class _Watch:
             self.total_hit = ends is not None and ends <= now + self._limit
 
     def _fire(self) -> None:
-        self._handle = None
+        self.handle = None
         if not self.waiting:
             return  # the consumer holds a chunk: the next arm() schedules again
         if self._loop.time() < self.expires:  # a chunk came since: wait for the new expiry
-            self._handle = self._loop.call_at(self.expires, self._fire)
+            self.schedule()
             return
-        if self._task is not None:
+        if self.task is not None:
             self.fired = True
-            self._task.cancel()
+            self.task.cancel()
 
     def uncancel(self) -> None:
         """Take back our cancellation (Python 3.11+ counts them), as asyncio.timeout does."""
-        uncancel = getattr(self._task, "uncancel", None)
+        uncancel = getattr(self.task, "uncancel", None)
         if uncancel is not None:
             uncancel()
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
