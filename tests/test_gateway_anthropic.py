@@ -349,7 +349,7 @@ async def test_unknown_key_is_an_authentication_error(
 
 
 async def test_count_tokens_is_the_gateway_estimate_and_calls_no_upstream(
-    client: anthropic.AsyncAnthropic, sims: Sims,
+    gw: GatewayServer, client: anthropic.AsyncAnthropic, sims: Sims,
 ) -> None:
     content: Any = [{"type": "text", "text": "What is this?"},
                     {"type": "image", "source": {"type": "base64", "media_type": "image/png",
@@ -361,6 +361,13 @@ async def test_count_tokens_is_the_gateway_estimate_and_calls_no_upstream(
     text = await client.messages.count_tokens(model="fast", messages=HI)  # type: ignore[arg-type]
     assert text.input_tokens == 1  # ceil(2 / 4)
     assert [len(sim.requests) for sim in sims] == [0, 0]
+    # each count is a request of the books: one row, nothing billed
+    rows = _rows(gw)
+    alpha = gw.config.keys[0].info.id
+    assert [(r.api, r.model, r.key_id, r.status, r.member) for r in rows] == [
+        ("count_tokens", "claude", alpha, 200, None), ("count_tokens", "fast", alpha, 200, None)]
+    assert {(r.input_tokens, r.output_tokens, r.cost_usd) for r in rows} == {(0, 0, 0.0)}
+    assert len({r.request_id for r in rows}) == 2
 
 
 async def test_count_tokens_counts_the_tool_definitions_and_the_output_schema(
@@ -399,6 +406,9 @@ async def test_count_tokens_checks_the_key_and_the_allow_list(
     assert denied.value.body["error"] == {  # type: ignore[index]
         "type": "permission_error", "message": "This key may not use the model `claude`."}
     assert [len(sim.requests) for sim in sims] == [0, 0]
+    # the refused count is recorded under its key's id; the unknown key has no row
+    assert [(r.api, r.key_id, r.status, r.error) for r in _rows(gw)] == [
+        ("count_tokens", gw.config.keys[1].info.id, 403, "GatewayError")]
 
 async def test_disallowed_model_is_permission_denied(
     gw: GatewayServer, client: anthropic.AsyncAnthropic, sims: Sims,

@@ -46,7 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from synapsekit.gateway.anthropic_request import parse_messages
-from synapsekit.gateway.core import estimate_tokens, member_of, new_request_id
+from synapsekit.gateway.core import member_of, new_request_id
 from synapsekit.gateway.errors import status_for
 from synapsekit.gateway.http import error_headers, read_json, secret_from
 from synapsekit.gateway.streamed import stream_answer
@@ -93,7 +93,8 @@ def routes(gateway: Gateway) -> list[Route]:
     async def count_tokens(request: Request) -> Response:
         """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}`` for a Messages body
         without ``max_tokens``, with the same key and model allow-list checks as
-        ``/v1/messages`` (401/403/404 in Anthropic's shape) and no upstream request.
+        ``/v1/messages`` (401/403/404 in Anthropic's shape), no upstream request, and one
+        ledger row (``api="count_tokens"``, no tokens or cost: :meth:`Gateway.count`).
 
         N is the gateway's own input estimate (:func:`~synapsekit.gateway.core.estimate_tokens`
         without ``max_tokens``: ceil(characters / 4) of the text, the tool definitions and
@@ -106,9 +107,9 @@ def routes(gateway: Gateway) -> list[Route]:
             key = await _caller(gateway, request)
             body = await read_json(request, gateway.config.max_body_bytes)
             req = parse_messages({**body, "max_tokens": 1})  # not part of a count request
-            gateway.router_for(key, req.model)  # 404 unknown model, 403 not allowed
-            req.overrides.pop("max_tokens", None)
-            return JSONResponse({"input_tokens": estimate_tokens(req)},
+            req.request_id = request_id
+            counted = await gateway.count(req, key)  # 404 unknown model, 403 not allowed
+            return JSONResponse({"input_tokens": counted},
                                 headers={"request-id": request_id, "x-request-id": request_id})
         except GatewayError as err:
             return error_response(err, request_id)

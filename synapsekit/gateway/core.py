@@ -203,6 +203,18 @@ class Gateway:
             books.row.member = member_of(response.metadata)
             return response
 
+    async def count(self, req: GatewayRequest, key: KeyInfo) -> int:
+        """A count request's answer (``/v1/messages/count_tokens``): the input estimate
+        (:func:`estimate_tokens` without ``max_tokens``), after the same model checks as
+        :meth:`chat` (404 / 403). Nothing is sent upstream and no limit or budget is
+        spent; it leaves one ledger row like every request (``api="count_tokens"``, no
+        tokens and no cost: nothing was billed)."""
+        req.api = "count_tokens"
+        async with _Books(self, req, key):
+            self.router_for(key, req.model)
+            req.overrides.pop("max_tokens", None)
+            return estimate_tokens(req)
+
     async def embed(
         self, model: str, texts: list[str], key: KeyInfo, *, dimensions: int | None = None,
         request_id: str = "",

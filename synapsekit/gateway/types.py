@@ -34,7 +34,7 @@ class KeyInfo:
 class GatewayRequest:
     """A chat request, wire-neutral: what the OpenAI and Anthropic wires both parse into."""
 
-    api: str  # "openai" | "anthropic" | "embeddings"
+    api: str  # "openai" | "anthropic" | "embeddings" | "count_tokens"
     model: str  # the name the client asked for (a [[models]] name)
     messages: list[Message]
     overrides: dict[str, Any]  # call-path overrides (temperature, max_tokens, tools, ...)
