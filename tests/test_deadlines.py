@@ -502,3 +502,22 @@ def test_a_consumer_slower_than_the_idle_limit_is_not_cut() -> None:
     assert got == ["t0", "t1", "t2", "t3", "t4"]
     assert isinstance(error, TimeoutError) and error.code == "idle_timeout"
     assert 0.1 <= stalled < 0.3
+
+
+def test_the_watch_clock_is_the_loops() -> None:
+    """The hot loop reads ``time.monotonic`` only where ``loop.time`` is the standard
+    library's (which returns exactly that); a loop with its own clock (uvloop's) keeps it,
+    since the timer is scheduled on that clock."""
+    from synapsekit.llm.deadlines import _clock
+
+    class OwnClock(asyncio.SelectorEventLoop):
+        def time(self) -> float:
+            return 42.0
+
+    plain, own = asyncio.new_event_loop(), OwnClock()
+    try:
+        assert _clock(plain) is time.monotonic
+        assert _clock(own)() == 42.0
+    finally:
+        plain.close()
+        own.close()

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -176,20 +177,14 @@ class Deadline:
             # flat). The first wait is armed in full; after it an expiry only moves later
             # (now + idle, or the total deadline), so a live timer stays valid (it re-arms
             # itself when it fires early) and a wait only stores the expiry and the task.
-            now, anext, current = loop.time, iterator.__anext__, asyncio.current_task
+            now, anext, current = _clock(loop), iterator.__anext__, asyncio.current_task
             ends = math.inf if self._ends is None else self._ends
             watch.arm(None if idle is None else now() + idle, idle)
-            bounded = watch.waiting  # False: neither idle_timeout nor total_timeout
+            if not watch.waiting:  # neither idle_timeout nor total_timeout: nothing to time
+                async for chunk in iterator:
+                    yield chunk
+                return
             while True:
-                if bounded and not watch.waiting:
-                    expires = ends if idle is None else now() + idle
-                    if ends <= expires:
-                        expires, watch.total_hit = ends, True
-                    watch.expires = expires
-                    watch.task = current(loop)
-                    watch.waiting = True
-                    if watch.handle is None:
-                        watch.schedule()
                 try:
                     chunk = await anext()
                 except StopAsyncIteration:
@@ -202,6 +197,14 @@ class Deadline:
                     watch.waiting = False
                 count += 1
                 yield chunk
+                expires = ends if idle is None else now() + idle
+                if ends <= expires:
+                    expires, watch.total_hit = ends, True
+                watch.expires = expires
+                watch.task = current(loop)
+                watch.waiting = True
+                if watch.handle is None:
+                    watch.schedule()
         finally:
             watch.close()
 
@@ -228,6 +231,15 @@ class Deadline:
             model=self._model,
             code=kind if not watch.total_hit else "total_timeout",
         )
+
+
+def _clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """``loop.time``, or the function it calls when that is the standard library's own
+    (``time.monotonic``: the same clock without a Python frame per chunk; uvloop's
+    ``time`` is its own and is kept)."""
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return loop.time
 
 
 class _Watch:
