@@ -450,6 +450,25 @@ def test_estimate_tokens_counts_tool_definitions_and_the_response_schema() -> No
     assert estimate_tokens(hi, 5, tools=(), response_schema=None) == estimate_tokens(hi, 5)
 
 
+def test_estimate_tokens_counts_the_tool_calls_a_tool_loop_sends_back() -> None:
+    """Step two of a tool loop resends the model's call and carries its result: the call's
+    id, name and arguments (compact JSON, non-ASCII kept) and the result's tool_call_id
+    count like text; before, only "hi" and the result's content did (2 tokens)."""
+    from synapsekit.llm.types import ToolCall
+
+    call = ToolCall("call_1", "get_weather", {"city": "Zürich", "days": [1, 2]})
+    turns: list[Message] = [
+        {"role": "user", "content": "hi"},  # 2
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "content": "sunny", "tool_call_id": "call_1"},  # 5 + 6
+    ]
+    arguments = '{"city":"Zürich","days":[1,2]}'
+    assert len(arguments) == 30
+    # 2 + (id 6 + name 11 + 30) + (5 + 6) = 60 characters
+    assert estimate_tokens(turns, 0) == 15
+    assert estimate_tokens(turns, 100) == 115
+
+
 def test_key_fingerprint_hides_the_key() -> None:
     fp = key_fingerprint(KEY)
     assert len(fp) == 16 and int(fp, 16) >= 0

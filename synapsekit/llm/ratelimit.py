@@ -114,15 +114,18 @@ def estimate_tokens(
     input the request carries, plus ``max_tokens`` (providers count it against the limit
     when the request arrives). :meth:`RateLimiter.settle` corrects it once usage is known.
 
-    The characters are those of the message contents (text parts), of each tool's name,
-    description and parameters' JSON Schema (:attr:`Tool.schema`, as the encoders send it)
-    and of ``response_schema``'s name, description and schema: providers take the tools,
-    and the schema (OpenAI-style ``response_format``, Anthropic ``output_config`` or a
-    forced tool, Gemini ``responseSchema``), as input they bill; Ollama's ``format``
-    constrains the decoding instead, so there the schema is an overcount, on the safe
-    side. Schemas are serialized as compact JSON (no spaces, non-ASCII as it is). An image
-    or document part counts as :data:`PART_TOKENS` (providers bill a typical image at
-    250-1,600 tokens).
+    The characters are those of the message contents (text parts) and of the tool calls
+    earlier assistant turns made (id, name and arguments as compact JSON; a tool result's
+    ``tool_call_id``): in a tool loop they are resent on every step; then those of each
+    tool's name, description and parameters' JSON Schema (:attr:`Tool.schema`, as the
+    encoders send it) and of ``response_schema``'s name, description and schema:
+    providers take the tools, and the schema (OpenAI-style ``response_format``, Anthropic
+    ``output_config`` or a forced tool, Gemini ``responseSchema``), as input they bill;
+    Ollama's ``format`` constrains the decoding instead, so there the schema is an
+    overcount, on the safe side. Schemas are serialized as compact JSON (no spaces,
+    non-ASCII as it is). An image or document part counts as :data:`PART_TOKENS`
+    (providers bill a typical image at 250-1,600 tokens). ``tool_choice`` is not counted
+    (a tool's name at most).
     """
     chars = 0
     parts = 0
@@ -136,6 +139,9 @@ def estimate_tokens(
                     chars += len(part["text"])
                 else:
                     parts += 1
+        for call in message.get("tool_calls") or ():  # earlier turns' calls, sent back
+            chars += len(call.id) + len(call.name) + len(_compact_json(call.arguments))
+        chars += len(message.get("tool_call_id") or "")
     for tool in tools:
         chars += len(tool.name) + len(tool.description) + len(_compact_json(tool.schema))
     if response_schema is not None:
