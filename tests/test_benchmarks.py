@@ -47,3 +47,17 @@ def test_the_split_benchmark_runs() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     for name in ("synapsekit", "no SDK", "floor"):
         assert done.stdout.count(f"    {name} ") == 6, done.stdout  # 3 protocols x 2 modes
+
+
+def test_the_layers_benchmark_runs() -> None:
+    """benchmarks/bench_layers.py (synapsekit's own layers, in-process, on a recorded
+    answer) cannot rot: each layer reads the simulator's exact answer (checked in the
+    script) and all four rows print."""
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_layers.py", "-n", "5", "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "54 SSE events" in done.stdout
+    for name in ("floor", "decoder", "+ deadlines", "call path"):
+        assert f"  {name} " in done.stdout, done.stdout
