@@ -12,6 +12,7 @@ to the raw SDK and to the floor: compare ratios, the machine is noisy.
     python benchmarks/bench_streaming.py --protocol all            # 200 x 50 tokens, 5 rounds
     python benchmarks/bench_streaming.py --protocol cohere --rounds 9
     python benchmarks/bench_streaming.py --protocol openai --feature cache   # + a feature row
+    python benchmarks/bench_streaming.py --protocol all --feature all     # + every feature row
     python benchmarks/bench_streaming.py --protocol all --thousand   # 1,000 at once
     python benchmarks/bench_streaming.py --protocol anthropic --litellm
 
@@ -20,8 +21,13 @@ miss: a lookup and a store), ``limiter`` (RPM and TPM set too high to wait: the
 bookkeeping), ``tracer`` (a TokenTracer pricing every call), ``otel``
 (``synapsekit.observability.otel.instrument`` on the SDK's TracerProvider + BatchSpanProcessor
 and MeterProvider + PeriodicExportingMetricReader, exporters that drop: see _otel.py; on
-only during that client's rounds), ``tool`` (see bench_tool_stream.py). A feature row's
-"vs plain" is its CPU over plain synapsekit's in the same run.
+only during that client's rounds), ``tool`` (a streamed tool call instead of the text:
+a second simulator of the protocol serves one call of ``search`` whose arguments are as
+many 4-character fragments as the text has tokens, in the protocol's own shape -- OpenAI,
+Anthropic, Cohere and Bedrock stream the fragments, Gemini, Mistral and Ollama send a call
+whole, in one event -- read with ``respond(tools=[...])``, the call assembled and parsed).
+A comma list (or ``all``) adds several rows to one run. A feature row's "vs plain" is its
+CPU over plain synapsekit's in the same run.
 
 ``--thousand`` runs each client alone in a fresh process (so peak RSS is its own) with
 1,000 streams at once, and prints wall time, client CPU, peak RSS and peak threads.
@@ -119,6 +125,33 @@ def synapsekit_client(url: str, proto: Protocol, feature: str = "plain") -> Work
     return plain
 
 
+#: The tool the ``tool`` row offers (the simulators' ``--tool-fragments`` call names it).
+SEARCH = {"type": "function", "function": {
+    "name": "search", "description": "Search the web.",
+    "parameters": {"type": "object", "properties": {"q": {"type": "string"}},
+                   "required": ["q"]},
+}}
+
+
+def synapsekit_tool_client(url: str, proto: Protocol, tokens: int) -> Workload:
+    """The ``tool`` row: the streamed call assembled and parsed by the call path; answers
+    the text workload's string when the call is exactly the one served."""
+    from synapsekit import make_llm
+    from synapsekit.testing.simulators.server import BENCH_TOOL, bench_tool_arguments
+
+    llm = make_llm(proto.model, api_key=proto.key, base_url=url + proto.suffix,
+                   system_prompt=None)
+    want = (BENCH_TOOL, bench_tool_arguments(tokens)[0])
+    expected = expected_text(tokens)
+
+    async def one() -> str:
+        response = await llm.respond("Search for it.", tools=[SEARCH])
+        got = [(call.name, dict(call.arguments)) for call in response.tool_calls]
+        return expected if got == [want] else f"tool calls {got!r}"
+
+    return one
+
+
 def litellm_client(url: str, proto: Protocol) -> Workload:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
@@ -141,9 +174,11 @@ def litellm_client(url: str, proto: Protocol) -> Workload:
 
 
 def clients_for(
-    protocol: str, url: str, feature: str, litellm: bool
+    protocol: str, url: str, features: list[str], litellm: bool, *,
+    tool_url: str | None = None, tokens: int = 0,
 ) -> tuple[dict[str, Workload], dict[str, Callable[[], AbstractContextManager[None]]]]:
-    """The clients of one run (name -> workload) and the contexts some need around them."""
+    """The clients of one run (name -> workload) and the contexts some need around them;
+    ``tool_url``: the simulator serving the ``tool`` row's call."""
     from benchmarks import floor
     from benchmarks.raw_sdk import CLIENTS
 
@@ -158,18 +193,19 @@ def clients_for(
 
         clients["aiobotocore"] = bedrock_aiobotocore(url, proto.key)  # where installed
     around: dict[str, Callable[[], AbstractContextManager[None]]] = {}
-    if feature == "otel":
-        reason = otel_available()
-        if reason:
-            print(reason)
-        else:
-            clients["synapsekit + otel"] = clients["synapsekit"]  # the same LLM object
-            around["synapsekit + otel"] = otel_on
-    elif feature == "tool":
-        print("tool row: streamed tool calls need the tool-call simulator; "
-              "run benchmarks/bench_tool_stream.py")
-    elif feature != "plain":
-        clients[f"synapsekit + {feature}"] = synapsekit_client(url, proto, feature)
+    for feature in features:
+        if feature == "otel":
+            reason = otel_available()
+            if reason:
+                print(reason)
+            else:
+                clients["synapsekit + otel"] = clients["synapsekit"]  # the same LLM object
+                around["synapsekit + otel"] = otel_on
+        elif feature == "tool":
+            assert tool_url is not None, "the tool row needs its simulator"
+            clients["synapsekit + tool"] = synapsekit_tool_client(tool_url, proto, tokens)
+        elif feature != "plain":
+            clients[f"synapsekit + {feature}"] = synapsekit_client(url, proto, feature)
     if litellm and proto.litellm:
         clients["litellm"] = litellm_client(url, proto)
     elif litellm:
@@ -206,8 +242,11 @@ def table(protocol: str, mode: str, medians: dict[str, tuple[float, float]]) -> 
     return out
 
 
-async def run_protocol(args: argparse.Namespace, protocol: str, url: str) -> dict[str, Any]:
-    clients, around = clients_for(protocol, url, args.feature, args.litellm)
+async def run_protocol(
+    args: argparse.Namespace, protocol: str, url: str, tool_url: str | None = None
+) -> dict[str, Any]:
+    clients, around = clients_for(protocol, url, args.feature, args.litellm,
+                                  tool_url=tool_url, tokens=args.tokens)
     expected = expected_text(args.tokens)
     await warm_up(clients, expected)
     concurrency = args.concurrency or args.n
@@ -226,7 +265,7 @@ async def run_protocol(args: argparse.Namespace, protocol: str, url: str) -> dic
 
 async def solo(args: argparse.Namespace) -> None:
     """One client, alone in this process: --solo NAME -n N, all at once (the 1,000 run)."""
-    clients, _around = clients_for(args.protocol[0], args.url, "plain", False)
+    clients, _around = clients_for(args.protocol[0], args.url, ["plain"], False)
     one = clients[args.solo]
     expected = expected_text(args.tokens)
     assert await one() == expected
@@ -266,18 +305,24 @@ async def run_all(args: argparse.Namespace, names: list[str], results: dict[str,
     """Every protocol in one event loop, each against its own simulator process; the SDK
     clients of a protocol are collected (and their pools closed) before the next starts."""
     for protocol in names:
-        proc, url = start_simulator(args.tokens, protocol, api_key=PROTOCOLS[protocol].key)
+        key = PROTOCOLS[protocol].key
+        procs = [start_simulator(args.tokens, protocol, api_key=key)]
+        if "tool" in args.feature and not args.thousand:  # the tool row's own simulator
+            procs.append(start_simulator(None, protocol, "--tool-fragments",
+                                         str(args.tokens), api_key=key))
+        urls = [url for _, url in procs]
         try:
             if args.thousand:
                 results[protocol] = {"thousand": await asyncio.to_thread(
-                    thousand, args, protocol, url)}
+                    thousand, args, protocol, urls[0])}
             else:
-                results[protocol] = await run_protocol(args, protocol, url)
+                results[protocol] = await run_protocol(args, protocol, *urls)
             gc.collect()  # SDK clients close their pools from __del__: on this loop
             await asyncio.sleep(0.05)
         finally:
-            proc.terminate()
-            proc.wait(10)
+            for proc, _ in procs:
+                proc.terminate()
+                proc.wait(10)
 
 
 def main() -> None:
@@ -289,7 +334,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=0,
                         help="streams at once in the concurrent runs (default: -n)")
-    parser.add_argument("--feature", choices=FEATURES, default="plain")
+    parser.add_argument("--feature", default="plain",
+                        help=f"one of {', '.join(FEATURES)}, a comma list, or all")
     parser.add_argument("--litellm", action="store_true", help="add LiteLLM where it applies")
     parser.add_argument("--thousand", action="store_true",
                         help="only the 1,000-concurrent run: wall, peak RSS, threads")
@@ -303,6 +349,11 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown protocol {', '.join(unknown)}")
     args.protocol = names
+    features = list(FEATURES) if args.feature == "all" else args.feature.split(",")
+    wrong = [name for name in features if name not in FEATURES]
+    if wrong:
+        parser.error(f"unknown feature {', '.join(wrong)}")
+    args.feature = features
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "args": vars(args) | {
         "json": str(args.json)}}
     with ExitStack() as stack:

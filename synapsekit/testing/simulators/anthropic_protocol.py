@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .anthropic_rules import check_features, sign
-from .server import Reply, Request, Server, serve_main
+from .server import BENCH_TOOL, Reply, Request, Server, bench_tool_arguments, serve_main
 from .wire import read_wire, replay
 
 __all__ = [
@@ -420,7 +420,7 @@ class AnthropicSimulator(Server):
     ) -> None:
         super().__init__(host=host, port=port, record=record)
         self.api_key = api_key
-        self.default = default or text_stream(["Hello", ",", " world", "!"], input_tokens=12)
+        self.default: Reply = default or text_stream(["Hello", ",", " world", "!"], input_tokens=12)
         self._ids = itertools.count(1)
 
     @property
@@ -467,6 +467,13 @@ class AnthropicSimulator(Server):
         return check_body(body, version)
 
 
+def bench_tool_call(fragments: int) -> Reply:
+    """``--tool-fragments``: the benchmarks' call, one ``tool_use`` block whose
+    ``input_json_delta`` s are the arguments in ``fragments`` pieces."""
+    _, pieces = bench_tool_arguments(fragments)
+    return tool_stream([("toolu_bench0001", BENCH_TOOL, pieces)], output_tokens=fragments)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     serve_main(
         __doc__,
@@ -475,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ),
         argv,
         api_key="sk-ant-test-key",
+        tool=bench_tool_call,
     )
 
 

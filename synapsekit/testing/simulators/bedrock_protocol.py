@@ -32,7 +32,7 @@ from urllib.parse import quote, unquote
 
 from .bedrock_converse import check_converse, tool_events
 from .openai_protocol import embedding_vector, token_count
-from .server import Reply, Request, Server, serve_main
+from .server import BENCH_TOOL, Reply, Request, Server, bench_tool_arguments, serve_main
 from .wire import read_wire
 
 __all__ = [
@@ -478,7 +478,7 @@ class BedrockSimulator(Server):
         self.credentials = dict(credentials or {"AKIDSIMULATOR": "simulator-secret"})
         self.api_keys = set(api_keys)
         self.region = region
-        self.default = default or text_stream(["Hello", ",", " world", "!"], input_tokens=12)
+        self.default: Reply = default or text_stream(["Hello", ",", " world", "!"], input_tokens=12)
         self._ids = itertools.count(1)
         #: The ``x-amzn-RequestId`` of every response, in order (cleared by :meth:`reset`).
         self.request_ids: list[str] = []
@@ -598,6 +598,13 @@ class BedrockSimulator(Server):
         return None
 
 
+def bench_tool_call(fragments: int) -> Reply:
+    """``--tool-fragments``: the benchmarks' call, one ``toolUse`` block whose input
+    deltas are the arguments in ``fragments`` pieces."""
+    _, pieces = bench_tool_arguments(fragments)
+    return tool_stream([("tooluse_bench0001", BENCH_TOOL, pieces)])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     serve_main(
         __doc__,
@@ -607,6 +614,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ),
         argv,
         extra=lambda parser: parser.add_argument("--region", default="us-east-1"),
+        tool=bench_tool_call,
     )
 
 

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .openai_protocol import embedding_vector, token_count
-from .server import Reply, Request, Server, serve_main
+from .server import BENCH_TOOL, Reply, Request, Server, bench_tool_arguments, serve_main
 from .wire import read_wire, replay
 
 __all__ = [
@@ -567,7 +567,7 @@ class CohereSimulator(Server):
     ) -> None:
         super().__init__(host=host, port=port, record=record)
         self.api_key = api_key
-        self.default = default or text_stream(["Hello", ",", " world", "!"], input_tokens=71)
+        self.default: Reply = default or text_stream(["Hello", ",", " world", "!"], input_tokens=71)
 
     @property
     def url(self) -> str:
@@ -599,6 +599,13 @@ class CohereSimulator(Server):
         return check_body(body)
 
 
+def bench_tool_call(fragments: int) -> Reply:
+    """``--tool-fragments``: the benchmarks' call, its ``tool-call-delta`` s the arguments
+    in ``fragments`` pieces."""
+    _, pieces = bench_tool_arguments(fragments)
+    return tool_stream([("call_bench0001", BENCH_TOOL, pieces)], output_tokens=fragments)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     serve_main(
         __doc__,
@@ -607,6 +614,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ),
         argv,
         api_key="co-test-key",
+        tool=bench_tool_call,
     )
 
 

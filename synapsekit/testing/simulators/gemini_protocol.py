@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .openai_protocol import embedding_vector
-from .server import Reply, Request, Server, serve_main
+from .server import BENCH_TOOL, Reply, Request, Server, bench_tool_arguments, serve_main
 from .wire import read_wire, replay
 
 __all__ = [
@@ -664,7 +664,7 @@ class GeminiSimulator(Server):
         super().__init__(host=host, port=port, record=record)
         self.api_key = api_key
         self.models = None if models is None else set(models)
-        self.default = default or text_stream(["Hello", ",", " world", "!"], prompt_tokens=7)
+        self.default: Reply = default or text_stream(["Hello", ",", " world", "!"], prompt_tokens=7)
 
     @property
     def url(self) -> str:
@@ -701,6 +701,13 @@ class GeminiSimulator(Server):
         return check_body(body, match.group(2))
 
 
+def bench_tool_call(fragments: int) -> Reply:
+    """``--tool-fragments``: the benchmarks' call (arguments of ``4 * fragments``
+    characters) the way Gemini streams calls: a whole ``functionCall`` part."""
+    arguments, _ = bench_tool_arguments(fragments)
+    return function_call_stream([(BENCH_TOOL, arguments)])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     serve_main(
         __doc__,
@@ -709,6 +716,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ),
         argv,
         api_key="AIza-test-key",
+        tool=bench_tool_call,
     )
 
 

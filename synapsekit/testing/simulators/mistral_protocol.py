@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .openai_protocol import embedding_vector, token_count
-from .server import Reply, Request, Server, serve_main
+from .server import BENCH_TOOL, Reply, Request, Server, bench_tool_arguments, serve_main
 from .wire import read_wire, replay
 
 __all__ = [
@@ -584,7 +584,9 @@ class MistralSimulator(Server):
         super().__init__(host=host, port=port, record=record)
         self.api_key = api_key
         self.models = frozenset(models) if models is not None else None
-        self.default = default or text_stream(["Hello", ",", " world", "!"], prompt_tokens=12)
+        self.default: Reply = default or text_stream(
+            ["Hello", ",", " world", "!"], prompt_tokens=12
+        )
         self._ids = itertools.count(1)
 
     @property
@@ -624,6 +626,16 @@ class MistralSimulator(Server):
         return check_body(body, self.models)
 
 
+def bench_tool_call(fragments: int) -> Reply:
+    """``--tool-fragments``: the benchmarks' call (arguments of ``4 * fragments``
+    characters) the way Mistral streams calls: whole, in one chunk."""
+    arguments, _ = bench_tool_arguments(fragments)
+    return tool_call_stream(
+        [("call_bench0001", BENCH_TOOL, json.dumps(arguments, separators=(",", ":")))],
+        completion_tokens=fragments,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     serve_main(
         __doc__,
@@ -632,6 +644,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ),
         argv,
         api_key="mistral-test-key",
+        tool=bench_tool_call,
     )
 
 

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .openai_protocol import embedding_vector, token_count
-from .server import Reply, Request, Server, serve_main
+from .server import BENCH_TOOL, Reply, Request, Server, bench_tool_arguments, serve_main
 from .wire import read_wire
 
 __all__ = [
@@ -340,7 +340,7 @@ class OllamaSimulator(Server):
         self.thinking = {_canonical(m) for m in thinking}
         self.vision = {_canonical(m) for m in vision}
         self.api_key = api_key
-        self.default = default or text_stream(["Hello", ",", " world", "!"],
+        self.default: Reply = default or text_stream(["Hello", ",", " world", "!"],
                                               prompt_eval_count=12)
 
     @property
@@ -409,6 +409,13 @@ class OllamaSimulator(Server):
         return None
 
 
+def bench_tool_call(fragments: int) -> Reply:
+    """``--tool-fragments``: the benchmarks' call (arguments of ``4 * fragments``
+    characters) the way Ollama streams calls: whole, on one line."""
+    arguments, _ = bench_tool_arguments(fragments)
+    return tool_stream([(BENCH_TOOL, arguments)])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     serve_main(
         __doc__,
@@ -416,6 +423,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             default=text_stream(tokens, delay=a.delay), port=a.port, record=False
         ),
         argv,
+        tool=bench_tool_call,
     )
 
 

@@ -566,7 +566,9 @@ class OpenAISimulator(Server):
         self.api_key = api_key
         self.auth = auth
         self.deployments = dict(deployments or {})
-        self.default = default or text_stream(["Hello", ",", " world", "!"], prompt_tokens=12)
+        self.default: Reply = default or text_stream(
+            ["Hello", ",", " world", "!"], prompt_tokens=12
+        )
         self._ids = itertools.count(1)
 
     @property
@@ -617,6 +619,13 @@ class OpenAISimulator(Server):
         return check_body(body, require_model=not azure, served_model=served, vendor=self.vendor)
 
 
+def bench_tool_call(fragments: int) -> Reply:
+    """``--tool-fragments``: the benchmarks' call, its arguments in ``fragments`` pieces."""
+    from synapsekit.testing.simulators.openai_streams import long_tool_call
+
+    return long_tool_call(fragments)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     serve_main(
         __doc__,
@@ -629,6 +638,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         extra=lambda parser: parser.add_argument(
             "--auth", choices=("bearer", "azure"), default="bearer"
         ),
+        tool=bench_tool_call,
     )
 
 

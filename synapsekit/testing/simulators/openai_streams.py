@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .openai_protocol import DONE, SSE_TYPE, OpenAISimulator, _Chunks, _usage, _wants_stream
-from .server import Reply, Request, serve_main
+from .server import BENCH_TOOL, Reply, Request, bench_tool_arguments, serve_main
 
 __all__ = ["Call", "long_tool_call", "reasoning_stream", "tool_stream"]
 
@@ -120,8 +120,8 @@ def tool_stream(
 def long_tool_call(fragments: int, *, model: str = "gpt-4o-2024-08-06") -> Reply:
     """One tool call whose arguments arrive in ``fragments`` pieces of 4 characters (the
     benchmark's stream): ``{"q":"xxxx...."}`` padded to length."""
-    body = "x" * max(0, 4 * fragments - len('{"q":""}'))
-    return tool_stream([Call("call_bench0001", "search", {"q": body})], fragment=4,
+    arguments, _ = bench_tool_arguments(fragments)
+    return tool_stream([Call("call_bench0001", BENCH_TOOL, arguments)], fragment=4,
                        model=model, completion_tokens=fragments)
 
 

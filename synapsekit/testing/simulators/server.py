@@ -377,6 +377,10 @@ class Server:
     instead override :meth:`default_reply`, :meth:`validate` and :meth:`response_headers`.
     """
 
+    #: A protocol simulator's reply when nothing is queued (its :meth:`default_reply`
+    #: serves it); :func:`serve_main`'s ``--tool-fragments`` replaces it.
+    default: Reply | None = None
+
     def __init__(
         self,
         handler: Handler | None = None,
@@ -581,6 +585,19 @@ class Server:
             return Reply(500, {"content-type": "text/plain"}, body, close=True), b""
 
 
+#: The benchmarks' tool call (``--tool-fragments``): its name and the one argument.
+BENCH_TOOL = "search"
+
+
+def bench_tool_arguments(fragments: int) -> tuple[dict[str, str], list[str]]:
+    """The arguments of the benchmarks' tool call, ``{"q": "xxxx..."}`` as compact JSON of
+    ``4 * fragments`` characters, and that JSON cut in ``fragments`` 4-character pieces
+    (the shape of a real streamed call: the first piece opens the object)."""
+    text = "x" * max(0, 4 * fragments - len('{"q":""}'))
+    whole = json.dumps({"q": text}, separators=(",", ":"))
+    return {"q": text}, [whole[i:i + 4] for i in range(0, len(whole), 4)]
+
+
 def serve_main(
     description: str | None,
     build: Callable[[argparse.Namespace, list[str]], Server],
@@ -588,13 +605,16 @@ def serve_main(
     *,
     api_key: str | None = None,
     extra: Callable[[argparse.ArgumentParser], object] | None = None,
+    tool: Callable[[int], Reply] | None = None,
 ) -> None:
     """Run one simulator in the foreground, for benchmarks in a separate process.
 
-    Parses ``--port --tokens --delay`` (plus ``--api-key`` when the protocol has a key, and
-    whatever ``extra`` adds), builds the server with ``build(args, tokens)``, prints
-    ``PORT <n>`` and serves until killed. Build it with ``record=False``: a long benchmark
-    run must not grow memory with every request.
+    Parses ``--port --tokens --delay`` (plus ``--api-key`` when the protocol has a key,
+    ``--tool-fragments`` when it gives ``tool``, and whatever ``extra`` adds), builds the
+    server with ``build(args, tokens)``, prints ``PORT <n>`` and serves until killed. Build
+    it with ``record=False``: a long benchmark run must not grow memory with every request.
+    ``--tool-fragments N`` makes the default reply ``tool(N)``: one streamed call of
+    :data:`BENCH_TOOL` with :func:`bench_tool_arguments` in the protocol's own shape.
     """
     parser = argparse.ArgumentParser(description=(description or "").splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
@@ -602,10 +622,15 @@ def serve_main(
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each event")
     if api_key is not None:
         parser.add_argument("--api-key", default=api_key)
+    if tool is not None:
+        parser.add_argument("--tool-fragments", type=int, default=0,
+                            help="serve one tool call of this many argument fragments")
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
     sim = build(args, [f" tok{i}" for i in range(args.tokens)])
+    if tool is not None and args.tool_fragments > 0:
+        sim.default = tool(args.tool_fragments)
     sim.start()
     print(f"PORT {sim.port}", flush=True)
     try:
