@@ -243,10 +243,11 @@ def _clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
 
 
 class _Watch:
-    """The one timer of a watched stream. :meth:`arm` before each wait sets when the wait
-    expires; the timer cancels the waiting task only if that moment has come and the task
-    is still waiting, else re-arms itself (chunks came meanwhile) or sleeps until the next
-    :meth:`arm` (the consumer has the chunk)."""
+    """The one timer of a watched stream. Before each wait, :meth:`arm` (or, between
+    chunks, :meth:`Deadline._watched`'s own three stores) sets when the wait expires and
+    which task waits; the timer cancels that task only if the moment has come and it is
+    still waiting, else re-arms itself (chunks came meanwhile) or lapses until the next
+    wait schedules it again (the consumer has the chunk)."""
 
     __slots__ = (
         "_ends", "_limit", "_loop", "expires", "fired", "handle", "task", "total_hit",
