@@ -139,6 +139,52 @@ def test_summary_figures_are_exact() -> None:
     assert by_model[unknown]["provider"] == "groq"
 
 
+def test_keep_bounds_the_records_not_the_summary() -> None:
+    """keep=3: the records are the last three calls, the summary counts all five (tokens,
+    latency and cost summed exactly), and equals summarize() over all five records."""
+    import math
+
+    from synapsekit.observability import summarize
+
+    whole, kept = TokenTracer(), TokenTracer(keep=3)
+    for i in range(5):
+        for tracer in (whole, kept):
+            tracer.record(provider="openai", model="gpt-4o", latency_ms=0.1 * (i + 1),
+                          usage=Usage(input_tokens=100 + i, output_tokens=10))
+    assert [r.input_tokens for r in kept.records] == [102, 103, 104]
+    assert len(whole.records) == 5
+    summary = kept.summary()
+    assert summary == whole.summary() == {"model": "gpt-4o", **summarize(whole.records)}
+    assert summary["calls"] == 5 and summary["total_input_tokens"] == 510
+    assert summary["total_latency_ms"] == math.fsum(0.1 * (i + 1) for i in range(5))
+    assert repr(kept) == "TokenTracer(calls=5)"
+    kept.reset()
+    assert kept.records == [] and kept.summary()["calls"] == 0
+    assert TokenTracer(keep=0).record(120, 40, 3.0, model="gpt-4o").input_tokens == 120
+
+
+def test_keep_must_be_a_count() -> None:
+    for bad in (-1, 2.5, "3", True):
+        with pytest.raises(SynapseKitError, match="keep: must be a whole number"):
+            TokenTracer(keep=bad)  # type: ignore[arg-type]
+
+
+def test_summary_does_not_depend_on_the_order_of_calls() -> None:
+    """Latencies whose float sum changes with the order (1e16 + 1.0 - 1e16): the running
+    totals are exact, like math.fsum over the records, whatever order they came in."""
+    import math
+
+    values = [1e16, 1.0, -1e16, 0.1, 0.2, 0.3]
+    sums = set()
+    for order in (values, values[::-1], sorted(values)):
+        tracer = TokenTracer()
+        for latency in order:
+            tracer.record(1, 1, latency, model="gpt-4o")
+        sums.add(tracer.summary()["total_latency_ms"])
+    assert sums == {math.fsum(values)}
+    assert sum(values) != math.fsum(values)  # the case a running float sum gets wrong
+
+
 def test_same_model_on_two_providers_is_kept_apart() -> None:
     tracer = TokenTracer()
     _gpt4o(tracer)

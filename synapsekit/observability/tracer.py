@@ -16,14 +16,19 @@ Cost comes from :mod:`synapsekit.llm.pricing`:
 With ``ledger="calls.db"`` every record is also appended to a SQLite file by a
 background thread (see :mod:`synapsekit.observability.ledger`), so history survives
 restarts; :meth:`TokenTracer.load` reads it back.
+
+:meth:`TokenTracer.summary` reads running totals (:mod:`synapsekit.observability.totals`),
+not the records: it costs the same after a million calls as after one, and with
+``keep=N`` a long-running service holds only the last N records in memory while its
+summary still covers every call.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -49,18 +54,31 @@ class TokenTracer:
     ``model`` (SynapseKit's ``TokenTracer(model="gpt-4o-mini")``) is the model of calls
     recorded without one, e.g. ``tracer.record(120, 40, 350.0)`` (input tokens, output
     tokens, latency in ms, positionally); ``summary()["model"]`` reports it.
+
+    ``keep``: how many of the latest records :attr:`records` holds (None: all, the
+    default). A service that only reads :meth:`summary` sets it so memory stays bounded
+    (a record is about 390 bytes); the summary covers every call either way.
     """
 
     def __init__(
-        self, model: str | None = None, *, ledger: str | os.PathLike[str] | None = None
+        self, model: str | None = None, *, ledger: str | os.PathLike[str] | None = None,
+        keep: int | None = None,
     ) -> None:
+        from synapsekit.observability.totals import Totals
+
         if model is not None and (not isinstance(model, str) or not model.strip()):
             from synapsekit.errors import ConfigError
 
             raise ConfigError(f"model: must be a non-empty string, not {model!r}")
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int)
+                                 or keep < 0):
+            from synapsekit.errors import ConfigError
+
+            raise ConfigError(f"keep: must be a whole number >= 0 or None, not {keep!r}")
         self.model = model
         self._lock = threading.Lock()
-        self._records: list[CallRecord] = []
+        self._records: deque[CallRecord] = deque(maxlen=keep)
+        self._totals = Totals()
         self._ledger: Ledger | None = None
         if ledger is not None:
             from synapsekit.observability.ledger import Ledger  # sqlite3 only when asked
@@ -153,6 +171,7 @@ class TokenTracer:
         )
         with self._lock:
             self._records.append(entry)
+            self._totals.add(entry)
         if self._ledger is not None:
             self._ledger.append(entry)
         return entry
@@ -174,7 +193,8 @@ class TokenTracer:
 
     @property
     def records(self) -> list[CallRecord]:
-        """A copy of every record since creation or the last :meth:`reset`."""
+        """A copy of every record since creation or the last :meth:`reset` (the latest
+        ``keep`` of them when the tracer was made with ``keep``)."""
         with self._lock:
             return list(self._records)
 
@@ -183,18 +203,24 @@ class TokenTracer:
         return self._ledger
 
     def summary(self) -> dict[str, Any]:
-        """Totals over :attr:`records` (see :func:`summarize`), and ``model``: the
-        tracer's model, else the one model every record used (None for several)."""
-        records = self.records
-        result = summarize(records)
-        models = {entry.model for entry in records}
+        """Totals over every call since creation or the last :meth:`reset` (see
+        :func:`summarize`; kept as calls are recorded, so this costs the same at any
+        count), and ``model``: the tracer's model, else the one model every call used
+        (None for several)."""
+        with self._lock:
+            result = self._totals.summary()
+            models = self._totals.models
         only = next(iter(models)) if len(models) == 1 else None
         return {"model": self.model or only, **result}
 
     def reset(self) -> None:
-        """Forget the in-memory records (the ledger file, if any, keeps its history)."""
+        """Forget the in-memory records and totals (the ledger file, if any, keeps its
+        history)."""
+        from synapsekit.observability.totals import Totals
+
         with self._lock:
             self._records.clear()
+            self._totals = Totals()
 
     def flush(self) -> None:
         """Wait until the ledger has written every record so far (no-op without one)."""
@@ -213,19 +239,17 @@ class TokenTracer:
         from synapsekit.observability.ledger import read_ledger
 
         tracer = cls()
-        tracer._records = read_ledger(path, since=since)
+        for entry in read_ledger(path, since=since):
+            tracer._records.append(entry)
+            tracer._totals.add(entry)
         return tracer
 
     def __repr__(self) -> str:
         with self._lock:
-            calls = len(self._records)
+            calls = self._totals.calls
         ledger = f", ledger={str(self._ledger.path)!r}" if self._ledger else ""
         model = f"model={self.model!r}, " if self.model else ""
         return f"TokenTracer({model}calls={calls}{ledger})"
-
-
-_TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens",
-                 "cache_write_tokens", "reasoning_tokens")
 
 
 def summarize(records: Iterable[CallRecord]) -> dict[str, Any]:
@@ -235,63 +259,12 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, Any]:
     ``by_purpose`` (calls per :func:`~synapsekit.observability.call_purpose` name, e.g.
     ``{"tool_loop": 3, "structured_retry": 1}``) and ``by_model``: the same per model,
     keyed by model name (``"provider:model"`` when one model name was used on several
-    providers), whose ``cost_usd`` is None if any of its calls is unpriced. Float sums use
-    ``math.fsum``: the result does not depend on the order calls were recorded in."""
-    groups: dict[tuple[str, str], list[CallRecord]] = {}
+    providers), whose ``cost_usd`` is None if any of its calls is unpriced. Float sums are
+    exact, rounded once: the result does not depend on the order calls were recorded in.
+    (:meth:`TokenTracer.summary` keeps the same totals as it records.)"""
+    from synapsekit.observability.totals import Totals
+
+    totals = Totals()
     for entry in records:
-        groups.setdefault((entry.provider, entry.model), []).append(entry)
-    everything = [entry for group in groups.values() for entry in group]
-    totals = _totals(everything)
-    result: dict[str, Any] = {
-        "calls": totals["calls"],
-        **{_total_key(name): totals[name] for name in _TOKEN_FIELDS},
-        "total_latency_ms": totals["latency_ms"],
-        "cache_hits": totals["cache_hits"],
-        "errors": totals["errors"],
-        "incomplete_calls": totals["incomplete_calls"],
-        "estimated_cost_usd": totals["known_cost_usd"],
-        "unpriced_calls": totals["unpriced_calls"],
-        "tool_call_turns": sum(entry.tool_calls > 0 for entry in everything),
-        "by_purpose": _by_purpose(everything),
-    }
-    models = [model for _, model in groups]
-    by_model: dict[str, dict[str, Any]] = {}
-    for (provider, model), group in groups.items():
-        key = model if models.count(model) == 1 else f"{provider}:{model}"
-        part = _totals(group)
-        by_model[key] = {
-            "provider": provider,
-            "calls": part["calls"],
-            **{name: part[name] for name in _TOKEN_FIELDS},
-            "latency_ms": part["latency_ms"],
-            "cache_hits": part["cache_hits"],
-            "cost_usd": None if part["unpriced_calls"] else part["known_cost_usd"],
-        }
-    result["by_model"] = by_model
-    return result
-
-
-def _by_purpose(records: list[CallRecord]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for entry in records:
-        if entry.purpose is not None:
-            counts[entry.purpose] = counts.get(entry.purpose, 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def _total_key(name: str) -> str:
-    return name if name == "total_tokens" else f"total_{name}"
-
-
-def _totals(records: list[CallRecord]) -> dict[str, Any]:
-    known = [entry.cost_usd for entry in records if entry.cost_usd is not None]
-    return {
-        "calls": len(records),
-        **{name: sum(getattr(entry, name) for entry in records) for name in _TOKEN_FIELDS},
-        "latency_ms": math.fsum(entry.latency_ms for entry in records),
-        "cache_hits": sum(entry.cache_hit for entry in records),
-        "errors": sum(entry.error is not None for entry in records),
-        "incomplete_calls": sum(not entry.complete for entry in records),
-        "known_cost_usd": math.fsum(known),
-        "unpriced_calls": len(records) - len(known),
-    }
+        totals.add(entry)
+    return totals.summary()
