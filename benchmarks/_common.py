@@ -5,10 +5,14 @@ Why a separate process for the simulator: ``time.process_time()`` counts every t
 *this* process, so the server's work must not be in it. Why interleaved rounds and
 medians: the machine is shared and noisy; running client A, B, C, A, B, C... and taking
 each one's median round lets a slow moment hit all clients alike, and ratios between
-clients measured that way carry over between machines where seconds do not. Why a
-``gc.collect()`` before each client's round: without it, the garbage the previous client
-left (an SDK's pydantic objects per chunk) is collected while the next one is measured;
-on Gemini at 200 concurrent that made synapsekit look 1.46x the floor instead of 1.08x.
+clients measured that way carry over between machines where seconds do not; the order
+rotates by one client each round, so no client always follows the same one. Why each
+round is preceded by :func:`settle` (a ``gc.collect()`` and a few unmeasured calls of the
+client about to be measured): otherwise a client pays for the one before it -- its
+garbage, collected inside the next round (an SDK's pydantic objects per chunk), and caches
+left cold. With a fixed order and neither, synapsekit, always measured right after the raw
+SDK, read 1.42x-1.45x the floor sequentially on OpenAI (1.11x with the rotation alone)
+and 1.46x at 200 concurrent on Gemini (1.08x with the collection).
 """
 
 from __future__ import annotations
@@ -119,6 +123,26 @@ async def measure(
     return time.process_time() - cpu, time.perf_counter() - wall, answers[0]
 
 
+async def settle(one: Workload, n: int) -> None:
+    """Before a client's measured round: collect the previous client's garbage (else it is
+    collected inside this one's round) and run this client unmeasured for a twentieth of
+    the round, so it starts with its own code and objects warm in the caches, not the
+    previous client's."""
+    gc.collect()
+    for _ in range(max(1, n // 20)):
+        await one()
+    gc.collect()
+
+
+def rotated(clients: Mapping[str, Workload], turn: int) -> list[tuple[str, Workload]]:
+    """The clients in the order of round ``turn``: each round starts one client later,
+    so none always runs right after the same other one (a client that follows an SDK
+    heavy on allocations inherits a warmer collector and colder caches)."""
+    items = list(clients.items())
+    start = turn % len(items) if items else 0
+    return items[start:] + items[:start]
+
+
 async def interleaved(
     clients: dict[str, Workload], n: int, rounds: int, expected: str, *, concurrency: int = 1,
     around: Mapping[str, Callable[[], AbstractContextManager[None]]] | None = None,
@@ -128,10 +152,10 @@ async def interleaved(
     ``expected`` so no client can skip the work. ``around[name]`` is entered for that
     client's rounds only (a process-wide switch such as OTel instrumentation)."""
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
-    for _ in range(rounds):
-        for name, one in clients.items():
-            gc.collect()  # the previous client's garbage is not this one's to collect
+    for turn in range(rounds):
+        for name, one in rotated(clients, turn):
             with (around or {}).get(name, nullcontext)():
+                await settle(one, n)
                 cpu, wall, answer = await measure(one, n, concurrency > 1, concurrency)
             assert answer == expected, (name, answer[:60])
             samples[name].append((cpu, wall))
@@ -186,9 +210,9 @@ async def split_rounds(workloads: dict[str, Workload], label: str, n: int, round
             assert await one() == expected
     for mode in ("sequential", "concurrent"):
         samples: dict[str, list[float]] = {name: [] for name in workloads}
-        for _ in range(rounds):
-            for name, one in workloads.items():
-                gc.collect()  # as in interleaved(): each pays for its own garbage only
+        for turn in range(rounds):
+            for name, one in rotated(workloads, turn):
+                await settle(one, n)
                 cpu = time.process_time()
                 if mode == "sequential":
                     answers = [await one() for _ in range(n)]
