@@ -42,6 +42,16 @@ MODEL = "gpt-4o-mini"
 AWS_ID, AWS_SECRET, AWS_REGION = "AKIDSIMULATOR", "simulator-secret", "us-east-1"
 #: One streamed generation, consumed to its end; returns the text it read.
 Workload = Callable[[], Awaitable[str]]
+#: The tool the tool-call benchmarks offer (the simulators' ``--tool-fragments`` and
+#: ``openai_streams`` calls name it: ``server.BENCH_TOOL``), in OpenAI's format.
+SEARCH: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "search", "description": "Search the web.",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}},
+                       "required": ["q"]},
+    },
+}
 
 
 def start_simulator(

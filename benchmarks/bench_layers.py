@@ -4,7 +4,8 @@ decoder, the deadline watch and the call path each add per streamed answer.
 A real answer (50 tokens, 54 SSE events, with usage) is read once from the OpenAI-protocol
 simulator, piece by piece as the socket gave it, and then replayed from memory through
 
-- ``floor``: the floor client's loop (split on newlines, one ``json.loads`` per event);
+- ``floor``: the floor client's read (``benchmarks.floor.read_text``: split on newlines,
+  one ``json.loads`` per event);
 - ``decoder``: ``openai_compat.decode.parse`` (the raw SSE reader and the chunk decoder);
 - ``+ deadlines``: the decoder under ``Deadline.watch`` (the default ``timeout``: 60 s for
   the first token, 60 s of silence);
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -65,6 +65,8 @@ class Recorded:
 
 
 def workloads(pieces: list[bytes]) -> dict[str, Callable[[], Awaitable[str]]]:
+    from benchmarks.floor import read_text
+    from benchmarks.floor.openai import pick
     from synapsekit.llm.config import LLMConfig
     from synapsekit.llm.deadlines import Deadline
     from synapsekit.llm.providers.openai_compat import OpenAILLM
@@ -87,17 +89,7 @@ def workloads(pieces: list[bytes]) -> dict[str, Callable[[], Awaitable[str]]]:
         return llm._map_errors(config)  # the decoder's error mapper, as a call makes it
 
     async def floor() -> str:
-        parts, rest, loads = [], b"", json.loads
-        async for piece in Recorded(pieces).aiter_bytes():
-            lines = (rest + piece).split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                if line.startswith(b"data: ") and line[6:7] == b"{":
-                    choices = loads(line[6:])["choices"]
-                    text = choices[0]["delta"].get("content") if choices else None
-                    if text:
-                        parts.append(text)
-        return "".join(parts)
+        return await read_text(Recorded(pieces).aiter_bytes(), pick)
 
     async def decoder() -> str:
         return "".join([c.text async for c in parse(Recorded(pieces), mapper())])

@@ -60,6 +60,7 @@ from benchmarks._common import (
     KEY,
     MODEL,
     ROOT,
+    SEARCH,
     ThreadPeak,
     Workload,
     aws_environment,
@@ -123,14 +124,6 @@ def synapsekit_client(url: str, proto: Protocol, feature: str = "plain") -> Work
         return await llm.generate("Say something.")
 
     return plain
-
-
-#: The tool the ``tool`` row offers (the simulators' ``--tool-fragments`` call names it).
-SEARCH = {"type": "function", "function": {
-    "name": "search", "description": "Search the web.",
-    "parameters": {"type": "object", "properties": {"q": {"type": "string"}},
-                   "required": ["q"]},
-}}
 
 
 def synapsekit_tool_client(url: str, proto: Protocol, tokens: int) -> Workload:

@@ -36,19 +36,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import start_simulator
+from benchmarks._common import SEARCH, start_simulator
 
 KEY = "sk-bench-key"
 MODEL = "gpt-4o-mini"
 PROMPT = "Search for it."
-SEARCH = {
-    "type": "function",
-    "function": {
-        "name": "search", "description": "Search the web.",
-        "parameters": {"type": "object", "properties": {"q": {"type": "string"}},
-                       "required": ["q"]},
-    },
-}
 #: One stream, consumed: returns what it read (checked once, so every client does the work).
 Workload = Callable[[], Awaitable[Any]]
 

@@ -51,9 +51,8 @@ def test_the_tool_simulators_serve_the_benchmark_call() -> None:
     deltas as asked)."""
     import asyncio
 
-    from benchmarks._common import aws_environment, start_simulator
+    from benchmarks._common import SEARCH, aws_environment, start_simulator
     from benchmarks.bench_streaming import PROTOCOLS as SPECS
-    from benchmarks.bench_streaming import SEARCH
     from synapsekit import make_llm
     from synapsekit.testing.simulators.server import bench_tool_arguments
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
@@ -50,23 +50,29 @@ def stream_client(
     )
     payload = json.dumps(body).encode()
     headers = {"content-type": "application/json", **headers}
-    loads, start = json.loads, len(prefix)
 
     async def one() -> str:
-        parts: list[str] = []
         async with session.stream("POST", url, content=payload, headers=headers) as response:
             if response.status_code != 200:
                 body = await response.aread()
                 raise RuntimeError(f"floor: HTTP {response.status_code}: {body!r}")
-            rest = b""
-            async for piece in response.aiter_bytes():
-                lines = (rest + piece).split(b"\n")
-                rest = lines.pop()
-                for line in lines:
-                    if line.startswith(prefix) and line[start:start + 1] == b"{":
-                        text = pick(loads(line[start:]))
-                        if text:
-                            parts.append(text)
-        return "".join(parts)
+            return await read_text(response.aiter_bytes(), pick, prefix=prefix)
 
     return one
+
+
+async def read_text(body: AsyncIterable[bytes], pick: Pick, *, prefix: bytes = b"data: ") -> str:
+    """The floor's whole read of a streamed body: split on newlines by hand, one
+    ``json.loads`` per event line after ``prefix``, the text ``pick`` finds joined
+    (``benchmarks/bench_layers.py`` times it on a recorded body)."""
+    parts: list[str] = []
+    loads, start, rest = json.loads, len(prefix), b""
+    async for piece in body:
+        lines = (rest + piece).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            if line.startswith(prefix) and line[start:start + 1] == b"{":
+                text = pick(loads(line[start:]))
+                if text:
+                    parts.append(text)
+    return "".join(parts)
